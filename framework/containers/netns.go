@@ -1,0 +1,62 @@
+// Package containers finds what a trace can watch on this node: network
+// namespaces by name, processes, every distinct network namespace of the
+// host, and (on Kubernetes) the pods of this node.
+package containers
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// InNetns runs fn on an OS thread that has joined the network namespace
+// at path, then moves the thread back. Sockets created by fn stay in that
+// namespace. If the thread cannot be moved back it is left locked, so the
+// Go runtime discards it rather than reuse it in the wrong namespace.
+func InNetns(path string, fn func() error) error {
+	target, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	defer target.Close()
+
+	errc := make(chan error, 1)
+	// A fresh goroutine keeps the caller's thread untouched even if
+	// restoring fails and this thread has to be thrown away.
+	go func() {
+		runtime.LockOSThread()
+		self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open current network namespace: %w", err)
+			return
+		}
+		defer self.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter network namespace %s: %w", path, err)
+			return
+		}
+		fnErr := fn()
+		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Leave the thread locked: it dies with this goroutine.
+			errc <- fmt.Errorf("return from network namespace %s: %w", path, err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- fnErr
+	}()
+	return <-errc
+}
+
+// NetnsInode returns the inode number of the network namespace at path,
+// which identifies the namespace on this host.
+func NetnsInode(path string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, fmt.Errorf("stat network namespace %s: %w", path, err)
+	}
+	return st.Ino, nil
+}

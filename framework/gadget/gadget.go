@@ -1,0 +1,249 @@
+// Package gadget defines the contract between the framework and a gadget:
+// what a gadget declares about itself (Info) and what a running gadget
+// instance must do (Instance). It imports nothing but the standard library
+// so that the registry, the CLI, the controller and the documentation
+// generator can all depend on it.
+package gadget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+)
+
+// OutputMode is how the results of a trace reach the user.
+type OutputMode string
+
+// The output modes a gadget may declare.
+const (
+	// OutputModeStream delivers events continuously while the trace runs.
+	OutputModeStream OutputMode = "Stream"
+	// OutputModeStatus stores the (bounded) final result in the Trace status.
+	OutputModeStatus OutputMode = "Status"
+	// OutputModeFile writes the results to a file on the node.
+	OutputModeFile OutputMode = "File"
+	// OutputModeExternalResource writes the results to another resource.
+	OutputModeExternalResource OutputMode = "ExternalResource"
+)
+
+// Sentinel errors callers test with errors.Is.
+var (
+	// ErrInvalidInfo is returned when a gadget declaration is incomplete or
+	// inconsistent.
+	ErrInvalidInfo = errors.New("invalid gadget declaration")
+	// ErrUnknownOperation is returned for an operation the gadget does not
+	// declare.
+	ErrUnknownOperation = errors.New("unknown operation")
+	// ErrUnsupportedOutputMode is returned for an output mode the gadget does
+	// not declare.
+	ErrUnsupportedOutputMode = errors.New("unsupported output mode")
+	// ErrUnknownFormat is returned for an output format the gadget does not
+	// offer.
+	ErrUnknownFormat = errors.New("unknown output format")
+)
+
+// Handle is what an operation handler acts on: the lifecycle of one trace.
+// The framework implements it; handlers only call it.
+type Handle interface {
+	// Start creates the gadget instance if needed and starts it. Starting a
+	// started trace is a no-op.
+	Start(ctx context.Context) error
+	// Stop stops the instance, delivering its final events. Stopping a
+	// stopped trace is a no-op.
+	Stop(ctx context.Context) error
+}
+
+// Operation is one action a user can ask of a trace, for example with the
+// gadget.kinvolk.io/operation annotation.
+type Operation struct {
+	// Name is the operation as the user types it, e.g. "start".
+	Name string
+	// Doc is a one-line description, e.g. "Start network-graph".
+	Doc string
+	// Handler carries the operation out.
+	Handler func(ctx context.Context, h Handle) error
+}
+
+// Filter selects the pods or containers a trace watches. Empty fields match
+// everything.
+type Filter struct {
+	Namespace     string            `json:"namespace,omitempty"`
+	Podname       string            `json:"podname,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	ContainerName string            `json:"containerName,omitempty"`
+}
+
+// ExampleTrace is the example Trace custom resource shown in the gadget's
+// documentation. Its fields mirror the Trace CRD.
+type ExampleTrace struct {
+	Name       string
+	Namespace  string
+	Node       string
+	Filter     Filter
+	RunMode    string
+	OutputMode OutputMode
+	Parameters map[string]string
+}
+
+// Target is one thing a running instance watches: a pod, a container or a
+// process, with the network namespace it lives in.
+type Target struct {
+	// ID identifies the target for AddTarget/RemoveTarget. Targets sharing a
+	// network namespace share nothing else; the instance decides whether to
+	// attach once per namespace.
+	ID string
+	// Node, Namespace, Pod and Container tag the events of this target.
+	Node      string
+	Namespace string
+	Pod       string
+	Container string
+	// NetnsPath is a path whose open file descriptor is the target's network
+	// namespace, e.g. /proc/1234/ns/net or /var/run/netns/frontend.
+	NetnsPath string
+	// NetnsInode is the inode of the network namespace, to tell namespaces
+	// apart. Zero when unknown.
+	NetnsInode uint64
+}
+
+// Config is what the framework gives a gadget when it creates an instance.
+type Config struct {
+	// Node is the name of the node (or host) the instance runs on.
+	Node string
+	// Filter is the trace's filter, already applied to the targets the
+	// instance receives; gadgets may use it for labels and the like.
+	Filter Filter
+	// Parameters are the trace's free-form parameters; each gadget documents
+	// the ones it accepts and rejects unknown ones with a clear error.
+	Parameters map[string]string
+	// Logger is the instance's logger; never nil.
+	Logger *slog.Logger
+	// Emit receives every batch of events the instance produces, in order.
+	// The batch's type is the gadget's own (network-graph: []types.Event).
+	// Emit must not block for long: it runs on the instance's drain path.
+	Emit func(batch any)
+}
+
+// Instance is one running trace of a gadget.
+type Instance interface {
+	// Start loads what the gadget needs (e.g. eBPF programs) and begins
+	// delivering batches through Config.Emit.
+	Start(ctx context.Context) error
+	// AddTarget starts watching a target; it may be called before or after
+	// Start. Adding a target twice is a no-op.
+	AddTarget(ctx context.Context, t Target) error
+	// RemoveTarget stops watching a target after delivering what it saw.
+	// Removing an unknown target is a no-op.
+	RemoveTarget(ctx context.Context, id string) error
+	// Stop delivers the final batch and releases every kernel object and
+	// goroutine. No batch is emitted after Stop returns.
+	Stop(ctx context.Context) error
+}
+
+// Output renders the batches of one trace for a terminal or a file.
+type Output interface {
+	// Batch is called for every batch the instance emits.
+	Batch(batch any) error
+	// Close is called once, after the instance has stopped, to write the
+	// final result.
+	Close() error
+}
+
+// Info is everything a gadget declares about itself. The registry, the CLI,
+// the controller and the documentation are all driven by it.
+type Info struct {
+	// Name is the gadget's name, lower-case words joined by '-'.
+	Name string
+	// Description is the first paragraph of the gadget's documentation.
+	Description string
+	// Operations are the actions the gadget supports, in documentation order.
+	Operations []Operation
+	// OutputModes are the output modes the gadget supports.
+	OutputModes []OutputMode
+	// TypesPackage is the import path of the package defining the gadget's
+	// event types; its documentation is shown on the gadget's page.
+	TypesPackage string
+	// Example is the example Trace shown in the documentation.
+	Example ExampleTrace
+	// New creates an instance. It must not touch the kernel: that is Start's
+	// job.
+	New func(cfg Config) (Instance, error)
+	// Formats are the output formats offered by NewOutput, default first.
+	Formats []string
+	// NewOutput returns an Output writing format to w.
+	NewOutput func(format string, w io.Writer, errw io.Writer) (Output, error)
+}
+
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
+
+// Validate checks that the declaration is complete and consistent. The
+// error wraps ErrInvalidInfo and names the field to fix.
+func (i *Info) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("gadget %q: %w: %s", i.Name, ErrInvalidInfo, fmt.Sprintf(format, args...))
+	}
+	if !namePattern.MatchString(i.Name) {
+		return bad("Name must be lower-case words joined by '-', e.g. network-graph")
+	}
+	if i.Description == "" {
+		return bad("Description is empty")
+	}
+	if len(i.Operations) == 0 {
+		return bad("Operations is empty: declare at least start")
+	}
+	seen := map[string]bool{}
+	for _, op := range i.Operations {
+		switch {
+		case op.Name == "":
+			return bad("an operation has no Name")
+		case seen[op.Name]:
+			return bad("operation %q is declared twice", op.Name)
+		case op.Doc == "":
+			return bad("operation %q has no Doc", op.Name)
+		case op.Handler == nil:
+			return bad("operation %q has no Handler", op.Name)
+		}
+		seen[op.Name] = true
+	}
+	if len(i.OutputModes) == 0 {
+		return bad("OutputModes is empty")
+	}
+	if i.TypesPackage == "" {
+		return bad("TypesPackage is empty")
+	}
+	if i.New == nil {
+		return bad("New is nil")
+	}
+	if i.Example.OutputMode != "" && !i.SupportsOutputMode(i.Example.OutputMode) {
+		return bad("Example.OutputMode %q is not in OutputModes", i.Example.OutputMode)
+	}
+	if len(i.Formats) > 0 && i.NewOutput == nil {
+		return bad("Formats are declared but NewOutput is nil")
+	}
+	return nil
+}
+
+// Operation returns the operation called name, or an error wrapping
+// ErrUnknownOperation that lists the valid ones.
+func (i *Info) Operation(name string) (Operation, error) {
+	names := make([]string, 0, len(i.Operations))
+	for _, op := range i.Operations {
+		if op.Name == name {
+			return op, nil
+		}
+		names = append(names, op.Name)
+	}
+	return Operation{}, fmt.Errorf("gadget %s: %w %q: use one of %v", i.Name, ErrUnknownOperation, name, names)
+}
+
+// SupportsOutputMode reports whether the gadget declares mode.
+func (i *Info) SupportsOutputMode(mode OutputMode) bool {
+	for _, m := range i.OutputModes {
+		if m == mode {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,90 @@
+// Package registry is the one place gadgets become known. Gadgets register
+// themselves from an init function; the CLI, the controller and the
+// documentation generator look them up here.
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/gadgetkit/gadget/framework/gadget"
+)
+
+// ErrNotFound is returned by Lookup for a gadget that is not registered.
+var ErrNotFound = errors.New("gadget not found")
+
+// Registry holds gadget declarations by name. The zero value is ready to
+// use; it is safe for concurrent use.
+type Registry struct {
+	mu      sync.RWMutex
+	gadgets map[string]*gadget.Info
+}
+
+// Register validates info and adds it. It fails if the declaration is
+// invalid or a gadget of the same name is already registered.
+func (r *Registry) Register(info *gadget.Info) error {
+	if err := info.Validate(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gadgets == nil {
+		r.gadgets = map[string]*gadget.Info{}
+	}
+	if _, dup := r.gadgets[info.Name]; dup {
+		return fmt.Errorf("register gadget %q: already registered", info.Name)
+	}
+	r.gadgets[info.Name] = info
+	return nil
+}
+
+// Lookup returns the gadget called name, or an error wrapping ErrNotFound
+// that lists the registered gadgets.
+func (r *Registry) Lookup(name string) (*gadget.Info, error) {
+	r.mu.RLock()
+	info, ok := r.gadgets[name]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %q (registered: %v)", ErrNotFound, name, r.Names())
+	}
+	return info, nil
+}
+
+// Names returns the registered gadget names, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.gadgets))
+	for n := range r.gadgets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// All returns the registered gadgets sorted by name.
+func (r *Registry) All() []*gadget.Info {
+	names := r.Names()
+	out := make([]*gadget.Info, 0, len(names))
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, n := range names {
+		out = append(out, r.gadgets[n])
+	}
+	return out
+}
+
+// Default is the process-wide registry gadgets register into from init.
+// It is the only global mutable state of the framework.
+var Default = &Registry{}
+
+// MustRegister registers info into Default and panics if the declaration
+// is invalid: a broken declaration is a programming error caught by the
+// first test that imports the gadget.
+func MustRegister(info *gadget.Info) {
+	if err := Default.Register(info); err != nil {
+		panic(err)
+	}
+}

@@ -1,0 +1,132 @@
+// Package types defines the events of the network-graph gadget: one Event
+// is one edge of the graph, a TCP connection or UDP stream between a watched
+// pod and a remote end, with its direction, protocol, address and port.
+package types
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gadgetkit/gadget/framework/eventtypes"
+)
+
+// Event is one edge of the network graph.
+type Event struct {
+	eventtypes.Event
+
+	PktType string `json:"pktType,omitempty"`
+	Proto   string `json:"proto,omitempty"`
+	IP      string `json:"ip,omitempty"`
+	Port    int    `json:"port,omitempty"`
+
+	/* pod, svc or other */
+	RemoteKind string `json:"remoteKind,omitempty"`
+
+	PodHostIP string            `json:"podHostIP,omitempty"`
+	PodIP     string            `json:"podIP,omitempty"`
+	PodOwner  string            `json:"podOwner,omitempty"`
+	PodLabels map[string]string `json:"podLabels,omitempty"`
+
+	/* if RemoteKind = svc */
+	RemoteSvcNamespace     string            `json:"remoteServiceNamespace,omitempty"`
+	RemoteSvcName          string            `json:"remoteServiceName,omitempty"`
+	RemoteSvcLabelSelector map[string]string `json:"remoteServiceLabelSelector,omitempty"`
+
+	/* if RemoteKind = pod */
+	RemotePodNamespace string            `json:"remotePodNamespace,omitempty"`
+	RemotePodName      string            `json:"remotePodName,omitempty"`
+	RemotePodLabels    map[string]string `json:"remotePodLabels,omitempty"`
+
+	/* if RemoteKind = other */
+	RemoteOther string `json:"remoteOther,omitempty"`
+
+	Debug string `json:"debug,omitempty"`
+
+	/* counters and times, summed and widened by Unique */
+	Packets   uint64    `json:"packets,omitempty"`
+	Bytes     uint64    `json:"bytes,omitempty"`
+	FirstSeen time.Time `json:"firstSeen,omitzero"`
+	LastSeen  time.Time `json:"lastSeen,omitzero"`
+}
+
+// Values of PktType: the direction of the connection or stream, from the
+// point of view of the watched pod.
+const (
+	// PktTypeHost is an incoming connection: IP is the client, Port the
+	// pod's own (server) port.
+	PktTypeHost = "HOST"
+	// PktTypeOutgoing is an outgoing connection: IP and Port are the
+	// server's.
+	PktTypeOutgoing = "OUTGOING"
+)
+
+// Values of RemoteKind.
+const (
+	RemoteKindPod   = "pod"
+	RemoteKindSvc   = "svc"
+	RemoteKindOther = "other"
+)
+
+// GetBaseEvent returns the embedded base event.
+func (e Event) GetBaseEvent() eventtypes.Event {
+	return e.Event
+}
+
+// Key identifies an edge: namespace/pod/pktType/proto/ip/port.
+func (e *Event) Key() string {
+	return fmt.Sprintf("%s/%s/%s/%s/%s/%d", e.Namespace, e.Pod, e.PktType, e.Proto, e.IP, e.Port)
+}
+
+// IsEdge reports whether e is a record of the graph rather than a warning
+// or error about the trace.
+func (e *Event) IsEdge() bool {
+	return e.Type == "" || e.Type == eventtypes.NORMAL
+}
+
+// Unique merges the edges that share a Key: the first occurrence keeps its
+// place and its fields, the packet and byte counters of the later ones are
+// added to it, and FirstSeen/LastSeen widen to cover them all. Warn and err
+// events are kept as they are, in order. The input is not modified.
+func Unique(edges []Event) []Event {
+	out := make([]Event, 0, len(edges))
+	index := make(map[string]int, len(edges))
+	for _, e := range edges {
+		if !e.IsEdge() {
+			out = append(out, e)
+			continue
+		}
+		k := e.Key()
+		i, seen := index[k]
+		if !seen {
+			index[k] = len(out)
+			out = append(out, e)
+			continue
+		}
+		m := &out[i]
+		m.Packets += e.Packets
+		m.Bytes += e.Bytes
+		if !e.FirstSeen.IsZero() && (m.FirstSeen.IsZero() || e.FirstSeen.Before(m.FirstSeen)) {
+			m.FirstSeen = e.FirstSeen
+		}
+		if e.LastSeen.After(m.LastSeen) {
+			m.LastSeen = e.LastSeen
+		}
+	}
+	return out
+}
+
+// EventsString returns the edges as one indented JSON array, or the
+// marshalling error as a JSON string so that the caller always gets JSON.
+func EventsString(edges []Event) string {
+	if edges == nil {
+		edges = []Event{}
+	}
+	b, err := json.MarshalIndent(edges, "", "  ")
+	if err != nil {
+		q, _ := json.Marshal("cannot marshal network-graph events: " + err.Error())
+		return string(q)
+	}
+	return strings.TrimSpace(string(b))
+}
