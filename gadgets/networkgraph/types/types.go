@@ -6,6 +6,7 @@ package types
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -117,13 +118,22 @@ func Unique(edges []Event) []Event {
 	return out
 }
 
-// EventsString returns the edges as one indented JSON array, or the
-// marshalling error as a JSON string so that the caller always gets JSON.
+// EventsString returns the events as one indented JSON array, sorted so
+// that the same graph always reads the same: edges by Key, then warn and
+// err events in their original order. The input is not modified; if the
+// events cannot be marshalled, the error comes back as a JSON string so
+// that the caller always gets JSON.
 func EventsString(edges []Event) string {
-	if edges == nil {
-		edges = []Event{}
-	}
-	b, err := json.MarshalIndent(edges, "", "  ")
+	sorted := make([]Event, len(edges))
+	copy(sorted, edges)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		ei, ej := sorted[i].IsEdge(), sorted[j].IsEdge()
+		if ei != ej {
+			return ei
+		}
+		return ei && sorted[i].Key() < sorted[j].Key()
+	})
+	b, err := json.MarshalIndent(sorted, "", "  ")
 	if err != nil {
 		q, _ := json.Marshal("cannot marshal network-graph events: " + err.Error())
 		return string(q)

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/* Types shared by the network-graph eBPF program and its Go loader
+ * (bpf2go generates the Go side from these with -type). */
+#ifndef GADGET_NETWORKGRAPH_H
+#define GADGET_NETWORKGRAPH_H
+
+#include <linux/types.h>
+
+/* One edge of the graph, as seen from one watched network namespace. */
+struct edge_key {
+	__u32 netns;    /* tag of the watched netns, set by its tag program */
+	__u16 port;     /* host byte order: server port */
+	__u8 pkt_type;  /* PACKET_HOST (incoming) or PACKET_OUTGOING */
+	__u8 proto;     /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;    /* 4 or 6 */
+	__u8 pad[3];
+	__u8 addr[16];  /* remote address; IPv4 in the first 4 bytes */
+};
+
+struct edge_value {
+	__u64 packets;    /* segments, counting each GSO segment */
+	__u64 bytes;      /* bytes at the network layer */
+	__u64 first_seen; /* bpf_ktime_get_ns() */
+	__u64 last_seen;
+};
+
+/* A flow as seen from one netns: local and remote ends. Its value
+ * remembers the direction decided by the flow's first packet (UDP) or
+ * SYN (TCP), so later packets count on the same edge. */
+struct flow_key {
+	__u32 netns;
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+};
+
+struct flow_value {
+	__u8 pkt_type;
+	__u8 pad[3];
+};
+
+/* Indexes of the per-CPU stats array. */
+enum stat {
+	STAT_EDGES_DROPPED = 0,  /* packets not counted: edge map full */
+	STAT_TCP_UNTRACKED = 1,  /* TCP packets of connections whose SYN was not seen */
+	STAT_FLOWS_DROPPED = 2,  /* flows not remembered: flow map update failed */
+	STAT_MAX = 3,
+};
+
+#endif

@@ -1,0 +1,174 @@
+package networkgraph
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+)
+
+// Map key and value types, generated from the C structs in
+// bpf/include/networkgraph.h.
+type (
+	// EdgeKey identifies one edge in one watched network namespace.
+	EdgeKey = networkgraphEdgeKey
+	// EdgeValue holds an edge's cumulative counters and kernel times.
+	EdgeValue = networkgraphEdgeValue
+	// Stat indexes the kernel-side counters read by Stats.
+	Stat = networkgraphStat
+)
+
+// Kernel-side counters of what could not be recorded.
+const (
+	// StatEdgesDropped counts packets not counted because the edge map was
+	// full.
+	StatEdgesDropped = networkgraphStatSTAT_EDGES_DROPPED
+	// StatTCPUntracked counts TCP packets of connections whose SYN was not
+	// seen (they started before the namespace was attached).
+	StatTCPUntracked = networkgraphStatSTAT_TCP_UNTRACKED
+	// StatFlowsDropped counts flows that could not be remembered.
+	StatFlowsDropped = networkgraphStatSTAT_FLOWS_DROPPED
+	// NumStats is the number of counters Stats returns.
+	NumStats = int(networkgraphStatSTAT_MAX)
+)
+
+// Packet types as the kernel reports them (linux/if_packet.h).
+const (
+	PacketHost     = 0
+	PacketOutgoing = 4
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxEdges = 16384
+	DefaultMaxFlows = 65536
+)
+
+// offsetCB0 is offsetof(struct __sk_buff, cb[0]), part of the kernel UAPI.
+const offsetCB0 = 48
+
+// Options size the kernel maps. Zero values take the defaults.
+type Options struct {
+	// MaxEdges bounds the edges recorded at once, over all namespaces.
+	MaxEdges uint32
+	// MaxFlows bounds the flows whose direction is remembered (LRU).
+	MaxFlows uint32
+}
+
+// Objects are the loaded program and maps. Close releases them; sockets
+// with a tag program attached keep the program alive until they close.
+type Objects struct {
+	objs networkgraphObjects
+}
+
+// Load loads and verifies the network-graph program once and links it as
+// the tail-call target of every tag program. It needs CAP_BPF (root) and
+// costs a few milliseconds, mostly in the verifier.
+func Load(opts Options) (*Objects, error) {
+	if opts.MaxEdges == 0 {
+		opts.MaxEdges = DefaultMaxEdges
+	}
+	if opts.MaxFlows == 0 {
+		opts.MaxFlows = DefaultMaxFlows
+	}
+	spec, err := loadNetworkgraph()
+	if err != nil {
+		return nil, fmt.Errorf("read network-graph eBPF object: %w", err)
+	}
+	spec.Maps[networkgraphMapEdges].MaxEntries = opts.MaxEdges
+	spec.Maps[networkgraphMapFlows].MaxEntries = opts.MaxFlows
+
+	o := &Objects{}
+	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("load network-graph eBPF program: %+v", verr)
+		}
+		return nil, fmt.Errorf("load network-graph eBPF program: %w", err)
+	}
+	if err := o.objs.Entry.Put(uint32(0), o.objs.NetworkGraph); err != nil {
+		o.Close()
+		return nil, fmt.Errorf("link network-graph program into its tail-call map: %w", err)
+	}
+	return o, nil
+}
+
+// TagProgram returns a tiny socket filter that stores tag in skb->cb[0]
+// and tail-calls the network-graph program, so the shared program knows
+// which namespace a packet was seen in. It is seven instructions and
+// verifies in microseconds. The caller attaches it to a socket and then
+// closes it.
+func (o *Objects) TagProgram(tag uint32) (*ebpf.Program, error) {
+	if tag > 1<<31-1 {
+		return nil, fmt.Errorf("namespace tag %d out of range", tag)
+	}
+	spec := &ebpf.ProgramSpec{
+		Name:    "ng_tag",
+		Type:    ebpf.SocketFilter,
+		License: "Dual BSD/GPL",
+		Instructions: asm.Instructions{
+			asm.Mov.Imm32(asm.R2, int32(tag)),
+			asm.StoreMem(asm.R1, offsetCB0, asm.R2, asm.Word),
+			asm.LoadMapPtr(asm.R2, o.objs.Entry.FD()),
+			asm.Mov.Imm(asm.R3, 0),
+			asm.FnTailCall.Call(),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+		},
+	}
+	prog, err := ebpf.NewProgram(spec)
+	if err != nil {
+		return nil, fmt.Errorf("load tag program for namespace tag %d: %w", tag, err)
+	}
+	return prog, nil
+}
+
+// Edges calls fn for every edge in the kernel map. Counters are
+// cumulative since the edge was created.
+func (o *Objects) Edges(fn func(EdgeKey, EdgeValue)) error {
+	var (
+		k EdgeKey
+		v EdgeValue
+	)
+	it := o.objs.Edges.Iterate()
+	for it.Next(&k, &v) {
+		fn(k, v)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read network-graph edges map: %w", err)
+	}
+	return nil
+}
+
+// DeleteEdges removes edges from the kernel map, e.g. those of a
+// namespace that is no longer watched. Keys already gone are ignored.
+func (o *Objects) DeleteEdges(keys []EdgeKey) error {
+	for i := range keys {
+		if err := o.objs.Edges.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete network-graph edge: %w", err)
+		}
+	}
+	return nil
+}
+
+// Stats returns the kernel-side counters, summed over CPUs and cumulative
+// since Load.
+func (o *Objects) Stats() ([NumStats]uint64, error) {
+	var out [NumStats]uint64
+	for i := range out {
+		var perCPU []uint64
+		if err := o.objs.Stats.Lookup(Stat(i), &perCPU); err != nil {
+			return out, fmt.Errorf("read network-graph stats: %w", err)
+		}
+		for _, n := range perCPU {
+			out[i] += n
+		}
+	}
+	return out, nil
+}
+
+// Close releases the program and maps.
+func (o *Objects) Close() error {
+	return o.objs.Close()
+}

@@ -1,0 +1,252 @@
+//go:build ignore
+
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+//
+// network-graph: a socket filter run on an AF_PACKET (SOCK_DGRAM,
+// ETH_P_ALL) socket inside each watched network namespace. It never
+// copies a packet to user space (it always returns 0); it only counts
+// TCP connections and UDP streams into the edges map.
+//
+// Per netns, user space loads a tiny tag program that writes the netns
+// tag into skb->cb[0] and tail-calls this program, which is loaded and
+// verified once.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "networkgraph.h"
+
+#define MAX_IPV6_EXT_HEADERS 6
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
+
+/* Sizes are set from user space before loading (MaxEdges, MaxFlows). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct edge_key);
+	__type(value, struct edge_value);
+} edges SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, enum stat);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* The tag programs tail-call index 0: this program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} entry SEC(".maps");
+
+static __always_inline void count(enum stat stat, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &stat);
+	if (v)
+		*v += n; /* per-CPU: no atomic needed */
+}
+
+/* Parsed network and transport headers. */
+struct packet {
+	__u8 family;
+	__u8 proto;
+	__u8 tcp_flags;
+	__u16 sport;
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/* parse fills p from the packet; the data starts at the network header
+ * (SOCK_DGRAM packet sockets strip the link-layer header). */
+static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
+{
+	__u32 l4;
+	__u16 eth_proto = bpf_ntohs((__u16)skb->protocol);
+
+	if (eth_proto == ETH_P_IP) {
+		__u8 vhl;
+		__u16 frag;
+		if (bpf_skb_load_bytes(skb, 0, &vhl, 1) < 0 || (vhl >> 4) != 4)
+			return -1;
+		if (bpf_skb_load_bytes(skb, 6, &frag, 2) < 0)
+			return -1;
+		if (bpf_ntohs(frag) & 0x1fff) /* not the first fragment */
+			return -1;
+		if (bpf_skb_load_bytes(skb, 9, &p->proto, 1) < 0)
+			return -1;
+		if (bpf_skb_load_bytes(skb, 12, p->saddr, 4) < 0 ||
+		    bpf_skb_load_bytes(skb, 16, p->daddr, 4) < 0)
+			return -1;
+		p->family = 4;
+		l4 = (vhl & 0xf) * 4;
+	} else if (eth_proto == ETH_P_IPV6) {
+		__u8 nexthdr;
+		if (bpf_skb_load_bytes(skb, 6, &nexthdr, 1) < 0)
+			return -1;
+		if (bpf_skb_load_bytes(skb, 8, p->saddr, 16) < 0 ||
+		    bpf_skb_load_bytes(skb, 24, p->daddr, 16) < 0)
+			return -1;
+		p->family = 6;
+		l4 = 40;
+#pragma unroll
+		for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+			__u8 hdr[2];
+			if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP)
+				break;
+			if (bpf_skb_load_bytes(skb, l4, hdr, 2) < 0)
+				return -1;
+			switch (nexthdr) {
+			case IPPROTO_HOPOPTS:
+			case IPPROTO_ROUTING:
+			case IPPROTO_DSTOPTS:
+				l4 += ((__u32)hdr[1] + 1) * 8;
+				break;
+			case IPPROTO_AH:
+				l4 += ((__u32)hdr[1] + 2) * 4;
+				break;
+			case IPPROTO_FRAGMENT: {
+				__u16 off;
+				if (bpf_skb_load_bytes(skb, l4 + 2, &off, 2) < 0)
+					return -1;
+				if (bpf_ntohs(off) & 0xfff8) /* not the first fragment */
+					return -1;
+				l4 += 8;
+				break;
+			}
+			default:
+				return -1;
+			}
+			nexthdr = hdr[0];
+		}
+		p->proto = nexthdr;
+	} else {
+		return -1;
+	}
+
+	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+		return -1;
+	__u16 ports[2];
+	if (bpf_skb_load_bytes(skb, l4, ports, 4) < 0)
+		return -1;
+	p->sport = bpf_ntohs(ports[0]);
+	p->dport = bpf_ntohs(ports[1]);
+	if (p->proto == IPPROTO_TCP &&
+	    bpf_skb_load_bytes(skb, l4 + 13, &p->tcp_flags, 1) < 0)
+		return -1;
+	return 0;
+}
+
+static __always_inline void copy_addr(__u8 *dst, const __u8 *src)
+{
+	__builtin_memcpy(dst, src, 16);
+}
+
+SEC("socket")
+int network_graph(struct __sk_buff *skb)
+{
+	__u32 pkt_type = skb->pkt_type;
+	if (pkt_type != PACKET_HOST && pkt_type != PACKET_OUTGOING)
+		return 0;
+
+	struct packet p = {};
+	if (parse(skb, &p) < 0)
+		return 0;
+
+	int outgoing = pkt_type == PACKET_OUTGOING;
+	struct flow_key fk = {};
+	fk.netns = skb->cb[0];
+	fk.proto = p.proto;
+	fk.family = p.family;
+	if (outgoing) {
+		fk.local_port = p.sport;
+		fk.remote_port = p.dport;
+		copy_addr(fk.local_addr, p.saddr);
+		copy_addr(fk.remote_addr, p.daddr);
+	} else {
+		fk.local_port = p.dport;
+		fk.remote_port = p.sport;
+		copy_addr(fk.local_addr, p.daddr);
+		copy_addr(fk.remote_addr, p.saddr);
+	}
+
+	/* Decide the direction of the connection or stream. */
+	struct flow_value fv = {};
+	struct flow_value *known = NULL;
+	if (p.proto == IPPROTO_TCP &&
+	    (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
+		/* A SYN opens a connection, possibly reusing a 4-tuple. */
+		fv.pkt_type = pkt_type;
+	} else {
+		known = bpf_map_lookup_elem(&flows, &fk);
+		if (known) {
+			fv.pkt_type = known->pkt_type;
+		} else if (p.proto == IPPROTO_TCP) {
+			if (!(p.tcp_flags & TCP_FLAG_SYN)) {
+				/* Mid-connection: its SYN was not seen. */
+				count(STAT_TCP_UNTRACKED, 1);
+				return 0;
+			}
+			/* SYN-ACK whose SYN was missed: the sender is the server. */
+			fv.pkt_type = outgoing ? PACKET_HOST : PACKET_OUTGOING;
+		} else {
+			/* First datagram of a UDP stream. */
+			fv.pkt_type = pkt_type;
+		}
+	}
+	if (!known && bpf_map_update_elem(&flows, &fk, &fv, BPF_ANY) < 0)
+		count(STAT_FLOWS_DROPPED, 1);
+
+	struct edge_key ek = {};
+	ek.netns = fk.netns;
+	ek.pkt_type = fv.pkt_type;
+	ek.proto = p.proto;
+	ek.family = p.family;
+	copy_addr(ek.addr, fk.remote_addr);
+	ek.port = fv.pkt_type == PACKET_OUTGOING ? fk.remote_port : fk.local_port;
+
+	__u64 segs = skb->gso_segs ? skb->gso_segs : 1;
+	__u64 len = skb->len;
+	__u64 now = bpf_ktime_get_ns();
+
+	struct edge_value *ev = bpf_map_lookup_elem(&edges, &ek);
+	if (!ev) {
+		struct edge_value init = {
+			.packets = segs,
+			.bytes = len,
+			.first_seen = now,
+			.last_seen = now,
+		};
+		long err = bpf_map_update_elem(&edges, &ek, &init, BPF_NOEXIST);
+		if (err == 0)
+			return 0;
+		/* Another CPU created it first, or the map is full. */
+		ev = bpf_map_lookup_elem(&edges, &ek);
+		if (!ev) {
+			count(STAT_EDGES_DROPPED, segs);
+			return 0;
+		}
+	}
+	__sync_fetch_and_add(&ev->packets, segs);
+	__sync_fetch_and_add(&ev->bytes, len);
+	ev->last_seen = now;
+	return 0;
+}
+
+char _license[] SEC("license") = "Dual BSD/GPL";
