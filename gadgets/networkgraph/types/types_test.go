@@ -363,15 +363,15 @@ func TestIsEdge(t *testing.T) {
 }
 
 func TestEventsStringSorted(t *testing.T) {
-	warn := Event{Event: eventtypes.Warn("n", "dropped")}
-	b := Event{Event: eventtypes.Event{Pod: "b"}, PktType: PktTypeHost, Proto: "tcp", IP: "10.0.0.1", Port: 80}
-	a := Event{Event: eventtypes.Event{Pod: "a"}, PktType: PktTypeOutgoing, Proto: "udp", IP: "10.0.0.2", Port: 53}
-	in := []Event{warn, b, a}
-	var got []Event
-	if err := json.Unmarshal([]byte(EventsString(in)), &got); err != nil {
+	warn := types.Event{Event: eventtypes.Warn("n", "dropped")}
+	b := types.Event{Event: eventtypes.Event{Pod: "b"}, PktType: types.PktTypeHost, Proto: "tcp", IP: "10.0.0.1", Port: 80}
+	a := types.Event{Event: eventtypes.Event{Pod: "a"}, PktType: types.PktTypeOutgoing, Proto: "udp", IP: "10.0.0.2", Port: 53}
+	in := []types.Event{warn, b, a}
+	var got []types.Event
+	if err := json.Unmarshal([]byte(types.EventsString(in)), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := []Event{a, b, warn}
+	want := []types.Event{a, b, warn}
 	if len(got) != len(want) {
 		t.Fatalf("got %d events, want %d", len(got), len(want))
 	}
