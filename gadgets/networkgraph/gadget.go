@@ -51,7 +51,11 @@ func Info() *gadget.Info {
 			OutputMode: gadget.OutputModeStream,
 		},
 		New: func(cfg gadget.Config) (gadget.Instance, error) {
-			return newInstance(cfg)
+			in, err := newInstance(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return in, nil
 		},
 		Formats: format.Names(),
 		NewOutput: func(name string, w io.Writer, errw io.Writer) (gadget.Output, error) {

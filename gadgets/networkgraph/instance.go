@@ -1,11 +1,475 @@
 package networkgraph
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
 
+	"golang.org/x/sys/unix"
+
+	ngbpf "github.com/gadgetkit/gadget/bpf/networkgraph"
+	"github.com/gadgetkit/gadget/framework/containers"
+	"github.com/gadgetkit/gadget/framework/eventtypes"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 )
 
-func newInstance(cfg gadget.Config) (gadget.Instance, error) {
-	return nil, errors.New("not yet")
+// Parameters network-graph accepts in gadget.Config.Parameters.
+const (
+	// ParamInterval is how often the kernel counters are drained into a
+	// batch, as a Go duration (default 2s, at least 100ms).
+	ParamInterval = "interval"
+	// ParamMaxEdges bounds the edges recorded at once (default 16384).
+	ParamMaxEdges = "max-edges"
+)
+
+const (
+	defaultInterval = 2 * time.Second
+	minInterval     = 100 * time.Millisecond
+)
+
+type options struct {
+	interval time.Duration
+	maxEdges uint32
+}
+
+// parseParameters validates the trace parameters; errors name the
+// parameter and the fix.
+func parseParameters(params map[string]string) (options, error) {
+	opts := options{interval: defaultInterval, maxEdges: ngbpf.DefaultMaxEdges}
+	for k, v := range params {
+		switch k {
+		case ParamInterval:
+			d, err := time.ParseDuration(v)
+			if err != nil || d < minInterval {
+				return opts, fmt.Errorf("parameter %s=%q: want a duration of at least %v, e.g. 2s", k, v, minInterval)
+			}
+			opts.interval = d
+		case ParamMaxEdges:
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil || n == 0 {
+				return opts, fmt.Errorf("parameter %s=%q: want a positive whole number, e.g. 16384", k, v)
+			}
+			opts.maxEdges = uint32(n)
+		default:
+			return opts, fmt.Errorf("parameter %q: unknown to network-graph; known: %s, %s", k, ParamInterval, ParamMaxEdges)
+		}
+	}
+	return opts, nil
+}
+
+// attachment is one watched network namespace: the packet socket carrying
+// its tag program, and what its edges are tagged with.
+type attachment struct {
+	target gadget.Target
+	tag    uint32
+	sock   *os.File
+	addrs  []netip.Addr // the namespace's own addresses, for local enrichment
+}
+
+// instance is a running network-graph trace.
+type instance struct {
+	cfg  gadget.Config
+	opts options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	objs     *ngbpf.Objects
+	started  bool
+	stopped  bool
+	nextTag  uint32
+	byID     map[string]*attachment
+	byTag    map[uint32]*attachment
+	pending  []gadget.Target
+	last     map[ngbpf.EdgeKey]ngbpf.EdgeValue
+	stats    [ngbpf.NumStats]uint64
+	cancel   context.CancelFunc
+	drainErr chan error
+}
+
+func newInstance(cfg gadget.Config) (*instance, error) {
+	opts, err := parseParameters(cfg.Parameters)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Emit == nil {
+		return nil, fmt.Errorf("network-graph: Config.Emit is nil")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &instance{
+		cfg:   cfg,
+		opts:  opts,
+		log:   log,
+		byID:  map[string]*attachment{},
+		byTag: map[uint32]*attachment{},
+		last:  map[ngbpf.EdgeKey]ngbpf.EdgeValue{},
+	}, nil
+}
+
+// Start loads the eBPF program, attaches the targets added so far and
+// starts draining the kernel map every interval.
+func (in *instance) Start(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.started {
+		return nil
+	}
+	if in.stopped {
+		return fmt.Errorf("network-graph: instance already stopped; create a new one")
+	}
+	objs, err := ngbpf.Load(ngbpf.Options{MaxEdges: in.opts.maxEdges})
+	if err != nil {
+		return err
+	}
+	in.objs = objs
+	in.started = true
+	pending := in.pending
+	in.pending = nil
+	for _, t := range pending {
+		if err := in.attachLocked(ctx, t); err != nil {
+			in.closeLocked()
+			return err
+		}
+	}
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	in.cancel = cancel
+	in.drainErr = make(chan error, 1)
+	go func() { in.drainErr <- in.drainLoop(dctx) }()
+	in.log.Info("network-graph started", "netns", len(in.byID), "interval", in.opts.interval)
+	return nil
+}
+
+func (in *instance) drainLoop(ctx context.Context) error {
+	tick := time.NewTicker(in.opts.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			in.mu.Lock()
+			err := in.collectLocked(nil)
+			in.mu.Unlock()
+			if err != nil {
+				in.log.Error("drain network-graph edges", "error", err)
+			}
+		}
+	}
+}
+
+// AddTarget attaches to the target's network namespace.
+func (in *instance) AddTarget(ctx context.Context, t gadget.Target) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if _, dup := in.byID[t.ID]; dup {
+		return nil
+	}
+	if in.stopped {
+		return fmt.Errorf("network-graph: add target %s: instance stopped", t.ID)
+	}
+	if !in.started {
+		for _, p := range in.pending {
+			if p.ID == t.ID {
+				return nil
+			}
+		}
+		in.pending = append(in.pending, t)
+		return nil
+	}
+	return in.attachLocked(ctx, t)
+}
+
+func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("attach %s: %w", t.NetnsPath, err)
+	}
+	if t.ID == "" || t.NetnsPath == "" {
+		return fmt.Errorf("network-graph: target %+v: ID and NetnsPath are required", t)
+	}
+	in.nextTag++
+	tag := in.nextTag
+	prog, err := in.objs.TagProgram(tag)
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+
+	a := &attachment{target: t, tag: tag}
+	err = containers.InNetns(t.NetnsPath, func() error {
+		// Protocol 0: the socket receives nothing until the filter is on.
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+		if err != nil {
+			return fmt.Errorf("open packet socket: %w", err)
+		}
+		a.sock = os.NewFile(uintptr(fd), "network-graph:"+t.ID)
+		a.addrs = localAddrs()
+		return nil
+	})
+	if err != nil {
+		if a.sock != nil {
+			a.sock.Close()
+		}
+		return fmt.Errorf("attach to %s (%s): %w", t.Pod, t.NetnsPath, err)
+	}
+	fd := int(a.sock.Fd())
+	if err := attachFilter(fd, prog.FD()); err != nil {
+		a.sock.Close()
+		return fmt.Errorf("attach to %s (%s): %w", t.Pod, t.NetnsPath, err)
+	}
+	in.byID[t.ID] = a
+	in.byTag[tag] = a
+	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", tag)
+	return nil
+}
+
+// attachFilter attaches the program, keeps the receive queue minimal (the
+// filter never accepts a packet) and only then binds to every protocol.
+func attachFilter(fd, progFD int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, progFD); err != nil {
+		return fmt.Errorf("attach socket filter: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0); err != nil {
+		return fmt.Errorf("shrink socket buffer: %w", err)
+	}
+	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL)}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fmt.Errorf("bind packet socket: %w", err)
+	}
+	return nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// localAddrs lists the addresses of the current network namespace.
+func localAddrs() []netip.Addr {
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range ifaddrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out
+}
+
+// RemoveTarget delivers what the namespace saw and detaches from it.
+func (in *instance) RemoveTarget(ctx context.Context, id string) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	a, ok := in.byID[id]
+	if !ok {
+		for i, p := range in.pending {
+			if p.ID == id {
+				in.pending = append(in.pending[:i], in.pending[i+1:]...)
+				break
+			}
+		}
+		return nil
+	}
+	err := in.collectLocked(map[uint32]bool{a.tag: true})
+	in.detachLocked(a)
+	return err
+}
+
+func (in *instance) detachLocked(a *attachment) {
+	a.sock.Close()
+	delete(in.byID, a.target.ID)
+	delete(in.byTag, a.tag)
+	var gone []ngbpf.EdgeKey
+	for k := range in.last {
+		if k.Netns == a.tag {
+			gone = append(gone, k)
+			delete(in.last, k)
+		}
+	}
+	if in.objs != nil {
+		if err := in.objs.DeleteEdges(gone); err != nil {
+			in.log.Warn("forget edges of detached namespace", "netns", a.target.NetnsPath, "error", err)
+		}
+	}
+	in.log.Debug("detached", "netns", a.target.NetnsPath, "pod", a.target.Pod)
+}
+
+// Stop stops draining, delivers the final batch and closes every socket,
+// program and map.
+func (in *instance) Stop(ctx context.Context) error {
+	in.mu.Lock()
+	if in.stopped || !in.started {
+		in.stopped = true
+		in.mu.Unlock()
+		return nil
+	}
+	in.stopped = true
+	cancel, drainErr := in.cancel, in.drainErr
+	in.mu.Unlock()
+
+	cancel()
+	select {
+	case <-drainErr:
+	case <-ctx.Done():
+		return fmt.Errorf("stop network-graph: %w", ctx.Err())
+	}
+
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	err := in.collectLocked(nil)
+	in.closeLocked()
+	in.log.Info("network-graph stopped")
+	return err
+}
+
+func (in *instance) closeLocked() {
+	for _, a := range in.byID {
+		a.sock.Close()
+	}
+	in.byID = map[string]*attachment{}
+	in.byTag = map[uint32]*attachment{}
+	if in.objs != nil {
+		in.objs.Close()
+		in.objs = nil
+	}
+}
+
+// collectLocked reads the kernel map and emits the edges whose counters
+// moved since the last read, with the increase as their counters. When
+// only is set, just those namespace tags are read.
+func (in *instance) collectLocked(only map[uint32]bool) error {
+	if in.objs == nil {
+		return nil
+	}
+	clock := newClock()
+	var batch []types.Event
+	var stale []ngbpf.EdgeKey
+	err := in.objs.Edges(func(k ngbpf.EdgeKey, v ngbpf.EdgeValue) {
+		if only != nil && !only[k.Netns] {
+			return
+		}
+		a, ok := in.byTag[k.Netns]
+		if !ok {
+			stale = append(stale, k)
+			return
+		}
+		prev := in.last[k]
+		if v.Packets == prev.Packets && v.Bytes == prev.Bytes {
+			return
+		}
+		in.last[k] = v
+		batch = append(batch, in.edgeEvent(a, k, v, prev, clock))
+	})
+	if len(stale) > 0 {
+		if derr := in.objs.DeleteEdges(stale); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	if warn := in.statsWarning(); warn != nil {
+		batch = append(batch, *warn)
+	}
+	if len(batch) > 0 {
+		in.cfg.Emit(batch)
+	}
+	return err
+}
+
+// statsWarning turns new kernel-side drops into a warn event and a log.
+func (in *instance) statsWarning() *types.Event {
+	now, err := in.objs.Stats()
+	if err != nil {
+		in.log.Warn("read network-graph stats", "error", err)
+		return nil
+	}
+	prev := in.stats
+	in.stats = now
+	dropped := now[ngbpf.StatEdgesDropped] - prev[ngbpf.StatEdgesDropped]
+	flows := now[ngbpf.StatFlowsDropped] - prev[ngbpf.StatFlowsDropped]
+	untracked := now[ngbpf.StatTCPUntracked] - prev[ngbpf.StatTCPUntracked]
+	if untracked > 0 {
+		in.log.Debug("TCP packets of connections opened before attaching were not counted", "packets", untracked)
+	}
+	if dropped == 0 && flows == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("network-graph: %d packets not recorded because the edge map is full (max-edges=%d; raise it), %d flows not remembered",
+		dropped, in.opts.maxEdges, flows)
+	in.log.Warn("edges dropped", "packets", dropped, "flows", flows, "max_edges", in.opts.maxEdges)
+	return &types.Event{Event: eventtypes.Warn(in.cfg.Node, msg)}
+}
+
+func (in *instance) edgeEvent(a *attachment, k ngbpf.EdgeKey, v, prev ngbpf.EdgeValue, c clock) types.Event {
+	t := a.target
+	node := t.Node
+	if node == "" {
+		node = in.cfg.Node
+	}
+	e := types.Event{
+		Event: eventtypes.Event{
+			Type:      eventtypes.NORMAL,
+			Node:      node,
+			Namespace: t.Namespace,
+			Pod:       t.Pod,
+			Container: t.Container,
+		},
+		Proto:     protoName(k.Proto),
+		Port:      int(k.Port),
+		Packets:   v.Packets - prev.Packets,
+		Bytes:     v.Bytes - prev.Bytes,
+		FirstSeen: c.wall(v.FirstSeen),
+		LastSeen:  c.wall(v.LastSeen),
+	}
+	if k.PktType == ngbpf.PacketOutgoing {
+		e.PktType = types.PktTypeOutgoing
+	} else {
+		e.PktType = types.PktTypeHost
+	}
+	ip := edgeAddr(k)
+	e.IP = ip.String()
+	in.enrichLocal(&e, a, ip)
+	return e
+}
+
+func edgeAddr(k ngbpf.EdgeKey) netip.Addr {
+	if k.Family == 4 {
+		return netip.AddrFrom4([4]byte(k.Addr[:4]))
+	}
+	return netip.AddrFrom16(k.Addr)
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case unix.IPPROTO_TCP:
+		return "tcp"
+	case unix.IPPROTO_UDP:
+		return "udp"
+	}
+	return strconv.Itoa(int(p))
+}
+
+// clock converts kernel monotonic nanoseconds into wall-clock times.
+type clock struct {
+	now  time.Time
+	mono int64
+}
+
+func newClock() clock {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return clock{now: time.Now(), mono: ts.Nano()}
+}
+
+func (c clock) wall(ns uint64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return c.now.Add(-time.Duration(c.mono - int64(ns))).UTC()
 }

@@ -1,0 +1,405 @@
+package networkgraph
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gadgetkit/gadget/framework/containers"
+	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
+	"github.com/gadgetkit/gadget/internal/testenv"
+)
+
+// recorder collects the batches an instance emits.
+type recorder struct {
+	mu      sync.Mutex
+	batches [][]types.Event
+}
+
+func (r *recorder) emit(batch any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batches = append(r.batches, batch.([]types.Event))
+}
+
+func (r *recorder) all() []types.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []types.Event
+	for _, b := range r.batches {
+		out = append(out, b...)
+	}
+	return out
+}
+
+// waitFor polls until cond holds on the events emitted so far.
+func (r *recorder) waitFor(t *testing.T, what string, cond func([]types.Event) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond(r.all()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; got %s", what, types.EventsString(r.all()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func target(t *testing.T, ns *testenv.Netns) gadget.Target {
+	t.Helper()
+	ino, err := containers.NetnsInode(ns.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gadget.Target{ID: fmt.Sprintf("netns:%d", ino), Node: "testnode", Pod: ns.Name(), NetnsPath: ns.Path(), NetnsInode: ino}
+}
+
+func startInstance(t *testing.T, params map[string]string) (*instance, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	in, err := newInstance(gadget.Config{Node: "testnode", Parameters: params, Emit: rec.emit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, rec
+}
+
+// tcpServe listens inside ns and echoes every connection; it returns once
+// listening.
+func tcpServe(t *testing.T, ns *testenv.Netns, addr string) {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.Do(func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+}
+
+// tcpExchange dials addr from inside ns, sends n bytes and reads them back.
+func tcpExchange(t *testing.T, ns *testenv.Netns, addr string, n int) {
+	t.Helper()
+	var c net.Conn
+	if err := ns.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	msg := []byte(strings.Repeat("x", n))
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, msg); err != nil {
+		t.Fatalf("echo from %s: %v", addr, err)
+	}
+}
+
+// udpServe answers every datagram to addr inside ns with the same payload.
+func udpServe(t *testing.T, ns *testenv.Netns, addr string) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := ns.Do(func() (err error) {
+		pc, err = net.ListenPacket("udp", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("listen udp %s: %v", addr, err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(buf[:n], from)
+		}
+	}()
+}
+
+// udpExchange sends count datagrams of size bytes to addr from one socket
+// inside ns and waits for each reply.
+func udpExchange(t *testing.T, ns *testenv.Netns, addr string, count, size int) {
+	t.Helper()
+	var c net.Conn
+	if err := ns.Do(func() (err error) {
+		c, err = net.Dial("udp", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("dial udp %s: %v", addr, err)
+	}
+	defer c.Close()
+	buf := make([]byte, size)
+	for i := 0; i < count; i++ {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("udp reply from %s: %v", addr, err)
+		}
+	}
+}
+
+func hostPort(a netip.Addr, port int) string {
+	return netip.AddrPortFrom(a, uint16(port)).String()
+}
+
+type edgeWant struct {
+	pod, pktType, proto, ip string
+	port                    int
+	minPackets, minBytes    uint64
+	remotePod               string
+}
+
+func (w edgeWant) key() string {
+	return fmt.Sprintf("/%s/%s/%s/%s/%d", w.pod, w.pktType, w.proto, w.ip, w.port)
+}
+
+func TestNetworkGraphEdges(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	a := testenv.NewNetns(t, "a")
+	b := testenv.NewNetns(t, "b")
+	l := testenv.Link(t, a, b)
+	a4, a6, b4, b6 := l.A4, l.A6, l.B4, l.B6
+
+	in, rec := startInstance(t, map[string]string{ParamInterval: "100ms"})
+	ctx := context.Background()
+	// One target before Start, one while running.
+	if err := in.AddTarget(ctx, target(t, a)); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Stop(ctx) })
+	if err := in.AddTarget(ctx, target(t, b)); err != nil {
+		t.Fatal(err)
+	}
+
+	tcpServe(t, b, hostPort(b4, 8080))
+	tcpServe(t, b, hostPort(b6, 8080))
+	tcpServe(t, a, hostPort(a4, 9000))
+	tcpServe(t, a, "127.0.0.1:7000")
+	udpServe(t, b, hostPort(b4, 5353))
+	udpServe(t, b, hostPort(b6, 53))
+	udpServe(t, a, hostPort(a4, 8125))
+
+	for i := 0; i < 3; i++ { // several connections to one port
+		tcpExchange(t, a, hostPort(b4, 8080), 1000)
+	}
+	// The drain loop delivers while running, not only at Stop.
+	rec.waitFor(t, "the first TCP edge in an interval batch", func(es []types.Event) bool {
+		return slices.ContainsFunc(es, func(e types.Event) bool { return e.Pod == a.Name() && e.Port == 8080 })
+	})
+	tcpExchange(t, a, hostPort(b6, 8080), 2000)
+	tcpExchange(t, b, hostPort(a4, 9000), 500)
+	tcpExchange(t, a, "127.0.0.1:7000", 100)
+	udpExchange(t, a, hostPort(b4, 5353), 5, 100)
+	udpExchange(t, a, hostPort(b6, 53), 4, 60)
+	udpExchange(t, b, hostPort(a4, 8125), 3, 40) // statsd-like, incoming to a
+
+	if err := in.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := types.Unique(rec.all())
+
+	A, B := a.Name(), b.Name()
+	want := []edgeWant{
+		{A, "OUTGOING", "tcp", b4.String(), 8080, 3 * 4, 3 * 2 * 1000, B},
+		{B, "HOST", "tcp", a4.String(), 8080, 3 * 4, 3 * 2 * 1000, A},
+		{A, "OUTGOING", "tcp", b6.String(), 8080, 4, 2 * 2000, B},
+		{B, "HOST", "tcp", a6.String(), 8080, 4, 2 * 2000, A},
+		{B, "OUTGOING", "tcp", a4.String(), 9000, 4, 2 * 500, A},
+		{A, "HOST", "tcp", b4.String(), 9000, 4, 2 * 500, B},
+		{A, "OUTGOING", "tcp", "127.0.0.1", 7000, 4, 2 * 100, ""},
+		{A, "HOST", "tcp", "127.0.0.1", 7000, 4, 2 * 100, ""},
+		{A, "OUTGOING", "udp", b4.String(), 5353, 10, 10 * 100, B},
+		{B, "HOST", "udp", a4.String(), 5353, 10, 10 * 100, A},
+		{A, "OUTGOING", "udp", b6.String(), 53, 8, 8 * 60, B},
+		{B, "HOST", "udp", a6.String(), 53, 8, 8 * 60, A},
+		{B, "OUTGOING", "udp", a4.String(), 8125, 6, 6 * 40, A},
+		{A, "HOST", "udp", b4.String(), 8125, 6, 6 * 40, B},
+	}
+	byKey := map[string]types.Event{}
+	var gotKeys []string
+	for _, e := range got {
+		if !e.IsEdge() {
+			t.Errorf("unexpected %s event: %s", e.Type, e.Message)
+			continue
+		}
+		byKey[e.Key()] = e
+		gotKeys = append(gotKeys, e.Key())
+	}
+	var wantKeys []string
+	for _, w := range want {
+		wantKeys = append(wantKeys, w.key())
+	}
+	sort.Strings(gotKeys)
+	sort.Strings(wantKeys)
+	if !slices.Equal(gotKeys, wantKeys) {
+		t.Fatalf("edge set mismatch\n got: %q\nwant: %q\nevents: %s", gotKeys, wantKeys, types.EventsString(got))
+	}
+	for _, w := range want {
+		e := byKey[w.key()]
+		if e.Packets < w.minPackets || e.Bytes < w.minBytes {
+			t.Errorf("%s: packets=%d bytes=%d, want at least %d and %d", w.key(), e.Packets, e.Bytes, w.minPackets, w.minBytes)
+		}
+		if e.Node != "testnode" {
+			t.Errorf("%s: node = %q", w.key(), e.Node)
+		}
+		if e.FirstSeen.IsZero() || e.LastSeen.Before(e.FirstSeen) || time.Since(e.FirstSeen) > time.Minute {
+			t.Errorf("%s: firstSeen=%v lastSeen=%v", w.key(), e.FirstSeen, e.LastSeen)
+		}
+		switch {
+		case w.remotePod != "" && (e.RemoteKind != types.RemoteKindPod || e.RemotePodName != w.remotePod):
+			t.Errorf("%s: remote = %s/%s, want pod %s", w.key(), e.RemoteKind, e.RemotePodName, w.remotePod)
+		case w.remotePod == "" && (e.RemoteKind != types.RemoteKindOther || e.RemoteOther != w.ip):
+			t.Errorf("%s: remote = %s/%s, want other %s", w.key(), e.RemoteKind, e.RemoteOther, w.ip)
+		}
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func TestNetworkGraphDetachAndCleanup(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	a := testenv.NewNetns(t, "a")
+	b := testenv.NewNetns(t, "b")
+	l := testenv.Link(t, a, b)
+	udpServe(t, b, hostPort(l.B4, 5000))
+	ctx := context.Background()
+
+	before := openFDs(t)
+	in, rec := startInstance(t, map[string]string{ParamInterval: "1h"})
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ta, tb := target(t, a), target(t, b)
+	for _, tg := range []gadget.Target{ta, tb, ta} { // adding twice is a no-op
+		if err := in.AddTarget(ctx, tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	udpExchange(t, a, hostPort(l.B4, 5000), 2, 10)
+	// Removing b delivers b's edge at once, without waiting for the interval.
+	if err := in.RemoveTarget(ctx, tb.ID); err != nil {
+		t.Fatal(err)
+	}
+	gotB := slices.ContainsFunc(rec.all(), func(e types.Event) bool { return e.Pod == b.Name() && e.PktType == "HOST" })
+	if !gotB {
+		t.Fatalf("removing %s did not deliver its edges: %s", b.Name(), types.EventsString(rec.all()))
+	}
+	udpExchange(t, a, hostPort(l.B4, 5000), 2, 10)
+	if err := in.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var bPackets uint64
+	for _, e := range types.Unique(rec.all()) {
+		if e.Pod == b.Name() {
+			bPackets += e.Packets
+		}
+	}
+	if bPackets != 4 {
+		t.Errorf("%s after removal: %d packets, want the 4 seen before it", b.Name(), bPackets)
+	}
+	if after := openFDs(t); after > before {
+		t.Errorf("open fds: %d before start, %d after stop", before, after)
+	}
+	if err := in.Stop(ctx); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+}
+
+func TestNetworkGraphFullMapIsReported(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	a := testenv.NewNetns(t, "a")
+	b := testenv.NewNetns(t, "b")
+	l := testenv.Link(t, a, b)
+	ctx := context.Background()
+	in, rec := startInstance(t, map[string]string{ParamInterval: "1h", ParamMaxEdges: "2"})
+	if err := in.AddTarget(ctx, target(t, a)); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for port := 6000; port < 6005; port++ {
+		udpServe(t, b, hostPort(l.B4, port))
+		udpExchange(t, a, hostPort(l.B4, port), 1, 10)
+	}
+	if err := in.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var edges, warns int
+	for _, e := range rec.all() {
+		if e.IsEdge() {
+			edges++
+		} else if strings.Contains(e.Message, "edge map is full") {
+			warns++
+		}
+	}
+	if edges != 2 || warns != 1 {
+		t.Fatalf("edges=%d warnings=%d, want 2 edges and 1 warning: %s", edges, warns, types.EventsString(rec.all()))
+	}
+}
+
+func TestParseParameters(t *testing.T) {
+	tests := []struct {
+		params  map[string]string
+		want    options
+		wantErr string
+	}{
+		{nil, options{interval: 2 * time.Second, maxEdges: 16384}, ""},
+		{map[string]string{"interval": "500ms", "max-edges": "10"}, options{interval: 500 * time.Millisecond, maxEdges: 10}, ""},
+		{map[string]string{"interval": "10ms"}, options{}, `parameter interval="10ms"`},
+		{map[string]string{"interval": "soon"}, options{}, `parameter interval="soon"`},
+		{map[string]string{"max-edges": "0"}, options{}, `parameter max-edges="0"`},
+		{map[string]string{"colour": "red"}, options{}, `parameter "colour": unknown`},
+	}
+	for _, tt := range tests {
+		got, err := parseParameters(tt.params)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseParameters(%v) error = %v, want %q", tt.params, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("parseParameters(%v) = %+v, %v; want %+v", tt.params, got, err, tt.want)
+		}
+	}
+}
