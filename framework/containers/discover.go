@@ -1,26 +1,30 @@
 package containers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gadgetkit/gadget/framework/gadget"
 )
 
-// ErrNotFound is wrapped by Resolve's errors for a named namespace or a
-// process that does not exist.
+// ErrNotFound is wrapped by Resolve's errors for a named network namespace
+// or a process that does not exist: the user's mistake, not the machine's.
 var ErrNotFound = errors.New("not found")
 
+// HostPod is the pod name Resolve gives the host's own network namespace.
+const HostPod = "host"
+
 // Selector says which network namespaces of this host to watch, as the
-// local CLI's --netns, --pid and --all flags do.
+// local CLI's --netns, --pid and --all flags do. The zero Selector selects
+// nothing.
 type Selector struct {
 	// Netns are names of named network namespaces (ip netns list).
 	Netns []string
@@ -30,25 +34,37 @@ type Selector struct {
 	All bool
 }
 
-// Empty reports whether the selector selects nothing.
-func (s Selector) Empty() bool { return len(s.Netns) == 0 && len(s.PIDs) == 0 && !s.All }
-
 // host is the view of the machine discovery reads; tests fake it.
 type host struct {
-	procRoot   string                            // normally /proc
-	netnsRoots []string                          // normally /run/netns, /var/run/netns
-	inode      func(path string) (uint64, error) // inode of a namespace file
+	procRoot   string   // normally /proc
+	netnsRoots []string // normally /var/run/netns then /run/netns
+	// inode returns the inode of a namespace file; errors wrap
+	// fs.ErrNotExist when it is gone and errNotNamespace when the file is
+	// not a namespace.
+	inode func(path string) (uint64, error)
 }
 
 func defaultHost() host {
 	return host{procRoot: "/proc", netnsRoots: []string{"/var/run/netns", "/run/netns"}, inode: NetnsInode}
 }
 
-// Resolve turns sel into the targets to watch on node (the host name),
-// one per distinct network namespace, in a stable order: named namespaces
-// and processes in the order given, then (All) the rest sorted by pod
-// name. A namespace selected twice keeps the first pod name. Errors name
-// the flag and the fix and wrap ErrNotFound for what does not exist.
+// Resolve turns sel into the targets to watch on node (the host name), one
+// per distinct network namespace, with ID "netns:<inode>":
+//
+//   - a name from sel.Netns gives NetnsPath /var/run/netns/NAME (or
+//     /run/netns/NAME) and Pod NAME;
+//   - a process from sel.PIDs gives /proc/PID/ns/net and Pod <comm>-<pid>;
+//   - sel.All gives every network namespace in use on the host: named ones
+//     by their name, the host's own (pid 1's) as HostPod, any other by the
+//     lowest process in it. Processes that exit during the scan are skipped.
+//
+// The order is stable: sel.Netns and sel.PIDs as given, then the rest of
+// All sorted by Pod. A namespace selected twice is returned once, under the
+// first name it was selected by. Resolve reads /proc and the netns
+// directories, a few system calls per process; it blocks on nothing but
+// checks ctx between processes. Its errors are one line naming the flag and
+// the fix; those for a name or process that does not exist wrap
+// ErrNotFound.
 func Resolve(ctx context.Context, node string, sel Selector) ([]gadget.Target, error) {
 	return defaultHost().resolve(ctx, node, sel)
 }
@@ -89,20 +105,31 @@ func (h host) resolve(ctx context.Context, node string, sel Selector) ([]gadget.
 }
 
 func target(node, pod, path string, ino uint64) gadget.Target {
-	return gadget.Target{ID: fmt.Sprintf("netns:%d", ino), Node: node, Pod: pod, NetnsPath: path, NetnsInode: ino}
+	return gadget.Target{
+		ID:         "netns:" + strconv.FormatUint(ino, 10),
+		Node:       node,
+		Pod:        pod,
+		NetnsPath:  path,
+		NetnsInode: ino,
+	}
 }
 
 func (h host) named(node, name string) (gadget.Target, error) {
-	if name == "" || strings.ContainsAny(name, "/") || name == "." || name == ".." {
-		return gadget.Target{}, fmt.Errorf("--netns %q: not a namespace name; use a name from 'ip netns list'", name)
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return gadget.Target{}, fmt.Errorf("--netns %q: not a namespace name: use a name from 'ip netns list'", name)
 	}
 	for _, root := range h.netnsRoots {
 		p := filepath.Join(root, name)
 		ino, err := h.inode(p)
-		if err == nil {
+		switch {
+		case err == nil:
 			return target(node, name, p, ino), nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
+		case errors.Is(err, errNotNamespace):
+			return gadget.Target{}, fmt.Errorf("--netns %s: %s is a stale name, not a mounted network namespace (remove it with 'ip netns del %s'): %w",
+				name, p, name, ErrNotFound)
+		case errors.Is(err, fs.ErrPermission):
+			return gadget.Target{}, fmt.Errorf("--netns %s: %w: run as root", name, err)
+		case !errors.Is(err, fs.ErrNotExist):
 			return gadget.Target{}, fmt.Errorf("--netns %s: %w", name, err)
 		}
 	}
@@ -111,32 +138,41 @@ func (h host) named(node, name string) (gadget.Target, error) {
 
 func (h host) process(node string, pid int) (gadget.Target, error) {
 	if pid <= 0 {
-		return gadget.Target{}, fmt.Errorf("--pid %d: want a positive process ID", pid)
+		return gadget.Target{}, fmt.Errorf("--pid %d: not a process ID: use a positive number, e.g. from pgrep", pid)
 	}
-	p := filepath.Join(h.procRoot, strconv.Itoa(pid), "ns", "net")
+	p := h.procNetns(pid)
 	ino, err := h.inode(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return gadget.Target{}, fmt.Errorf("--pid %d: no such process: %w", pid, ErrNotFound)
+	if err == nil {
+		var comm string
+		if comm, err = h.comm(pid); err == nil {
+			return target(node, comm+"-"+strconv.Itoa(pid), p, ino), nil
+		}
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotNamespace):
+		return gadget.Target{}, fmt.Errorf("--pid %d: no such process: %w", pid, ErrNotFound)
+	case errors.Is(err, fs.ErrPermission):
+		return gadget.Target{}, fmt.Errorf("--pid %d: %w: run as root", pid, err)
+	default:
 		return gadget.Target{}, fmt.Errorf("--pid %d: %w", pid, err)
 	}
-	return target(node, h.comm(pid)+"-"+strconv.Itoa(pid), p, ino), nil
 }
 
-func (h host) comm(pid int) string {
+func (h host) procNetns(pid int) string {
+	return filepath.Join(h.procRoot, strconv.Itoa(pid), "ns", "net")
+}
+
+// comm returns the command name of pid; it fails once the process is gone.
+func (h host) comm(pid int) (string, error) {
 	b, err := os.ReadFile(filepath.Join(h.procRoot, strconv.Itoa(pid), "comm"))
 	if err != nil {
-		return "pid"
+		return "", err
 	}
-	return strings.TrimSpace(string(b))
+	return strings.TrimSuffix(string(b), "\n"), nil
 }
 
-// all lists every distinct network namespace: named ones by name, the
-// host's as "host", others by the lowest pid living in them.
-// Processes that exit during the scan are skipped.
+// all lists every distinct network namespace in use, sorted by Pod.
 func (h host) all(ctx context.Context, node string) ([]gadget.Target, error) {
-	byIno := map[uint64]gadget.Target{}
 	ents, err := os.ReadDir(h.procRoot)
 	if err != nil {
 		return nil, fmt.Errorf("--all: list processes: %w", err)
@@ -147,101 +183,65 @@ func (h host) all(ctx context.Context, node string) ([]gadget.Target, error) {
 			pids = append(pids, pid)
 		}
 	}
-	sort.Ints(pids)
-	// The host's namespace is pid 1's; where /proc/1 is hidden (some
-	// sandboxes), ours.
-	hostIno, err := h.inode(filepath.Join(h.procRoot, "1", "ns", "net"))
+	slices.Sort(pids)
+
+	// The host's namespace is pid 1's. Where /proc/1 cannot be read (some
+	// sandboxes hide it even from root) it is taken to be our own.
+	hostIno, err := h.inode(h.procNetns(1))
 	if err != nil {
 		hostIno, _ = h.inode(filepath.Join(h.procRoot, "self", "ns", "net"))
 	}
+
+	byIno := map[uint64]gadget.Target{}
 	for _, pid := range pids {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("--all: %w", err)
 		}
-		p := filepath.Join(h.procRoot, strconv.Itoa(pid), "ns", "net")
+		p := h.procNetns(pid)
 		ino, err := h.inode(p)
 		if err != nil {
-			continue // exited, or a kernel thread without a namespace file
+			continue // exited, or hidden from us
 		}
-		if _, ok := byIno[ino]; !ok {
-			byIno[ino] = target(node, h.comm(pid)+"-"+strconv.Itoa(pid), p, ino)
+		if _, ok := byIno[ino]; ok {
+			continue
 		}
+		comm, err := h.comm(pid)
+		if err != nil {
+			continue // exited after the stat: the next process may name it
+		}
+		byIno[ino] = target(node, comm+"-"+strconv.Itoa(pid), p, ino)
 	}
-	if t, ok := byIno[hostIno]; ok && hostIno != 0 {
-		t.Pod = "host"
+	if t, ok := byIno[hostIno]; ok {
+		t.Pod = HostPod
 		byIno[hostIno] = t
 	}
+
+	// A name beats a process: it outlives the process and is what the
+	// user typed. The host keeps HostPod; for a namespace with several
+	// names the first root and the first name in sorted order win.
 	named := map[uint64]bool{}
 	for _, root := range h.netnsRoots {
 		names, err := os.ReadDir(root)
 		if err != nil {
-			continue
+			continue // no named namespaces
 		}
 		for _, n := range names {
 			p := filepath.Join(root, n.Name())
 			ino, err := h.inode(p)
 			if err != nil || ino == hostIno || named[ino] {
-				continue
+				continue // stale name, or already named
 			}
 			named[ino] = true
 			byIno[ino] = target(node, n.Name(), p, ino)
 		}
 	}
+
 	out := make([]gadget.Target, 0, len(byIno))
 	for _, t := range byIno {
 		out = append(out, t)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Pod < out[j].Pod })
+	slices.SortFunc(out, func(a, b gadget.Target) int {
+		return cmp.Or(strings.Compare(a.Pod, b.Pod), cmp.Compare(a.NetnsInode, b.NetnsInode))
+	})
 	return out, nil
-}
-
-// Watch calls resolve every interval and reports the difference with the
-// previous answer: add for targets that appeared, remove for those gone.
-// The first call's targets are all added. It returns nil when ctx ends;
-// a failing resolve is retried at the next tick and its error is not
-// fatal unless it fails on the first call.
-func Watch(ctx context.Context, interval time.Duration, resolve func(context.Context) ([]gadget.Target, error),
-	add func(gadget.Target), remove func(id string)) error {
-	if interval <= 0 {
-		return fmt.Errorf("watch targets: interval %v: want a positive duration", interval)
-	}
-	known := map[string]bool{}
-	tick := func() error {
-		targets, err := resolve(ctx)
-		if err != nil {
-			return err
-		}
-		now := map[string]bool{}
-		for _, t := range targets {
-			now[t.ID] = true
-			if !known[t.ID] {
-				add(t)
-			}
-		}
-		var gone []string
-		for id := range known {
-			if !now[id] {
-				gone = append(gone, id)
-			}
-		}
-		sort.Strings(gone)
-		for _, id := range gone {
-			remove(id)
-		}
-		known = now
-		return nil
-	}
-	if err := tick(); err != nil {
-		return fmt.Errorf("watch targets: %w", err)
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			_ = tick() // a transient failure keeps the previous targets
-		}
-	}
 }

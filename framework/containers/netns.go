@@ -4,6 +4,7 @@
 package containers
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -51,9 +52,24 @@ func InNetns(path string, fn func() error) error {
 	return <-errc
 }
 
-// NetnsInode returns the inode number of the network namespace at path,
-// which identifies the namespace on this host.
+// errNotNamespace is wrapped by NetnsInode for a path that exists but is
+// not a namespace, e.g. a name in /run/netns left behind by a reboot.
+var errNotNamespace = errors.New("not a namespace file")
+
+// NetnsInode returns the inode number of the network namespace at path
+// (/proc/PID/ns/net, /var/run/netns/NAME), which identifies the namespace
+// on this host. It costs two system calls. It fails for a path that is not
+// on the namespace file system, such as a stale /run/netns entry; a
+// missing path gives an error wrapping fs.ErrNotExist, and one hidden from
+// the caller (another user's process) fs.ErrPermission.
 func NetnsInode(path string) (uint64, error) {
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(path, &sfs); err != nil {
+		return 0, fmt.Errorf("stat network namespace %s: %w", path, err)
+	}
+	if uint64(sfs.Type) != unix.NSFS_MAGIC {
+		return 0, fmt.Errorf("network namespace %s: %w", path, errNotNamespace)
+	}
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
 		return 0, fmt.Errorf("stat network namespace %s: %w", path, err)

@@ -5,16 +5,36 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 )
 
-// RequirePrivileged must be the first line of a test that needs root (eBPF,
-// network namespaces). Without root the test is skipped with the reason;
-// under CI=true the same condition fails the test, so CI proves the
-// privileged path instead of skipping it.
+// RequirePrivileged must be the first line of a test that needs root and
+// network namespaces (eBPF, netns, veth). When they are missing the test is
+// skipped with the reason; under CI=true the same condition fails the test
+// instead, so CI proves the privileged path rather than skipping it. With
+// go test -short the test is always skipped: -short asks for unit tests
+// only.
 func RequirePrivileged(t testing.TB) {
 	t.Helper()
-	switch v, reason := decide(os.Geteuid(), os.Getenv("CI")); v {
+	v, reason := decide(os.Geteuid(), os.Getenv("CI"), testing.Short(), kernelLacks())
+	apply(t, v, reason)
+}
+
+// requireTool is RequirePrivileged's rule for a program the helpers run,
+// e.g. ip: skip without it, fail under CI=true.
+func requireTool(t testing.TB, name, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		v, reason := decide(0, os.Getenv("CI"), false, name+" is not on PATH: install "+pkg)
+		apply(t, v, reason)
+	}
+}
+
+func apply(t testing.TB, v verdict, reason string) {
+	t.Helper()
+	switch v {
 	case fail:
 		t.Fatalf("privileged test cannot run under CI=true: %s", reason)
 	case skip:
@@ -30,14 +50,51 @@ const (
 	fail
 )
 
-// decide tells whether a privileged test runs, skips or fails.
-func decide(euid int, ci string) (verdict, string) {
-	if euid == 0 {
+func (v verdict) String() string {
+	switch v {
+	case run:
+		return "run"
+	case skip:
+		return "skip"
+	case fail:
+		return "fail"
+	}
+	return "verdict(" + strconv.Itoa(int(v)) + ")"
+}
+
+// decide tells whether a privileged test runs, skips or fails, and why.
+// euid is the effective user ID, ci the value of $CI, short whether -short
+// was given and lacks what the kernel is missing ("" when nothing).
+func decide(euid int, ci string, short bool, lacks string) (verdict, string) {
+	var reason string
+	switch {
+	case short:
+		return skip, "privileged test skipped in -short mode"
+	case euid != 0:
+		reason = "needs root for eBPF and network namespaces (euid is " + strconv.Itoa(euid) + "): run as root, e.g. sudo make test"
+	case lacks != "":
+		reason = lacks
+	default:
 		return run, ""
 	}
-	reason := "needs root for eBPF and network namespaces: run as root, e.g. sudo make test"
-	if ci == "true" {
+	if isCI(ci) {
 		return fail, reason
 	}
 	return skip, reason
+}
+
+// isCI reports whether $CI asks for privileged tests to be mandatory. CI
+// systems set CI=true; 1 and other strconv.ParseBool truths count too.
+func isCI(ci string) bool {
+	b, err := strconv.ParseBool(ci)
+	return err == nil && b
+}
+
+// kernelLacks says what the running kernel misses for privileged tests, or
+// "" when it has everything.
+func kernelLacks() string {
+	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
+		return "kernel without network namespaces (no /proc/self/ns/net): use a kernel built with CONFIG_NET_NS"
+	}
+	return ""
 }
