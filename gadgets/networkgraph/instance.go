@@ -144,7 +144,7 @@ func (in *instance) Start(ctx context.Context) error {
 	in.cancel = cancel
 	in.drainErr = make(chan error, 1)
 	go func() { in.drainErr <- in.drainLoop(dctx) }()
-	in.log.Info("network-graph started", "netns", len(in.byID), "interval", in.opts.interval)
+	in.log.Info("network-graph started", "interval", in.opts.interval, "max_edges", in.opts.maxEdges)
 	return nil
 }
 

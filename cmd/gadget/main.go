@@ -1,0 +1,23 @@
+// Command gadget is the local command line of the gadget framework: it
+// lists the registered gadgets and runs one of them on this machine,
+// without Kubernetes, against network namespaces or processes.
+//
+//	gadget list
+//	sudo gadget run network-graph --netns frontend --netns api --duration 10s
+//
+// Exit codes: 0 on success, 1 when the trace fails, 2 when the command
+// line is wrong or cannot be carried out as given (flag values, no target,
+// no such network namespace, not root).
+package main
+
+import (
+	"context"
+	"os"
+
+	// Gadgets register themselves; this is where the CLI learns of them.
+	_ "github.com/gadgetkit/gadget/gadgets/networkgraph"
+)
+
+func main() {
+	os.Exit(execute(context.Background(), os.Args[1:], defaultEnv()))
+}

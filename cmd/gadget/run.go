@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gadgetkit/gadget/framework/containers"
+	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/trace"
+)
+
+// stopTimeout bounds how long stopping the trace may take once the run is
+// over; the instance delivers its final batch within it.
+const stopTimeout = 30 * time.Second
+
+// runOptions are the flags of "gadget run <gadget>".
+type runOptions struct {
+	netns    []string
+	pids     []int
+	all      bool
+	duration time.Duration
+	interval time.Duration
+	output   string
+	logLevel string
+}
+
+// validate checks the flags that need no machine state; its errors are
+// usageErrors naming the flag and the fix.
+func (o runOptions) validate(info *gadget.Info) error {
+	if _, err := parseLogLevel(o.logLevel); err != nil {
+		return err
+	}
+	if o.duration < 0 {
+		return usagef("--duration %v: must not be negative; use 0 to run until Ctrl-C, or e.g. --duration 10s", o.duration)
+	}
+	if o.interval <= 0 {
+		return usagef("--interval %v: must be positive, e.g. --interval 2s", o.interval)
+	}
+	formats := info.Formats
+	if len(formats) == 0 {
+		formats = []string{"jsonl"}
+	}
+	if !slices.Contains(formats, o.output) {
+		return usagef("--output %q: unknown format for %s: use one of: %s", o.output, info.Name, strings.Join(formats, ", "))
+	}
+	for _, p := range o.pids {
+		if p <= 0 {
+			return usagef("--pid %d: must be a process id greater than 0", p)
+		}
+	}
+	if len(o.netns) == 0 && len(o.pids) == 0 && !o.all {
+		return usagef("no target selected: pass --netns NAME, --pid N or --all")
+	}
+	return nil
+}
+
+func (o runOptions) selector() containers.Selector {
+	return containers.Selector{Netns: slices.Clone(o.netns), PIDs: slices.Clone(o.pids), All: o.all}
+}
+
+// parameters are the gadget parameters the flags set.
+func (o runOptions) parameters() map[string]string {
+	return map[string]string{"interval": o.interval.String()}
+}
+
+// runGadget runs one trace of info as o says: it resolves the targets,
+// starts the trace, follows targets live with --all, and on a signal or
+// when --duration has elapsed stops the trace and writes the final result.
+// Errors the user fixes by changing the command are usageErrors.
+func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) error {
+	if err := o.validate(info); err != nil {
+		return err
+	}
+	if err := checkParameters(info, o.parameters()); err != nil {
+		return err
+	}
+	if uid := e.euid(); uid != 0 {
+		return usagef("gadget run needs root to load eBPF programs and enter network namespaces (running as uid %d): run it with sudo", uid)
+	}
+	level, _ := parseLogLevel(o.logLevel)
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+
+	node, err := e.hostname()
+	if err != nil {
+		return fmt.Errorf("node name: %w", err)
+	}
+
+	// The first signal stops the run cleanly; once it is over, signals
+	// regain their default effect so that a second Ctrl-C kills a stuck stop.
+	sigCtx, stopSignals := signal.NotifyContext(ctx, e.signals...)
+	defer stopSignals()
+	runCtx, cancelRun := context.WithCancel(sigCtx)
+	defer cancelRun()
+	if o.duration > 0 {
+		runCtx, cancelRun = context.WithTimeout(sigCtx, o.duration)
+		defer cancelRun()
+	}
+
+	sel := o.selector()
+	targets, err := e.resolve(runCtx, node, sel)
+	switch {
+	case errors.Is(err, containers.ErrNotFound):
+		return usageError{err}
+	case err != nil:
+		return fmt.Errorf("select targets: %w", err)
+	case len(targets) == 0 && !o.all:
+		return usagef("no target found for the selection: check --netns and --pid")
+	}
+
+	out, err := newOutput(info, o.output, e.stdout, e.stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	sink := &batchSink{out: out, log: log}
+	tr, err := trace.New(e.reg, trace.Config{
+		Gadget:     info.Name,
+		Node:       node,
+		Parameters: o.parameters(),
+		Logger:     log,
+		Emit:       sink.batch,
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		if err := tr.AddTarget(runCtx, t); err != nil {
+			return err
+		}
+		log.Debug("target", "target", t.ID, "netns", t.NetnsPath, "pod", t.Pod)
+	}
+
+	if err := tr.Operate(runCtx, "start"); err != nil {
+		return err
+	}
+	log.Info("tracing", "gadget", info.Name, "targets", len(targets), "duration", o.duration, "interval", o.interval)
+
+	g, gctx := errgroup.WithContext(runCtx)
+	if o.all {
+		// Watch reports every target on its first pass; those resolved
+		// above are already watched and not logged again.
+		known := map[string]bool{}
+		for _, t := range targets {
+			known[t.ID] = true
+		}
+		g.Go(func() error {
+			err := e.watch(gctx, o.interval,
+				func(ctx context.Context) ([]gadget.Target, error) { return e.resolve(ctx, node, sel) },
+				func(t gadget.Target) {
+					if known[t.ID] {
+						return
+					}
+					if err := tr.AddTarget(gctx, t); err != nil {
+						log.Warn("new target not watched", "target", t.ID, "netns", t.NetnsPath, "err", err)
+						return
+					}
+					known[t.ID] = true
+					log.Info("target added", "target", t.ID, "pod", t.Pod, "netns", t.NetnsPath)
+				},
+				func(id string) {
+					delete(known, id)
+					if err := tr.RemoveTarget(gctx, id); err != nil {
+						log.Warn("target not removed", "target", id, "err", err)
+						return
+					}
+					log.Info("target removed", "target", id)
+				})
+			if err != nil && gctx.Err() == nil {
+				return fmt.Errorf("follow targets: %w", err)
+			}
+			return nil
+		})
+	}
+	<-gctx.Done()
+	switch {
+	case ctx.Err() != nil:
+		log.Info("cancelled, stopping")
+	case sigCtx.Err() != nil:
+		log.Info("signal received, stopping")
+	case runCtx.Err() != nil:
+		log.Info("duration elapsed, stopping", "duration", o.duration)
+	}
+	stopSignals()
+	cancelRun()
+	watchErr := g.Wait()
+
+	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+	defer cancelStop()
+	stopErr := stopTrace(stopCtx, tr)
+	return errors.Join(watchErr, stopErr, sink.err(), closeOutput(out))
+}
+
+// stopTrace stops tr through the gadget's "stop" operation, or directly
+// when the gadget declares none.
+func stopTrace(ctx context.Context, tr *trace.Trace) error {
+	if _, err := tr.Info().Operation("stop"); err != nil {
+		return tr.Stop(ctx)
+	}
+	return tr.Operate(ctx, "stop")
+}
+
+// checkParameters lets the gadget reject the parameters before anything
+// runs, so that a bad --interval is a usage error: creating an instance
+// touches nothing (gadget.Info.New's contract) and the unstarted instance
+// is dropped.
+func checkParameters(info *gadget.Info, params map[string]string) error {
+	_, err := info.New(gadget.Config{
+		Parameters: params,
+		Logger:     slog.New(slog.DiscardHandler),
+		Emit:       func(any) {},
+	})
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w (set it with --interval)", info.Name, err)}
+	}
+	return nil
+}
+
+func closeOutput(out gadget.Output) error {
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("write the result: %w", err)
+	}
+	return nil
+}
+
+// batchSink feeds the instance's batches to the output and keeps the first
+// error, which ends the run with exit code 1 once the trace has stopped.
+type batchSink struct {
+	out gadget.Output
+	log *slog.Logger
+
+	mu    sync.Mutex
+	first error
+}
+
+func (s *batchSink) batch(b any) {
+	err := s.out.Batch(b)
+	if err == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.first == nil {
+		s.first = fmt.Errorf("write a batch: %w", err)
+		s.log.Error("cannot write a batch; later errors are not logged", "err", err)
+	}
+}
+
+func (s *batchSink) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.first
+}
+
+// newOutput returns the gadget's output called name, or, for a gadget that
+// offers none, one writing each batch as a JSON line.
+func newOutput(info *gadget.Info, name string, w, errw io.Writer) (gadget.Output, error) {
+	if info.NewOutput != nil {
+		out, err := info.NewOutput(name, w, errw)
+		if err != nil {
+			return nil, fmt.Errorf("--output: %w", err)
+		}
+		return out, nil
+	}
+	return jsonLines{enc: json.NewEncoder(w)}, nil
+}
+
+// jsonLines is the output of gadgets that declare no formats.
+type jsonLines struct{ enc *json.Encoder }
+
+func (j jsonLines) Batch(b any) error { return j.enc.Encode(b) }
+func (j jsonLines) Close() error      { return nil }

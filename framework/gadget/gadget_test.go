@@ -1,0 +1,79 @@
+package gadget_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/gadgetkit/gadget/framework/gadget"
+)
+
+func validInfo() *gadget.Info {
+	noop := func(context.Context, gadget.Handle) error { return nil }
+	return &gadget.Info{
+		Name:         "demo-gadget",
+		Description:  "A gadget for tests.",
+		Operations:   []gadget.Operation{{Name: "start", Doc: "Start it", Handler: noop}, {Name: "stop", Doc: "Stop it", Handler: noop}},
+		OutputModes:  []gadget.OutputMode{gadget.OutputModeStream},
+		TypesPackage: "example.com/types",
+		Example:      gadget.ExampleTrace{OutputMode: gadget.OutputModeStream},
+		New:          func(gadget.Config) (gadget.Instance, error) { return nil, nil },
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*gadget.Info)
+		wantErr string
+	}{
+		{"valid", func(*gadget.Info) {}, ""},
+		{"bad name", func(i *gadget.Info) { i.Name = "Network_Graph" }, "Name must be lower-case"},
+		{"no description", func(i *gadget.Info) { i.Description = "" }, "Description is empty"},
+		{"no operations", func(i *gadget.Info) { i.Operations = nil }, "Operations is empty"},
+		{"duplicate operation", func(i *gadget.Info) { i.Operations[1].Name = "start" }, `operation "start" is declared twice`},
+		{"operation without doc", func(i *gadget.Info) { i.Operations[0].Doc = "" }, `operation "start" has no Doc`},
+		{"operation without handler", func(i *gadget.Info) { i.Operations[0].Handler = nil }, `operation "start" has no Handler`},
+		{"no output modes", func(i *gadget.Info) { i.OutputModes = nil }, "OutputModes is empty"},
+		{"no types package", func(i *gadget.Info) { i.TypesPackage = "" }, "TypesPackage is empty"},
+		{"no factory", func(i *gadget.Info) { i.New = nil }, "New is nil"},
+		{"example mode not declared", func(i *gadget.Info) { i.Example.OutputMode = gadget.OutputModeStatus }, `Example.OutputMode "Status"`},
+		{"formats without output", func(i *gadget.Info) { i.Formats = []string{"table"} }, "NewOutput is nil"},
+		{"formats with output", func(i *gadget.Info) {
+			i.Formats = []string{"table"}
+			i.NewOutput = func(string, io.Writer, io.Writer) (gadget.Output, error) { return nil, nil }
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			info := validInfo()
+			tt.mutate(info)
+			err := info.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, gadget.ErrInvalidInfo) {
+				t.Fatalf("Validate() = %v, want an ErrInvalidInfo naming %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestOperationLookup(t *testing.T) {
+	info := validInfo()
+	if op, err := info.Operation("stop"); err != nil || op.Name != "stop" {
+		t.Fatalf("Operation(stop) = %v, %v", op.Name, err)
+	}
+	_, err := info.Operation("collect")
+	if !errors.Is(err, gadget.ErrUnknownOperation) || !strings.Contains(err.Error(), "[start stop]") {
+		t.Fatalf("Operation(collect) error = %v, want ErrUnknownOperation listing start and stop", err)
+	}
+	if !info.SupportsOutputMode(gadget.OutputModeStream) || info.SupportsOutputMode(gadget.OutputModeFile) {
+		t.Error("SupportsOutputMode disagrees with OutputModes")
+	}
+}

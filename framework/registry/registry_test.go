@@ -1,0 +1,51 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/registry"
+)
+
+func info(name string) *gadget.Info {
+	return &gadget.Info{
+		Name:         name,
+		Description:  "d",
+		Operations:   []gadget.Operation{{Name: "start", Doc: "Start", Handler: func(context.Context, gadget.Handle) error { return nil }}},
+		OutputModes:  []gadget.OutputMode{gadget.OutputModeStream},
+		TypesPackage: "example.com/types",
+		New:          func(gadget.Config) (gadget.Instance, error) { return nil, nil },
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	var r registry.Registry
+	for _, n := range []string{"zeta", "alpha"} {
+		if err := r.Register(info(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Register(info("alpha")); err == nil || !strings.Contains(err.Error(), "already registered") {
+		t.Errorf("duplicate Register error = %v", err)
+	}
+	if err := r.Register(info("Bad Name")); !errors.Is(err, gadget.ErrInvalidInfo) {
+		t.Errorf("invalid Register error = %v, want ErrInvalidInfo", err)
+	}
+	if got := r.Names(); !slices.Equal(got, []string{"alpha", "zeta"}) {
+		t.Errorf("Names() = %v", got)
+	}
+	if all := r.All(); len(all) != 2 || all[0].Name != "alpha" {
+		t.Errorf("All() = %v", all)
+	}
+	if g, err := r.Lookup("zeta"); err != nil || g.Name != "zeta" {
+		t.Errorf("Lookup(zeta) = %v, %v", g, err)
+	}
+	_, err := r.Lookup("nope")
+	if !errors.Is(err, registry.ErrNotFound) || !strings.Contains(err.Error(), "[alpha zeta]") {
+		t.Errorf("Lookup(nope) error = %v, want ErrNotFound listing the gadgets", err)
+	}
+}

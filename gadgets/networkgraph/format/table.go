@@ -1,0 +1,86 @@
+package format
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
+)
+
+// tableHeader are the columns of the table format.
+var tableHeader = []string{"NODE", "NAMESPACE", "POD", "PKTTYPE", "PROTO", "IP", "PORT", "REMOTE", "PACKETS", "BYTES"}
+
+// renderTable writes edges as aligned columns under a header; an empty
+// field is shown as "-".
+func renderTable(w io.Writer, edges []types.Event) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	writeRow(tw, tableHeader)
+	for _, e := range edges {
+		writeRow(tw, []string{
+			e.Node,
+			e.Namespace,
+			e.Pod,
+			e.PktType,
+			e.Proto,
+			e.IP,
+			number(uint64(max(e.Port, 0))),
+			remote(e),
+			number(e.Packets),
+			number(e.Bytes),
+		})
+	}
+	return tw.Flush()
+}
+
+// writeRow writes one tab-separated row; tabwriter reports write errors
+// on Flush.
+func writeRow(w io.Writer, cells []string) {
+	for i, c := range cells {
+		cells[i] = cell(c)
+	}
+	fmt.Fprintln(w, strings.Join(cells, "\t"))
+}
+
+// cell makes s fit one table cell: "-" when empty, with tabs and line
+// breaks folded into spaces so that the columns stay aligned.
+func cell(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// number renders a counter or port, empty when zero.
+func number(n uint64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// remote describes what the remote end of an edge is, when an enricher
+// said so: "pod ns/name", "svc ns/name" or the free-form RemoteOther.
+func remote(e types.Event) string {
+	switch e.RemoteKind {
+	case types.RemoteKindPod:
+		return "pod " + qualified(e.RemotePodNamespace, e.RemotePodName)
+	case types.RemoteKindSvc:
+		return "svc " + qualified(e.RemoteSvcNamespace, e.RemoteSvcName)
+	case types.RemoteKindOther:
+		return e.RemoteOther
+	}
+	return e.RemoteOther
+}
+
+// qualified joins a namespace and a name as namespace/name, or returns the
+// name alone when there is no namespace.
+func qualified(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
+}
