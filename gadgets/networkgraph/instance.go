@@ -325,6 +325,12 @@ func (in *instance) Stop(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	err := in.collectLocked(nil)
+	if n := in.stats[ngbpf.StatTCPUntracked]; n > 0 {
+		// Said once, at the end: long-lived connections would repeat it
+		// every interval.
+		in.cfg.Emit([]types.Event{{Event: eventtypes.Warn(in.cfg.Node, fmt.Sprintf(
+			"network-graph: %d TCP packets belonged to connections opened before the trace attached and were not recorded", n))}})
+	}
 	in.closeLocked()
 	in.log.Info("network-graph stopped")
 	return err

@@ -403,3 +403,51 @@ func TestParseParameters(t *testing.T) {
 		}
 	}
 }
+
+func TestNetworkGraphReportsConnectionsOpenedBeforeAttach(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	a := testenv.NewNetns(t, "a")
+	b := testenv.NewNetns(t, "b")
+	l := testenv.Link(t, a, b)
+	tcpServe(t, b, hostPort(l.B4, 7100))
+	var c net.Conn
+	if err := a.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", hostPort(l.B4, 7100), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	ctx := context.Background()
+	in, rec := startInstance(t, map[string]string{ParamInterval: "1h"})
+	if err := in.AddTarget(ctx, target(t, a)); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The connection's SYN was before the attach: its packets cannot be
+	// given a direction, so they are not recorded, and the user is told.
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var edges, warns int
+	for _, e := range rec.all() {
+		if e.IsEdge() {
+			edges++
+		} else if strings.Contains(e.Message, "opened before the trace attached") {
+			warns++
+		}
+	}
+	if edges != 0 || warns != 1 {
+		t.Fatalf("edges=%d warnings=%d, want 0 and 1: %s", edges, warns, types.EventsString(rec.all()))
+	}
+}
