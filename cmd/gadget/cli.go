@@ -41,6 +41,8 @@ type env struct {
 		add func(gadget.Target), remove func(id string)) error
 	// signals stop a run cleanly.
 	signals []os.Signal
+	// plugins returns what a gadget offers the plugin pipeline.
+	plugins func(gadget string) (pluginSupport, bool)
 }
 
 func defaultEnv() env {
@@ -53,6 +55,7 @@ func defaultEnv() env {
 		resolve:  containers.Resolve,
 		watch:    containers.Watch,
 		signals:  []os.Signal{os.Interrupt, syscall.SIGTERM},
+		plugins:  gadgetPlugins,
 	}
 }
 
@@ -117,7 +120,7 @@ func newRootCmd(e env) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usagef("%v (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(newListCmd(e), newRunCmd(e, &g))
+	root.AddCommand(newListCmd(e), newRunCmd(e, &g), newFormatCmd(e))
 	return root
 }
 
@@ -190,6 +193,7 @@ func newGadgetCmd(e env, g *globalFlags, info *gadget.Info) *cobra.Command {
 	} else {
 		f.StringVarP(&o.output, "output", "o", "jsonl", "output format: jsonl")
 	}
+	o.plugins.addFlags(f)
 	return cmd
 }
 

@@ -154,6 +154,7 @@ func run(t *testing.T, g *fakeGadget, euid int, args ...string) result {
 			return nil
 		},
 		signals: []os.Signal{syscall.SIGUSR1},
+		plugins: func(string) (pluginSupport, bool) { return gadgetPlugins("network-graph") },
 	}
 	if g.started == nil {
 		g.started = make(chan struct{})

@@ -33,6 +33,7 @@ type runOptions struct {
 	interval time.Duration
 	output   string
 	logLevel string
+	plugins  pluginOptions
 }
 
 // validate checks the flags that need no machine state; its errors are
@@ -51,7 +52,7 @@ func (o runOptions) validate(info *gadget.Info) error {
 	if len(formats) == 0 {
 		formats = []string{"jsonl"}
 	}
-	if !slices.Contains(formats, o.output) {
+	if o.plugins.formatter == "" && !slices.Contains(formats, o.output) {
 		return usagef("--output %q: unknown format for %s: use one of: %s", o.output, info.Name, strings.Join(formats, ", "))
 	}
 	for _, p := range o.pids {
@@ -88,6 +89,16 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 	if uid := e.euid(); uid != 0 {
 		return usagef("gadget run needs root to load eBPF programs and enter network namespaces (running as uid %d): run it with sudo", uid)
 	}
+	// Plugins load before the run's clock starts: compiling a WASM module
+	// may take seconds.
+	var plugins *pluginSet
+	if o.plugins.used() {
+		var err error
+		if plugins, err = loadPlugins(ctx, e, info, o); err != nil {
+			return err
+		}
+		defer plugins.release()
+	}
 	level, _ := parseLogLevel(o.logLevel)
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
@@ -118,8 +129,16 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 		return usagef("no target found for the selection: check --netns and --pid")
 	}
 
-	out, err := newOutput(info, o.output, e.stdout, e.stderr)
+	var out gadget.Output
+	if plugins != nil {
+		out, err = plugins.output(ctx)
+	} else {
+		out, err = newOutput(info, o.output, e.stdout, e.stderr)
+	}
 	if err != nil {
+		if errors.As(err, new(usageError)) {
+			return err
+		}
 		return usageError{err}
 	}
 	sink := &batchSink{out: out, log: log}

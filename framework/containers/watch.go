@@ -10,7 +10,9 @@ import (
 )
 
 // Watch follows targets that come and go while a trace runs. It calls
-// resolve at once and then every interval, and reports the difference with
+// resolve at once, then every interval and, without waiting for the
+// interval, whenever a named network namespace is added or removed
+// (inotify on /var/run/netns and /run/netns), and reports the difference with
 // the previous answer, by Target.ID: add for each target that appeared (in
 // resolve's order), then remove for each that is gone (sorted by ID). The
 // first answer is all added. add and remove run on Watch's goroutine, one
@@ -66,15 +68,23 @@ func Watch(ctx context.Context, interval time.Duration, resolve func(context.Con
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	changed := notifyNetns(ctx, netnsDirs)
+	settle := time.NewTimer(0)
+	<-settle.C
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if ctx.Err() != nil {
-				return nil
-			}
-			_ = tick() // a transient failure keeps the previous targets
+		case <-changed:
+			// A namespace was named or unnamed: look now, and once more
+			// when its mount has settled.
+			settle.Reset(settleDelay)
+		case <-settle.C:
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		_ = tick() // a transient failure keeps the previous targets
 	}
 }

@@ -40,7 +40,7 @@ func Info() *gadget.Info {
 				},
 			},
 		},
-		OutputModes:  []gadget.OutputMode{gadget.OutputModeStream},
+		OutputModes:  []gadget.OutputMode{gadget.OutputModeStream, gadget.OutputModeStatus},
 		TypesPackage: "github.com/gadgetkit/gadget/gadgets/networkgraph/types",
 		Example: gadget.ExampleTrace{
 			Name:       "network-graph",

@@ -267,7 +267,6 @@ func localAddrs() []netip.Addr {
 // RemoveTarget delivers what the namespace saw and detaches from it.
 func (in *instance) RemoveTarget(ctx context.Context, id string) error {
 	in.mu.Lock()
-	defer in.mu.Unlock()
 	a, ok := in.byID[id]
 	if !ok {
 		for i, p := range in.pending {
@@ -276,15 +275,21 @@ func (in *instance) RemoveTarget(ctx context.Context, id string) error {
 				break
 			}
 		}
+		in.mu.Unlock()
 		return nil
 	}
 	err := in.collectLocked(map[uint32]bool{a.tag: true})
 	in.detachLocked(a)
+	in.mu.Unlock()
+	// Closing a packet socket waits for the kernel's RCU grace period
+	// (about 16 ms here): not under the lock, which the drain loop and the
+	// other targets need.
+	a.sock.Close()
 	return err
 }
 
+// detachLocked forgets a; the caller closes its socket.
 func (in *instance) detachLocked(a *attachment) {
-	a.sock.Close()
 	delete(in.byID, a.target.ID)
 	delete(in.byTag, a.tag)
 	var gone []ngbpf.EdgeKey
@@ -337,15 +342,34 @@ func (in *instance) Stop(ctx context.Context) error {
 }
 
 func (in *instance) closeLocked() {
+	socks := make([]*os.File, 0, len(in.byID))
 	for _, a := range in.byID {
-		a.sock.Close()
+		socks = append(socks, a.sock)
 	}
+	closeConcurrently(socks)
 	in.byID = map[string]*attachment{}
 	in.byTag = map[uint32]*attachment{}
 	if in.objs != nil {
 		in.objs.Close()
 		in.objs = nil
 	}
+}
+
+// closeConcurrently closes files, many at a time: closing a packet socket
+// waits for an RCU grace period (about 16 ms), so closing hundreds one by
+// one would take seconds, while their waits overlap.
+func closeConcurrently(files []*os.File) {
+	const parallel = 64
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for _, f := range files {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f.Close()
+		})
+	}
+	wg.Wait()
 }
 
 // collectLocked reads the kernel map and emits the edges whose counters

@@ -6,7 +6,9 @@
 //   - json: the final unique graph as one JSON array, printed by Close;
 //   - jsonl: every event of every batch as one JSON object per line,
 //     printed as the batches arrive;
-//   - dot: the final unique graph as a Graphviz digraph, printed by Close.
+//   - dot: the final unique graph as a Graphviz digraph, printed by Close;
+//   - networkpolicy: Kubernetes NetworkPolicies allowing exactly the final
+//     graph's traffic (package advise), printed by Close.
 //
 // Warn and err events are messages about the trace rather than edges:
 // table and dot write each of them as one line to the error writer as soon
@@ -37,10 +39,12 @@ const (
 	JSON  = "json"
 	JSONL = "jsonl"
 	DOT   = "dot"
+	// NetworkPolicy is the advice of package advise as YAML.
+	NetworkPolicy = "networkpolicy"
 )
 
 // Names returns the format names, default first.
-func Names() []string { return []string{Table, JSON, JSONL, DOT} }
+func Names() []string { return []string{Table, JSON, JSONL, DOT, NetworkPolicy} }
 
 // New returns the output called name, writing its result to w and, for the
 // table and dot formats, the trace's warnings and errors to errw. An
@@ -57,6 +61,8 @@ func New(name string, w, errw io.Writer) (gadget.Output, error) {
 		o.keepMessages = true
 	case DOT:
 		o.final = renderDOT
+	case NetworkPolicy:
+		o.final = renderNetworkPolicy
 	default:
 		return nil, fmt.Errorf("output format %q: %w: use one of %s",
 			name, gadget.ErrUnknownFormat, strings.Join(Names(), ", "))

@@ -92,13 +92,14 @@ func (e *Event) IsEdge() bool {
 // events are kept as they are, in order. The input is not modified.
 func Unique(edges []Event) []Event {
 	out := make([]Event, 0, len(edges))
-	index := make(map[string]int, len(edges))
+	index := make(map[edgeKey]int, len(edges))
 	for _, e := range edges {
 		if !e.IsEdge() {
 			out = append(out, e)
 			continue
 		}
-		k := e.Key()
+		// The fields of Key, without building its string.
+		k := edgeKey{e.Namespace, e.Pod, e.PktType, e.Proto, e.IP, e.Port}
 		i, seen := index[k]
 		if !seen {
 			index[k] = len(out)
@@ -116,6 +117,12 @@ func Unique(edges []Event) []Event {
 		}
 	}
 	return out
+}
+
+// edgeKey is Key as a comparable value.
+type edgeKey struct {
+	namespace, pod, pktType, proto, ip string
+	port                               int
 }
 
 // EventsString returns the events as one indented JSON array, sorted so

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gadgetkit/gadget/framework/plugin/plugintest"
+)
+
+// TestRunWithPlugins runs the CLI with the repository's WASM plugins.
+func TestRunWithPlugins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and compiles WASM plugins")
+	}
+	dir := t.TempDir()
+	plugintest.BuildWasm(t, dir, "./plugins/dot", "./plugins/portnames", "./plugins/conformance/faulty")
+	builtinDOT := run(t, &fakeGadget{}, 0, "run", "fake-graph", "--duration", "100ms", "--pid", "42", "-o", "dot")
+	if builtinDOT.code != exitOK {
+		t.Fatalf("-o dot: exit code %d, stderr:\n%s", builtinDOT.code, builtinDOT.stderr)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		wantOut []string
+		wantErr []string
+	}{
+		{
+			name:    "wasm formatter by path",
+			args:    []string{"--formatter", filepath.Join(dir, "dot.wasm")},
+			wantOut: []string{builtinDOT.stdout},
+			wantErr: []string{"warning: node node1: 2 edges dropped"},
+		},
+		{
+			name:    "wasm formatter by name from the plugin dir",
+			args:    []string{"--plugin-dir", dir, "--formatter", "dot", "-o", "table"},
+			wantOut: []string{builtinDOT.stdout},
+		},
+		{
+			name:    "wasm enricher before a built-in format",
+			args:    []string{"--enricher", filepath.Join(dir, "portnames.wasm"), "-o", "jsonl"},
+			wantOut: []string{`"port":8080`, `"debug":"service=http-alt"`},
+		},
+		{
+			name:    "enricher parameter",
+			args:    []string{"--plugin-dir", dir, "--enricher", "portnames", "--plugin-param", "portnames.ports=8080/tcp=web", "--formatter", "jsonl"},
+			wantOut: []string{`"debug":"service=web"`},
+		},
+		{
+			name:    "failing formatter falls back to json",
+			args:    []string{"--formatter", filepath.Join(dir, "faulty.wasm"), "--plugin-param", "faulty.mode=panic"},
+			wantOut: []string{`"pod": "proc-42"`},
+			wantErr: []string{`error: wasm plugin "faulty"`, "batch 3: plugin failed: ", "panic: faulty plugin: asked to panic", "warning: batch 3 is written as JSON instead"},
+		},
+		{
+			name:    "unknown name",
+			args:    []string{"--formatter", "nope"},
+			code:    exitUsage,
+			wantErr: []string{"--formatter nope: plugin not found"},
+		},
+		{
+			name:    "missing file",
+			args:    []string{"--enricher", filepath.Join(dir, "nope.wasm")},
+			code:    exitUsage,
+			wantErr: []string{"plugin not found"},
+		},
+		{
+			name:    "enricher as formatter",
+			args:    []string{"--formatter", filepath.Join(dir, "portnames.wasm")},
+			code:    exitUsage,
+			wantErr: []string{"incompatible plugin", `plugin "portnames" is a "enricher", not a formatter`},
+		},
+		{
+			name:    "bad parameter",
+			args:    []string{"--formatter", "json", "--plugin-param", "nodot=1"},
+			code:    exitUsage,
+			wantErr: []string{"--plugin-param \"nodot=1\": want PLUGIN.KEY=VALUE"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"run", "fake-graph", "--duration", "100ms", "--pid", "42"}, tt.args...)
+			r := run(t, &fakeGadget{}, 0, args...)
+			if r.code != tt.code {
+				t.Fatalf("exit code %d, want %d; stderr:\n%s", r.code, tt.code, r.stderr)
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("stdout does not contain %q:\n%s", w, r.stdout)
+				}
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr does not contain %q:\n%s", w, r.stderr)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,60 @@
+// Command gadgetd is the node agent: it runs on every node (a privileged
+// DaemonSet with hostPID and hostNetwork), reconciles the Trace resources
+// whose spec.node is its node, and runs their gadgets on the pods of the
+// node that match spec.filter.
+//
+// Usage:
+//
+//	gadgetd --node-name NODE [--kubeconfig FILE] [--metrics-bind-address ADDR]
+//	        [--health-probe-bind-address ADDR] [--log-level LEVEL]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "gadgetd:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// exitCode is 2 for a usage error (and --help, 0), 1 otherwise.
+func exitCode(err error) int {
+	var u usageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &u):
+		return 2
+	}
+	return 1
+}
+
+// usageError is an error the user fixes by changing the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// run parses args and runs the agent until ctx is done.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	o, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, o, stderr)
+}

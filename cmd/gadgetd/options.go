@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// options are gadgetd's flags.
+type options struct {
+	nodeName    string
+	kubeconfig  string
+	metricsAddr string
+	healthAddr  string
+	streamAddr  string
+	kubeEnrich  bool
+	pluginDir   string
+	logLevel    slog.Level
+}
+
+// parseFlags parses args; getenv supplies NODE_NAME and KUBECONFIG.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("gadgetd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.nodeName, "node-name", getenv("NODE_NAME"),
+		"name of this node: the agent handles the Traces whose spec.node is this name (default $NODE_NAME)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", getenv("KUBECONFIG"),
+		"kubeconfig file to reach the API server; empty means the in-cluster service account (default $KUBECONFIG)")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes; 0 disables them")
+	fs.StringVar(&o.streamAddr, "stream-bind-address", ":7070",
+		"address of the stream server of the Stream output mode, reached through the API server's pods/proxy; 0 disables it")
+	fs.BoolVar(&o.kubeEnrich, "kube-enrich", true,
+		"enrich events from the cluster's pods, services and nodes (informer caches)")
+	fs.StringVar(&o.pluginDir, "plugin-dir", "",
+		"directory of the plugins a Trace may name in spec.parameters.formatter and spec.parameters.enrichers (NAME.wasm or a go-plugin executable NAME); empty: built-in formats only")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return o, usageError{fmt.Errorf("unexpected argument %q: gadgetd takes flags only", fs.Arg(0))}
+	}
+	if o.nodeName == "" {
+		return o, usageError{errors.New("--node-name is empty: pass --node-name NODE or set NODE_NAME (a DaemonSet sets it from spec.nodeName)")}
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil || strings.ContainsAny(*level, "+-") {
+		return o, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", *level)}
+	}
+	return o, nil
+}

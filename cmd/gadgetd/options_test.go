@@ -1,0 +1,59 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestParseFlags(t *testing.T) {
+	env := func(vars map[string]string) func(string) string {
+		return func(k string) string { return vars[k] }
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    options
+		wantErr string
+	}{
+		{name: "node from the environment", env: map[string]string{"NODE_NAME": "w1", "KUBECONFIG": "/k"},
+			want: options{nodeName: "w1", kubeconfig: "/k", metricsAddr: ":8080", healthAddr: ":8081", streamAddr: ":7070", kubeEnrich: true, logLevel: slog.LevelInfo}},
+		{name: "flags win", env: map[string]string{"NODE_NAME": "w1"},
+			args: []string{"--node-name", "w2", "--kubeconfig", "/c", "--metrics-bind-address", "0",
+				"--health-probe-bind-address", "127.0.0.1:9", "--log-level", "debug", "--stream-bind-address", "0", "--kube-enrich=false"},
+			want: options{nodeName: "w2", kubeconfig: "/c", metricsAddr: "0", healthAddr: "127.0.0.1:9", streamAddr: "0", logLevel: slog.LevelDebug}},
+		{name: "no node", wantErr: "--node-name is empty"},
+		{name: "bad level", args: []string{"--node-name", "n", "--log-level", "loud"}, wantErr: `--log-level "loud"`},
+		{name: "offset level", args: []string{"--node-name", "n", "--log-level", "info+2"}, wantErr: `--log-level "info+2"`},
+		{name: "argument", args: []string{"--node-name", "n", "extra"}, wantErr: `unexpected argument "extra"`},
+		{name: "unknown flag", args: []string{"--nodename", "n"}, wantErr: "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseFlags(tt.args, env(tt.env), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				if code := exitCode(err); code != 2 {
+					t.Errorf("exit code %d, want 2 for a usage error", code)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("options = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	_, err := parseFlags([]string{"--help"}, env(nil), io.Discard)
+	if !errors.Is(err, flag.ErrHelp) || exitCode(err) != 0 {
+		t.Errorf("--help: err %v, exit code %d; want flag.ErrHelp and 0", err, exitCode(err))
+	}
+}

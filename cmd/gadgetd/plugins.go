@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gadgetkit/gadget/framework/controller"
+	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/plugin"
+	"github.com/gadgetkit/gadget/framework/plugin/loader"
+	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
+	"github.com/gadgetkit/gadget/framework/plugin/wasm"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
+)
+
+// tracePlugins returns the controller's plugin hook: a Trace's
+// spec.parameters.formatter and spec.parameters.enrichers (names only,
+// looked up among the gadget's built-in formats and in dir) render its
+// Status output. cacheDir keeps compiled WASM modules across runs.
+func tracePlugins(dir, cacheDir string) func(*gadget.Info, map[string]string) (map[string]string, controller.PluginOutput, error) {
+	return func(info *gadget.Info, params map[string]string) (map[string]string, controller.PluginOutput, error) {
+		formatter, enrichers, err := loader.FromParameters(params)
+		if err != nil {
+			return nil, nil, err
+		}
+		rest := maps.Clone(params)
+		delete(rest, loader.ParamFormatter)
+		delete(rest, loader.ParamEnrichers)
+		if formatter == "" && len(enrichers) == 0 {
+			return rest, nil, nil
+		}
+		if info.Name != networkgraph.Name {
+			return nil, nil, fmt.Errorf("%s, %s: gadget %s takes no plugins", loader.ParamFormatter, loader.ParamEnrichers, info.Name)
+		}
+		if formatter == "" {
+			formatter = format.JSON
+		}
+		opts := loader.Options{
+			PluginDir: dir,
+			NamesOnly: true,
+			Wasm:      wasm.Options{CacheDir: cacheDir},
+		}
+		load := func(ctx context.Context) (*loader.Set, error) {
+			o := opts
+			o.Formatters = format.Plugins()
+			return loader.Load(ctx, formatter, enrichers, o)
+		}
+		// Resolve the names now, so that a wrong one is an operation error
+		// on the Trace rather than a failure at start.
+		ctx, cancel := context.WithTimeout(context.Background(), pluginCheckTimeout)
+		defer cancel()
+		set, err := load(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (plugins are looked up by name in the agent's --plugin-dir %s)", err, dirOrNone(dir))
+		}
+		closeSet(set)
+
+		newOutput := func(ctx context.Context, w, errw io.Writer) (gadget.Output, error) {
+			set, err := load(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var fallback plugin.Formatter
+			for _, f := range format.Plugins() {
+				if f.Manifest().Name == format.JSON {
+					fallback = f
+				}
+			}
+			out, err := pipeline.New(ctx, pipeline.Config{
+				Gadget:    info.Name,
+				Enrichers: set.Enrichers,
+				Formatter: set.Formatter,
+				Fallback:  fallback,
+				Final:     format.FinalGraph,
+				Messages:  format.WriteMessages,
+				Stdout:    w,
+				Stderr:    errw,
+				Close:     set.Close,
+			})
+			if err != nil {
+				closeSet(set)
+				return nil, err
+			}
+			return out, nil
+		}
+		return rest, newOutput, nil
+	}
+}
+
+// pluginCheckTimeout bounds resolving a Trace's plugins.
+const pluginCheckTimeout = 30 * time.Second
+
+// closeSet releases loaded plugins that were not handed to a pipeline.
+func closeSet(set *loader.Set) {
+	var errs []error
+	for _, e := range set.Enrichers {
+		errs = append(errs, e.Close())
+	}
+	if set.Formatter != nil {
+		errs = append(errs, set.Formatter.Close())
+	}
+	errs = append(errs, set.Close())
+	_ = errors.Join(errs...)
+}
+
+func dirOrNone(dir string) string {
+	if dir == "" {
+		return "(none set)"
+	}
+	return dir
+}
+
+// defaultWasmCache is where the agent keeps compiled WASM modules.
+func defaultWasmCache() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "gadget", "wazero")
+	}
+	return ""
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/gadgetkit/gadget/api/v1alpha1"
+	"github.com/gadgetkit/gadget/internal/testenv"
+)
+
+// cli runs kubectl-gadget with args against cfg and returns its output
+// and exit code.
+func cli(t *testing.T, cfg *rest.Config, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	k := &kubeFlags{connect: func() (*clients, error) { return newClients(cfg) }}
+	root := newRootCmdWith(&out, &errb, k)
+	root.SetArgs(args)
+	code = exitCode(root.ExecuteContext(t.Context()), &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestKubectlGadget(t *testing.T) {
+	env, cfg := testenv.StartAPIServer(t, nil)
+	c, err := newClients(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+
+	t.Run("without the CRD, commands say to deploy", func(t *testing.T) {
+		_, stderr, code := cli(t, cfg, "network-graph", "stop")
+		if code != 1 || !strings.Contains(stderr, "kubectl gadget deploy") {
+			t.Fatalf("stop without CRD: code %d, stderr %q; want advice to run kubectl gadget deploy", code, stderr)
+		}
+	})
+
+	t.Run("deploy applies every manifest, twice", func(t *testing.T) {
+		for range 2 {
+			stdout, stderr, code := cli(t, cfg, "deploy", "--image", "registry.example/gadgetd:v1")
+			if code != 0 {
+				t.Fatalf("deploy: code %d: %s", code, stderr)
+			}
+			for _, want := range []string{"CustomResourceDefinition/traces.gadget.kinvolk.io", "Namespace/gadget", "DaemonSet/gadgetd"} {
+				if !strings.Contains(stdout, want+" applied") {
+					t.Errorf("deploy output lacks %q:\n%s", want, stdout)
+				}
+			}
+		}
+		ds, err := c.typed.AppsV1().DaemonSets("gadget").Get(ctx, "gadgetd", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img := ds.Spec.Template.Spec.Containers[0].Image; img != "registry.example/gadgetd:v1" {
+			t.Errorf("DaemonSet image = %q, want the --image", img)
+		}
+	})
+
+	for _, n := range []string{"node-a", "node-b"} {
+		if err := c.ctrl.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("start creates one annotated Trace per node and says when no agent answers", func(t *testing.T) {
+		_, stderr, code := cli(t, cfg, "network-graph", "start", "-n", "demo", "-l", "app=web", "--wait-timeout", "1s")
+		if code != 1 || !strings.Contains(stderr, "no answer within 1s from the agent on node(s) node-a, node-b") {
+			t.Fatalf("start: code %d, stderr %q", code, stderr)
+		}
+		var list v1alpha1.TraceList
+		if err := c.ctrl.List(ctx, &list, client.InNamespace("gadget")); err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) != 2 {
+			t.Fatalf("got %d traces, want 2", len(list.Items))
+		}
+		for _, tr := range list.Items {
+			if tr.Spec.Gadget != "network-graph" || tr.Spec.Filter == nil || tr.Spec.Filter.Namespace != "demo" ||
+				tr.Spec.Filter.Labels["app"] != "web" || tr.Annotations[v1alpha1.OperationAnnotation] != "start" ||
+				tr.Spec.OutputMode != v1alpha1.OutputModeStream {
+				t.Errorf("trace %s = %+v", tr.Name, tr)
+			}
+		}
+		_, stderr, code = cli(t, cfg, "network-graph", "start", "--node", "node-a")
+		if code != 1 || !strings.Contains(stderr, "already runs") {
+			t.Errorf("second start: code %d, stderr %q", code, stderr)
+		}
+	})
+
+	t.Run("stream names the node without an agent", func(t *testing.T) {
+		_, stderr, code := cli(t, cfg, "network-graph", "show")
+		if code != 1 || !strings.Contains(stderr, "no running gadget agent on node node-a") {
+			t.Errorf("show: code %d, stderr %q", code, stderr)
+		}
+	})
+
+	t.Run("RBAC denial is explained", func(t *testing.T) {
+		user, err := env.ControlPlane.AddUser(envtest.User{Name: "viewer"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := cli(t, user.Config(), "network-graph", "start", "--name", "other", "--node", "node-a")
+		if code != 1 || !strings.Contains(stderr, "RBAC forbids you to create traces") {
+			t.Errorf("start as a user without rights: code %d, stderr %q", code, stderr)
+		}
+	})
+
+	t.Run("stop annotates, then deletes the traces", func(t *testing.T) {
+		_, stderr, code := cli(t, cfg, "network-graph", "stop", "--wait-timeout", "1s")
+		if code != 1 || !strings.Contains(stderr, "no answer within 1s") {
+			t.Errorf("stop: code %d, stderr %q", code, stderr)
+		}
+		var list v1alpha1.TraceList
+		if err := c.ctrl.List(ctx, &list, client.InNamespace("gadget")); err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range list.Items {
+			if tr.DeletionTimestamp == nil {
+				t.Errorf("trace %s not deleted by stop", tr.Name)
+			}
+		}
+	})
+
+	t.Run("undeploy removes everything, finalizers included", func(t *testing.T) {
+		stdout, stderr, code := cli(t, cfg, "undeploy", "--wait-timeout", "1s")
+		if code != 0 {
+			t.Fatalf("undeploy: code %d: %s", code, stderr)
+		}
+		if !strings.Contains(stdout, "CustomResourceDefinition/traces.gadget.kinvolk.io deleted") {
+			t.Errorf("undeploy output:\n%s", stdout)
+		}
+	})
+}
+
+func TestAdviseOffline(t *testing.T) {
+	dir := t.TempDir()
+	lines := `{"type":"normal","namespace":"shop","pod":"web-1","pktType":"OUTGOING","proto":"tcp","ip":"10.96.0.5","port":80,"remoteKind":"svc","remoteServiceNamespace":"shop","remoteServiceName":"api","remoteServiceLabelSelector":{"app":"api"},"podLabels":{"app":"web","pod-template-hash":"abc"}}
+{"type":"normal","namespace":"shop","pod":"web-1","pktType":"OUTGOING","proto":"udp","ip":"fd00::a","port":53,"remoteKind":"other","remoteOther":"fd00::a","podLabels":{"app":"web"}}
+`
+	jsonl := filepath.Join(dir, "graph.jsonl")
+	array := filepath.Join(dir, "graph.json")
+	if err := os.WriteFile(jsonl, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(array, []byte("["+strings.ReplaceAll(strings.TrimSpace(lines), "\n", ",")+"]"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var outs []string
+	for _, f := range []string{jsonl, array} {
+		stdout, stderr, code := cli(t, nil, "network-graph", "advise", "--input", f)
+		if code != 0 {
+			t.Fatalf("advise %s: code %d: %s", f, code, stderr)
+		}
+		for _, want := range []string{"kind: NetworkPolicy", "name: web-network", "app: api", "cidr: fd00::a/128", "protocol: UDP"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("advise %s lacks %q:\n%s", f, want, stdout)
+			}
+		}
+		outs = append(outs, stdout)
+	}
+	if outs[0] != outs[1] {
+		t.Error("JSON lines and JSON array recordings give different advice")
+	}
+	_, stderr, code := cli(t, nil, "network-graph", "advise")
+	if code != 2 || !strings.Contains(stderr, "--input is required") {
+		t.Errorf("advise without --input: code %d, %q", code, stderr)
+	}
+}

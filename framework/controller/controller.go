@@ -1,0 +1,429 @@
+// Package controller is the node agent's controller-runtime reconciler for
+// Trace resources. It handles only the Traces whose spec.node is its node:
+// it carries out the operation asked by the gadget.kinvolk.io/operation
+// annotation through framework/trace, removes the annotation, and writes
+// the result through the status subresource. It follows the pods a trace
+// selects through a TargetSource, keeps a finalizer so that deleting a
+// Trace stops its gadget, and resumes the Started Traces when the agent
+// starts again: the state lives in the API server.
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/gadgetkit/gadget/api/v1alpha1"
+	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/registry"
+	"github.com/gadgetkit/gadget/framework/trace"
+)
+
+// Finalizer is put on every Trace of the node so that deleting it first
+// stops its gadget and releases its kernel objects.
+const Finalizer = "gadget.kinvolk.io/node-agent"
+
+// releaseTimeout bounds stopping the traces when the agent shuts down.
+const releaseTimeout = 30 * time.Second
+
+// Options configure a Reconciler.
+type Options struct {
+	// Node is the name of this node; only Traces whose spec.node equals it
+	// are handled. Required.
+	Node string
+	// Registry is where spec.gadget is looked up; nil means
+	// registry.Default.
+	Registry *registry.Registry
+	// Targets reports the pods of this node a trace watches; nil means
+	// NoTargets.
+	Targets TargetSource
+	// Logger receives the agent's logs; nil discards them.
+	Logger *slog.Logger
+	// MaxStatusOutput bounds status.output in bytes; 0 means
+	// DefaultMaxStatusOutput.
+	MaxStatusOutput int
+	// StreamBatches is how many batches a trace in the Stream output mode
+	// keeps; 0 means DefaultStreamBatches.
+	StreamBatches int
+	// Enrich, when set, is called with every batch of every trace before
+	// the output mode sees it, with the name of the trace's gadget; it
+	// returns the batch to deliver (e.g. the same slice, enriched in place
+	// from the cluster's informer caches). It must not block.
+	Enrich func(gadget string, batch any) any
+	// Plugins, when set, lets a Trace's spec.parameters choose plugins
+	// (an enricher chain and a formatter) for its Status output. It gets
+	// the trace's gadget and parameters and returns the parameters left for
+	// the gadget itself and, when the parameters choose plugins, a function
+	// making the Output that renders the run's final result into w (its
+	// warnings go to errw). Its errors are about spec.parameters.
+	Plugins func(info *gadget.Info, params map[string]string) (rest map[string]string, newOutput PluginOutput, err error)
+	// FirstTargetsTimeout bounds how long creating a trace waits for the
+	// first set of targets before it runs the operation anyway; 0 means 5s.
+	FirstTargetsTimeout time.Duration
+}
+
+// PluginOutput makes the Output of one run of a trace whose parameters
+// chose plugins; ctx bounds the plugins' start.
+type PluginOutput func(ctx context.Context, w, errw io.Writer) (gadget.Output, error)
+
+// Reconciler reconciles the Traces of one node. Create it with New and
+// register it with SetupWithManager; it serves one run of that manager.
+// It implements Streams.
+type Reconciler struct {
+	client client.Client
+	opts   Options
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	traces  map[types.NamespacedName]*running
+	closing bool // set by releaseAll: the agent shuts down
+}
+
+// errClosing is returned by ensure once the agent shuts down.
+var errClosing = errors.New("the node agent is shutting down")
+
+var _ Streams = (*Reconciler)(nil)
+
+// New checks opts and returns a reconciler for opts.Node.
+func New(opts Options) (*Reconciler, error) {
+	if opts.Node == "" {
+		return nil, errors.New("controller: Options.Node is empty: give the name of this node (e.g. --node-name or $NODE_NAME)")
+	}
+	if opts.Registry == nil {
+		opts.Registry = registry.Default
+	}
+	if opts.Targets == nil {
+		opts.Targets = NoTargets{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxStatusOutput <= 0 {
+		opts.MaxStatusOutput = DefaultMaxStatusOutput
+	}
+	if opts.StreamBatches <= 0 {
+		opts.StreamBatches = DefaultStreamBatches
+	}
+	if opts.FirstTargetsTimeout <= 0 {
+		opts.FirstTargetsTimeout = 5 * time.Second
+	}
+	return &Reconciler{
+		opts:   opts,
+		log:    opts.Logger.With("node", opts.Node),
+		traces: map[types.NamespacedName]*running{},
+	}, nil
+}
+
+// SetupWithManager registers the reconciler with mgr: it watches the
+// Traces of every namespace whose spec.node is this node, and stops every
+// trace it runs when mgr stops, leaving their status as it is so that the
+// next agent resumes them. mgr's scheme must know v1alpha1.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.client = mgr.GetClient()
+	onNode := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		t, ok := o.(*v1alpha1.Trace)
+		return ok && t.Spec.Node == r.opts.Node
+	})
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("trace").
+		For(&v1alpha1.Trace{}, builder.WithPredicates(onNode)).
+		// Several agents (or test managers) may run in one process.
+		WithOptions(crcontroller.Options{SkipNameValidation: ptr.To(true)}).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("controller: set up the Trace controller: %w", err)
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		stopCtx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+		defer cancel()
+		r.releaseAll(stopCtx)
+		return nil
+	})); err != nil {
+		return fmt.Errorf("controller: add the shutdown hook: %w", err)
+	}
+	return nil
+}
+
+// CacheOptions are the manager cache options of a node agent: Traces are
+// listed and watched with the field selector spec.node=node, so that the
+// agent never receives the Traces of other nodes.
+func CacheOptions(node string) cache.Options {
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&v1alpha1.Trace{}: {Field: fields.OneTermEqualSelector(v1alpha1.NodeField, node)},
+	}}
+}
+
+// Reconcile brings one Trace of this node to what its annotation, run mode
+// and deletion ask. It is idempotent: running it again on the same object
+// changes nothing.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	key := req.NamespacedName
+	log := r.log.With("trace", key.String())
+
+	var tr v1alpha1.Trace
+	if err := r.client.Get(ctx, key, &tr); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.release(ctx, key)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("get trace %s: %w", key, err)
+	}
+
+	if tr.Spec.Node != r.opts.Node || !tr.DeletionTimestamp.IsZero() {
+		// Deleted, or moved to another node: stop it and let it go.
+		r.release(ctx, key)
+		if controllerutil.ContainsFinalizer(&tr, Finalizer) {
+			orig := tr.DeepCopy()
+			controllerutil.RemoveFinalizer(&tr, Finalizer)
+			err := r.client.Patch(ctx, &tr, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+			switch {
+			case apierrors.IsNotFound(err):
+			case apierrors.IsConflict(err):
+				// Changed meanwhile: the change's own event comes back here.
+				return ctrl.Result{}, nil
+			case err != nil:
+				return ctrl.Result{}, fmt.Errorf("remove the finalizer of trace %s: %w", key, err)
+			}
+			log.Info("trace released")
+		}
+		return ctrl.Result{}, nil
+	}
+
+	if !controllerutil.ContainsFinalizer(&tr, Finalizer) {
+		orig := tr.DeepCopy()
+		controllerutil.AddFinalizer(&tr, Finalizer)
+		// The lock keeps the finalizers other controllers add meanwhile.
+		err := r.client.Patch(ctx, &tr, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		switch {
+		case apierrors.IsConflict(err):
+			// Changed meanwhile: the change's own event comes back here.
+			return ctrl.Result{}, nil
+		case err != nil:
+			return ctrl.Result{}, fmt.Errorf("add the finalizer to trace %s: %w", key, err)
+		}
+	}
+
+	rt := r.lookup(key)
+	if rt != nil && rt.uid != tr.UID {
+		// Deleted and created again under the same name.
+		r.release(ctx, key)
+		rt = nil
+	}
+
+	op, annotated := tr.Annotations[v1alpha1.OperationAnnotation]
+	switch {
+	case annotated:
+	case rt != nil:
+		// Nothing asked: show what runs. This also repairs a status
+		// write that failed, and a status read from a stale cache.
+		return ctrl.Result{}, r.writeStatus(ctx, &tr, rt.status())
+	case tr.Status.State == v1alpha1.TraceStateStarted:
+		op = "start" // the agent restarted: resume
+		log.Info("resuming started trace")
+	case tr.Status.State == "" && tr.Spec.RunMode == v1alpha1.RunModeAuto:
+		op = "start"
+	case tr.Status.State == "":
+		// A new Manual trace: show that it does not run.
+		return ctrl.Result{}, r.writeStatus(ctx, &tr, v1alpha1.TraceStatus{State: v1alpha1.TraceStateStopped})
+	default:
+		return ctrl.Result{}, nil
+	}
+
+	status, err := r.operate(ctx, log, &tr, op)
+	if errors.Is(err, errClosing) || r.isClosing() {
+		// Keep the status as it is for the next agent to resume.
+		log.Info("operation not done: shutting down", "operation", op)
+		return ctrl.Result{}, nil
+	}
+	if err := r.writeStatus(ctx, &tr, status); err != nil {
+		return ctrl.Result{}, err
+	}
+	if annotated {
+		return r.removeAnnotation(ctx, &tr, op)
+	}
+	return ctrl.Result{}, nil
+}
+
+// operate carries out op on the trace and returns the status to write.
+// Its error is errClosing when the agent shuts down; the other failures
+// are in the status.
+func (r *Reconciler) operate(ctx context.Context, log *slog.Logger, tr *v1alpha1.Trace, op string) (v1alpha1.TraceStatus, error) {
+	rt, err := r.ensure(ctx, tr)
+	if errors.Is(err, errClosing) {
+		return v1alpha1.TraceStatus{}, err
+	}
+	if err != nil {
+		log.Warn("trace not runnable", "operation", op, "err", err)
+		return v1alpha1.TraceStatus{State: v1alpha1.TraceStateStopped, OperationError: err.Error()}, nil
+	}
+	if err := rt.operate(ctx, op); err != nil {
+		log.Warn("operation failed", "operation", op, "err", err)
+	} else {
+		log.Info("operation done", "operation", op, "state", rt.status().State)
+	}
+	return rt.status(), nil
+}
+
+// writeStatus writes status through the status subresource when it
+// differs from the trace's.
+func (r *Reconciler) writeStatus(ctx context.Context, tr *v1alpha1.Trace, status v1alpha1.TraceStatus) error {
+	if tr.Status == status {
+		return nil
+	}
+	orig := tr.DeepCopy()
+	tr.Status = status
+	if err := r.client.Status().Patch(ctx, tr, client.MergeFrom(orig)); err != nil {
+		return fmt.Errorf("write the status of trace %s/%s: %w", tr.Namespace, tr.Name, err)
+	}
+	return nil
+}
+
+// removeAnnotation removes the operation annotation if it still asks for
+// op: an operation the user asked meanwhile stays for the next reconcile.
+func (r *Reconciler) removeAnnotation(ctx context.Context, tr *v1alpha1.Trace, op string) (ctrl.Result, error) {
+	path := "/metadata/annotations/" + jsonPointerEscape(v1alpha1.OperationAnnotation)
+	patch, err := json.Marshal([]map[string]any{
+		{"op": "test", "path": path, "value": op},
+		{"op": "remove", "path": path},
+	})
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("encode the annotation patch: %w", err)
+	}
+	err = r.client.Patch(ctx, tr, client.RawPatch(types.JSONPatchType, patch))
+	switch {
+	case err == nil, apierrors.IsNotFound(err):
+		return ctrl.Result{}, nil
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsConflict(err):
+		// The annotation changed or went away since it was read: the
+		// change is an event of its own, whose reconcile handles it.
+		r.log.Debug("operation annotation changed meanwhile", "trace", tr.Namespace+"/"+tr.Name, "err", err)
+		return ctrl.Result{}, nil
+	default:
+		return ctrl.Result{}, fmt.Errorf("remove the operation annotation of trace %s/%s: %w", tr.Namespace, tr.Name, err)
+	}
+}
+
+// jsonPointerEscape escapes s for a JSON pointer (RFC 6901).
+func jsonPointerEscape(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '~':
+			out = append(out, '~', '0')
+		case '/':
+			out = append(out, '~', '1')
+		default:
+			out = append(out, s[i])
+		}
+	}
+	return string(out)
+}
+
+// Stream implements Streams.
+func (r *Reconciler) Stream(key types.NamespacedName, after uint64) ([]StreamBatch, <-chan struct{}, bool) {
+	rt := r.lookup(key)
+	if rt == nil {
+		return nil, nil, false
+	}
+	s := rt.currentStream()
+	if s == nil {
+		return nil, nil, false
+	}
+	batches, next := s.since(after)
+	return batches, next, true
+}
+
+func (r *Reconciler) isClosing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closing
+}
+
+func (r *Reconciler) lookup(key types.NamespacedName) *running {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.traces[key]
+}
+
+// ensure returns the running trace of tr, creating it when there is none
+// or when its spec changed while it was stopped. Its errors are for
+// status.operationError: they name the field to fix.
+func (r *Reconciler) ensure(ctx context.Context, tr *v1alpha1.Trace) (*running, error) {
+	key := types.NamespacedName{Namespace: tr.Namespace, Name: tr.Name}
+	if rt := r.lookup(key); rt != nil {
+		if rt.generation == tr.Generation || rt.started() {
+			return rt, nil
+		}
+		r.release(ctx, key) // the new spec applies from this operation on
+	}
+	if r.isClosing() {
+		return nil, errClosing
+	}
+	rt, err := newRunning(r.opts, r.log, tr)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	closing := r.closing
+	if !closing {
+		r.traces[key] = rt
+	}
+	r.mu.Unlock()
+	if closing {
+		rt.close(ctx)
+		return nil, errClosing
+	}
+	return rt, nil
+}
+
+// release stops the trace of key, if any, and forgets it.
+func (r *Reconciler) release(ctx context.Context, key types.NamespacedName) {
+	r.mu.Lock()
+	rt := r.traces[key]
+	delete(r.traces, key)
+	r.mu.Unlock()
+	if rt != nil {
+		rt.close(ctx)
+	}
+}
+
+// releaseAll stops every trace, e.g. when the agent shuts down.
+func (r *Reconciler) releaseAll(ctx context.Context) {
+	r.mu.Lock()
+	all := r.traces
+	r.traces = map[types.NamespacedName]*running{}
+	r.closing = true
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, rt := range all {
+		wg.Go(func() { rt.close(ctx) })
+	}
+	wg.Wait()
+}
+
+// state maps a trace state to the API's.
+func state(s trace.State) v1alpha1.TraceState {
+	if s == trace.StateStarted {
+		return v1alpha1.TraceStateStarted
+	}
+	return v1alpha1.TraceStateStopped
+}

@@ -1,0 +1,492 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/gadgetkit/gadget/api/v1alpha1"
+	"github.com/gadgetkit/gadget/framework/gadget"
+)
+
+// staticTargets is a TargetSource with a fixed set of targets: it reports
+// those whose Namespace matches the filter's (all for an empty filter)
+// once, then waits. Like a pod source, it rejects a label key with a
+// space at once.
+type staticTargets []gadget.Target
+
+func (s staticTargets) Watch(ctx context.Context, f gadget.Filter, update func([]gadget.Target)) error {
+	for k := range f.Labels {
+		if strings.Contains(k, " ") {
+			return fmt.Errorf("spec.filter.labels: key %q: invalid", k)
+		}
+	}
+	var out []gadget.Target
+	for _, t := range s {
+		if f.Namespace == "" || f.Namespace == t.Namespace {
+			out = append(out, t)
+		}
+	}
+	update(out)
+	<-ctx.Done()
+	return nil
+}
+
+// createTrace creates a Trace called name in ns with spec.
+func createTrace(t *testing.T, c client.Client, ns, name string, spec v1alpha1.TraceSpec) types.NamespacedName {
+	t.Helper()
+	tr := &v1alpha1.Trace{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
+	if err := c.Create(context.Background(), tr); err != nil {
+		t.Fatalf("create trace %s/%s: %v", ns, name, err)
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}
+}
+
+func TestStartStopStatusOutput(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node" // unique across -count runs
+	reg, p := newProbeRegistry()
+	a := startAgent(t, Options{Node: node, Registry: reg, Targets: staticTargets{
+		{ID: "pod-a", Namespace: "demo", Pod: "a", NetnsPath: "/a"},
+		{ID: "pod-b", Namespace: "other", Pod: "b", NetnsPath: "/b"},
+	}})
+	key := createTrace(t, c, ns, "graph", v1alpha1.TraceSpec{
+		Node: node, Gadget: "probe", OutputMode: v1alpha1.OutputModeStatus,
+		Filter:     &v1alpha1.TraceFilter{Namespace: "demo"},
+		Parameters: map[string]string{"edges": "3"},
+	})
+	tr := waitTrace(t, c, key, "Stopped with the finalizer", func(tr *v1alpha1.Trace) bool {
+		return tr.Status.State == v1alpha1.TraceStateStopped && controllerutil.ContainsFinalizer(tr, Finalizer)
+	})
+	if tr.Spec.RunMode != v1alpha1.RunModeManual {
+		t.Errorf("spec.runMode defaulted to %q, want Manual", tr.Spec.RunMode)
+	}
+	if starts, _, _ := p.counts(); starts != 0 {
+		t.Fatalf("a Manual trace started %d times before any operation", starts)
+	}
+
+	annotate(t, c, key, "start")
+	tr = waitTrace(t, c, key, "started, annotation removed", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStarted
+	})
+	if tr.Status.OperationError != "" {
+		t.Errorf("operationError = %q after start", tr.Status.OperationError)
+	}
+	if starts, _, running := p.counts(); starts != 1 || running != 1 {
+		t.Errorf("after start: %d starts, %d running, want 1 and 1", starts, running)
+	}
+	if got := p.targetIDs(); !slices.Equal(got, []string{"pod-a"}) {
+		t.Errorf("targets = %v, want [pod-a] (the filter's namespace only)", got)
+	}
+
+	annotate(t, c, key, "stop")
+	tr = waitTrace(t, c, key, "stopped, annotation removed", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStopped
+	})
+	var edges []string
+	if err := json.Unmarshal([]byte(tr.Status.Output), &edges); err != nil {
+		t.Fatalf("status.output %q is not a JSON array: %v", tr.Status.Output, err)
+	}
+	want := []string{"edge-0000", "edge-0001", "edge-0002", "target:pod-a"}
+	if !slices.Equal(edges, want) {
+		t.Errorf("status.output edges = %v, want %v", edges, want)
+	}
+	if tr.Status.OperationError != "" || tr.Status.OperationWarning != "" {
+		t.Errorf("after stop: operationError %q, operationWarning %q, want none", tr.Status.OperationError, tr.Status.OperationWarning)
+	}
+	if _, stops, running := p.counts(); stops != 1 || running != 0 {
+		t.Errorf("after stop: %d stops, %d running, want 1 and 0", stops, running)
+	}
+
+	// Reconciling again changes nothing.
+	for range 2 {
+		if _, err := a.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key}); err != nil {
+			t.Fatalf("reconcile again: %v", err)
+		}
+	}
+	var again v1alpha1.Trace
+	if err := c.Get(context.Background(), key, &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.ResourceVersion != tr.ResourceVersion {
+		t.Errorf("reconciling a handled trace changed it: resourceVersion %s -> %s, status %+v",
+			tr.ResourceVersion, again.ResourceVersion, again.Status)
+	}
+	if starts, stops, _ := p.counts(); starts != 1 || stops != 1 {
+		t.Errorf("reconciling a handled trace: %d starts, %d stops, want 1 and 1", starts, stops)
+	}
+
+	// Starting again clears the previous output.
+	annotate(t, c, key, "start")
+	tr = waitTrace(t, c, key, "started again", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStarted
+	})
+	if tr.Status.Output != "" {
+		t.Errorf("status.output = %q after a new start, want empty", tr.Status.Output)
+	}
+}
+
+func TestStatusOutputTruncated(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node" // unique across -count runs
+	reg, _ := newProbeRegistry()
+	const limit = 200
+	startAgent(t, Options{Node: node, Registry: reg, MaxStatusOutput: limit})
+	key := createTrace(t, c, ns, "big", v1alpha1.TraceSpec{
+		Node: node, Gadget: "probe", OutputMode: v1alpha1.OutputModeStatus, RunMode: v1alpha1.RunModeAuto,
+		Parameters: map[string]string{"edges": "100"},
+	})
+	waitTrace(t, c, key, "started", func(tr *v1alpha1.Trace) bool { return tr.Status.State == v1alpha1.TraceStateStarted })
+	annotate(t, c, key, "stop")
+	tr := waitTrace(t, c, key, "stopped", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStopped
+	})
+	if len(tr.Status.Output) > limit {
+		t.Errorf("status.output is %d bytes, over the %d limit", len(tr.Status.Output), limit)
+	}
+	var edges []string
+	if err := json.Unmarshal([]byte(tr.Status.Output), &edges); err != nil {
+		t.Fatalf("truncated status.output %q is not a JSON array: %v", tr.Status.Output, err)
+	}
+	if len(edges) == 0 || edges[0] != "edge-0000" {
+		t.Errorf("truncated output keeps %v, want the first edges", edges)
+	}
+	wantWarn := fmt.Sprintf("first %d of 100 edges (%d edges left out)", len(edges), 100-len(edges))
+	if !strings.Contains(tr.Status.OperationWarning, wantWarn) {
+		t.Errorf("operationWarning = %q, want it to contain %q", tr.Status.OperationWarning, wantWarn)
+	}
+}
+
+func TestStreamMode(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node" // unique across -count runs
+	reg, _ := newProbeRegistry()
+	a := startAgent(t, Options{Node: node, Registry: reg})
+	key := createTrace(t, c, ns, "stream", v1alpha1.TraceSpec{
+		Node: node, Gadget: "probe", OutputMode: v1alpha1.OutputModeStream, RunMode: v1alpha1.RunModeAuto,
+		Parameters: map[string]string{"edges": "2"},
+	})
+	waitTrace(t, c, key, "started", func(tr *v1alpha1.Trace) bool { return tr.Status.State == v1alpha1.TraceStateStarted })
+	batches, next, ok := a.r.Stream(key, 0)
+	if !ok || len(batches) != 0 {
+		t.Fatalf("Stream before any batch = %v, ok %v; want no batch, ok", batches, ok)
+	}
+	annotate(t, c, key, "stop")
+	tr := waitTrace(t, c, key, "stopped", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStopped
+	})
+	if tr.Status.Output != "" {
+		t.Errorf("status.output = %q in Stream mode, want empty", tr.Status.Output)
+	}
+	<-next
+	batches, _, ok = a.r.Stream(key, 0)
+	if !ok || len(batches) != 1 || batches[0].Seq != 1 || string(batches[0].Data) != `["edge-0000","edge-0001"]` {
+		t.Errorf("Stream after stop = %+v, ok %v; want the final batch", batches, ok)
+	}
+	if _, _, ok := a.r.Stream(types.NamespacedName{Namespace: ns, Name: "nope"}, 0); ok {
+		t.Error("Stream of an unknown trace: ok")
+	}
+}
+
+func TestAutoRunMode(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node" // unique across -count runs
+	reg, p := newProbeRegistry()
+	startAgent(t, Options{Node: node, Registry: reg})
+	key := createTrace(t, c, ns, "auto", v1alpha1.TraceSpec{Node: node, Gadget: "probe", RunMode: v1alpha1.RunModeAuto})
+	tr := waitTrace(t, c, key, "started without an annotation", func(tr *v1alpha1.Trace) bool {
+		return tr.Status.State == v1alpha1.TraceStateStarted
+	})
+	if tr.Status.OperationError != "" {
+		t.Errorf("operationError = %q", tr.Status.OperationError)
+	}
+	if starts, _, running := p.counts(); starts != 1 || running != 1 {
+		t.Errorf("%d starts, %d running, want 1 and 1", starts, running)
+	}
+}
+
+func TestOperationErrors(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node" // unique across -count runs
+	reg, p := newProbeRegistry()
+	startAgent(t, Options{Node: node, Registry: reg, Targets: staticTargets{}})
+	tests := []struct {
+		name string
+		spec v1alpha1.TraceSpec
+		op   string
+		want []string
+	}{
+		{name: "unknown-gadget", spec: v1alpha1.TraceSpec{Gadget: "nope"}, op: "start",
+			want: []string{`spec.gadget "nope"`, "gadget not found", "probe"}},
+		{name: "unknown-operation", spec: v1alpha1.TraceSpec{Gadget: "probe"}, op: "explode",
+			want: []string{`operation "explode"`, "unknown operation", "start stop"}},
+		{name: "unsupported-output-mode", spec: v1alpha1.TraceSpec{Gadget: "probe-stream", OutputMode: v1alpha1.OutputModeStatus},
+			op: "start", want: []string{"spec.outputMode Status", "unsupported output mode", "[Stream]"}},
+		{name: "output-mode-file", spec: v1alpha1.TraceSpec{Gadget: "probe", OutputMode: v1alpha1.OutputModeFile},
+			op: "start", want: []string{"spec.outputMode File", "not supported"}},
+		{name: "bad-parameter", spec: v1alpha1.TraceSpec{Gadget: "probe", Parameters: map[string]string{"bogus": "1"}},
+			op: "start", want: []string{"spec.parameters", `parameter "bogus"`, "probe accepts edges"}},
+		{name: "bad-parameter-value", spec: v1alpha1.TraceSpec{Gadget: "probe", Parameters: map[string]string{"edges": "many"}},
+			op: "start", want: []string{"spec.parameters", `edges "many"`}},
+		{name: "bad-filter", spec: v1alpha1.TraceSpec{Gadget: "probe", Filter: &v1alpha1.TraceFilter{Labels: map[string]string{"bad key": "x"}}},
+			op: "start", want: []string{"watch the pods of spec.filter", `key "bad key"`}},
+	}
+	keys := map[string]types.NamespacedName{}
+	for _, tt := range tests {
+		spec := tt.spec
+		spec.Node = node
+		keys[tt.name] = createTrace(t, c, ns, tt.name, spec)
+		annotate(t, c, keys[tt.name], tt.op)
+	}
+	good := createTrace(t, c, ns, "good", v1alpha1.TraceSpec{Node: node, Gadget: "probe"})
+	annotate(t, c, good, "start")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := waitTrace(t, c, keys[tt.name], "an operation error", func(tr *v1alpha1.Trace) bool {
+				return handled(tr) && tr.Status.OperationError != ""
+			})
+			for _, w := range tt.want {
+				if !strings.Contains(tr.Status.OperationError, w) {
+					t.Errorf("operationError %q does not contain %q", tr.Status.OperationError, w)
+				}
+			}
+			if tr.Status.State != v1alpha1.TraceStateStopped {
+				t.Errorf("state = %q, want Stopped", tr.Status.State)
+			}
+		})
+	}
+	tr := waitTrace(t, c, good, "the good trace started", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStarted
+	})
+	if tr.Status.OperationError != "" {
+		t.Errorf("good trace: operationError %q", tr.Status.OperationError)
+	}
+	if starts, _, running := p.counts(); starts != 1 || running != 1 {
+		t.Errorf("%d starts, %d running, want only the good trace's", starts, running)
+	}
+
+	// Fixing the spec makes the next operation work.
+	bad := keys["unknown-gadget"]
+	var fix v1alpha1.Trace
+	if err := c.Get(context.Background(), bad, &fix); err != nil {
+		t.Fatal(err)
+	}
+	orig := fix.DeepCopy()
+	fix.Spec.Gadget = "probe"
+	if err := c.Patch(context.Background(), &fix, client.MergeFrom(orig)); err != nil {
+		t.Fatal(err)
+	}
+	annotate(t, c, bad, "start")
+	waitTrace(t, c, bad, "started once fixed", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStarted && tr.Status.OperationError == ""
+	})
+}
+
+func TestDeleteStopsTrace(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node" // unique across -count runs
+	reg, p := newProbeRegistry()
+	startAgent(t, Options{Node: node, Registry: reg})
+	key := createTrace(t, c, ns, "doomed", v1alpha1.TraceSpec{Node: node, Gadget: "probe", RunMode: v1alpha1.RunModeAuto})
+	tr := waitTrace(t, c, key, "started", func(tr *v1alpha1.Trace) bool { return tr.Status.State == v1alpha1.TraceStateStarted })
+	if !controllerutil.ContainsFinalizer(tr, Finalizer) {
+		t.Fatalf("finalizers = %v, want %s", tr.Finalizers, Finalizer)
+	}
+	if err := c.Delete(context.Background(), tr); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the trace to be gone", func() (bool, string) {
+		err := c.Get(context.Background(), key, &v1alpha1.Trace{})
+		return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
+	})
+	if starts, stops, running := p.counts(); starts != 1 || stops != 1 || running != 0 {
+		t.Errorf("after delete: %d starts, %d stops, %d running; want 1, 1, 0", starts, stops, running)
+	}
+}
+
+func TestOtherNodeIgnored(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node" // unique across -count runs
+	reg, p := newProbeRegistry()
+	startAgent(t, Options{Node: node, Registry: reg})
+	other := createTrace(t, c, ns, "other", v1alpha1.TraceSpec{Node: "node-elsewhere", Gadget: "probe", RunMode: v1alpha1.RunModeAuto})
+	annotate(t, c, other, "start")
+	mine := createTrace(t, c, ns, "mine", v1alpha1.TraceSpec{Node: node, Gadget: "probe"})
+	annotate(t, c, mine, "start")
+	// Once the later trace of this node is handled, the earlier one of
+	// another node has been seen by the same watch and ignored.
+	waitTrace(t, c, mine, "started", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStarted
+	})
+	var tr v1alpha1.Trace
+	if err := c.Get(context.Background(), other, &tr); err != nil {
+		t.Fatal(err)
+	}
+	if handled(&tr) || len(tr.Finalizers) > 0 || tr.Status != (v1alpha1.TraceStatus{}) {
+		t.Errorf("another node's trace was touched: annotations %v, finalizers %v, status %+v", tr.Annotations, tr.Finalizers, tr.Status)
+	}
+	if starts, _, _ := p.counts(); starts != 1 {
+		t.Errorf("%d starts, want 1 (this node's trace only)", starts)
+	}
+}
+
+func TestRestartResumesStartedTraces(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node" // unique across -count runs
+	reg, p := newProbeRegistry()
+	first := startAgent(t, Options{Node: node, Registry: reg})
+	started := createTrace(t, c, ns, "started", v1alpha1.TraceSpec{Node: node, Gadget: "probe"})
+	stopped := createTrace(t, c, ns, "stopped", v1alpha1.TraceSpec{Node: node, Gadget: "probe"})
+	annotate(t, c, started, "start")
+	waitTrace(t, c, started, "started", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStarted
+	})
+	waitTrace(t, c, stopped, "stopped", func(tr *v1alpha1.Trace) bool { return tr.Status.State == v1alpha1.TraceStateStopped })
+
+	first.stop(t)
+	if starts, stops, running := p.counts(); starts != 1 || stops != 1 || running != 0 {
+		t.Fatalf("after the agent stopped: %d starts, %d stops, %d running; want 1, 1, 0 (kernel objects released)", starts, stops, running)
+	}
+	var tr v1alpha1.Trace
+	if err := c.Get(context.Background(), started, &tr); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Status.State != v1alpha1.TraceStateStarted {
+		t.Fatalf("state = %q after the agent stopped, want Started kept for the next agent", tr.Status.State)
+	}
+
+	startAgent(t, Options{Node: node, Registry: reg})
+	eventually(t, "the started trace to run again", func() (bool, string) {
+		starts, _, running := p.counts()
+		return starts == 2 && running == 1, fmt.Sprintf("%d starts, %d running", starts, running)
+	})
+	if err := c.Get(context.Background(), started, &tr); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Status.State != v1alpha1.TraceStateStarted || tr.Status.OperationError != "" {
+		t.Errorf("after resumption: status %+v", tr.Status)
+	}
+	if err := c.Get(context.Background(), stopped, &tr); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Status.State != v1alpha1.TraceStateStopped {
+		t.Errorf("the stopped trace: state %q, want Stopped", tr.Status.State)
+	}
+}
+
+func TestCRDValidation(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	tests := []struct {
+		name string
+		obj  string
+		want string
+	}{
+		{name: "bad-run-mode", obj: `{"spec":{"gadget":"probe","runMode":"Sometimes"}}`, want: "spec.runMode"},
+		{name: "bad-output-mode", obj: `{"spec":{"gadget":"probe","outputMode":"Printer"}}`, want: "spec.outputMode"},
+		{name: "missing-gadget", obj: `{"spec":{"node":"n"}}`, want: "spec.gadget"},
+		{name: "empty-gadget", obj: `{"spec":{"gadget":""}}`, want: "spec.gadget"},
+		{name: "missing-spec", obj: `{}`, want: "spec"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Send the JSON as written: the typed client would add the
+			// required fields back.
+			u := map[string]any{}
+			if err := json.Unmarshal([]byte(tt.obj), &u); err != nil {
+				t.Fatal(err)
+			}
+			err := createRaw(c, ns, tt.name, u)
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("create: err = %v, want Invalid", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not name %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// createRaw creates a Trace from obj as it is, through the unstructured
+// client.
+func createRaw(c client.Client, ns, name string, obj map[string]any) error {
+	u := &unstructured.Unstructured{Object: obj}
+	u.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("Trace"))
+	u.SetNamespace(ns)
+	u.SetName(name)
+	return c.Create(context.Background(), u)
+}
+
+// liveTargets is a TargetSource whose sets a test sends, one at a time;
+// every Watch reports the latest set first.
+type liveTargets struct {
+	sets chan []gadget.Target
+}
+
+func (l *liveTargets) Watch(ctx context.Context, _ gadget.Filter, update func([]gadget.Target)) error {
+	update(nil)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case set := <-l.sets:
+			update(set)
+		}
+	}
+}
+
+func TestTargetsFollowedLive(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node"
+	reg, p := newProbeRegistry()
+	src := &liveTargets{sets: make(chan []gadget.Target)}
+	startAgent(t, Options{Node: node, Registry: reg, Targets: src})
+	key := createTrace(t, c, ns, "live", v1alpha1.TraceSpec{
+		Node: node, Gadget: "probe", RunMode: v1alpha1.RunModeAuto, OutputMode: v1alpha1.OutputModeStatus,
+	})
+	waitTrace(t, c, key, "started", func(tr *v1alpha1.Trace) bool { return tr.Status.State == v1alpha1.TraceStateStarted })
+	a := gadget.Target{ID: "demo/a", Namespace: "demo", Pod: "a", NetnsPath: "/a"}
+	b := gadget.Target{ID: "demo/b", Namespace: "demo", Pod: "b", NetnsPath: "/b"}
+	for _, step := range []struct {
+		set  []gadget.Target
+		want []string
+	}{
+		{[]gadget.Target{a}, []string{"demo/a"}},
+		{[]gadget.Target{a, b}, []string{"demo/a", "demo/b"}},
+		{[]gadget.Target{b}, []string{"demo/b"}},
+	} {
+		src.sets <- step.set // the watch is running: the trace is started
+		eventually(t, fmt.Sprintf("targets %v", step.want), func() (bool, string) {
+			got := p.targetIDs()
+			return slices.Equal(got, step.want), fmt.Sprint(got)
+		})
+	}
+	annotate(t, c, key, "stop")
+	tr := waitTrace(t, c, key, "stopped", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStopped
+	})
+	var edges []string
+	if err := json.Unmarshal([]byte(tr.Status.Output), &edges); err != nil || !slices.Equal(edges, []string{"target:demo/b"}) {
+		t.Errorf("status.output = %s (%v), want the one target left", tr.Status.Output, err)
+	}
+}

@@ -1,0 +1,407 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/gadgetkit/gadget/api/v1alpha1"
+	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/trace"
+)
+
+// statusFormat is the output format whose result status.output holds.
+const statusFormat = "json"
+
+// pluginStartTimeout bounds starting a trace's plugins (compiling a WASM
+// module, starting a go-plugin process).
+const pluginStartTimeout = time.Minute
+
+// pluginLog writes the lines plugins report (a failed call, a fallback)
+// to the agent's log.
+type pluginLog struct{ log *slog.Logger }
+
+func (p *pluginLog) Write(b []byte) (int, error) {
+	for line := range strings.Lines(string(b)) {
+		if line = strings.TrimSpace(line); line != "" {
+			p.log.Warn("plugin", "message", line)
+		}
+	}
+	return len(b), nil
+}
+
+// running is the agent's side of one Trace: the framework trace, the
+// goroutine that follows its targets and what its output mode keeps.
+type running struct {
+	uid        types.UID
+	generation int64
+	mode       gadget.OutputMode
+	info       *gadget.Info
+	tr         *trace.Trace
+	opts       Options
+	log        *slog.Logger
+
+	filter    gadget.Filter
+	plugins   PluginOutput // Status mode with plugins chosen by spec.parameters
+	closeOnce sync.Once
+
+	watchMu sync.Mutex
+	watch   *watch // while the trace runs (or starts)
+
+	mu      sync.Mutex
+	sink    gadget.Output // Status mode: the json output of the current run
+	sinkBuf *bytes.Buffer
+	sinkErr error
+	stream  *stream // Stream mode: the batches of the current run
+	output  string  // Status mode: the bounded result of the last run
+	warning string
+	opError string // why the last operation failed, for status.operationError
+}
+
+// newRunning creates the (stopped) trace of tr; base is the agent's
+// logger. Its errors name the spec field to fix.
+func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace) (*running, error) {
+	log := base.With("trace", tr.Namespace+"/"+tr.Name)
+	mode := gadget.OutputMode(tr.Spec.OutputMode)
+	switch mode {
+	case gadget.OutputModeFile, gadget.OutputModeExternalResource:
+		return nil, fmt.Errorf("spec.outputMode %s: not supported by the node agent yet: use Status or Stream", mode)
+	}
+	info, err := opts.Registry.Lookup(tr.Spec.Gadget)
+	if err != nil {
+		return nil, fmt.Errorf("spec.gadget %q: %w: set spec.gadget to a registered gadget", tr.Spec.Gadget, err)
+	}
+	if mode == "" {
+		mode = info.OutputModes[0]
+	}
+	if !info.SupportsOutputMode(mode) {
+		return nil, fmt.Errorf("spec.outputMode %s: %w: gadget %s supports %v",
+			mode, gadget.ErrUnsupportedOutputMode, info.Name, info.OutputModes)
+	}
+	if mode == gadget.OutputModeStatus && (info.NewOutput == nil || !slices.Contains(info.Formats, statusFormat)) {
+		return nil, fmt.Errorf("spec.outputMode Status: gadget %s has no %s output to store: use outputMode Stream",
+			info.Name, statusFormat)
+	}
+	params := maps.Clone(tr.Spec.Parameters)
+	var plugins PluginOutput
+	if opts.Plugins != nil {
+		rest, mk, err := opts.Plugins(info, params)
+		if err != nil {
+			return nil, fmt.Errorf("spec.parameters: %w", err)
+		}
+		if mk != nil && mode != gadget.OutputModeStatus {
+			return nil, fmt.Errorf("spec.parameters: plugins (formatter, enrichers) apply to outputMode Status only; " +
+				"stream readers format on their side (kubectl gadget ... stream -o FORMAT): remove them or use outputMode Status")
+		}
+		params, plugins = rest, mk
+	}
+	filter := gadget.Filter{}
+	if f := tr.Spec.Filter; f != nil {
+		filter = gadget.Filter{Namespace: f.Namespace, Podname: f.Podname, Labels: maps.Clone(f.Labels), ContainerName: f.ContainerName}
+	}
+	// New must not touch the kernel: creating an instance only checks the
+	// parameters.
+	if _, err := info.New(gadget.Config{
+		Node: opts.Node, Filter: filter, Parameters: maps.Clone(params),
+		Logger: slog.New(slog.DiscardHandler), Emit: func(any) {},
+	}); err != nil {
+		return nil, fmt.Errorf("spec.parameters: %w", err)
+	}
+
+	rt := &running{
+		uid:        tr.UID,
+		generation: tr.Generation,
+		mode:       mode,
+		info:       info,
+		opts:       opts,
+		log:        log,
+		filter:     filter,
+		plugins:    plugins,
+	}
+	rt.tr, err = trace.New(opts.Registry, trace.Config{
+		Name:       tr.Namespace + "/" + tr.Name,
+		Gadget:     info.Name,
+		Node:       opts.Node,
+		Filter:     filter,
+		Parameters: params,
+		OutputMode: mode,
+		Logger:     base, // trace.New adds the trace's name
+		Emit:       rt.emit,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+
+	return rt, nil
+}
+
+// watch is the goroutine that follows the targets of one run.
+type watch struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	sync   *targetSync
+	err    error // set before done closes
+}
+
+// startWatch follows the targets of the trace from now on, unless it
+// already does. It waits for the first set of targets, at most
+// Options.FirstTargetsTimeout, so that a start attaches to the pods that
+// already run. It fails when the target source rejects the filter.
+func (rt *running) startWatch(ctx context.Context) error {
+	rt.watchMu.Lock()
+	defer rt.watchMu.Unlock()
+	if rt.watch != nil {
+		return nil
+	}
+	watchCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w := &watch{
+		cancel: cancel,
+		done:   make(chan struct{}),
+		sync:   &targetSync{tr: rt.tr, log: rt.log, known: map[string]gadget.Target{}},
+	}
+	first := make(chan struct{})
+	go func() {
+		defer close(w.done)
+		var once sync.Once
+		err := rt.opts.Targets.Watch(watchCtx, rt.filter, func(targets []gadget.Target) {
+			w.sync.apply(watchCtx, targets)
+			once.Do(func() { close(first) })
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			w.err = err
+			rt.log.Error("target source stopped; the trace keeps its current targets", "err", err)
+		}
+	}()
+	rt.watch = w
+	timer := time.NewTimer(rt.opts.FirstTargetsTimeout)
+	defer timer.Stop()
+	select {
+	case <-first:
+	case <-w.done:
+		if w.err != nil {
+			rt.stopWatchLocked()
+			return fmt.Errorf("watch the pods of spec.filter: %w", w.err)
+		}
+	case <-timer.C:
+		rt.log.Warn("no target set reported yet; going on without targets", "waited", rt.opts.FirstTargetsTimeout)
+	case <-ctx.Done():
+		rt.stopWatchLocked()
+		return fmt.Errorf("wait for the targets: %w", ctx.Err())
+	}
+	return nil
+}
+
+// stopWatch stops following targets and makes the trace forget the ones it
+// was given, so that the next run starts from the targets of its time.
+func (rt *running) stopWatch() {
+	rt.watchMu.Lock()
+	defer rt.watchMu.Unlock()
+	rt.stopWatchLocked()
+}
+
+func (rt *running) stopWatchLocked() {
+	w := rt.watch
+	if w == nil {
+		return
+	}
+	rt.watch = nil
+	w.cancel()
+	<-w.done
+	for id := range w.sync.known {
+		if err := rt.tr.RemoveTarget(context.Background(), id); err != nil {
+			rt.log.Warn("remove target", "target", id, "err", err)
+		}
+	}
+}
+
+func (rt *running) started() bool { return rt.tr.State() == trace.StateStarted }
+
+// operate carries out op. Before an operation on a stopped trace the
+// targets are followed and a fresh output prepared; a trace that is
+// stopped afterwards stops following its targets, and one that has just
+// stopped stores its final result.
+func (rt *running) operate(ctx context.Context, op string) error {
+	before := rt.tr.State()
+	if before == trace.StateStopped {
+		if err := rt.startWatch(ctx); err != nil {
+			rt.setError(op, err)
+			return err
+		}
+		prev, err := rt.beginRun()
+		if err != nil {
+			rt.stopWatch()
+			rt.setError(op, err)
+			return err
+		}
+		defer rt.settleRun(prev)
+	}
+	err := rt.tr.Operate(ctx, op)
+	defer rt.setError(op, err)
+	after := rt.tr.State()
+	if after == trace.StateStopped {
+		rt.stopWatch()
+	}
+	if before == trace.StateStarted && after == trace.StateStopped {
+		rt.endRun()
+	}
+	return err
+}
+
+// beginRun prepares what the output mode keeps of the next run; it
+// returns the stream of the previous run, which settleRun ends or
+// restores.
+func (rt *running) beginRun() (prev *stream, err error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.sink, rt.sinkBuf, rt.sinkErr = nil, nil, nil
+	switch rt.mode {
+	case gadget.OutputModeStatus:
+		buf := &bytes.Buffer{}
+		var out gadget.Output
+		var err error
+		if rt.plugins != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), pluginStartTimeout)
+			out, err = rt.plugins(ctx, buf, &pluginLog{log: rt.log})
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("spec.parameters: start the plugins: %w", err)
+			}
+		} else if out, err = rt.info.NewOutput(statusFormat, buf, io.Discard); err != nil {
+			return nil, fmt.Errorf("create the %s output of gadget %s: %w", statusFormat, rt.info.Name, err)
+		}
+		rt.sink, rt.sinkBuf = out, buf
+	case gadget.OutputModeStream:
+		prev = rt.stream
+		rt.stream = newStream(rt.opts.StreamBatches)
+	}
+	return prev, nil
+}
+
+// settleRun follows beginRun once the operation is done: if the trace
+// started, the previous run's result and stream are over; if it did not,
+// they stay and the prepared ones are dropped.
+func (rt *running) settleRun(prev *stream) {
+	started := rt.tr.State() == trace.StateStarted
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if started {
+		rt.output, rt.warning = "", ""
+		if prev != nil {
+			prev.end()
+		}
+		return
+	}
+	if rt.sink != nil {
+		_ = rt.sink.Close()
+		rt.sink, rt.sinkBuf, rt.sinkErr = nil, nil, nil
+	}
+	if rt.mode == gadget.OutputModeStream {
+		rt.stream = prev
+	}
+}
+
+// endRun stores the final result of the run that just stopped.
+func (rt *running) endRun() {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.sink == nil {
+		return
+	}
+	err := rt.sink.Close()
+	raw := rt.sinkBuf.Bytes()
+	rt.sink, rt.sinkBuf = nil, nil
+	rt.output, rt.warning = boundOutput(raw, rt.opts.MaxStatusOutput)
+	if err = errors.Join(rt.sinkErr, err); err != nil {
+		rt.log.Warn("output incomplete", "err", err)
+		rt.warning = joinWarnings(rt.warning, "output incomplete: "+err.Error())
+	}
+}
+
+// emit receives every batch of the instance.
+func (rt *running) emit(batch any) {
+	if rt.opts.Enrich != nil {
+		batch = rt.opts.Enrich(rt.info.Name, batch)
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.sink != nil {
+		if err := rt.sink.Batch(batch); err != nil && rt.sinkErr == nil {
+			rt.sinkErr = err
+		}
+	}
+	if rt.stream != nil {
+		if err := rt.stream.add(batch); err != nil {
+			rt.log.Warn("batch not kept for the stream", "err", err)
+		}
+	}
+}
+
+func (rt *running) currentStream() *stream {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.stream
+}
+
+// setError records the outcome of the last operation, op: its error, or
+// none.
+func (rt *running) setError(op string, err error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.opError = ""
+	if err != nil {
+		rt.opError = fmt.Sprintf("operation %q: %v", op, err)
+	}
+}
+
+// status is what the trace's status shows now: its state, the result of
+// its last run and the outcome of the last operation (a warning only
+// when it succeeded).
+func (rt *running) status() v1alpha1.TraceStatus {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	st := v1alpha1.TraceStatus{State: state(rt.tr.State()), Output: rt.output, OperationError: rt.opError}
+	if rt.opError == "" {
+		st.OperationWarning = rt.warning
+	}
+	return st
+}
+
+// close stops following targets, stops the trace (releasing its kernel
+// objects) and ends its stream. It is safe to call more than once.
+func (rt *running) close(ctx context.Context) {
+	rt.closeOnce.Do(func() {
+		rt.stopWatch()
+		if err := rt.tr.Stop(ctx); err != nil {
+			rt.log.Warn("stop trace", "err", err)
+		}
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		if rt.sink != nil {
+			_ = rt.sink.Close()
+			rt.sink = nil
+		}
+		if rt.stream != nil {
+			rt.stream.end()
+		}
+	})
+}
+
+func joinWarnings(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}

@@ -1,0 +1,266 @@
+// Package pipeline runs a gadget's batches through a chain of plugin
+// enrichers and one plugin formatter, as a gadget.Output. It knows nothing
+// of any gadget: the gadget supplies how the batches of a trace merge into
+// its final result (Config.Final) and how warnings in a batch are shown
+// (Config.Messages).
+//
+// Failure policy: a failed plugin call never stops the trace. It writes
+// one "error: …" line naming the plugin and the batch to Config.Stderr;
+// a failed enricher is skipped for that batch, and when the formatter
+// fails, the batch is written through Config.Fallback (the built-in json
+// formatter) after a "warning: …" line, so no edge is lost.
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/plugin"
+)
+
+// ErrClosed is returned by Batch and Close after Close.
+var ErrClosed = errors.New("output already closed")
+
+// Config is what a Pipeline runs.
+type Config struct {
+	// Gadget is the gadget's name, passed to every plugin call.
+	Gadget string
+	// Enrichers run in order on every batch.
+	Enrichers []plugin.Enricher
+	// Formatter renders every batch (a streaming formatter) or, on Close,
+	// the final result. Required.
+	Formatter plugin.Formatter
+	// Params are the plugins' parameters by plugin name.
+	Params map[string]map[string]string
+	// Fallback renders what the formatter failed to; nil writes the
+	// batch's JSON as it is.
+	Fallback plugin.Formatter
+	// Final merges the events of every batch (one JSON array) into the
+	// final result for a formatter that is not streaming, e.g. the unique
+	// graph; nil passes the events as they are.
+	Final func(events []byte) ([]byte, error)
+	// Messages, if set, writes the warnings and errors of every batch to
+	// Stderr as they arrive when the formatter is not streaming.
+	Messages func(events []byte, w io.Writer) error
+	// Stdout receives the formatted output, Stderr the error lines.
+	Stdout, Stderr io.Writer
+	// Close, if set, is called by the pipeline's Close after the plugins
+	// are closed, e.g. to close their host.
+	Close func() error
+}
+
+// Pipeline is a gadget.Output running the plugins of its Config. It is
+// safe for concurrent use; batches are processed one at a time, in order.
+type Pipeline struct {
+	ctx context.Context
+	cfg Config
+
+	mu     sync.Mutex
+	seq    uint64
+	events [][]byte // the enriched batches, for a formatter that is not streaming
+	closed bool
+}
+
+var _ gadget.Output = (*Pipeline)(nil)
+
+// New returns a pipeline of cfg. Plugin calls run under ctx (each host
+// adds its own per-call deadline); cancelling it fails the calls still to
+// come, which then fall back as any failure does.
+func New(ctx context.Context, cfg Config) (*Pipeline, error) {
+	if cfg.Formatter == nil {
+		return nil, errors.New("pipeline: no formatter: pass --formatter NAME or PATH")
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	return &Pipeline{ctx: ctx, cfg: cfg}, nil
+}
+
+// Batch runs one batch of the gadget through the enrichers and, for a
+// streaming formatter, the formatter. The batch is encoded as JSON (a
+// []byte or json.RawMessage is taken as already encoded). Only failures to
+// encode or write are returned; plugin failures follow the package's
+// failure policy.
+func (p *Pipeline) Batch(batch any) error {
+	events, err := encode(batch)
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return fmt.Errorf("pipeline: batch after Close: %w", ErrClosed)
+	}
+	p.seq++
+	b := plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq, Events: events}
+	for _, e := range p.cfg.Enrichers {
+		out, err := e.Enrich(p.ctx, b, p.cfg.Params[e.Manifest().Name])
+		if err == nil && !isArray(out) {
+			err = fmt.Errorf("plugin %q: batch %d: %w: the enriched batch is not a JSON array", e.Manifest().Name, b.Sequence, plugin.ErrPluginFailed)
+		}
+		if err != nil {
+			p.errorf("error: %v; the batch goes on without this enricher", err)
+			continue
+		}
+		b.Events = out
+	}
+	if p.cfg.Formatter.Manifest().Streaming {
+		return p.format(b)
+	}
+	if p.cfg.Messages != nil {
+		if err := p.cfg.Messages(b.Events, p.cfg.Stderr); err != nil {
+			p.errorf("error: batch %d: show its warnings: %v", b.Sequence, err)
+		}
+	}
+	p.events = append(p.events, b.Events)
+	return nil
+}
+
+// Close formats the final result for a formatter that is not streaming,
+// then closes the plugins.
+func (p *Pipeline) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return fmt.Errorf("pipeline: %w", ErrClosed)
+	}
+	p.closed = true
+	var err error
+	if !p.cfg.Formatter.Manifest().Streaming {
+		err = p.formatFinal()
+	}
+	for _, e := range p.cfg.Enrichers {
+		err = errors.Join(err, e.Close())
+	}
+	err = errors.Join(err, p.cfg.Formatter.Close())
+	if p.cfg.Fallback != nil {
+		err = errors.Join(err, p.cfg.Fallback.Close())
+	}
+	if p.cfg.Close != nil {
+		err = errors.Join(err, p.cfg.Close())
+	}
+	return err
+}
+
+// formatFinal merges the batches and formats them as the final batch,
+// numbered one after the last.
+func (p *Pipeline) formatFinal() error {
+	all, err := concat(p.events)
+	p.events = nil
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	if p.cfg.Final != nil {
+		merged, err := p.cfg.Final(all)
+		if err != nil {
+			p.errorf("error: merge the batches into the final result: %v; the batches follow as they are", err)
+		} else {
+			all = merged
+		}
+	}
+	return p.format(plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq + 1, Final: true, Events: all})
+}
+
+// format writes b through the formatter, or through the fallback when the
+// formatter fails.
+func (p *Pipeline) format(b plugin.Batch) error {
+	out, err := p.cfg.Formatter.Format(p.ctx, b, p.cfg.Params[p.cfg.Formatter.Manifest().Name])
+	if err != nil {
+		p.errorf("error: %v", err)
+		p.errorf("warning: batch %d is written as JSON instead", b.Sequence)
+		out, err = p.fallback(b)
+		if err != nil {
+			return fmt.Errorf("pipeline: batch %d: %w", b.Sequence, err)
+		}
+	}
+	if _, err := p.cfg.Stdout.Write(out.Data); err != nil {
+		return fmt.Errorf("pipeline: write batch %d: %w", b.Sequence, err)
+	}
+	return nil
+}
+
+func (p *Pipeline) fallback(b plugin.Batch) (plugin.Formatted, error) {
+	if p.cfg.Fallback != nil {
+		out, err := p.cfg.Fallback.Format(p.ctx, b, nil)
+		if err == nil {
+			return out, nil
+		}
+		p.errorf("error: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b.Events, "", "  "); err != nil {
+		return plugin.Formatted{}, fmt.Errorf("the batch is not JSON: %w", err)
+	}
+	buf.WriteByte('\n')
+	return plugin.Formatted{Data: buf.Bytes(), MediaType: "application/json"}, nil
+}
+
+// errorf writes one line to Stderr; a failing Stderr is ignored, as there
+// is nowhere left to report it.
+func (p *Pipeline) errorf(format string, args ...any) {
+	_, _ = fmt.Fprintf(p.cfg.Stderr, format+"\n", args...)
+}
+
+// encode returns batch as a JSON array.
+func encode(batch any) ([]byte, error) {
+	var b []byte
+	switch v := batch.(type) {
+	case []byte:
+		b = v
+	case json.RawMessage:
+		b = v
+	default:
+		var err error
+		if b, err = json.Marshal(batch); err != nil {
+			return nil, fmt.Errorf("encode a batch of %T: %w", batch, err)
+		}
+	}
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		return []byte("[]"), nil
+	case len(b) > 0 && b[0] == '{':
+		// A single event is a batch of one.
+		return append(append([]byte{'['}, b...), ']'), nil
+	case len(b) == 0 || b[0] != '[':
+		return nil, fmt.Errorf("a batch of %T is not a JSON array of events", batch)
+	}
+	return b, nil
+}
+
+// concat joins JSON arrays into one.
+func concat(arrays [][]byte) ([]byte, error) {
+	var out bytes.Buffer
+	out.WriteByte('[')
+	n := 0
+	for _, a := range arrays {
+		var items []json.RawMessage
+		if err := json.Unmarshal(a, &items); err != nil {
+			return nil, fmt.Errorf("an enriched batch is not a JSON array: %w", err)
+		}
+		for _, it := range items {
+			if n > 0 {
+				out.WriteByte(',')
+			}
+			out.Write(it)
+			n++
+		}
+	}
+	out.WriteByte(']')
+	return out.Bytes(), nil
+}
+
+// isArray reports whether b is one JSON array.
+func isArray(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '[' && json.Valid(b)
+}

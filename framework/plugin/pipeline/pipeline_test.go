@@ -1,0 +1,182 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gadgetkit/gadget/framework/plugin"
+	"github.com/gadgetkit/gadget/framework/plugin/builtin"
+	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
+	"github.com/gadgetkit/gadget/plugins/sdk/abi"
+)
+
+// echo is a formatter writing "#seq final=... events\n".
+func echo(streaming bool, fail func(seq uint64) bool) plugin.Formatter {
+	return builtin.Formatter(abi.Manifest{Name: "echo", Streaming: streaming},
+		func(_ context.Context, b plugin.Batch, p map[string]string) (plugin.Formatted, error) {
+			if fail != nil && fail(b.Sequence) {
+				return plugin.Formatted{}, errors.New("broken on purpose")
+			}
+			s := "#" + itoa(b.Sequence) + " " + string(b.Events)
+			if b.Final {
+				s += " final"
+			}
+			if p["x"] != "" {
+				s += " x=" + p["x"]
+			}
+			return plugin.Formatted{Data: []byte(s + "\n")}, nil
+		})
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// tagger is an enricher replacing every event by its tag, or failing.
+func tagger(name, tag string, fail bool) plugin.Enricher {
+	return builtin.Enricher(abi.Manifest{Name: name}, func(_ context.Context, b plugin.Batch, _ map[string]string) ([]byte, error) {
+		if fail {
+			return nil, errors.New("enricher down")
+		}
+		if tag == "garbage" {
+			return []byte("{not an array"), nil
+		}
+		return []byte(strings.ReplaceAll(string(b.Events), `"e"`, `"`+tag+`"`)), nil
+	})
+}
+
+func run(t *testing.T, cfg pipeline.Config, batches ...any) (stdout, stderr string) {
+	t.Helper()
+	var out, errw bytes.Buffer
+	cfg.Stdout, cfg.Stderr, cfg.Gadget = &out, &errw, "g"
+	p, err := pipeline.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range batches {
+		if err := p.Batch(b); err != nil {
+			t.Fatalf("Batch: %v", err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	return out.String(), errw.String()
+}
+
+func TestPipeline(t *testing.T) {
+	failOn2 := func(seq uint64) bool { return seq == 2 }
+	tests := []struct {
+		name       string
+		cfg        pipeline.Config
+		wantOut    string
+		wantErrors []string
+	}{
+		{
+			name:    "streaming",
+			cfg:     pipeline.Config{Formatter: echo(true, nil), Params: map[string]map[string]string{"echo": {"x": "1"}}},
+			wantOut: "#1 [\"e\"] x=1\n#2 [\"e\",\"e\"] x=1\n",
+		},
+		{
+			name:    "final",
+			cfg:     pipeline.Config{Formatter: echo(false, nil)},
+			wantOut: "#3 [\"e\",\"e\",\"e\"] final\n",
+		},
+		{
+			name: "final merged by the gadget",
+			cfg: pipeline.Config{Formatter: echo(false, nil), Final: func(b []byte) ([]byte, error) {
+				return []byte(`["merged"]`), nil
+			}},
+			wantOut: "#3 [\"merged\"] final\n",
+		},
+		{
+			name:    "enricher chain in order",
+			cfg:     pipeline.Config{Formatter: echo(true, nil), Enrichers: []plugin.Enricher{tagger("a", "A", false), tagger("b", "B", false)}},
+			wantOut: "#1 [\"A\"]\n#2 [\"A\",\"A\"]\n",
+		},
+		{
+			name:       "failing enricher is skipped",
+			cfg:        pipeline.Config{Formatter: echo(true, nil), Enrichers: []plugin.Enricher{tagger("down", "", true), tagger("b", "B", false)}},
+			wantOut:    "#1 [\"B\"]\n#2 [\"B\",\"B\"]\n",
+			wantErrors: []string{`error: plugin "down" (built-in): batch 1: plugin failed: enricher down; the batch goes on without this enricher`},
+		},
+		{
+			name:       "garbage enricher is skipped",
+			cfg:        pipeline.Config{Formatter: echo(true, nil), Enrichers: []plugin.Enricher{tagger("bad", "garbage", false)}},
+			wantOut:    "#1 [\"e\"]\n#2 [\"e\",\"e\"]\n",
+			wantErrors: []string{`error: plugin "bad": batch 2: plugin failed: the enriched batch is not a JSON array; the batch goes on without this enricher`},
+		},
+		{
+			name:    "failing formatter falls back to JSON",
+			cfg:     pipeline.Config{Formatter: echo(true, failOn2)},
+			wantOut: "#1 [\"e\"]\n[\n  \"e\",\n  \"e\"\n]\n",
+			wantErrors: []string{
+				`error: plugin "echo" (built-in): batch 2: plugin failed: broken on purpose`,
+				"warning: batch 2 is written as JSON instead",
+			},
+		},
+		{
+			name: "failing formatter falls back to the fallback formatter",
+			cfg: pipeline.Config{Formatter: echo(true, failOn2), Fallback: builtin.Formatter(abi.Manifest{Name: "json"},
+				func(_ context.Context, b plugin.Batch, _ map[string]string) (plugin.Formatted, error) {
+					return plugin.Formatted{Data: append([]byte("fallback "), append(b.Events, '\n')...)}, nil
+				})},
+			wantOut:    "#1 [\"e\"]\nfallback [\"e\",\"e\"]\n",
+			wantErrors: []string{"warning: batch 2 is written as JSON instead"},
+		},
+		{
+			name: "messages of every batch",
+			cfg: pipeline.Config{Formatter: echo(false, nil), Messages: func(b []byte, w io.Writer) error {
+				_, err := io.WriteString(w, "saw "+string(b)+"\n")
+				return err
+			}},
+			wantOut:    "#3 [\"e\",\"e\",\"e\"] final\n",
+			wantErrors: []string{"saw [\"e\"]", "saw [\"e\",\"e\"]"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errs := run(t, tt.cfg, []string{"e"}, []byte(`["e","e"]`))
+			if out != tt.wantOut {
+				t.Errorf("stdout = %q, want %q", out, tt.wantOut)
+			}
+			for _, want := range tt.wantErrors {
+				if !strings.Contains(errs, want+"\n") {
+					t.Errorf("stderr %q lacks the line %q", errs, want)
+				}
+			}
+			if len(tt.wantErrors) == 0 && errs != "" {
+				t.Errorf("stderr = %q, want nothing", errs)
+			}
+		})
+	}
+}
+
+func TestBatchAfterClose(t *testing.T) {
+	p, err := pipeline.New(context.Background(), pipeline.Config{Formatter: echo(true, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Batch([]string{"e"}); !errors.Is(err, pipeline.ErrClosed) {
+		t.Errorf("Batch after Close = %v, want ErrClosed", err)
+	}
+	if err := p.Close(); !errors.Is(err, pipeline.ErrClosed) {
+		t.Errorf("second Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestNotAnArray(t *testing.T) {
+	p, err := pipeline.New(context.Background(), pipeline.Config{Formatter: echo(true, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Batch(42); err == nil {
+		t.Error("Batch(42) succeeded, want an error")
+	}
+}

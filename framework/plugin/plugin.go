@@ -1,0 +1,66 @@
+// Package plugin defines what happens to a gadget's events after the
+// kernel: an ordered chain of Enrichers and one Formatter, each called once
+// per batch, never per event. Each can be built into the binary, run as a
+// hashicorp/go-plugin subprocess (gRPC) or as a WASM module run by wazero;
+// all three hosts implement the same interfaces, and everything that
+// crosses a process or sandbox boundary is the wire contract of
+// plugins/sdk/abi.
+package plugin
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gadgetkit/gadget/plugins/sdk/abi"
+)
+
+// Batch is one batch of a gadget's events on its way through the plugins.
+type Batch struct {
+	// Gadget is the name of the gadget the events come from.
+	Gadget string
+	// Sequence numbers the batches of a trace from 1.
+	Sequence uint64
+	// Final marks the last batch of a trace.
+	Final bool
+	// Events is a JSON array of the gadget's events.
+	Events []byte
+}
+
+// Formatted is what a Formatter produced.
+type Formatted struct {
+	Data      []byte
+	MediaType string
+}
+
+// Enricher adds information to a batch of events.
+type Enricher interface {
+	// Manifest describes the plugin.
+	Manifest() abi.Manifest
+	// Enrich returns the enriched batch, a JSON array of events.
+	Enrich(ctx context.Context, b Batch, params map[string]string) ([]byte, error)
+	// Close releases the plugin (its process or WASM instances).
+	Close() error
+}
+
+// Formatter renders a batch of events.
+type Formatter interface {
+	// Manifest describes the plugin.
+	Manifest() abi.Manifest
+	// Format renders the batch.
+	Format(ctx context.Context, b Batch, params map[string]string) (Formatted, error)
+	// Close releases the plugin.
+	Close() error
+}
+
+// Errors that callers tell apart with errors.Is.
+var (
+	// ErrPluginFailed wraps every failure of a plugin call: a trap, a
+	// panic, a timeout, a dead process, garbage or an oversized result.
+	ErrPluginFailed = errors.New("plugin failed")
+	// ErrIncompatible is returned when a plugin's manifest names a kind or
+	// contract version this host does not speak.
+	ErrIncompatible = errors.New("incompatible plugin")
+	// ErrNotFound is returned when a plugin name or path resolves to
+	// nothing.
+	ErrNotFound = errors.New("plugin not found")
+)

@@ -1,0 +1,72 @@
+package wasm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gadgetkit/gadget/framework/plugin"
+	"github.com/gadgetkit/gadget/framework/plugin/plugintest"
+)
+
+// TestCompiledOnce checks that plugins of files with the same content
+// share one compiled module.
+func TestCompiledOnce(t *testing.T) {
+	// The smallest valid module, exporting nothing: enough to compile.
+	code := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.wasm"), filepath.Join(dir, "b.wasm")
+	for _, p := range []string{a, b} {
+		if err := os.WriteFile(p, code, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	h, err := NewHost(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	cmA, err := h.compile(ctx, a, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmB, err := h.compile(ctx, b, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmA != cmB || len(h.compiled) != 1 {
+		t.Errorf("two files of the same content compiled %d times", len(h.compiled))
+	}
+}
+
+// TestGoGuestsAreMetered checks that a Go guest runs with the fuel meter,
+// not with wazero's slower check, and that the meter stops an endless
+// loop at the deadline.
+func TestGoGuestsAreMetered(t *testing.T) {
+	files := plugintest.BuildWasm(t, t.TempDir(), "./plugins/conformance/faulty")
+	ctx := context.Background()
+	h, err := NewHost(ctx, Options{CallTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	f, err := h.OpenFormatter(ctx, files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := f.(formatter).m; m.rt != h.rt {
+		t.Fatal("the Go guest runs in the checked runtime: the meter did not understand it")
+	}
+	start := time.Now()
+	_, err = f.Format(ctx, plugin.Batch{Sequence: 1, Events: []byte("[]")}, map[string]string{"mode": "loop"})
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("Format(loop) = %v, want a timeout", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the loop ran %v past a 300ms deadline", took)
+	}
+}

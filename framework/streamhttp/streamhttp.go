@@ -1,0 +1,203 @@
+// Package streamhttp serves the events of the traces that run in the
+// Stream output mode on a node agent, over HTTP, as newline-delimited JSON:
+// one event per line, flushed batch by batch, for as long as the trace
+// runs.
+//
+// The agent listens on its pod's address only; users reach it through the
+// Kubernetes API server's pods/proxy subresource (which `kubectl gadget`
+// uses), so no Service, ingress or extra port exposure is needed:
+//
+//	GET /api/v1/namespaces/gadget/pods/<agent-pod>:<port>/proxy/v1/streams/<namespace>/<trace>
+//
+// Any number of readers may follow a trace at once. Readers never slow the
+// gadget down: the agent keeps the latest batches of each trace in a
+// bounded buffer, and a reader that falls behind by more than that buffer
+// loses the oldest batches; it is told so in its stream by a warn event
+// (`{"type":"warn","message":"stream: 3 batches dropped: ..."}`), and the
+// drops are counted in the agent's log.
+package streamhttp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/gadgetkit/gadget/framework/controller"
+)
+
+// Server is the HTTP handler of the streams. Its zero value is not usable:
+// set Streams.
+type Server struct {
+	// Streams gives the kept batches of the traces.
+	Streams controller.Streams
+	// Logger receives one line per reader; nil discards.
+	Logger *slog.Logger
+}
+
+// PathPrefix is the path of the streams; a trace's stream is
+// PathPrefix + NAMESPACE/NAME.
+const PathPrefix = "/v1/streams/"
+
+// MediaType is the media type of a stream.
+const MediaType = "application/x-ndjson"
+
+// Handler returns the HTTP handler: GET PathPrefix+{namespace}/{name}
+// streams a trace (query parameter after=SEQ resumes after a batch;
+// follow=false returns the batches kept now and ends), GET /healthz
+// answers ok.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PathPrefix+"{namespace}/{name}", s.serveStream)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
+	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
+	var after uint64
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("query parameter after=%q: want a batch sequence number, e.g. after=0", v), http.StatusBadRequest)
+			return
+		}
+		after = n
+	}
+	follow := true
+	if v := r.URL.Query().Get("follow"); v != "" {
+		f, err := strconv.ParseBool(v)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("query parameter follow=%q: want true or false", v), http.StatusBadRequest)
+			return
+		}
+		follow = f
+	}
+	batches, next, ok := s.Streams.Stream(key, after)
+	if !ok {
+		http.Error(w, fmt.Sprintf("trace %s does not run on this node in the Stream output mode: start it with outputMode: Stream", key), http.StatusNotFound)
+		return
+	}
+	log := s.log().With("trace", key.String(), "remote", r.RemoteAddr)
+	log.Info("stream reader connected")
+	w.Header().Set("Content-Type", MediaType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+
+	// A reader resuming with after=SEQ, and every reader once it has
+	// received a batch, expects the batches to follow on without a gap.
+	expectNext := r.URL.Query().Has("after")
+	var dropped, sent uint64
+	defer func() { log.Info("stream reader done", "batches", sent, "dropped", dropped) }()
+	for {
+		for _, b := range batches {
+			if expectNext && b.Seq > after+1 {
+				gap := b.Seq - after - 1
+				dropped += gap
+				log.Warn("stream reader too slow: batches dropped", "dropped", gap)
+				if err := writeLine(w, dropWarning(gap)); err != nil {
+					return
+				}
+			}
+			if err := writeBatch(w, b.Data); err != nil {
+				log.Debug("stream reader gone", "err", err)
+				return
+			}
+			after, expectNext = b.Seq, true
+			sent++
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		if !follow {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-next:
+		}
+		batches, next, ok = s.Streams.Stream(key, after)
+		if !ok || (len(batches) == 0 && closed(next)) {
+			return // the run is over
+		}
+	}
+}
+
+// closed reports whether ch is closed, without blocking.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// writeBatch writes the events of one batch, a JSON array (or a single
+// value), one per line.
+func writeBatch(w http.ResponseWriter, data json.RawMessage) error {
+	var events []json.RawMessage
+	if err := json.Unmarshal(data, &events); err != nil {
+		return writeLine(w, data)
+	}
+	for _, e := range events {
+		if err := writeLine(w, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeLine(w http.ResponseWriter, line []byte) error {
+	if _, err := w.Write(line); err != nil {
+		return err
+	}
+	_, err := w.Write([]byte{'\n'})
+	return err
+}
+
+// dropWarning is the warn event telling a reader it lost n batches.
+func dropWarning(n uint64) []byte {
+	b, _ := json.Marshal(map[string]string{
+		"type":    "warn",
+		"message": fmt.Sprintf("stream: %d batches dropped: this reader fell behind the agent's buffer; read faster or use outputMode Status", n),
+	})
+	return b
+}
+
+// ListenAndServe serves h on addr until ctx ends, then shuts down within
+// five seconds.
+func ListenAndServe(ctx context.Context, addr string, h http.Handler) error {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("stream server on %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("stream server shutdown: %w", err)
+	}
+	<-errc
+	return nil
+}

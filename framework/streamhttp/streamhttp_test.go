@@ -1,0 +1,180 @@
+package streamhttp_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/gadgetkit/gadget/framework/controller"
+	"github.com/gadgetkit/gadget/framework/streamhttp"
+)
+
+// ring is a bounded buffer of batches with the semantics of
+// controller.Streams: it keeps the latest keep batches.
+type ring struct {
+	mu      sync.Mutex
+	keep    int
+	batches []controller.StreamBatch
+	seq     uint64
+	next    chan struct{}
+	ended   bool
+}
+
+func newRing(keep int) *ring { return &ring{keep: keep, next: make(chan struct{})} }
+
+func (r *ring) add(events ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	data := "[" + strings.Join(events, ",") + "]"
+	r.batches = append(r.batches, controller.StreamBatch{Seq: r.seq, Data: json.RawMessage(data)})
+	if len(r.batches) > r.keep {
+		r.batches = r.batches[1:]
+	}
+	close(r.next)
+	r.next = make(chan struct{})
+}
+
+func (r *ring) end() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ended = true
+	close(r.next)
+}
+
+func (r *ring) Stream(key types.NamespacedName, after uint64) ([]controller.StreamBatch, <-chan struct{}, bool) {
+	if key.String() != "demo/graph" {
+		return nil, nil, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []controller.StreamBatch
+	for _, b := range r.batches {
+		if b.Seq > after {
+			out = append(out, b)
+		}
+	}
+	return out, r.next, true
+}
+
+func get(t *testing.T, srv *httptest.Server, path string) *http.Response {
+	t.Helper()
+	resp, err := http.Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func edge(n int) string { return fmt.Sprintf(`{"pod":"p","port":%d}`, n) }
+
+func TestStreamLinesAndEnd(t *testing.T) {
+	r := newRing(8)
+	r.add(edge(1), edge(2))
+	srv := httptest.NewServer((&streamhttp.Server{Streams: r}).Handler())
+	defer srv.Close()
+
+	var readers []*bufio.Scanner
+	for range 3 { // several readers at once
+		resp := get(t, srv, streamhttp.PathPrefix+"demo/graph")
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != streamhttp.MediaType {
+			t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		readers = append(readers, bufio.NewScanner(resp.Body))
+	}
+	for i, sc := range readers {
+		for _, want := range []string{edge(1), edge(2)} {
+			if !sc.Scan() || sc.Text() != want {
+				t.Fatalf("reader %d: line %q, want %q (err %v)", i, sc.Text(), want, sc.Err())
+			}
+		}
+	}
+	r.add(edge(3))
+	for i, sc := range readers {
+		if !sc.Scan() || sc.Text() != edge(3) {
+			t.Fatalf("reader %d: line %q after a new batch, want %q", i, sc.Text(), edge(3))
+		}
+	}
+	r.end()
+	for i, sc := range readers {
+		if sc.Scan() {
+			t.Fatalf("reader %d: line %q after the end of the trace", i, sc.Text())
+		}
+	}
+}
+
+func TestStreamSlowReaderIsToldOfDrops(t *testing.T) {
+	r := newRing(2)
+	for i := 1; i <= 5; i++ {
+		r.add(edge(i))
+	}
+	srv := httptest.NewServer((&streamhttp.Server{Streams: r}).Handler())
+	defer srv.Close()
+	// Resuming after batch 1: batches 2 and 3 are gone.
+	resp := get(t, srv, streamhttp.PathPrefix+"demo/graph?after=1")
+	sc := bufio.NewScanner(resp.Body)
+	if !sc.Scan() || !strings.Contains(sc.Text(), `"type":"warn"`) || !strings.Contains(sc.Text(), "2 batches dropped") {
+		t.Fatalf("first line %q, want a warn event saying 2 batches were dropped", sc.Text())
+	}
+	for _, want := range []string{edge(4), edge(5)} {
+		if !sc.Scan() || sc.Text() != want {
+			t.Fatalf("line %q, want %q", sc.Text(), want)
+		}
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); r.end() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ending the trace blocked on a reader")
+	}
+}
+
+func TestStreamNoFollow(t *testing.T) {
+	r := newRing(4)
+	r.add(edge(1))
+	r.add(edge(2))
+	srv := httptest.NewServer((&streamhttp.Server{Streams: r}).Handler())
+	defer srv.Close()
+	resp := get(t, srv, streamhttp.PathPrefix+"demo/graph?follow=false")
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if strings.Join(lines, "\n") != edge(1)+"\n"+edge(2) {
+		t.Errorf("follow=false gave %q, want the two kept edges and the end", lines)
+	}
+}
+
+func TestStreamErrors(t *testing.T) {
+	srv := httptest.NewServer((&streamhttp.Server{Streams: newRing(1)}).Handler())
+	defer srv.Close()
+	tests := []struct {
+		path string
+		code int
+		want string
+	}{
+		{streamhttp.PathPrefix + "demo/other", 404, "outputMode: Stream"},
+		{streamhttp.PathPrefix + "demo/graph?after=x", 400, "after="},
+		{streamhttp.PathPrefix + "demo/graph?follow=maybe", 400, "follow="},
+		{"/healthz", 200, "ok"},
+	}
+	for _, tt := range tests {
+		resp := get(t, srv, tt.path)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Scan()
+		if resp.StatusCode != tt.code || !strings.Contains(sc.Text(), tt.want) {
+			t.Errorf("GET %s: %d %q, want %d and %q", tt.path, resp.StatusCode, sc.Text(), tt.code, tt.want)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Kernel overhead of network-graph (issue 7, item 1), root only:
+#
+#   hack/bench/kernel.sh GADGET OUTDIR [ROUNDS] [SECONDS]
+#
+# Two network namespaces, gbench-k-a and gbench-k-b, joined by a veth pair;
+# iperf3 runs a UDP flood of 64-byte datagrams and a TCP stream from a to b.
+# Each round measures three configurations, in a rotating order:
+#   A  no capture (baseline)
+#   B  'gadget run network-graph --netns gbench-k-a --netns gbench-k-b'
+#   C  'tcpdump -i veth-a -w /dev/null' in gbench-k-a (a full-copy capture)
+#   D  hack/bench/tap -mode packet: a 'return 0' socket filter on an
+#      ETH_P_ALL packet socket in both namespaces (B's attachment, no work)
+#   E  hack/bench/tap -mode tcx: a trivial TCX program on ingress and egress
+#      of both veth ends (the hook a tc-based design would use)
+# and writes one line per measurement to OUTDIR/kernel.tsv:
+#   round  config  test  value  unit  [sent]
+# In B it also checks that the gadget counted at least the packets iperf3
+# delivered (OUTDIR/kernel-accounting.tsv). Last, one more B run (config S,
+# round 0) with hack/bench/tap -mode stats measures the run time of the
+# program itself (OUTDIR/kernel-progstats.json; the run's wall time in ms in
+# OUTDIR/kernel-progstats-ms.txt).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+[[ $# -ge 2 ]] || { echo "usage: $0 GADGET OUTDIR [ROUNDS] [SECONDS]" >&2; exit 2; }
+GADGET=$(realpath "$1")
+OUT=$2
+ROUNDS=${3:-5}
+SECS=${4:-3}
+bench_need_root
+bench_install iperf3:iperf3 tcpdump:tcpdump jq:jq
+mkdir -p "$OUT"
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+A=gbench-k-a
+B=gbench-k-b
+bench_netns_add $A
+bench_netns_add $B
+bench_pair $A $B 10.99.0.1/24 10.99.0.2/24
+bench_bg ip netns exec $B iperf3 -s -B 10.99.0.2 -p 5201 >/dev/null 2>&1
+SERVER=$BENCH_LAST_PID
+# Wait for the server to listen.
+deadline=$((SECONDS + 10))
+until ip netns exec $B ss -Hltn 'sport = :5201' | grep -q .; do
+	((SECONDS < deadline)) || bench_die "iperf3 server did not start"
+	sleep 0.05
+done
+
+TSV=$OUT/kernel.tsv
+ACC=$OUT/kernel-accounting.tsv
+: >"$TSV"
+: >"$ACC"
+TMP=$(mktemp -d /tmp/gbench-kernel.XXXXXX)
+trap 'bench_cleanup; rm -rf "$TMP"' EXIT
+go build -o "$TMP/tap" "$HERE/tap"
+CONFIGS=${BENCH_KERNEL_CONFIGS:-ABCDE}
+
+# run_iperf ROUND CONFIG: the UDP flood and the TCP stream.
+run_iperf() {
+	local round=$1 cfg=$2 j=$TMP/iperf.json
+	ip netns exec $A iperf3 -c 10.99.0.2 -p 5201 -u -b 0 -l 64 -t "$SECS" -J >"$j" ||
+		{ cat "$j" >&2; bench_die "iperf3 UDP failed"; }
+	jq -r --arg r "$round" --arg c "$cfg" \
+		'.end.sum | [$r, $c, "udp64", ((.packets - .lost_packets) / .seconds | floor), "pps", (.packets / .seconds | floor)] | @tsv' "$j" >>"$TSV"
+	UDP_RECEIVED=$(jq -r '.end.sum | .packets - .lost_packets' "$j")
+	UDP_SENT=$(jq -r '.end.sum.packets' "$j")
+	ip netns exec $A iperf3 -c 10.99.0.2 -p 5201 -t "$SECS" -J >"$j" ||
+		{ cat "$j" >&2; bench_die "iperf3 TCP failed"; }
+	jq -r --arg r "$round" --arg c "$cfg" \
+		'.end.sum_received | [$r, $c, "tcp", (.bits_per_second / 1e9 * 1000 | floor) / 1000, "Gbit/s"] | @tsv' "$j" >>"$TSV"
+}
+
+run_config() {
+	local round=$1 cfg=$2 pid
+	case $cfg in
+	A) run_iperf "$round" A ;;
+	B)
+		bench_bg "$GADGET" run network-graph --netns $A --netns $B -o json --interval 2s \
+			>"$TMP/gadget.json" 2>"$TMP/gadget.log"
+		pid=$BENCH_LAST_PID
+		bench_wait_for "$TMP/gadget.log" 'msg=tracing' 20
+		run_iperf "$round" B
+		bench_stop "$pid" INT
+		# Every datagram b received passed b's socket filter; every one a
+		# sent passed a's.
+		jq -r --arg r "$round" --argjson rx "$UDP_RECEIVED" --argjson tx "$UDP_SENT" '
+			def edge(pod; t): [.[] | select(.pod == pod and .proto == "udp" and .pktType == t and .port == 5201)] | map(.packets) | add // 0;
+			[$r, edge("gbench-k-b"; "HOST"), $rx, edge("gbench-k-a"; "OUTGOING"), $tx] | @tsv' \
+			"$TMP/gadget.json" >>"$ACC"
+		;;
+	C)
+		bench_bg ip netns exec $A tcpdump -i veth-a -n -s 0 -w /dev/null 2>"$TMP/tcpdump.log"
+		pid=$BENCH_LAST_PID
+		bench_wait_for "$TMP/tcpdump.log" 'listening on' 20
+		run_iperf "$round" C
+		bench_stop "$pid" INT
+		;;
+	D | E)
+		local mode=packet
+		[[ $cfg == E ]] && mode=tcx
+		bench_bg "$TMP/tap" -mode $mode -netns $A -netns $B 2>"$TMP/tap.log"
+		pid=$BENCH_LAST_PID
+		bench_wait_for "$TMP/tap.log" 'msg=ready' 20
+		run_iperf "$round" "$cfg"
+		bench_stop "$pid" INT
+		;;
+	esac
+}
+
+# Each round starts one configuration later than the previous one.
+n=${#CONFIGS}
+for ((r = 1; r <= ROUNDS; r++)); do
+	k=$(((r - 1) % n))
+	order=${CONFIGS:k}${CONFIGS:0:k}
+	bench_log "kernel: round $r/$ROUNDS ($order), load $(load_avg)"
+	for ((i = 0; i < n; i++)); do
+		run_config "$r" "${order:i:1}"
+	done
+done
+# The program's own cost: one more B run, with the kernel's eBPF run-time
+# statistics on (they slow every program a little, so not in the rounds).
+bench_log "kernel: program run-time statistics, load $(load_avg)"
+bench_bg "$TMP/tap" -mode stats -prog ng_tag -prog network_graph >"$OUT/kernel-progstats.json" 2>"$TMP/stats.log"
+stats_pid=$BENCH_LAST_PID
+bench_wait_for "$TMP/stats.log" 'msg=ready' 20
+bench_bg "$GADGET" run network-graph --netns $A --netns $B -o json --interval 2s >/dev/null 2>"$TMP/gadget.log"
+pid=$BENCH_LAST_PID
+bench_wait_for "$TMP/gadget.log" 'msg=tracing' 20
+t0=$(date +%s%N)
+run_iperf 0 S
+t1=$(date +%s%N)
+bench_stop "$stats_pid" INT
+bench_stop "$pid" INT
+echo "$(((t1 - t0) / 1000000))" >"$OUT/kernel-progstats-ms.txt"
+bench_stop "$SERVER"
+bench_log "kernel: done"

@@ -1,0 +1,93 @@
+# Shared helpers of the hack/bench scripts; sourced, not run.
+# Every network namespace a benchmark creates is named gbench-*; every
+# process it starts is recorded in BENCH_PIDS and ended by bench_cleanup.
+
+BENCH_PIDS=()
+BENCH_NETNS=()
+
+bench_log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+bench_die() { echo "bench: $*" >&2; exit 1; }
+
+# bench_need_root exits unless running as root.
+bench_need_root() {
+	[[ $EUID -eq 0 ]] || { echo "bench: needs root to create network namespaces and load eBPF: run 'sudo make bench'" >&2; exit 2; }
+}
+
+# bench_install CMD:PKG... installs the Debian packages of missing commands.
+bench_install() {
+	local need=() pair
+	for pair in "$@"; do
+		command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+	done
+	[[ ${#need[@]} -eq 0 ]] && return 0
+	bench_log "installing ${need[*]}"
+	apt-get -o DPkg::Lock::Timeout=300 update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+}
+
+# bench_netns_add NAME creates a network namespace and remembers it.
+bench_netns_add() {
+	ip netns add "$1"
+	BENCH_NETNS+=("$1")
+	ip -n "$1" link set lo up
+}
+
+# bench_pair A B CIDR_A CIDR_B links namespaces A and B with a veth pair
+# (veth-a in A, veth-b in B).
+bench_pair() {
+	local a=$1 b=$2
+	ip link add gbench-va netns "$a" type veth peer name gbench-vb netns "$b"
+	ip -n "$a" link set gbench-va name veth-a
+	ip -n "$b" link set gbench-vb name veth-b
+	ip -n "$a" addr add "$3" dev veth-a
+	ip -n "$b" addr add "$4" dev veth-b
+	ip -n "$a" link set veth-a up
+	ip -n "$b" link set veth-b up
+}
+
+# bench_bg CMD... starts CMD in the background and remembers its pid in
+# BENCH_LAST_PID.
+bench_bg() {
+	"$@" &
+	BENCH_LAST_PID=$!
+	BENCH_PIDS+=("$BENCH_LAST_PID")
+}
+
+# bench_stop PID [SIGNAL] stops a process started by bench_bg and waits.
+bench_stop() {
+	kill "-${2:-TERM}" "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# bench_wait_for FILE PATTERN [SECONDS] polls FILE until it matches PATTERN.
+bench_wait_for() {
+	local file=$1 pat=$2 deadline=$((SECONDS + ${3:-20}))
+	until grep -qE -- "$pat" "$file" 2>/dev/null; do
+		((SECONDS < deadline)) || { echo "bench: timed out waiting for '$pat' in $file:" >&2; tail -5 "$file" >&2; return 1; }
+		sleep 0.05
+	done
+}
+
+bench_cleanup() {
+	local pid ns
+	set +e
+	for pid in "${BENCH_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	for pid in "${BENCH_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+	for ns in "${BENCH_NETNS[@]}"; do
+		if [[ -e /var/run/netns/$ns ]]; then
+			# Anything still running inside our own namespaces is ours.
+			ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+			ip netns del "$ns" 2>/dev/null
+		fi
+	done
+	BENCH_PIDS=()
+	BENCH_NETNS=()
+}
+
+# median reads numbers, one a line, and prints their median.
+median() {
+	sort -g | awk '{v[NR]=$1} END {if (NR==0) {print "nan"; exit} if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'
+}
+
+# load_avg prints the 1-minute load average.
+load_avg() { cut -d' ' -f1 /proc/loadavg; }

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Pipeline throughput (issue 7, item 3) and per-namespace kernel object
+# costs, as Go benchmarks:
+#
+#   hack/bench/pipeline.sh OUTDIR [ROUNDS]
+#
+# Each round runs, one after the other (so rounds interleave the hosts):
+#   go test -run '^$' -bench Format10k -benchmem ./framework/plugin/...
+#   go test -run '^$' -bench Unique10k -benchmem ./gadgets/networkgraph/types/
+#   go test -run '^$' -bench 'Load|TagProgram' ./bpf/networkgraph/          (root)
+#   go test -run '^$' -bench AttachDetach -benchtime 30x ./gadgets/networkgraph/  (root)
+# and appends every benchmark line to OUTDIR/pipeline.tsv:
+#   round  benchmark  ns/op  edges/s  B/op  allocs/op
+# Then, once, a CPU profile of BenchmarkFormat10k/wasm (OUTDIR/wasm-profile.txt)
+# and hack/bench/wasmloop (OUTDIR/wasmloop.json).
+# A package whose benchmarks are missing or fail to build is noted in
+# OUTDIR/pipeline-missing.txt and skipped, so the script runs while the
+# plugin hosts are still being written.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+[[ $# -ge 1 ]] || { echo "usage: $0 OUTDIR [ROUNDS]" >&2; exit 2; }
+OUT=$1
+ROUNDS=${2:-3}
+mkdir -p "$OUT"
+: >"$OUT/pipeline.tsv"
+: >"$OUT/pipeline-missing.txt"
+TMP=$(mktemp -d /tmp/gbench-pipeline.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+# bench ROUND PATTERN PKGS... [-- EXTRA FLAGS]
+bench() {
+	local round=$1 pat=$2 pkgs=() extra=()
+	shift 2
+	while [[ $# -gt 0 && $1 != -- ]]; do pkgs+=("$1"); shift; done
+	[[ $# -gt 0 ]] && { shift; extra=("$@"); }
+	# A pattern matching nothing under a directory is not an error here.
+	if ! (cd "$ROOT" && go list "${pkgs[@]}" >/dev/null 2>&1); then
+		echo "${pkgs[*]}: no such packages yet" >>"$OUT/pipeline-missing.txt"
+		return 0
+	fi
+	if ! (cd "$ROOT" && go test -count=1 -run '^$' -bench "$pat" -benchmem "${extra[@]}" "${pkgs[@]}") >"$TMP/out.txt" 2>&1; then
+		{
+			echo "go test -bench '$pat' ${pkgs[*]}: some packages failed:"
+			grep -E '^(FAIL|#|vet:|[^ ]+\.go:[0-9]+)' "$TMP/out.txt" | grep -v '^FAIL$' | head -8 | sed 's/^/  /'
+		} >>"$OUT/pipeline-missing.txt"
+	fi
+	# BenchmarkName-2  N  123 ns/op  [456 edges/s]  789 B/op  10 allocs/op
+	awk -v r="$round" '/^Benchmark/ {
+		name=$1; sub(/-[0-9]+$/, "", name); ns=""; eps=""; bop=""; aop="";
+		for (i = 3; i < NF; i++) {
+			if ($(i+1) == "ns/op") ns=$i; else if ($(i+1) == "edges/s") eps=$i;
+			else if ($(i+1) == "B/op") bop=$i; else if ($(i+1) == "allocs/op") aop=$i;
+		}
+		printf "%s\t%s\t%s\t%s\t%s\t%s\n", r, name, ns, eps, bop, aop }' "$TMP/out.txt" >>"$OUT/pipeline.tsv"
+	if ! grep -q '^Benchmark' "$TMP/out.txt"; then
+		echo "round $round: no benchmark matched '$pat' in ${pkgs[*]}" >>"$OUT/pipeline-missing.txt"
+	fi
+}
+
+for ((r = 1; r <= ROUNDS; r++)); do
+	bench_log "pipeline: round $r/$ROUNDS, load $(load_avg)"
+	bench "$r" Format10k ./framework/plugin/...
+	bench "$r" Unique10k ./gadgets/networkgraph/types/
+	if [[ $EUID -eq 0 ]]; then
+		bench "$r" 'Load$|TagProgram$' ./bpf/networkgraph/
+		bench "$r" 'AttachDetach$' ./gadgets/networkgraph/ -- -benchtime 30x
+	fi
+done
+# Why is a WASM formatter slow? A CPU profile of one 10k-edge batch, and
+# one tight loop timed under each wazero runtime setting the host uses.
+: >"$OUT/wasm-profile.txt"
+if (cd "$ROOT" && go test -count=1 -run '^$' -bench 'Format10k/wasm$' -benchtime 2s \
+	-cpuprofile "$TMP/wasm.prof" -o "$TMP/plugintest.test" ./framework/plugin/plugintest/) >"$TMP/out.txt" 2>&1 &&
+	[[ -s $TMP/wasm.prof ]]; then
+	(cd "$ROOT" && go tool pprof -top -nodecount 8 "$TMP/plugintest.test" "$TMP/wasm.prof") 2>/dev/null |
+		sed -n '/^Duration/p; /flat%/,$p' >"$OUT/wasm-profile.txt" || true
+fi
+(cd "$ROOT" && go run ./hack/bench/wasmloop) >"$OUT/wasmloop.json" || echo '{}' >"$OUT/wasmloop.json"
+bench_log "pipeline: done"

@@ -1,0 +1,107 @@
+// Package abi is the wire contract between gadget and its out-of-process
+// plugins (go-plugin subprocesses and WASM modules). It is the one place
+// the contract is defined: the framework's plugin hosts and the SDKs both
+// use these types, and docs/plugins.md documents them for plugins written
+// in other languages.
+//
+// Every call carries one Request and returns one Response, each encoded as
+// a JSON object. The batch inside them is a JSON array of the gadget's
+// events in their documented JSON form (for network-graph, the Event of
+// gadgets/networkgraph/types). A plugin states the Kind it implements and
+// the ContractVersion it speaks in its Manifest; the host refuses a plugin
+// whose kind or major version it does not know.
+//
+// This package imports nothing from the framework, so third parties can
+// depend on it without pulling the framework in.
+package abi
+
+// ContractVersion is the version of this contract. A host accepts plugins
+// of the same version only; the version is bumped on any incompatible
+// change of Request, Response or Manifest.
+const ContractVersion = 1
+
+// Kind is what a plugin does with a batch.
+type Kind string
+
+// The kinds of plugins.
+const (
+	// KindEnricher returns the batch with fields added or changed. It must
+	// return a JSON array of events; it may drop events but never invent
+	// new edges.
+	KindEnricher Kind = "enricher"
+	// KindFormatter renders the batch as bytes of a media type, e.g. a
+	// Graphviz graph.
+	KindFormatter Kind = "formatter"
+)
+
+// Manifest describes a plugin. The host asks for it once, when it loads
+// the plugin.
+type Manifest struct {
+	// Name is the plugin's name, e.g. "dot". Lower-case words joined by '-'.
+	Name string `json:"name"`
+	// Kind is what the plugin does.
+	Kind Kind `json:"kind"`
+	// ContractVersion is the version of this contract the plugin speaks.
+	ContractVersion int `json:"contractVersion"`
+	// MediaType is the media type a formatter produces, e.g.
+	// "text/vnd.graphviz". Empty for enrichers.
+	MediaType string `json:"mediaType,omitempty"`
+	// Description is one line for `gadget plugins` listings.
+	Description string `json:"description,omitempty"`
+	// Streaming, for a formatter, asks for every batch as it arrives (e.g.
+	// JSON lines); otherwise the formatter is called once, on the final
+	// graph, with Request.Final set. Ignored for enrichers, which always
+	// see every batch.
+	Streaming bool `json:"streaming,omitempty"`
+}
+
+// Request is one call: a batch and the user's parameters.
+type Request struct {
+	// ContractVersion is the host's ContractVersion.
+	ContractVersion int `json:"contractVersion"`
+	// Kind is the kind of call, the plugin's Kind.
+	Kind Kind `json:"kind"`
+	// Gadget is the name of the gadget the events come from, e.g.
+	// "network-graph".
+	Gadget string `json:"gadget"`
+	// Sequence numbers the batches of one trace from 1, so errors can name
+	// the batch.
+	Sequence uint64 `json:"sequence"`
+	// Final is true for the last batch of a trace (a formatter of the
+	// final graph receives only that one).
+	Final bool `json:"final,omitempty"`
+	// Batch is a JSON array of events.
+	Batch RawJSON `json:"batch"`
+	// Parameters are the plugin's parameters, as the user gave them.
+	Parameters map[string]string `json:"parameters,omitempty"`
+}
+
+// Response is the result of one call: exactly one of Error and the result
+// fields is set.
+type Response struct {
+	// Batch is the enriched batch (enrichers): a JSON array of events.
+	Batch RawJSON `json:"batch,omitempty"`
+	// Data is the rendered output (formatters), base64 in JSON.
+	Data []byte `json:"data,omitempty"`
+	// MediaType is the media type of Data (formatters).
+	MediaType string `json:"mediaType,omitempty"`
+	// Error, when not empty, fails the call with this message.
+	Error string `json:"error,omitempty"`
+}
+
+// RawJSON is an already encoded JSON value, kept as it is.
+type RawJSON []byte
+
+// MarshalJSON returns m, or null when m is empty.
+func (m RawJSON) MarshalJSON() ([]byte, error) {
+	if len(m) == 0 {
+		return []byte("null"), nil
+	}
+	return m, nil
+}
+
+// UnmarshalJSON keeps a copy of data.
+func (m *RawJSON) UnmarshalJSON(data []byte) error {
+	*m = append((*m)[:0], data...)
+	return nil
+}

@@ -1,0 +1,347 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	ngtypes "github.com/gadgetkit/gadget/gadgets/networkgraph/types"
+	"github.com/gadgetkit/gadget/internal/testenv"
+)
+
+var kubectlGadgetPath = flag.String("kubectl-gadget", "", "kubectl-gadget binary to run (hack/e2e.sh builds it)")
+
+// TestKubectlGadgetStream drives network-graph with the kubectl gadget
+// plugin (start, stream, show, stop) on the simulated node, with two
+// namespaces of pods behind a "node" router netns that, like kube-proxy,
+// translates a Service's ClusterIP to its pod. Every edge must come out
+// classified: pod, svc, other with the node's name, other with the address.
+func TestKubectlGadgetStream(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	if *gadgetdPath == "" || *kubectlGadgetPath == "" {
+		t.Fatal("-gadgetd or -kubectl-gadget is not set: run make e2e")
+	}
+	gadgetd, err := filepath.Abs(*gadgetdPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kg, err := filepath.Abs(*kubectlGadgetPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Fatal("nft not found: install Debian's nftables (the router netns translates the ClusterIP with it)")
+	}
+	assets := testenv.RequireAPIServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	step := func(format string, args ...any) { t.Logf("== "+format, args...) }
+
+	step("starting kube-apiserver and etcd, applying the CRD, namespace and RBAC")
+	crlog.SetLogger(logr.Discard())
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join(repo, "deploy", "crd")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start the API server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stop the API server: %v", err)
+		}
+	})
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	dyn := dynamic.NewForConfigOrDie(cfg)
+	for _, f := range []string{"namespace.yaml", "rbac.yaml"} {
+		applyFile(ctx, t, cfg, dyn, filepath.Join(repo, "deploy", f))
+	}
+	agentKubeconfig := serviceAccountKubeconfig(ctx, t, cfg, cs)
+	admin, err := env.ControlPlane.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userKubeconfig := filepath.Join(t.TempDir(), "user.kubeconfig")
+	kc, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(userKubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	step("pods shop/web and data/db-0 behind the router netns of node %s; Service data/db in front of db-0", node)
+	router := testenv.NewNetns(t, "e2e-node")
+	web, db := testenv.NewNetns(t, "e2e-web"), testenv.NewNetns(t, "e2e-db")
+	subnets := randomSubnets(t)
+	routerWebIP, webIP := vethPair(t, router, web, subnets[0])
+	_, dbIP := vethPair(t, router, db, subnets[1])
+	const outsideIP = "10.229.0.1" // an address of the router that is nobody's in the cluster
+	run(t, "ip", "-n", web.Name(), "route", "add", "default", "via", routerWebIP)
+	run(t, "ip", "-n", db.Name(), "route", "add", "default", "via", subnets[1]+".1")
+	run(t, "ip", "-n", router.Name(), "addr", "add", outsideIP+"/32", "dev", "lo")
+	run(t, "ip", "netns", "exec", router.Name(), "sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+	for _, ns := range []string{"shop", "data"} {
+		createNamespace(ctx, t, cs, ns)
+	}
+	createPod(ctx, t, cs, "shop", "web", webIP)
+	createPod(ctx, t, cs, "data", "db-0", dbIP)
+	svc, err := cs.CoreV1().Services("data").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "db"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "db-0"}, Ports: []corev1.ServicePort{{Port: 5432}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterIP := svc.Spec.ClusterIP
+	nodeObj, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeObj.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: routerWebIP}}
+	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, nodeObj, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// kube-proxy's job: the ClusterIP to the pod, on the node.
+	nft := func(args ...string) {
+		run(t, "ip", append([]string{"netns", "exec", router.Name(), "nft"}, args...)...)
+	}
+	nft("add", "table", "ip", "e2e")
+	nft("add", "chain", "ip", "e2e", "pre", "{ type nat hook prerouting priority dstnat; }")
+	nft("add", "rule", "ip", "e2e", "pre", "ip", "daddr", clusterIP, "tcp", "dport", "5432", "dnat", "to", dbIP+":5432")
+
+	step("starting gadgetd with its stream server on loopback")
+	streamAddr := freeLoopbackAddr(t)
+	startGadgetd(t, gadgetd, agentKubeconfig, "--stream-bind-address", streamAddr)
+
+	kgc := func(args ...string) string {
+		t.Helper()
+		full := append([]string{"--kubeconfig", userKubeconfig}, args...)
+		out, err := exec.CommandContext(ctx, kg, full...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl gadget %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		t.Logf("$ kubectl gadget %s\n%s", strings.Join(args, " "), out)
+		return string(out)
+	}
+	kgc("network-graph", "start", "--node", node, "--interval", "500ms", "--wait-timeout", "30s")
+
+	step("kubectl gadget network-graph stream, while web talks to db-0 by pod IP and by ClusterIP %s, and sends UDP to the node and outside", clusterIP)
+	streamFile := filepath.Join(t.TempDir(), "stream.jsonl")
+	out, err := os.Create(streamFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := exec.Command(kg, "--kubeconfig", userKubeconfig, "network-graph", "stream", "--agent-address", streamAddr, "-o", "jsonl")
+	stream.Stdout, stream.Stderr = out, os.Stderr
+	if err := stream.Start(); err != nil {
+		t.Fatal(err)
+	}
+	streamDone := make(chan error, 1)
+	go func() { streamDone <- stream.Wait() }()
+	t.Cleanup(func() { _ = stream.Process.Kill() })
+
+	echoTCP(t, web, db, dbIP, dbIP, 5432, 2)
+	echoTCP(t, web, db, dbIP, clusterIP, 5432, 2)
+	sendUDP(t, web, router, routerWebIP, 53, 1)
+	sendUDP(t, web, router, outsideIP, 53, 1)
+
+	want := map[string]string{
+		fmt.Sprintf("shop/web OUTGOING tcp %s 5432", dbIP):      "pod data/db-0",
+		fmt.Sprintf("shop/web OUTGOING tcp %s 5432", clusterIP): "svc data/db",
+		fmt.Sprintf("shop/web OUTGOING udp %s 53", routerWebIP): "other " + node,
+		fmt.Sprintf("shop/web OUTGOING udp %s 53", outsideIP):   "other " + outsideIP,
+		fmt.Sprintf("data/db-0 HOST tcp %s 5432", webIP):        "pod shop/web",
+	}
+	got := map[string]string{}
+	poll(ctx, t, "every expected edge in the stream", func() (bool, string) {
+		for _, e := range readEvents(t, streamFile) {
+			if e.IsEdge() {
+				got[edgeKey(e)] = remoteOf(e)
+			}
+		}
+		for k, v := range want {
+			if got[k] != v {
+				return false, fmt.Sprintf("want %s → %s, have %v", k, v, got)
+			}
+		}
+		return true, ""
+	})
+	_ = stream.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-streamDone:
+		if err != nil {
+			t.Errorf("kubectl gadget network-graph stream after Ctrl-C: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("kubectl gadget network-graph stream did not end within 10s of Ctrl-C")
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected edge in the stream: %s → %s", k, got[k])
+		}
+	}
+	var graph strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		fmt.Fprintf(&graph, "  %-45s %s\n", k, got[k])
+	}
+	t.Logf("== the graph kubectl gadget streamed:\n%s", graph.String())
+
+	step("kubectl gadget network-graph show, then stop")
+	show := kgc("network-graph", "show", "--agent-address", streamAddr, "-o", "table")
+	for _, w := range []string{"svc data/db", "pod data/db-0", "pod shop/web", outsideIP} {
+		if !strings.Contains(show, w) {
+			t.Errorf("show lacks %q", w)
+		}
+	}
+	kgc("network-graph", "stop", "--wait-timeout", "30s")
+}
+
+// run runs a command and fails the test when it fails.
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// freeLoopbackAddr returns a loopback address with a free TCP port.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// echoTCP opens n connections from client to dialIP:port, answered by an
+// echo server listening on listenIP:port in server.
+func echoTCP(t *testing.T, client, server *testenv.Netns, listenIP, dialIP string, port, n int) {
+	t.Helper()
+	var l net.Listener
+	if err := server.Do(func() (err error) {
+		l, err = net.Listen("tcp4", net.JoinHostPort(listenIP, fmt.Sprint(port)))
+		return err
+	}); err != nil {
+		t.Fatalf("listen in %s: %v", server.Name(), err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	for i := range n {
+		var c net.Conn
+		if err := client.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp4", net.JoinHostPort(dialIP, fmt.Sprint(port)), 5*time.Second)
+			return err
+		}); err != nil {
+			t.Fatalf("connection %d from %s to %s: %v", i, client.Name(), dialIP, err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		msg := fmt.Sprintf("hello %d\n", i)
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != msg {
+			t.Fatalf("echo %d via %s: got %q, %v", i, dialIP, got, err)
+		}
+		c.Close()
+	}
+}
+
+// sendUDP sends n datagrams from client to ip:port, where server listens,
+// and waits for each to arrive.
+func sendUDP(t *testing.T, client, server *testenv.Netns, ip string, port, n int) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := server.Do(func() (err error) {
+		pc, err = net.ListenPacket("udp4", net.JoinHostPort(ip, fmt.Sprint(port)))
+		return err
+	}); err != nil {
+		t.Fatalf("listen udp in %s: %v", server.Name(), err)
+	}
+	defer pc.Close()
+	var c net.Conn
+	if err := client.Do(func() (err error) {
+		c, err = net.Dial("udp4", pc.LocalAddr().String())
+		return err
+	}); err != nil {
+		t.Fatalf("dial udp from %s: %v", client.Name(), err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	_ = pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range n {
+		if _, err := c.Write([]byte(fmt.Sprintf("datagram %d", i))); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := pc.ReadFrom(buf); err != nil {
+			t.Fatalf("datagram %d to %s not received: %v", i, ip, err)
+		}
+	}
+}
+
+// readEvents reads the JSON lines written so far.
+func readEvents(t *testing.T, path string) []ngtypes.Event {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []ngtypes.Event
+	for _, line := range strings.Split(string(b), "\n") {
+		var e ngtypes.Event
+		if json.Unmarshal([]byte(line), &e) == nil {
+			events = append(events, e)
+		}
+	}
+	return events
+}
+
+func edgeKey(e ngtypes.Event) string {
+	return fmt.Sprintf("%s/%s %s %s %s %d", e.Namespace, e.Pod, e.PktType, e.Proto, e.IP, e.Port)
+}
+
+func remoteOf(e ngtypes.Event) string {
+	switch e.RemoteKind {
+	case "pod":
+		return "pod " + e.RemotePodNamespace + "/" + e.RemotePodName
+	case "svc":
+		return "svc " + e.RemoteSvcNamespace + "/" + e.RemoteSvcName
+	}
+	return e.RemoteKind + " " + e.RemoteOther
+}
