@@ -45,8 +45,12 @@ const (
 	DefaultMaxFlows = 65536
 )
 
-// offsetCB0 is offsetof(struct __sk_buff, cb[0]), part of the kernel UAPI.
+// offsetCB0 is offsetof(struct __sk_buff, cb[0]), part of the kernel UAPI;
+// cb[1] and cb[2] follow.
 const offsetCB0 = 48
+
+// tcxNext is TCX_NEXT: let the packet go on.
+const tcxNext = -1
 
 // Options size the kernel maps. Zero values take the defaults.
 type Options struct {
@@ -91,6 +95,10 @@ func Load(opts Options) (*Objects, error) {
 		o.Close()
 		return nil, fmt.Errorf("link network-graph program into its tail-call map: %w", err)
 	}
+	if err := o.objs.EntryTc.Put(uint32(0), o.objs.NetworkGraphTc); err != nil {
+		o.Close()
+		return nil, fmt.Errorf("link network-graph tc program into its tail-call map: %w", err)
+	}
 	return o, nil
 }
 
@@ -120,6 +128,48 @@ func (o *Objects) TagProgram(tag uint32) (*ebpf.Program, error) {
 	prog, err := ebpf.NewProgram(spec)
 	if err != nil {
 		return nil, fmt.Errorf("load tag program for namespace tag %d: %w", tag, err)
+	}
+	return prog, nil
+}
+
+// TCTagProgram returns a tiny tc program for one TCX hook: it stores tag,
+// the offset of the network header (the interface's link-layer header
+// length, e.g. 14 for Ethernet and loopback, 0 for L3 devices) and the
+// direction (egress or ingress) in skb->cb[0..2] and tail-calls the shared
+// tc program; it always lets the packet go on (TCX_NEXT). The caller
+// attaches it with link.AttachTCX and then closes it.
+func (o *Objects) TCTagProgram(tag, l3 uint32, egress bool) (*ebpf.Program, error) {
+	if tag > 1<<31-1 {
+		return nil, fmt.Errorf("namespace tag %d out of range", tag)
+	}
+	if l3 > 64 {
+		return nil, fmt.Errorf("link-layer header length %d: at most 64", l3)
+	}
+	dir := int32(0)
+	if egress {
+		dir = 1
+	}
+	spec := &ebpf.ProgramSpec{
+		Name:    "ng_tc_tag",
+		Type:    ebpf.SchedCLS,
+		License: "Dual BSD/GPL",
+		Instructions: asm.Instructions{
+			asm.Mov.Imm32(asm.R2, int32(tag)),
+			asm.StoreMem(asm.R1, offsetCB0, asm.R2, asm.Word),
+			asm.Mov.Imm32(asm.R2, int32(l3)),
+			asm.StoreMem(asm.R1, offsetCB0+4, asm.R2, asm.Word),
+			asm.Mov.Imm32(asm.R2, dir),
+			asm.StoreMem(asm.R1, offsetCB0+8, asm.R2, asm.Word),
+			asm.LoadMapPtr(asm.R2, o.objs.EntryTc.FD()),
+			asm.Mov.Imm(asm.R3, 0),
+			asm.FnTailCall.Call(),
+			asm.Mov.Imm(asm.R0, tcxNext),
+			asm.Return(),
+		},
+	}
+	prog, err := ebpf.NewProgram(spec)
+	if err != nil {
+		return nil, fmt.Errorf("load tc tag program for namespace tag %d: %w", tag, err)
 	}
 	return prog, nil
 }

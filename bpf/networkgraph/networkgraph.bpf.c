@@ -2,16 +2,24 @@
 
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 //
-// network-graph: a socket filter run on an AF_PACKET (SOCK_DGRAM,
-// ETH_P_ALL) socket inside each watched network namespace. It never
-// copies a packet to user space (it always returns 0); it only counts
-// TCP connections and UDP streams into the edges map.
+// network-graph: counts the TCP connections and UDP streams of each
+// watched network namespace into the edges map, never copying a packet to
+// user space. It has two entry points sharing one body:
 //
-// Per netns, user space loads a tiny tag program that writes the netns
-// tag into skb->cb[0] and tail-calls this program, which is loaded and
-// verified once.
+//   - network_graph_tc, run at TCX ingress and egress of every interface of
+//     the namespace (the default: it sees each packet in place, at no cost
+//     beyond its own instructions);
+//   - network_graph, a socket filter on an AF_PACKET (SOCK_DGRAM, ETH_P_ALL)
+//     socket in the namespace (for kernels without TCX; the packet tap
+//     costs a clone per transmitted packet).
+//
+// Per namespace (and, at tc, per hook), user space loads a tiny tag
+// program that writes the namespace's tag into skb->cb[0] (at tc also the
+// network header offset into cb[1] and the direction into cb[2]) and
+// tail-calls the matching entry point, which is loaded and verified once.
 
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/in.h>
@@ -20,6 +28,11 @@
 #include <bpf/bpf_endian.h>
 
 #include "networkgraph.h"
+
+/* Debian 12's UAPI headers predate TCX (Linux 6.6); its value is fixed. */
+#ifndef TCX_NEXT
+#define TCX_NEXT -1
+#endif
 
 #define MAX_IPV6_EXT_HEADERS 6
 #define TCP_FLAG_SYN 0x02
@@ -47,13 +60,21 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* The tag programs tail-call index 0: this program. */
+/* The socket tag programs tail-call index 0: network_graph. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
 } entry SEC(".maps");
+
+/* The tc tag programs tail-call index 0: network_graph_tc. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} entry_tc SEC(".maps");
 
 static __always_inline void count(enum stat stat, __u64 n)
 {
@@ -73,9 +94,10 @@ struct packet {
 	__u8 daddr[16];
 };
 
-/* parse fills p from the packet; the data starts at the network header
- * (SOCK_DGRAM packet sockets strip the link-layer header). */
-static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
+/* parse fills p from the packet, whose network header starts at offset
+ * l3: 0 for SOCK_DGRAM packet sockets (they strip the link-layer header),
+ * the link-layer header's length at tc. */
+static __always_inline int parse(struct __sk_buff *skb, __u32 l3, struct packet *p)
 {
 	__u32 l4;
 	__u16 eth_proto = bpf_ntohs((__u16)skb->protocol);
@@ -83,28 +105,28 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 	if (eth_proto == ETH_P_IP) {
 		__u8 vhl;
 		__u16 frag;
-		if (bpf_skb_load_bytes(skb, 0, &vhl, 1) < 0 || (vhl >> 4) != 4)
+		if (bpf_skb_load_bytes(skb, l3, &vhl, 1) < 0 || (vhl >> 4) != 4)
 			return -1;
-		if (bpf_skb_load_bytes(skb, 6, &frag, 2) < 0)
+		if (bpf_skb_load_bytes(skb, l3 + 6, &frag, 2) < 0)
 			return -1;
 		if (bpf_ntohs(frag) & 0x1fff) /* not the first fragment */
 			return -1;
-		if (bpf_skb_load_bytes(skb, 9, &p->proto, 1) < 0)
+		if (bpf_skb_load_bytes(skb, l3 + 9, &p->proto, 1) < 0)
 			return -1;
-		if (bpf_skb_load_bytes(skb, 12, p->saddr, 4) < 0 ||
-		    bpf_skb_load_bytes(skb, 16, p->daddr, 4) < 0)
+		if (bpf_skb_load_bytes(skb, l3 + 12, p->saddr, 4) < 0 ||
+		    bpf_skb_load_bytes(skb, l3 + 16, p->daddr, 4) < 0)
 			return -1;
 		p->family = 4;
-		l4 = (vhl & 0xf) * 4;
+		l4 = l3 + (vhl & 0xf) * 4;
 	} else if (eth_proto == ETH_P_IPV6) {
 		__u8 nexthdr;
-		if (bpf_skb_load_bytes(skb, 6, &nexthdr, 1) < 0)
+		if (bpf_skb_load_bytes(skb, l3 + 6, &nexthdr, 1) < 0)
 			return -1;
-		if (bpf_skb_load_bytes(skb, 8, p->saddr, 16) < 0 ||
-		    bpf_skb_load_bytes(skb, 24, p->daddr, 16) < 0)
+		if (bpf_skb_load_bytes(skb, l3 + 8, p->saddr, 16) < 0 ||
+		    bpf_skb_load_bytes(skb, l3 + 24, p->daddr, 16) < 0)
 			return -1;
 		p->family = 6;
-		l4 = 40;
+		l4 = l3 + 40;
 #pragma unroll
 		for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
 			__u8 hdr[2];
@@ -158,20 +180,17 @@ static __always_inline void copy_addr(__u8 *dst, const __u8 *src)
 	__builtin_memcpy(dst, src, 16);
 }
 
-SEC("socket")
-int network_graph(struct __sk_buff *skb)
+/* account counts one packet of namespace tag, going out of it when
+ * outgoing, whose network header is at offset l3. */
+static __always_inline void account(struct __sk_buff *skb, __u32 tag, __u32 l3, int outgoing)
 {
-	__u32 pkt_type = skb->pkt_type;
-	if (pkt_type != PACKET_HOST && pkt_type != PACKET_OUTGOING)
-		return 0;
-
+	__u32 pkt_type = outgoing ? PACKET_OUTGOING : PACKET_HOST;
 	struct packet p = {};
-	if (parse(skb, &p) < 0)
-		return 0;
+	if (parse(skb, l3, &p) < 0)
+		return;
 
-	int outgoing = pkt_type == PACKET_OUTGOING;
 	struct flow_key fk = {};
-	fk.netns = skb->cb[0];
+	fk.netns = tag;
 	fk.proto = p.proto;
 	fk.family = p.family;
 	if (outgoing) {
@@ -201,7 +220,7 @@ int network_graph(struct __sk_buff *skb)
 			if (!(p.tcp_flags & TCP_FLAG_SYN)) {
 				/* Mid-connection: its SYN was not seen. */
 				count(STAT_TCP_UNTRACKED, 1);
-				return 0;
+				return;
 			}
 			/* SYN-ACK whose SYN was missed: the sender is the server. */
 			fv.pkt_type = outgoing ? PACKET_HOST : PACKET_OUTGOING;
@@ -222,7 +241,9 @@ int network_graph(struct __sk_buff *skb)
 	ek.port = fv.pkt_type == PACKET_OUTGOING ? fk.remote_port : fk.local_port;
 
 	__u64 segs = skb->gso_segs ? skb->gso_segs : 1;
-	__u64 len = skb->len;
+	/* Network-layer bytes, as the socket filter sees them (a GSO packet
+	 * has one link-layer header). */
+	__u64 len = skb->len > l3 ? skb->len - l3 : 0;
 	__u64 now = bpf_ktime_get_ns();
 
 	struct edge_value *ev = bpf_map_lookup_elem(&edges, &ek);
@@ -235,18 +256,39 @@ int network_graph(struct __sk_buff *skb)
 		};
 		long err = bpf_map_update_elem(&edges, &ek, &init, BPF_NOEXIST);
 		if (err == 0)
-			return 0;
+			return;
 		/* Another CPU created it first, or the map is full. */
 		ev = bpf_map_lookup_elem(&edges, &ek);
 		if (!ev) {
 			count(STAT_EDGES_DROPPED, segs);
-			return 0;
+			return;
 		}
 	}
 	__sync_fetch_and_add(&ev->packets, segs);
 	__sync_fetch_and_add(&ev->bytes, len);
 	ev->last_seen = now;
-	return 0;
+}
+
+SEC("socket")
+int network_graph(struct __sk_buff *skb)
+{
+	__u32 pkt_type = skb->pkt_type;
+	if (pkt_type == PACKET_HOST || pkt_type == PACKET_OUTGOING)
+		account(skb, skb->cb[0], 0, pkt_type == PACKET_OUTGOING);
+	return 0; /* copy nothing to the socket */
+}
+
+/* cb[0] is the namespace tag, cb[1] the network header offset, cb[2] 1 at
+ * egress and 0 at ingress; set by the tag program of the hook. */
+SEC("tc")
+int network_graph_tc(struct __sk_buff *skb)
+{
+	__u32 l3 = skb->cb[1];
+	int outgoing = skb->cb[2] != 0;
+	/* At ingress, only what is for this host, as the packet socket. */
+	if (outgoing || skb->pkt_type == PACKET_HOST)
+		account(skb, skb->cb[0], l3 > 64 ? 64 : l3, outgoing);
+	return TCX_NEXT;
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

@@ -63,11 +63,13 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	networkgraphMapEdges         = "edges"
-	networkgraphMapEntry         = "entry"
-	networkgraphMapFlows         = "flows"
-	networkgraphMapStats         = "stats"
-	networkgraphProgNetworkGraph = "network_graph"
+	networkgraphMapEdges           = "edges"
+	networkgraphMapEntry           = "entry"
+	networkgraphMapEntryTc         = "entry_tc"
+	networkgraphMapFlows           = "flows"
+	networkgraphMapStats           = "stats"
+	networkgraphProgNetworkGraph   = "network_graph"
+	networkgraphProgNetworkGraphTc = "network_graph_tc"
 )
 
 // loadNetworkgraph returns the embedded CollectionSpec for networkgraph.
@@ -112,17 +114,19 @@ type networkgraphSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphProgramSpecs struct {
-	NetworkGraph *ebpf.ProgramSpec `ebpf:"network_graph"`
+	NetworkGraph   *ebpf.ProgramSpec `ebpf:"network_graph"`
+	NetworkGraphTc *ebpf.ProgramSpec `ebpf:"network_graph_tc"`
 }
 
 // networkgraphMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphMapSpecs struct {
-	Edges *ebpf.MapSpec `ebpf:"edges"`
-	Entry *ebpf.MapSpec `ebpf:"entry"`
-	Flows *ebpf.MapSpec `ebpf:"flows"`
-	Stats *ebpf.MapSpec `ebpf:"stats"`
+	Edges   *ebpf.MapSpec `ebpf:"edges"`
+	Entry   *ebpf.MapSpec `ebpf:"entry"`
+	EntryTc *ebpf.MapSpec `ebpf:"entry_tc"`
+	Flows   *ebpf.MapSpec `ebpf:"flows"`
+	Stats   *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // networkgraphVariableSpecs contains global variables before they are loaded into the kernel.
@@ -151,16 +155,18 @@ func (o *networkgraphObjects) Close() error {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphMaps struct {
-	Edges *ebpf.Map `ebpf:"edges"`
-	Entry *ebpf.Map `ebpf:"entry"`
-	Flows *ebpf.Map `ebpf:"flows"`
-	Stats *ebpf.Map `ebpf:"stats"`
+	Edges   *ebpf.Map `ebpf:"edges"`
+	Entry   *ebpf.Map `ebpf:"entry"`
+	EntryTc *ebpf.Map `ebpf:"entry_tc"`
+	Flows   *ebpf.Map `ebpf:"flows"`
+	Stats   *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *networkgraphMaps) Close() error {
 	return _NetworkgraphClose(
 		m.Edges,
 		m.Entry,
+		m.EntryTc,
 		m.Flows,
 		m.Stats,
 	)
@@ -176,12 +182,14 @@ type networkgraphVariables struct {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphPrograms struct {
-	NetworkGraph *ebpf.Program `ebpf:"network_graph"`
+	NetworkGraph   *ebpf.Program `ebpf:"network_graph"`
+	NetworkGraphTc *ebpf.Program `ebpf:"network_graph_tc"`
 }
 
 func (p *networkgraphPrograms) Close() error {
 	return _NetworkgraphClose(
 		p.NetworkGraph,
+		p.NetworkGraphTc,
 	)
 }
 

@@ -2,15 +2,21 @@ package networkgraph
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	ngbpf "github.com/gadgetkit/gadget/bpf/networkgraph"
@@ -27,6 +33,18 @@ const (
 	ParamInterval = "interval"
 	// ParamMaxEdges bounds the edges recorded at once (default 16384).
 	ParamMaxEdges = "max-edges"
+	// ParamAttach is how the kernel program sees a namespace's packets:
+	// "tcx" (the default) at TCX ingress and egress of each of its
+	// interfaces, or "packet" through a packet socket (kernels before 6.6;
+	// the packet tap costs a clone per transmitted packet). With tcx, a
+	// kernel without TCX falls back to packet, with a log line.
+	ParamAttach = "attach"
+)
+
+// Values of ParamAttach.
+const (
+	AttachTCX    = "tcx"
+	AttachPacket = "packet"
 )
 
 const (
@@ -37,12 +55,13 @@ const (
 type options struct {
 	interval time.Duration
 	maxEdges uint32
+	attach   string
 }
 
 // parseParameters validates the trace parameters; errors name the
 // parameter and the fix.
 func parseParameters(params map[string]string) (options, error) {
-	opts := options{interval: defaultInterval, maxEdges: ngbpf.DefaultMaxEdges}
+	opts := options{interval: defaultInterval, maxEdges: ngbpf.DefaultMaxEdges, attach: AttachTCX}
 	for k, v := range params {
 		switch k {
 		case ParamInterval:
@@ -57,20 +76,46 @@ func parseParameters(params map[string]string) (options, error) {
 				return opts, fmt.Errorf("parameter %s=%q: want a positive whole number, e.g. 16384", k, v)
 			}
 			opts.maxEdges = uint32(n)
+		case ParamAttach:
+			if v != AttachTCX && v != AttachPacket {
+				return opts, fmt.Errorf("parameter %s=%q: want %s or %s", k, v, AttachTCX, AttachPacket)
+			}
+			opts.attach = v
 		default:
-			return opts, fmt.Errorf("parameter %q: unknown to network-graph; known: %s, %s", k, ParamInterval, ParamMaxEdges)
+			return opts, fmt.Errorf("parameter %q: unknown to network-graph; known: %s, %s, %s", k, ParamInterval, ParamMaxEdges, ParamAttach)
 		}
 	}
 	return opts, nil
 }
 
-// attachment is one watched network namespace: the packet socket carrying
-// its tag program, and what its edges are tagged with.
+// attachment is one watched network namespace: the TCX links (or the
+// packet socket) carrying its tag programs, and what its edges are tagged
+// with.
 type attachment struct {
 	target gadget.Target
 	tag    uint32
-	sock   *os.File
+	sock   *os.File     // attach=packet
+	links  []link.Link  // attach=tcx: ingress and egress of each interface
 	addrs  []netip.Addr // the namespace's own addresses, for local enrichment
+	// attach=tcx: the interfaces hooked, by index, and the netlink socket
+	// reporting new ones.
+	hooked     map[int]bool
+	linkEvents *os.File
+}
+
+// closers returns what keeps a attached.
+func (a *attachment) closers() []io.Closer {
+	out := make([]io.Closer, 0, len(a.links)+1)
+	if a.sock != nil {
+		out = append(out, a.sock)
+	}
+	if a.linkEvents != nil {
+		out = append(out, a.linkEvents)
+	}
+	for _, l := range a.links {
+		out = append(out, l)
+	}
+	return out
 }
 
 // instance is a running network-graph trace.
@@ -91,6 +136,8 @@ type instance struct {
 	stats    [ngbpf.NumStats]uint64
 	cancel   context.CancelFunc
 	drainErr chan error
+	// watchers are the goroutines following new interfaces (attach=tcx).
+	watchers sync.WaitGroup
 }
 
 func newInstance(cfg gadget.Config) (*instance, error) {
@@ -197,38 +244,165 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 	}
 	in.nextTag++
 	tag := in.nextTag
-	prog, err := in.objs.TagProgram(tag)
+	a := &attachment{target: t, tag: tag}
+	var err error
+	if in.opts.attach == AttachTCX {
+		err = in.attachTCX(a)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			in.log.Warn("TCX not supported by this kernel: attaching through a packet socket instead", "netns", t.NetnsPath)
+			in.opts.attach = AttachPacket
+		}
+	}
+	if in.opts.attach == AttachPacket {
+		err = in.attachPacket(a)
+	}
+	if err != nil {
+		closeConcurrently(a.closers())
+		return fmt.Errorf("attach to %s (%s): %w", t.Pod, t.NetnsPath, err)
+	}
+	in.byID[t.ID] = a
+	in.byTag[tag] = a
+	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", tag, "mode", in.opts.attach)
+	return nil
+}
+
+// attachTCX attaches a tag program at TCX ingress and egress of every
+// interface of a's namespace, and follows the interfaces created in it
+// later (RTM_NEWLINK) to hook them too.
+func (in *instance) attachTCX(a *attachment) error {
+	a.hooked = map[int]bool{}
+	// Subscribe before listing, so no interface falls in between.
+	err := containers.InNetns(a.target.NetnsPath, func() error {
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+		if err != nil {
+			return fmt.Errorf("open netlink socket: %w", err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK}); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("subscribe to interface changes: %w", err)
+		}
+		a.linkEvents = os.NewFile(uintptr(fd), "network-graph-links:"+a.target.ID)
+		a.addrs = localAddrs()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := in.hookInterfacesLocked(a); err != nil {
+		return err
+	}
+	in.watchers.Add(1)
+	go in.followInterfaces(a)
+	return nil
+}
+
+// followInterfaces hooks the interfaces created in a's namespace while it
+// is attached; it ends when a's netlink socket is closed.
+func (in *instance) followInterfaces(a *attachment) {
+	defer in.watchers.Done()
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := a.linkEvents.Read(buf)
+		if err != nil {
+			return // closed: detached or stopped
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil || !slices.ContainsFunc(msgs, func(m syscall.NetlinkMessage) bool { return m.Header.Type == unix.RTM_NEWLINK }) {
+			continue
+		}
+		in.mu.Lock()
+		if in.byID[a.target.ID] == a && in.objs != nil {
+			if err := in.hookInterfacesLocked(a); err != nil {
+				in.log.Warn("hook a new interface", "netns", a.target.NetnsPath, "pod", a.target.Pod, "error", err)
+			}
+		}
+		in.mu.Unlock()
+	}
+}
+
+// hookInterfacesLocked attaches a's tag programs at TCX ingress and egress
+// of the interfaces of its namespace not hooked yet.
+func (in *instance) hookInterfacesLocked(a *attachment) error {
+	progs := map[[2]uint32]*ebpf.Program{} // by link-layer length and direction
+	defer func() {
+		for _, p := range progs {
+			p.Close()
+		}
+	}()
+	prog := func(l3 uint32, egress bool) (*ebpf.Program, error) {
+		key := [2]uint32{l3, 0}
+		if egress {
+			key[1] = 1
+		}
+		if p, ok := progs[key]; ok {
+			return p, nil
+		}
+		p, err := in.objs.TCTagProgram(a.tag, l3, egress)
+		if err != nil {
+			return nil, err
+		}
+		progs[key] = p
+		return p, nil
+	}
+	return containers.InNetns(a.target.NetnsPath, func() error {
+		ifaces, err := net.Interfaces()
+		if err != nil {
+			return fmt.Errorf("list interfaces: %w", err)
+		}
+		for _, ifi := range ifaces {
+			if a.hooked[ifi.Index] {
+				continue
+			}
+			// Ethernet-like devices (and loopback) carry a 14-byte
+			// link-layer header; L3 devices (tun, wireguard) none.
+			l3 := uint32(0)
+			if ifi.Flags&net.FlagLoopback != 0 || len(ifi.HardwareAddr) == 6 {
+				l3 = 14
+			}
+			for _, egress := range []bool{false, true} {
+				p, err := prog(l3, egress)
+				if err != nil {
+					return err
+				}
+				attach := ebpf.AttachTCXIngress
+				if egress {
+					attach = ebpf.AttachTCXEgress
+				}
+				l, err := link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: p, Attach: attach})
+				if err != nil {
+					return fmt.Errorf("attach TCX to %s: %w", ifi.Name, err)
+				}
+				a.links = append(a.links, l)
+			}
+			a.hooked[ifi.Index] = true
+			a.addrs = localAddrs()
+		}
+		return nil
+	})
+}
+
+// attachPacket opens a packet socket in a's namespace with a tag program
+// as its filter.
+func (in *instance) attachPacket(a *attachment) error {
+	prog, err := in.objs.TagProgram(a.tag)
 	if err != nil {
 		return err
 	}
 	defer prog.Close()
-
-	a := &attachment{target: t, tag: tag}
-	err = containers.InNetns(t.NetnsPath, func() error {
+	err = containers.InNetns(a.target.NetnsPath, func() error {
 		// Protocol 0: the socket receives nothing until the filter is on.
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("open packet socket: %w", err)
 		}
-		a.sock = os.NewFile(uintptr(fd), "network-graph:"+t.ID)
+		a.sock = os.NewFile(uintptr(fd), "network-graph:"+a.target.ID)
 		a.addrs = localAddrs()
 		return nil
 	})
 	if err != nil {
-		if a.sock != nil {
-			a.sock.Close()
-		}
-		return fmt.Errorf("attach to %s (%s): %w", t.Pod, t.NetnsPath, err)
+		return err
 	}
-	fd := int(a.sock.Fd())
-	if err := attachFilter(fd, prog.FD()); err != nil {
-		a.sock.Close()
-		return fmt.Errorf("attach to %s (%s): %w", t.Pod, t.NetnsPath, err)
-	}
-	in.byID[t.ID] = a
-	in.byTag[tag] = a
-	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", tag)
-	return nil
+	return attachFilter(int(a.sock.Fd()), prog.FD())
 }
 
 // attachFilter attaches the program, keeps the receive queue minimal (the
@@ -284,7 +458,7 @@ func (in *instance) RemoveTarget(ctx context.Context, id string) error {
 	// Closing a packet socket waits for the kernel's RCU grace period
 	// (about 16 ms here): not under the lock, which the drain loop and the
 	// other targets need.
-	a.sock.Close()
+	closeConcurrently(a.closers())
 	return err
 }
 
@@ -337,16 +511,19 @@ func (in *instance) Stop(ctx context.Context) error {
 			"network-graph: %d TCP packets belonged to connections opened before the trace attached and were not recorded", n))}})
 	}
 	in.closeLocked()
+	in.mu.Unlock()
+	in.watchers.Wait() // their sockets are closed: they end now
+	in.mu.Lock()
 	in.log.Info("network-graph stopped")
 	return err
 }
 
 func (in *instance) closeLocked() {
-	socks := make([]*os.File, 0, len(in.byID))
+	var closers []io.Closer
 	for _, a := range in.byID {
-		socks = append(socks, a.sock)
+		closers = append(closers, a.closers()...)
 	}
-	closeConcurrently(socks)
+	closeConcurrently(closers)
 	in.byID = map[string]*attachment{}
 	in.byTag = map[uint32]*attachment{}
 	if in.objs != nil {
@@ -355,11 +532,11 @@ func (in *instance) closeLocked() {
 	}
 }
 
-// closeConcurrently closes files, many at a time: closing a packet socket
-// waits for an RCU grace period (about 16 ms), so closing hundreds one by
-// one would take seconds, while their waits overlap.
-func closeConcurrently(files []*os.File) {
-	const parallel = 64
+// closeConcurrently closes sockets and links, many at a time: closing a
+// packet socket waits for an RCU grace period (about 16 ms), so closing
+// hundreds one by one would take seconds, while their waits overlap.
+func closeConcurrently(files []io.Closer) {
+	const parallel = 1024
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for _, f := range files {

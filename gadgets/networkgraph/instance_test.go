@@ -182,14 +182,24 @@ func (w edgeWant) key() string {
 	return fmt.Sprintf("/%s/%s/%s/%s/%d", w.pod, w.pktType, w.proto, w.ip, w.port)
 }
 
+// attachModes are the ways the program can see the packets; the tests of
+// the edges run for each.
+var attachModes = []string{AttachTCX, AttachPacket}
+
 func TestNetworkGraphEdges(t *testing.T) {
 	testenv.RequirePrivileged(t)
+	for _, mode := range attachModes {
+		t.Run(mode, func(t *testing.T) { testEdges(t, mode) })
+	}
+}
+
+func testEdges(t *testing.T, mode string) {
 	a := testenv.NewNetns(t, "a")
 	b := testenv.NewNetns(t, "b")
 	l := testenv.Link(t, a, b)
 	a4, a6, b4, b6 := l.A4, l.A6, l.B4, l.B6
 
-	in, rec := startInstance(t, map[string]string{ParamInterval: "100ms"})
+	in, rec := startInstance(t, map[string]string{ParamInterval: "100ms", ParamAttach: mode})
 	ctx := context.Background()
 	// One target before Start, one while running.
 	if err := in.AddTarget(ctx, target(t, a)); err != nil {
@@ -297,6 +307,12 @@ func openFDs(t *testing.T) int {
 
 func TestNetworkGraphDetachAndCleanup(t *testing.T) {
 	testenv.RequirePrivileged(t)
+	for _, mode := range attachModes {
+		t.Run(mode, func(t *testing.T) { testDetachAndCleanup(t, mode) })
+	}
+}
+
+func testDetachAndCleanup(t *testing.T, mode string) {
 	a := testenv.NewNetns(t, "a")
 	b := testenv.NewNetns(t, "b")
 	l := testenv.Link(t, a, b)
@@ -304,7 +320,7 @@ func TestNetworkGraphDetachAndCleanup(t *testing.T) {
 	ctx := context.Background()
 
 	before := openFDs(t)
-	in, rec := startInstance(t, map[string]string{ParamInterval: "1h"})
+	in, rec := startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: mode})
 	if err := in.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -383,8 +399,9 @@ func TestParseParameters(t *testing.T) {
 		want    options
 		wantErr string
 	}{
-		{nil, options{interval: 2 * time.Second, maxEdges: 16384}, ""},
-		{map[string]string{"interval": "500ms", "max-edges": "10"}, options{interval: 500 * time.Millisecond, maxEdges: 10}, ""},
+		{nil, options{interval: 2 * time.Second, maxEdges: 16384, attach: "tcx"}, ""},
+		{map[string]string{"interval": "500ms", "max-edges": "10", "attach": "packet"}, options{interval: 500 * time.Millisecond, maxEdges: 10, attach: "packet"}, ""},
+		{map[string]string{"attach": "kprobe"}, options{}, `parameter attach="kprobe": want tcx or packet`},
 		{map[string]string{"interval": "10ms"}, options{}, `parameter interval="10ms"`},
 		{map[string]string{"interval": "soon"}, options{}, `parameter interval="soon"`},
 		{map[string]string{"max-edges": "0"}, options{}, `parameter max-edges="0"`},
@@ -449,5 +466,39 @@ func TestNetworkGraphReportsConnectionsOpenedBeforeAttach(t *testing.T) {
 	}
 	if edges != 0 || warns != 1 {
 		t.Fatalf("edges=%d warnings=%d, want 0 and 1: %s", edges, warns, types.EventsString(rec.all()))
+	}
+}
+
+// TestNetworkGraphTCXFollowsNewInterfaces checks that an interface created
+// in a watched namespace after it was attached is hooked too (attach=tcx;
+// a packet socket sees every interface by itself).
+func TestNetworkGraphTCXFollowsNewInterfaces(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	a := testenv.NewNetns(t, "a")
+	b := testenv.NewNetns(t, "b")
+	ctx := context.Background()
+	in, rec := startInstance(t, map[string]string{ParamInterval: "100ms", ParamAttach: AttachTCX})
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Stop(ctx) })
+	if err := in.AddTarget(ctx, target(t, a)); err != nil {
+		t.Fatal(err)
+	}
+	// a's veth to b is created after a was attached.
+	l := testenv.Link(t, a, b)
+	udpServe(t, b, hostPort(l.B4, 7777))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		udpExchange(t, a, hostPort(l.B4, 7777), 1, 10)
+		if slices.ContainsFunc(rec.all(), func(e types.Event) bool {
+			return e.Pod == a.Name() && e.PktType == "OUTGOING" && e.Port == 7777
+		}) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no edge over the interface created after attaching: %s", types.EventsString(rec.all()))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -124,7 +124,7 @@ done
 # The program's own cost: one more B run, with the kernel's eBPF run-time
 # statistics on (they slow every program a little, so not in the rounds).
 bench_log "kernel: program run-time statistics, load $(load_avg)"
-bench_bg "$TMP/tap" -mode stats -prog ng_tag -prog network_graph >"$OUT/kernel-progstats.json" 2>"$TMP/stats.log"
+bench_bg "$TMP/tap" -mode stats -prog ng_tc_tag -prog network_graph_tc -prog ng_tag -prog network_graph >"$OUT/kernel-progstats.json" 2>"$TMP/stats.log"
 stats_pid=$BENCH_LAST_PID
 bench_wait_for "$TMP/stats.log" 'msg=ready' 20
 bench_bg "$GADGET" run network-graph --netns $A --netns $B -o json --interval 2s >/dev/null 2>"$TMP/gadget.log"

@@ -232,62 +232,38 @@ EOF
 	read -r WORST_NAME WORST_B WORST_D < <(printf '%s %s %s\n' \
 		"UDP-received" "$KR_udp64_B" "$KR_udp64_D" "UDP-sent" "$KR_sent_B" "$KR_sent_D" "TCP" "$KR_tcp_B" "$KR_tcp_D" |
 		awk '$2 != "nan" && $2 != ""' | sort -g -k2 | head -1)
-	case $(share "$WORST_B" "$WORST_D") in
-	tap)
-		cat <<EOF
-B costs most on the ${WORST_NAME/-/ } rate (ratio $(fmt "$WORST_B")). D — the same kind of attachment as B with a
-program that returns at once — costs most of that too (ratio $(fmt "$WORST_D")): the cost is the **AF_PACKET
-tap itself**, not network-graph's program. A packet socket bound to ETH_P_ALL puts the
-namespace's interfaces on the kernel's \`ptype_all\` list, so every transmitted skb is cloned in
-\`dev_queue_xmit_nit()\` and every received one goes through \`packet_rcv()\` before the filter runs — per packet,
-per namespace, whatever the filter does; with 64-byte packets that fixed cost is a large share of the work.
-Making the program cheaper recovers only its own, smaller part, measured next.
-EOF
-		;;
-	prog)
-		cat <<EOF
-B costs most on the ${WORST_NAME/-/ } rate (ratio $(fmt "$WORST_B")). In this run D — the same attachment as B
-with a program that returns at once — costs less than half of that (ratio $(fmt "$WORST_D")):
-beyond the AF_PACKET tap (an skb clone per transmitted packet in \`dev_queue_xmit_nit()\`, \`packet_rcv()\` per
-received one), the program's own per-packet work — header parsing, the flow-map and edge-map lookups, the
-atomic adds — is a visible part of the cost. Check the spread above before reading much into it.
-EOF
-		;;
-	*)
-		cat <<EOF
-B's median cost is within the 2 % margin on every rate; D (the bare attachment) is there to split a cost when
-there is one.
-EOF
-		;;
-	esac
-	if [[ -s $OUT/kernel-progstats.json ]]; then
-		PS_RUNS=$(jq -r '.ng_tag.runs' "$OUT/kernel-progstats.json")
-		PS_NS=$(jq -r '.ng_tag.ns_per_run' "$OUT/kernel-progstats.json")
-		PS_MS=$(jq -r '.ng_tag.runtime_ms' "$OUT/kernel-progstats.json")
-		PS_WALL=$(cat "$OUT/kernel-progstats-ms.txt")
-		cat <<EOF
-The program's own cost, measured directly: one more B run (UDP flood then TCP stream, $PS_WALL ms) with the
-kernel's eBPF run-time statistics on (\`hack/bench/tap -mode stats\`, BPF_ENABLE_STATS). network-graph's
-per-namespace programs (\`ng_tag\`, whose counts include the shared program they tail-call) ran $PS_RUNS times,
-**$(fmt "$PS_NS" 0) ns per run**, $(fmt "$PS_MS" 0) ms of CPU in all: $(awk -v a="$PS_MS" -v b="$PS_WALL" 'BEGIN {printf "%.1f", 100 * a / b}') % of one of the 2 cores. Every packet
-runs it twice (sent in a, received in b). The rest of B's cost is the packet tap around it (compare D).
-EOF
-	fi
 	cat <<EOF
-E shows the cost of the hook a redesign would use: a TCX program sees each packet in place, with no clone and no
-socket (UDP ratio $(fmt "$KR_udp64_E"), TCP $(fmt "$KR_tcp_E")).
+B costs most on the ${WORST_NAME/-/ } rate (ratio $(fmt "$WORST_B")). network-graph now attaches at TCX ingress and
+egress of each interface (parameter \`attach=tcx\`, the default), so E — the same hooks with a program that
+returns at once — is what the attachment costs by itself (UDP ratio $(fmt "$KR_udp64_E"), TCP $(fmt "$KR_tcp_E")),
+and D — a \`return 0\` filter on an ETH_P_ALL packet socket, the attachment network-graph used before (still
+available as \`attach=packet\`) — what the old one cost (UDP ratio $(fmt "$KR_udp64_D"), TCP $(fmt "$KR_tcp_D")):
+an skb clone per transmitted packet in \`dev_queue_xmit_nit()\` and \`packet_rcv()\` per received one. What B
+costs beyond E is the program's own per-packet work: header parsing, a lookup in the LRU flow map, a lookup in
+the edge map, two atomic adds and a clock read, on every packet, twice per packet here (sent in a, received in
+b). Check the spread above before reading much into one run.
 
 EOF
+	if [[ -s $OUT/kernel-progstats.json ]]; then
+		PS_RUNS=$(jq -r '(.ng_tc_tag.runs // 0) + (.ng_tag.runs // 0)' "$OUT/kernel-progstats.json")
+		PS_MS=$(jq -r '(.ng_tc_tag.runtime_ms // 0) + (.ng_tag.runtime_ms // 0)' "$OUT/kernel-progstats.json")
+		PS_WALL=$(cat "$OUT/kernel-progstats-ms.txt")
+		if [[ $PS_RUNS != 0 ]]; then
+			PS_NS=$(awk -v ms="$PS_MS" -v n="$PS_RUNS" 'BEGIN {printf "%.0f", ms * 1e6 / n}')
+			cat <<EOF
+The program's own cost, measured directly: one more B run (UDP flood then TCP stream, $PS_WALL ms) with the
+kernel's eBPF run-time statistics on (\`hack/bench/tap -mode stats\`, BPF_ENABLE_STATS). network-graph's
+per-hook programs (\`ng_tc_tag\`, whose counts include the shared program they tail-call) ran $PS_RUNS times,
+**$PS_NS ns per run**, $(fmt "$PS_MS" 0) ms of CPU in all: $(awk -v a="$PS_MS" -v b="$PS_WALL" 'BEGIN {printf "%.1f", 100 * a / b}') % of one of the 2 cores.
+
+EOF
+		fi
+	fi
 	if [[ $V_KU != PASS || $V_KT != PASS || $V_KS != PASS ]]; then
 		cat <<EOF
-**Fix direction.** Attach the shared program at TCX ingress/egress of each pod's interfaces (or a
-\`cgroup_skb\` ingress/egress program per pod cgroup) instead of an AF_PACKET socket. The program and its maps
-stay as they are; only the entry point changes: the context is still \`struct __sk_buff\`, but at tc the data
-starts at the Ethernet header, the direction comes from the hook (ingress or egress) instead of
-\`skb->pkt_type\`, and the netns tag comes from the attachment (one tiny tag program per hook, as now). That is
-a change to bpf/networkgraph and gadgets/networkgraph/instance.go, for the lead to schedule; it is not made here.
-For the program's own share, if a run attributes one to it: per-CPU edge counters (\`BPF_MAP_TYPE_PERCPU_HASH\`
-values summed at drain time) instead of two atomic adds on a shared cache line per packet.
+**Fix direction.** The hook is no longer the cost; the program is. Per-CPU edge values
+(\`BPF_MAP_TYPE_PERCPU_HASH\`, summed at drain time) instead of two atomic adds on a shared cache line; the
+flow-map lookup only for the packets that need it; and a profile of the program itself to find the rest.
 
 EOF
 	fi
@@ -421,26 +397,24 @@ The same run added $CLI_NEW_N namespaces one at a time while the CLI ran with \`
 \`ip netns add\` to the CLI's "target added" log line took $(tr '\n' ' ' <"$OUT/scale-cli-new.txt")ms (median $(fmt "$CLI_NEW_MED" 0) ms).
 $(if [[ $V_NEW != PASS ]]; then cat <<TXT
 
-**Why the end-to-end target is missed.** Attaching is fast (the "attach one" column: well under a millisecond);
-*noticing* the new namespace is not. With \`--all\`, framework/containers.Watch re-resolves every namespace on
-the host once per \`--interval\` (a scan of /proc and /var/run/netns), so a new namespace waits on average
-half an interval, up to a whole one, before it is attached; a short interval would mean rescanning
-$(fmt "$CLI_TARGETS" 0) namespaces many times a second. Fix direction (framework/containers, not changed here):
-make discovery event-driven — inotify on /var/run/netns for named namespaces, and the pod informer's add events
-on Kubernetes (the node agent) — keeping the periodic rescan only as a safety net; then the latency is the
-attach time above plus the event delivery.
+**Why the end-to-end target is missed.** Discovery is event-driven now: framework/containers.Watch
+watches /var/run/netns and /run/netns with inotify and resolves at once (and again 100 ms later, once
+\`ip netns add\` has mounted the namespace), instead of once per \`--interval\`. What is left is that resolve:
+it rescans every namespace of the host ($(fmt "$CLI_TARGETS" 0) here: /proc and the netns folders) to find the new
+one. Fix direction: resolve only the name inotify reported, keeping the full rescan as the periodic safety net.
 TXT
 fi)
 
-**Finding (no target, but users will feel it): detaching costs $(fmt "$(sval "$MAXN" .detach_one_ms)" 0) ms per namespace, and stop
-is linear in the number of namespaces.** Closing one ETH_P_ALL packet socket waits for an RCU grace period
-(\`packet_release()\` → \`synchronize_net()\`), and the tracer closes its sockets one after the other, under its
-lock. \`hack/bench/tap -mode close -n $CLOSE_N\` in a fresh namespace: closing $CLOSE_N packet sockets one by one
-takes $(fmt "$CLOSE_SEQ" 0) ms, closing them concurrently $(fmt "$CLOSE_CONC" 0) ms. Fix direction: in
-gadgets/networkgraph/instance.go, close the sockets of \`Stop\` concurrently (or hand them to a closer goroutine
-that the instance waits for), and do the close of \`RemoveTarget\` outside the instance lock, so that removing one
-pod does not stall the drain of all the others. (A move to TCX links, section 1, needs the same care: detaching a
-TCX program also synchronises with RCU, so closes should be batched or concurrent there too.)
+**Detaching.** Closing a packet socket waits for an RCU grace period (\`packet_release()\` →
+\`synchronize_net()\`): \`hack/bench/tap -mode close -n $CLOSE_N\` closes $CLOSE_N packet sockets one by one in
+$(fmt "$CLOSE_SEQ" 0) ms and concurrently in $(fmt "$CLOSE_CONC" 0) ms. The tracer closes the sockets and TCX links
+of \`Stop\` concurrently and those of \`RemoveTarget\` outside its lock; with $MAXN namespaces stopping took
+$(fmt "$(sval "$MAXN" .stop_ms)" 0) ms, attaching all $(fmt "$(sval "$MAXN" .attach_all_ms)" 0) ms, attaching or detaching one about
+$(fmt "$(sval "$MAXN" .detach_one_ms)" 0) ms. That is the price of TCX: the kernel creates and releases each TCX link
+(two per interface: ingress and egress) under the RTNL lock with an RCU grace period, so they run one after the
+other whatever the concurrency — about 6 ms per link here, where packet sockets (\`attach=packet\`) close in
+parallel (500 namespaces stopped in about 0.1 s in an earlier run). Per packet TCX is the cheaper hook; for a
+trace over hundreds of namespaces that is started and stopped often, \`attach=packet\` is the faster to set up.
 
 ## Raw data
 
