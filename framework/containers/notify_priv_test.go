@@ -2,6 +2,7 @@ package containers_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +54,22 @@ func TestWatchSeesNewNetnsAtOnce(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("namespace %s not added within 5s (the interval is an hour: inotify did not fire)", ns.Name())
 		}
+	}
+}
+
+// TestPollDirsSeesChanges checks the fallback used where inotify is not
+// available.
+func TestPollDirsSeesChanges(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	dir := t.TempDir()
+	ch := containers.PollDirsForTest(t.Context(), []string{dir})
+	time.Sleep(150 * time.Millisecond) // a first look at the folder
+	if err := os.WriteFile(dir+"/ns", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("pollDirs did not report a file created in the folder")
 	}
 }

@@ -15,7 +15,10 @@ import (
 // (inotify on /var/run/netns and /run/netns), and reports the difference with
 // the previous answer, by Target.ID: add for each target that appeared (in
 // resolve's order), then remove for each that is gone (sorted by ID). The
-// first answer is all added. add and remove run on Watch's goroutine, one
+// first answer is all added. A target whose Pod or NetnsPath changed under
+// the same ID (the same namespace, first seen through the process that
+// created it, then by its name) is removed and added again. add and remove
+// run on Watch's goroutine, one
 // at a time; a slow callback delays the next tick rather than piling ticks
 // up.
 //
@@ -25,31 +28,39 @@ import (
 //
 // Watch returns nil when ctx ends. It returns an error if interval is not
 // positive or if the first resolve fails; a later failure keeps the previous
-// targets and is retried at the next tick.
+// targets and is retried soon.
 func Watch(ctx context.Context, interval time.Duration, resolve func(context.Context) ([]gadget.Target, error),
 	add func(gadget.Target), remove func(id string)) error {
 	if interval <= 0 {
 		return fmt.Errorf("watch targets: interval %v: use a positive duration, e.g. 2s", interval)
 	}
-	known := map[string]bool{}
+	known := map[string]gadget.Target{}
 	tick := func() error {
 		targets, err := resolve(ctx)
 		if err != nil {
 			return err
 		}
-		now := make(map[string]bool, len(targets))
+		now := make(map[string]gadget.Target, len(targets))
 		for _, t := range targets {
-			if now[t.ID] {
+			if _, dup := now[t.ID]; dup {
 				continue
 			}
-			now[t.ID] = true
-			if !known[t.ID] {
+			now[t.ID] = t
+			old, ok := known[t.ID]
+			switch {
+			case !ok:
+				add(t)
+			case old.Pod != t.Pod || old.NetnsPath != t.NetnsPath:
+				// The same namespace under another name, e.g. first seen
+				// through the `ip netns add` process that created it, then
+				// by its name once mounted.
+				remove(t.ID)
 				add(t)
 			}
 		}
 		var gone []string
 		for id := range known {
-			if !now[id] {
+			if _, ok := now[id]; !ok {
 				gone = append(gone, id)
 			}
 		}
@@ -69,22 +80,34 @@ func Watch(ctx context.Context, interval time.Duration, resolve func(context.Con
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	changed := notifyNetns(ctx, netnsDirs)
+	// After a change, look again a few times, further and further apart:
+	// `ip netns add` creates the file first and mounts the namespace on it
+	// later (much later on a busy machine), which no event reports.
 	settle := time.NewTimer(0)
 	<-settle.C
+	retries := settleRetries
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-changed:
-			// A namespace was named or unnamed: look now, and once more
-			// when its mount has settled.
+			retries = 0
 			settle.Reset(settleDelay)
 		case <-settle.C:
+			if retries++; retries < settleRetries {
+				settle.Reset(settleDelay << retries)
+			}
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		_ = tick() // a transient failure keeps the previous targets
+		if err := tick(); err != nil && retries >= settleRetries {
+			// A transient failure (e.g. a namespace that went away while
+			// it was read) keeps the previous targets; look again soon
+			// rather than an interval later.
+			retries = settleRetries - 1
+			settle.Reset(settleDelay)
+		}
 	}
 }

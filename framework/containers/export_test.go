@@ -1,0 +1,4 @@
+package containers
+
+// PollDirsForTest exposes pollDirs to the external tests.
+var PollDirsForTest = pollDirs
