@@ -148,13 +148,7 @@ func (p *pluginSet) release() {
 		return
 	}
 	p.handed = true
-	for _, e := range p.cfg.Enrichers {
-		_ = e.Close()
-	}
-	if p.cfg.Formatter != nil {
-		_ = p.cfg.Formatter.Close()
-	}
-	_ = p.set.Close()
+	p.set.CloseAll()
 }
 
 // wasmCacheDir is where compiled WASM plugins are cached across runs, or

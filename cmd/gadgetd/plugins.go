@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -60,7 +59,7 @@ func tracePlugins(dir, cacheDir string) func(*gadget.Info, map[string]string) (m
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w (plugins are looked up by name in the agent's --plugin-dir %s)", err, dirOrNone(dir))
 		}
-		closeSet(set)
+		set.CloseAll()
 
 		newOutput := func(ctx context.Context, w, errw io.Writer) (gadget.Output, error) {
 			set, err := load(ctx)
@@ -85,7 +84,7 @@ func tracePlugins(dir, cacheDir string) func(*gadget.Info, map[string]string) (m
 				Close:     set.Close,
 			})
 			if err != nil {
-				closeSet(set)
+				set.CloseAll()
 				return nil, err
 			}
 			return out, nil
@@ -96,19 +95,6 @@ func tracePlugins(dir, cacheDir string) func(*gadget.Info, map[string]string) (m
 
 // pluginCheckTimeout bounds resolving a Trace's plugins.
 const pluginCheckTimeout = 30 * time.Second
-
-// closeSet releases loaded plugins that were not handed to a pipeline.
-func closeSet(set *loader.Set) {
-	var errs []error
-	for _, e := range set.Enrichers {
-		errs = append(errs, e.Close())
-	}
-	if set.Formatter != nil {
-		errs = append(errs, set.Formatter.Close())
-	}
-	errs = append(errs, set.Close())
-	_ = errors.Join(errs...)
-}
 
 func dirOrNone(dir string) string {
 	if dir == "" {

@@ -24,6 +24,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/plugin"
 	"github.com/gadgetkit/gadget/framework/plugin/goplugin"
 	"github.com/gadgetkit/gadget/framework/plugin/wasm"
+	"github.com/gadgetkit/gadget/plugins/sdk/abi"
 )
 
 // ErrInvalidSpec is returned for a plugin spec that is not allowed, e.g. a
@@ -63,8 +64,9 @@ func (s *Set) Close() error {
 	return s.host.Close(context.Background())
 }
 
-// closeAll closes the plugins of s and its host, after a failed Load.
-func (s *Set) closeAll() {
+// CloseAll closes the plugins of s and its host: what a caller does with a
+// Set it does not hand to a pipeline (and Load after a failure).
+func (s *Set) CloseAll() {
 	if s.Formatter != nil {
 		_ = s.Formatter.Close()
 	}
@@ -83,14 +85,14 @@ func Load(ctx context.Context, formatter string, enrichers []string, opts Option
 	if formatter != "" {
 		s.Formatter, err = loadFormatter(ctx, s, formatter, opts)
 		if err != nil {
-			s.closeAll()
+			s.CloseAll()
 			return nil, fmt.Errorf("--formatter %s: %w", formatter, err)
 		}
 	}
 	for _, spec := range enrichers {
 		e, err := loadEnricher(ctx, s, spec, opts)
 		if err != nil {
-			s.closeAll()
+			s.CloseAll()
 			return nil, fmt.Errorf("--enricher %s: %w", spec, err)
 		}
 		s.Enrichers = append(s.Enrichers, e)
@@ -100,23 +102,16 @@ func Load(ctx context.Context, formatter string, enrichers []string, opts Option
 
 func loadFormatter(ctx context.Context, s *Set, spec string, opts Options) (plugin.Formatter, error) {
 	r, err := resolve(spec, opts, func(name string) bool {
-		for _, f := range opts.Formatters {
-			if f.Manifest().Name == name {
-				return true
-			}
-		}
-		return false
+		_, ok := byName(opts.Formatters, name)
+		return ok
 	})
 	if err != nil {
 		return nil, err
 	}
 	switch r.kind {
 	case builtinPlugin:
-		for _, f := range opts.Formatters {
-			if f.Manifest().Name == r.name {
-				return f, nil
-			}
-		}
+		f, _ := byName(opts.Formatters, r.name)
+		return f, nil
 	case wasmPlugin:
 		h, err := s.wasmHost(ctx, opts)
 		if err != nil {
@@ -129,23 +124,16 @@ func loadFormatter(ctx context.Context, s *Set, spec string, opts Options) (plug
 
 func loadEnricher(ctx context.Context, s *Set, spec string, opts Options) (plugin.Enricher, error) {
 	r, err := resolve(spec, opts, func(name string) bool {
-		for _, e := range opts.Enrichers {
-			if e.Manifest().Name == name {
-				return true
-			}
-		}
-		return false
+		_, ok := byName(opts.Enrichers, name)
+		return ok
 	})
 	if err != nil {
 		return nil, err
 	}
 	switch r.kind {
 	case builtinPlugin:
-		for _, e := range opts.Enrichers {
-			if e.Manifest().Name == r.name {
-				return e, nil
-			}
-		}
+		e, _ := byName(opts.Enrichers, r.name)
+		return e, nil
 	case wasmPlugin:
 		h, err := s.wasmHost(ctx, opts)
 		if err != nil {
@@ -154,6 +142,17 @@ func loadEnricher(ctx context.Context, s *Set, spec string, opts Options) (plugi
 		return h.OpenEnricher(ctx, r.path)
 	}
 	return goplugin.OpenEnricher(ctx, r.path, opts.GoPlugin)
+}
+
+// byName returns the plugin of plugins whose manifest is called name.
+func byName[P interface{ Manifest() abi.Manifest }](plugins []P, name string) (P, bool) {
+	for _, p := range plugins {
+		if p.Manifest().Name == name {
+			return p, true
+		}
+	}
+	var zero P
+	return zero, false
 }
 
 func (s *Set) wasmHost(ctx context.Context, opts Options) (*wasm.Host, error) {
