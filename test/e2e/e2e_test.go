@@ -91,30 +91,10 @@ func TestNetworkGraphStatusOutput(t *testing.T) {
 
 	step := func(format string, args ...any) { t.Logf("== "+format, args...) }
 
-	step("starting kube-apiserver and etcd from %s with the Trace CRD", assets)
-	crlog.SetLogger(logr.Discard())
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(repo, "deploy", "crd")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start the API server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop the API server: %v", err)
-		}
-	})
-	cs := kubernetes.NewForConfigOrDie(cfg)
-	dyn := dynamic.NewForConfigOrDie(cfg)
-
-	step("applying deploy/namespace.yaml and deploy/rbac.yaml; gadgetd runs as ServiceAccount gadget/gadget")
-	for _, f := range []string{"namespace.yaml", "rbac.yaml"} {
-		applyFile(ctx, t, cfg, dyn, filepath.Join(repo, "deploy", f))
-	}
-	kubeconfig := serviceAccountKubeconfig(ctx, t, cfg, cs)
+	step("starting kube-apiserver and etcd from %s with the Trace CRD, applying deploy/namespace.yaml and "+
+		"deploy/rbac.yaml; gadgetd runs as ServiceAccount gadget/gadget", assets)
+	c := startCluster(ctx, t, assets)
+	cs, dyn, kubeconfig := c.cs, c.dyn, c.agentKubeconfig
 
 	step("creating the pods demo/client and demo/server: network namespaces joined by a veth, Pod objects on node %s", node)
 	client, server := testenv.NewNetns(t, "e2e-client"), testenv.NewNetns(t, "e2e-server")
@@ -229,6 +209,44 @@ func TestNetworkGraphStatusOutput(t *testing.T) {
 		_, err := traces.Get(ctx, name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
+}
+
+// cluster is the simulated node's control plane.
+type cluster struct {
+	env *envtest.Environment
+	cfg *rest.Config
+	cs  kubernetes.Interface
+	dyn dynamic.Interface
+	// agentKubeconfig authenticates as the deployment's ServiceAccount.
+	agentKubeconfig string
+}
+
+// startCluster starts a real kube-apiserver and etcd from assets with the
+// Trace CRD, applies deploy/namespace.yaml and deploy/rbac.yaml and writes
+// gadgetd's kubeconfig; everything stops when the test ends.
+func startCluster(ctx context.Context, t *testing.T, assets string) cluster {
+	t.Helper()
+	crlog.SetLogger(logr.Discard())
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join(repo, "deploy", "crd")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start the API server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stop the API server: %v", err)
+		}
+	})
+	c := cluster{env: env, cfg: cfg, cs: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
+	for _, f := range []string{"namespace.yaml", "rbac.yaml"} {
+		applyFile(ctx, t, cfg, c.dyn, filepath.Join(repo, "deploy", f))
+	}
+	c.agentKubeconfig = serviceAccountKubeconfig(ctx, t, cfg, c.cs)
+	return c
 }
 
 // poll calls cond every 200 ms until it is true or ctx ends; detail

@@ -20,13 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	ngtypes "github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 	"github.com/gadgetkit/gadget/internal/testenv"
@@ -61,28 +57,9 @@ func TestKubectlGadgetStream(t *testing.T) {
 	step := func(format string, args ...any) { t.Logf("== "+format, args...) }
 
 	step("starting kube-apiserver and etcd, applying the CRD, namespace and RBAC")
-	crlog.SetLogger(logr.Discard())
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(repo, "deploy", "crd")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start the API server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop the API server: %v", err)
-		}
-	})
-	cs := kubernetes.NewForConfigOrDie(cfg)
-	dyn := dynamic.NewForConfigOrDie(cfg)
-	for _, f := range []string{"namespace.yaml", "rbac.yaml"} {
-		applyFile(ctx, t, cfg, dyn, filepath.Join(repo, "deploy", f))
-	}
-	agentKubeconfig := serviceAccountKubeconfig(ctx, t, cfg, cs)
-	admin, err := env.ControlPlane.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
+	c := startCluster(ctx, t, assets)
+	cs, agentKubeconfig := c.cs, c.agentKubeconfig
+	admin, err := c.env.ControlPlane.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
