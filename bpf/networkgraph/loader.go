@@ -175,20 +175,37 @@ func (o *Objects) TCTagProgram(tag, l3 uint32, egress bool) (*ebpf.Program, erro
 }
 
 // Edges calls fn for every edge in the kernel map. Counters are
-// cumulative since the edge was created.
+// cumulative since the edge was created; the kernel keeps them per CPU and
+// Edges sums them (FirstSeen is the earliest, LastSeen the latest of all
+// CPUs).
 func (o *Objects) Edges(fn func(EdgeKey, EdgeValue)) error {
 	var (
-		k EdgeKey
-		v EdgeValue
+		k      EdgeKey
+		perCPU []EdgeValue
 	)
 	it := o.objs.Edges.Iterate()
-	for it.Next(&k, &v) {
-		fn(k, v)
+	for it.Next(&k, &perCPU) {
+		fn(k, sumEdge(perCPU))
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read network-graph edges map: %w", err)
 	}
 	return nil
+}
+
+// sumEdge folds the per-CPU counters of one edge into one value. A CPU that
+// never saw the edge has all zeros.
+func sumEdge(perCPU []EdgeValue) EdgeValue {
+	var sum EdgeValue
+	for _, v := range perCPU {
+		sum.Packets += v.Packets
+		sum.Bytes += v.Bytes
+		if v.FirstSeen != 0 && (sum.FirstSeen == 0 || v.FirstSeen < sum.FirstSeen) {
+			sum.FirstSeen = v.FirstSeen
+		}
+		sum.LastSeen = max(sum.LastSeen, v.LastSeen)
+	}
+	return sum
 }
 
 // DeleteEdges removes edges from the kernel map, e.g. those of a

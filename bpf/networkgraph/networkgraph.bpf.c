@@ -38,9 +38,15 @@
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
 
-/* Sizes are set from user space before loading (MaxEdges, MaxFlows). */
+/* Sizes are set from user space before loading (MaxEdges, MaxFlows).
+ *
+ * Edge counters are per CPU, so a busy edge never bounces a cache line
+ * between CPUs nor pays for atomic adds; user space sums them when it
+ * reads the map. Not preallocated: per-CPU memory grows with the edges
+ * actually seen, not with MaxEdges times the number of CPUs. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct edge_key);
 	__type(value, struct edge_value);
@@ -59,6 +65,55 @@ struct {
 	__type(key, enum stat);
 	__type(value, __u64);
 } stats SEC(".maps");
+
+/* A per-CPU, direct-mapped cache of flow directions in front of the flows
+ * map: a packet of a flow this CPU saw last in its slot costs a hash of a
+ * few words and a compare instead of a hash-map lookup. A slot holds the
+ * direction the flows map held when it was filled; only a SYN changes a
+ * flow's direction, and it refreshes this CPU's slot (another CPU's stale
+ * slot would need the same 4-tuple reused with client and server swapped
+ * while the slot survives). A hit looks the flow up in the flows map every
+ * FLOW_CACHE_REFRESH hits, so the LRU map does not evict a flow because
+ * its packets never reach it. */
+#define FLOW_CACHE_SLOTS 256
+#define FLOW_CACHE_REFRESH 64 /* a power of two */
+struct flow_cache_slot {
+	struct flow_key key;
+	__u8 pkt_type;
+	__u8 valid;
+	__u16 hits;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOW_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct flow_cache_slot);
+} flow_cache SEC(".maps");
+
+#define FLOW_KEY_WORDS (sizeof(struct flow_key) / sizeof(__u32))
+
+static __always_inline __u32 flow_slot(const struct flow_key *fk)
+{
+	const __u32 *w = (const __u32 *)fk;
+	/* netns, both ports, and the first and last word of each address
+	 * (words 3 and 7 hold IPv4 addresses). */
+	__u32 h = w[0] * 0x9e3779b1u;
+	h = (h ^ w[1]) * 0x85ebca6bu;
+	h = (h ^ w[3] ^ w[6]) * 0xc2b2ae35u;
+	h = (h ^ w[7] ^ w[10]) * 0x9e3779b1u;
+	return (h >> 16) & (FLOW_CACHE_SLOTS - 1);
+}
+
+static __always_inline int flow_key_equal(const struct flow_key *a, const struct flow_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 diff = 0;
+#pragma unroll
+	for (int i = 0; i < FLOW_KEY_WORDS; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
 
 /* The socket tag programs tail-call index 0: network_graph. */
 struct {
@@ -94,10 +149,27 @@ struct packet {
 	__u8 daddr[16];
 };
 
+/* load copies len bytes at offset off of the packet to dst. At tc
+ * (direct), bytes in the linear part of the packet are read in place, which
+ * costs a bounds check instead of a helper call; socket filters may not
+ * read the packet directly and always call bpf_skb_load_bytes. */
+static __always_inline int load(struct __sk_buff *skb, int direct, __u32 off, void *dst, __u32 len)
+{
+	if (direct && off < 256) {
+		void *data = (void *)(long)skb->data;
+		void *end = (void *)(long)skb->data_end;
+		if (data + off + len <= end) {
+			__builtin_memcpy(dst, data + off, len);
+			return 0;
+		}
+	}
+	return bpf_skb_load_bytes(skb, off, dst, len);
+}
+
 /* parse fills p from the packet, whose network header starts at offset
  * l3: 0 for SOCK_DGRAM packet sockets (they strip the link-layer header),
- * the link-layer header's length at tc. */
-static __always_inline int parse(struct __sk_buff *skb, __u32 l3, struct packet *p)
+ * the link-layer header's length at tc (direct). */
+static __always_inline int parse(struct __sk_buff *skb, int direct, __u32 l3, struct packet *p)
 {
 	__u32 l4;
 	__u16 eth_proto = bpf_ntohs((__u16)skb->protocol);
@@ -105,25 +177,25 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 l3, struct packet 
 	if (eth_proto == ETH_P_IP) {
 		__u8 vhl;
 		__u16 frag;
-		if (bpf_skb_load_bytes(skb, l3, &vhl, 1) < 0 || (vhl >> 4) != 4)
+		if (load(skb, direct, l3, &vhl, 1) < 0 || (vhl >> 4) != 4)
 			return -1;
-		if (bpf_skb_load_bytes(skb, l3 + 6, &frag, 2) < 0)
+		if (load(skb, direct, l3 + 6, &frag, 2) < 0)
 			return -1;
 		if (bpf_ntohs(frag) & 0x1fff) /* not the first fragment */
 			return -1;
-		if (bpf_skb_load_bytes(skb, l3 + 9, &p->proto, 1) < 0)
+		if (load(skb, direct, l3 + 9, &p->proto, 1) < 0)
 			return -1;
-		if (bpf_skb_load_bytes(skb, l3 + 12, p->saddr, 4) < 0 ||
-		    bpf_skb_load_bytes(skb, l3 + 16, p->daddr, 4) < 0)
+		if (load(skb, direct, l3 + 12, p->saddr, 4) < 0 ||
+		    load(skb, direct, l3 + 16, p->daddr, 4) < 0)
 			return -1;
 		p->family = 4;
 		l4 = l3 + (vhl & 0xf) * 4;
 	} else if (eth_proto == ETH_P_IPV6) {
 		__u8 nexthdr;
-		if (bpf_skb_load_bytes(skb, l3 + 6, &nexthdr, 1) < 0)
+		if (load(skb, direct, l3 + 6, &nexthdr, 1) < 0)
 			return -1;
-		if (bpf_skb_load_bytes(skb, l3 + 8, p->saddr, 16) < 0 ||
-		    bpf_skb_load_bytes(skb, l3 + 24, p->daddr, 16) < 0)
+		if (load(skb, direct, l3 + 8, p->saddr, 16) < 0 ||
+		    load(skb, direct, l3 + 24, p->daddr, 16) < 0)
 			return -1;
 		p->family = 6;
 		l4 = l3 + 40;
@@ -132,7 +204,7 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 l3, struct packet 
 			__u8 hdr[2];
 			if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP)
 				break;
-			if (bpf_skb_load_bytes(skb, l4, hdr, 2) < 0)
+			if (load(skb, direct, l4, hdr, 2) < 0)
 				return -1;
 			switch (nexthdr) {
 			case IPPROTO_HOPOPTS:
@@ -145,7 +217,7 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 l3, struct packet 
 				break;
 			case IPPROTO_FRAGMENT: {
 				__u16 off;
-				if (bpf_skb_load_bytes(skb, l4 + 2, &off, 2) < 0)
+				if (load(skb, direct, l4 + 2, &off, 2) < 0)
 					return -1;
 				if (bpf_ntohs(off) & 0xfff8) /* not the first fragment */
 					return -1;
@@ -165,12 +237,12 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 l3, struct packet 
 	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
 		return -1;
 	__u16 ports[2];
-	if (bpf_skb_load_bytes(skb, l4, ports, 4) < 0)
+	if (load(skb, direct, l4, ports, 4) < 0)
 		return -1;
 	p->sport = bpf_ntohs(ports[0]);
 	p->dport = bpf_ntohs(ports[1]);
 	if (p->proto == IPPROTO_TCP &&
-	    bpf_skb_load_bytes(skb, l4 + 13, &p->tcp_flags, 1) < 0)
+	    load(skb, direct, l4 + 13, &p->tcp_flags, 1) < 0)
 		return -1;
 	return 0;
 }
@@ -182,11 +254,11 @@ static __always_inline void copy_addr(__u8 *dst, const __u8 *src)
 
 /* account counts one packet of namespace tag, going out of it when
  * outgoing, whose network header is at offset l3. */
-static __always_inline void account(struct __sk_buff *skb, __u32 tag, __u32 l3, int outgoing)
+static __always_inline void account(struct __sk_buff *skb, int direct, __u32 tag, __u32 l3, int outgoing)
 {
 	__u32 pkt_type = outgoing ? PACKET_OUTGOING : PACKET_HOST;
 	struct packet p = {};
-	if (parse(skb, l3, &p) < 0)
+	if (parse(skb, direct, l3, &p) < 0)
 		return;
 
 	struct flow_key fk = {};
@@ -208,10 +280,21 @@ static __always_inline void account(struct __sk_buff *skb, __u32 tag, __u32 l3, 
 	/* Decide the direction of the connection or stream. */
 	struct flow_value fv = {};
 	struct flow_value *known = NULL;
+	__u32 slot_idx = flow_slot(&fk);
+	struct flow_cache_slot *slot = bpf_map_lookup_elem(&flow_cache, &slot_idx);
 	if (p.proto == IPPROTO_TCP &&
 	    (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
 		/* A SYN opens a connection, possibly reusing a 4-tuple. */
 		fv.pkt_type = pkt_type;
+	} else if (slot && slot->valid && flow_key_equal(&slot->key, &fk)) {
+		fv.pkt_type = slot->pkt_type;
+		/* Now and then, keep the flow recent in the LRU flows map (and
+		 * put it back if evicted), so it outlives this slot. */
+		if ((++slot->hits & (FLOW_CACHE_REFRESH - 1)) == 0 &&
+		    !bpf_map_lookup_elem(&flows, &fk) &&
+		    bpf_map_update_elem(&flows, &fk, &fv, BPF_ANY) < 0)
+			count(STAT_FLOWS_DROPPED, 1);
+		goto count_edge;
 	} else {
 		known = bpf_map_lookup_elem(&flows, &fk);
 		if (known) {
@@ -231,7 +314,14 @@ static __always_inline void account(struct __sk_buff *skb, __u32 tag, __u32 l3, 
 	}
 	if (!known && bpf_map_update_elem(&flows, &fk, &fv, BPF_ANY) < 0)
 		count(STAT_FLOWS_DROPPED, 1);
+	if (slot) {
+		slot->key = fk;
+		slot->pkt_type = fv.pkt_type;
+		slot->valid = 1;
+		slot->hits = 0;
+	}
 
+count_edge:;
 	struct edge_key ek = {};
 	ek.netns = fk.netns;
 	ek.pkt_type = fv.pkt_type;
@@ -244,8 +334,11 @@ static __always_inline void account(struct __sk_buff *skb, __u32 tag, __u32 l3, 
 	/* Network-layer bytes, as the socket filter sees them (a GSO packet
 	 * has one link-layer header). */
 	__u64 len = skb->len > l3 ? skb->len - l3 : 0;
-	__u64 now = bpf_ktime_get_ns();
+	/* Times are CLOCK_MONOTONIC at tick resolution (a few ms): plenty for
+	 * first and last seen, and much cheaper than reading the clock. */
+	__u64 now = bpf_ktime_get_coarse_ns();
 
+	/* This CPU's counters of the edge. */
 	struct edge_value *ev = bpf_map_lookup_elem(&edges, &ek);
 	if (!ev) {
 		struct edge_value init = {
@@ -254,6 +347,8 @@ static __always_inline void account(struct __sk_buff *skb, __u32 tag, __u32 l3, 
 			.first_seen = now,
 			.last_seen = now,
 		};
+		/* Creates the edge with this CPU's counters set and the other
+		 * CPUs' zero. */
 		long err = bpf_map_update_elem(&edges, &ek, &init, BPF_NOEXIST);
 		if (err == 0)
 			return;
@@ -264,8 +359,12 @@ static __always_inline void account(struct __sk_buff *skb, __u32 tag, __u32 l3, 
 			return;
 		}
 	}
-	__sync_fetch_and_add(&ev->packets, segs);
-	__sync_fetch_and_add(&ev->bytes, len);
+	/* Per CPU, and these programs run with bottom halves off, so one run
+	 * never interrupts another on the same CPU: plain adds are exact. */
+	ev->packets += segs;
+	ev->bytes += len;
+	if (!ev->first_seen)
+		ev->first_seen = now;
 	ev->last_seen = now;
 }
 
@@ -274,7 +373,7 @@ int network_graph(struct __sk_buff *skb)
 {
 	__u32 pkt_type = skb->pkt_type;
 	if (pkt_type == PACKET_HOST || pkt_type == PACKET_OUTGOING)
-		account(skb, skb->cb[0], 0, pkt_type == PACKET_OUTGOING);
+		account(skb, 0, skb->cb[0], 0, pkt_type == PACKET_OUTGOING);
 	return 0; /* copy nothing to the socket */
 }
 
@@ -287,7 +386,7 @@ int network_graph_tc(struct __sk_buff *skb)
 	int outgoing = skb->cb[2] != 0;
 	/* At ingress, only what is for this host, as the packet socket. */
 	if (outgoing || skb->pkt_type == PACKET_HOST)
-		account(skb, skb->cb[0], l3 > 64 ? 64 : l3, outgoing);
+		account(skb, 1, skb->cb[0], l3 > 64 ? 64 : l3, outgoing);
 	return TCX_NEXT;
 }
 

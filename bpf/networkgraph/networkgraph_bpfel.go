@@ -32,6 +32,14 @@ type networkgraphEdgeValue struct {
 	LastSeen  uint64
 }
 
+type networkgraphFlowCacheSlot struct {
+	_       structs.HostLayout
+	Key     networkgraphFlowKey
+	PktType uint8
+	Valid   uint8
+	Hits    uint16
+}
+
 type networkgraphFlowKey struct {
 	_          structs.HostLayout
 	Netns      uint32
@@ -66,6 +74,7 @@ const (
 	networkgraphMapEdges           = "edges"
 	networkgraphMapEntry           = "entry"
 	networkgraphMapEntryTc         = "entry_tc"
+	networkgraphMapFlowCache       = "flow_cache"
 	networkgraphMapFlows           = "flows"
 	networkgraphMapStats           = "stats"
 	networkgraphProgNetworkGraph   = "network_graph"
@@ -122,11 +131,12 @@ type networkgraphProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphMapSpecs struct {
-	Edges   *ebpf.MapSpec `ebpf:"edges"`
-	Entry   *ebpf.MapSpec `ebpf:"entry"`
-	EntryTc *ebpf.MapSpec `ebpf:"entry_tc"`
-	Flows   *ebpf.MapSpec `ebpf:"flows"`
-	Stats   *ebpf.MapSpec `ebpf:"stats"`
+	Edges     *ebpf.MapSpec `ebpf:"edges"`
+	Entry     *ebpf.MapSpec `ebpf:"entry"`
+	EntryTc   *ebpf.MapSpec `ebpf:"entry_tc"`
+	FlowCache *ebpf.MapSpec `ebpf:"flow_cache"`
+	Flows     *ebpf.MapSpec `ebpf:"flows"`
+	Stats     *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // networkgraphVariableSpecs contains global variables before they are loaded into the kernel.
@@ -155,11 +165,12 @@ func (o *networkgraphObjects) Close() error {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphMaps struct {
-	Edges   *ebpf.Map `ebpf:"edges"`
-	Entry   *ebpf.Map `ebpf:"entry"`
-	EntryTc *ebpf.Map `ebpf:"entry_tc"`
-	Flows   *ebpf.Map `ebpf:"flows"`
-	Stats   *ebpf.Map `ebpf:"stats"`
+	Edges     *ebpf.Map `ebpf:"edges"`
+	Entry     *ebpf.Map `ebpf:"entry"`
+	EntryTc   *ebpf.Map `ebpf:"entry_tc"`
+	FlowCache *ebpf.Map `ebpf:"flow_cache"`
+	Flows     *ebpf.Map `ebpf:"flows"`
+	Stats     *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *networkgraphMaps) Close() error {
@@ -167,6 +178,7 @@ func (m *networkgraphMaps) Close() error {
 		m.Edges,
 		m.Entry,
 		m.EntryTc,
+		m.FlowCache,
 		m.Flows,
 		m.Stats,
 	)

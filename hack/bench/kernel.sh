@@ -19,7 +19,10 @@
 # delivered (OUTDIR/kernel-accounting.tsv). Last, one more B run (config S,
 # round 0) with hack/bench/tap -mode stats measures the run time of the
 # program itself (OUTDIR/kernel-progstats.json; the run's wall time in ms in
-# OUTDIR/kernel-progstats-ms.txt).
+# OUTDIR/kernel-progstats-ms.txt), one run of E the statistics' own cost
+# (OUTDIR/kernel-progstats-trivial.json), and a perf profile of one more B
+# UDP flood the share of each CPU spent in network-graph's programs and
+# what in them (OUTDIR/kernel-profile.json, see hack/bench/perfshare).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -31,7 +34,7 @@ OUT=$2
 ROUNDS=${3:-5}
 SECS=${4:-3}
 bench_need_root
-bench_install iperf3:iperf3 tcpdump:tcpdump jq:jq
+bench_install iperf3:iperf3 tcpdump:tcpdump jq:jq perf:linux-perf
 mkdir -p "$OUT"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
@@ -57,6 +60,7 @@ ACC=$OUT/kernel-accounting.tsv
 TMP=$(mktemp -d /tmp/gbench-kernel.XXXXXX)
 trap 'bench_cleanup; rm -rf "$TMP"' EXIT
 go build -o "$TMP/tap" "$HERE/tap"
+go build -o "$TMP/perfshare" "$HERE/perfshare"
 CONFIGS=${BENCH_KERNEL_CONFIGS:-ABCDE}
 
 # run_iperf ROUND CONFIG: the UDP flood and the TCP stream.
@@ -136,5 +140,29 @@ t1=$(date +%s%N)
 bench_stop "$stats_pid" INT
 bench_stop "$pid" INT
 echo "$(((t1 - t0) / 1000000))" >"$OUT/kernel-progstats-ms.txt"
+# The statistics' own cost per run: the same measurement of E's trivial
+# program (config T, round 0).
+bench_log "kernel: run-time statistics of a trivial program, load $(load_avg)"
+bench_bg "$TMP/tap" -mode stats -prog gbench_trivial >"$OUT/kernel-progstats-trivial.json" 2>"$TMP/stats.log"
+stats_pid=$BENCH_LAST_PID
+bench_wait_for "$TMP/stats.log" 'msg=ready' 20
+bench_bg "$TMP/tap" -mode tcx -netns $A -netns $B 2>"$TMP/tap.log"
+pid=$BENCH_LAST_PID
+bench_wait_for "$TMP/tap.log" 'msg=ready' 20
+run_iperf 0 T
+bench_stop "$stats_pid" INT
+bench_stop "$pid" INT
+# Where the time goes: a system-wide CPU profile (perf, with call chains)
+# of a B UDP flood; hack/bench/perfshare counts the samples inside
+# network-graph's programs per CPU and the functions they end in.
+bench_log "kernel: CPU profile of the UDP flood, load $(load_avg)"
+bench_bg "$GADGET" run network-graph --netns $A --netns $B -o json --interval 2s >/dev/null 2>"$TMP/gadget.log"
+pid=$BENCH_LAST_PID
+bench_wait_for "$TMP/gadget.log" 'msg=tracing' 20
+perf record -q -a -g -F 4999 -e cpu-clock -o "$TMP/perf.data" -- \
+	ip netns exec $A iperf3 -c 10.99.0.2 -p 5201 -u -b 0 -l 64 -t "$SECS" >/dev/null 2>"$TMP/perf.log" ||
+	{ cat "$TMP/perf.log" >&2; bench_die "perf record failed"; }
+bench_stop "$pid" INT
+perf script -i "$TMP/perf.data" -F cpu,ip,sym 2>/dev/null | "$TMP/perfshare" >"$OUT/kernel-profile.json"
 bench_stop "$SERVER"
 bench_log "kernel: done"
