@@ -45,7 +45,33 @@ type host struct {
 }
 
 func defaultHost() host {
-	return host{procRoot: "/proc", netnsRoots: []string{"/var/run/netns", "/run/netns"}, inode: NetnsInode}
+	h := host{procRoot: "/proc", netnsRoots: distinctDirs("/var/run/netns", "/run/netns"), inode: NetnsInode}
+	// One stat per file instead of NetnsInode's two, where the namespace
+	// file system's device is known: --all looks at every named namespace
+	// on every rescan.
+	if dev, err := nsfsDev(h.procRoot); err == nil {
+		h.inode = func(path string) (uint64, error) { return netnsInodeOn(dev, path) }
+	}
+	return h
+}
+
+// distinctDirs returns dirs without those that are an earlier one under
+// another path (/var/run is usually a link to /run). Missing folders are
+// kept: they may appear later.
+func distinctDirs(dirs ...string) []string {
+	var out []string
+	var seen []os.FileInfo
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err == nil && slices.ContainsFunc(seen, func(s os.FileInfo) bool { return os.SameFile(s, fi) }) {
+			continue
+		}
+		if err == nil {
+			seen = append(seen, fi)
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // Resolve turns sel into the targets to watch on node (the host name), one

@@ -76,3 +76,34 @@ func NetnsInode(path string) (uint64, error) {
 	}
 	return st.Ino, nil
 }
+
+// nsfsDev returns the device of the namespace file system, which every
+// namespace file is on, from our own network namespace's file.
+func nsfsDev(procRoot string) (uint64, error) {
+	path := procRoot + "/self/ns/net"
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(path, &sfs); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if uint64(sfs.Type) != unix.NSFS_MAGIC {
+		return 0, fmt.Errorf("%s: %w", path, errNotNamespace)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return st.Dev, nil
+}
+
+// netnsInodeOn is NetnsInode in one system call, given the namespace file
+// system's device (nsfsDev): a file on another device is no namespace.
+func netnsInodeOn(dev uint64, path string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, fmt.Errorf("stat network namespace %s: %w", path, err)
+	}
+	if st.Dev != dev {
+		return 0, fmt.Errorf("network namespace %s: %w", path, errNotNamespace)
+	}
+	return st.Ino, nil
+}

@@ -29,10 +29,21 @@ const pollDirsEvery = 100 * time.Millisecond
 
 // notifyNetns returns a channel that receives (without blocking the
 // sender; changes coalesce) when a file is created, removed or moved in
-// one of dirs, until ctx ends. It uses inotify; where inotify cannot be
-// set up it compares the folders' modification times every
-// pollDirsEvery instead.
+// one of dirs, and when something is mounted or unmounted, until ctx ends.
+// `ip netns add` creates the namespace's file first and bind-mounts the
+// namespace on it a few milliseconds later: the file's creation is seen
+// through inotify (where inotify cannot be set up, by comparing the
+// folders' modification times every pollDirsEvery), the mount through the
+// mount table (/proc/self/mountinfo, which polls ready on every change).
 func notifyNetns(ctx context.Context, dirs []string) <-chan struct{} {
+	ch := notifyDirs(ctx, dirs)
+	watchMounts(ctx, "/proc/self/mountinfo", ch)
+	return ch
+}
+
+// notifyDirs signals on its channel when a file is created, removed or
+// moved in one of dirs.
+func notifyDirs(ctx context.Context, dirs []string) chan struct{} {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return pollDirs(ctx, dirs)
@@ -75,7 +86,7 @@ func notifyNetns(ctx context.Context, dirs []string) <-chan struct{} {
 
 // pollDirs signals when the modification time of one of dirs changes (a
 // file was created or removed in it), looking every pollDirsEvery.
-func pollDirs(ctx context.Context, dirs []string) <-chan struct{} {
+func pollDirs(ctx context.Context, dirs []string) chan struct{} {
 	ch := make(chan struct{}, 1)
 	stamp := func() string {
 		var b []byte
@@ -107,4 +118,58 @@ func pollDirs(ctx context.Context, dirs []string) <-chan struct{} {
 		}
 	}()
 	return ch
+}
+
+// watchMounts signals on ch, without blocking, whenever the mount table
+// shown by mountinfo (a /proc/PID/mountinfo file) changes, until ctx ends.
+// It does nothing where the file cannot be opened: the inotify events and
+// Watch's retries still find new namespaces, a little later.
+func watchMounts(ctx context.Context, mountinfo string, ch chan struct{}) {
+	// A raw file descriptor: in an os.File, the runtime's poller would
+	// register it with epoll, whose own poll of the file would consume the
+	// changes before Poll below sees them.
+	fd, err := unix.Open(mountinfo, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	// ctx's end wakes the poll through an eventfd.
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(fd)
+		return
+	}
+	woken := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(woken)
+		_, _ = unix.Write(wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	})
+	go func() {
+		defer func() {
+			if !stop() {
+				<-woken // the write is done: wake can be closed
+			}
+			unix.Close(wake)
+			unix.Close(fd)
+		}()
+		fds := []unix.PollFd{
+			{Fd: int32(fd), Events: unix.POLLPRI},
+			{Fd: int32(wake), Events: unix.POLLIN},
+		}
+		for {
+			// The kernel marks the file POLLPRI|POLLERR once per change
+			// of the mount table, and clears the mark as it reports it.
+			if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
+				return
+			}
+			if fds[1].Revents != 0 || ctx.Err() != nil {
+				return
+			}
+			if fds[0].Revents&(unix.POLLPRI|unix.POLLERR) != 0 {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gadgetkit/gadget/framework/containers"
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/internal/testenv"
@@ -71,5 +73,28 @@ func TestPollDirsSeesChanges(t *testing.T) {
 	case <-ch:
 	case <-time.After(5 * time.Second):
 		t.Fatal("pollDirs did not report a file created in the folder")
+	}
+}
+
+// TestWatchMounts checks that a mount is reported: `ip netns add` mounts
+// the namespace on its file after creating it.
+func TestWatchMounts(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	ch := make(chan struct{}, 1)
+	containers.WatchMountsForTest(t.Context(), "/proc/self/mountinfo", ch)
+	select {
+	case <-ch:
+		t.Fatal("a change reported before anything was mounted")
+	case <-time.After(100 * time.Millisecond):
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("gadget-test", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatalf("mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the mount was not reported within 5s")
 	}
 }

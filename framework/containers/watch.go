@@ -12,14 +12,15 @@ import (
 // Watch follows targets that come and go while a trace runs. It calls
 // resolve at once, then every interval and, without waiting for the
 // interval, whenever a named network namespace is added or removed
-// (inotify on /var/run/netns and /run/netns), and reports the difference with
-// the previous answer, by Target.ID: add for each target that appeared (in
-// resolve's order), then remove for each that is gone (sorted by ID). The
-// first answer is all added. A target whose Pod or NetnsPath changed under
-// the same ID (the same namespace, first seen through the process that
-// created it, then by its name) is removed and added again. add and remove
-// run on Watch's goroutine, one
-// at a time; a slow callback delays the next tick rather than piling ticks
+// (inotify on /var/run/netns and /run/netns) or something is mounted (the
+// namespace is bind-mounted on its name a little after the name appears),
+// and reports the difference with the previous answer, by Target.ID: add
+// for each target that appeared (in resolve's order), then remove for each
+// that is gone (sorted by ID). The first answer is all added. A target
+// whose Pod or NetnsPath changed under the same ID (the same namespace,
+// first seen through the process that created it, then by its name) is
+// removed and added again. add and remove run on Watch's goroutine, one at
+// a time; a slow callback delays the next tick rather than piling ticks
 // up.
 //
 // A typical resolve is
