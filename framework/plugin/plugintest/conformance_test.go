@@ -94,4 +94,9 @@ func BenchmarkFormat10k(b *testing.B) {
 			plugintest.Benchmark(b, f, 10_000)
 		})
 	}
+	// The same formatter written in C: what the WASM host costs with a
+	// guest whose code is about as fast as native code.
+	b.Run("wasm-c", func(b *testing.B) {
+		plugintest.Benchmark(b, cFormatter(b), 10_000)
+	})
 }

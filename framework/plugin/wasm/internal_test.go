@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gadgetkit/gadget/framework/plugin"
 	"github.com/gadgetkit/gadget/framework/plugin/plugintest"
+	"github.com/gadgetkit/gadget/plugins/sdk/abi"
 )
 
 // TestCompiledOnce checks that plugins of files with the same content
@@ -68,5 +70,41 @@ func TestGoGuestsAreMetered(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("the loop ran %v past a 300ms deadline", took)
+	}
+}
+
+// TestDecodeResponse checks the base64 fast path against encoding/json.
+func TestDecodeResponse(t *testing.T) {
+	for _, in := range []string{
+		`{"data":"aGVsbG8K"}`,
+		`{"data":""}`,
+		`{"data":"aGVsbG8K","mediaType":"text/plain"}`,
+		`{"data":"aGVsbG8K" , "mediaType":"text/plain"} `,
+		`{"data":"Pz8\/"}`,
+		`{"mediaType":"text/plain","data":"aGVsbG8K"}`,
+		`{"error":"boom"}`,
+		`{"data":"aGVsbG8K\r\n"}`,
+	} {
+		var want abi.Response
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		got, err := decodeResponse([]byte(in))
+		if err != nil || string(got.Data) != string(want.Data) || got.MediaType != want.MediaType || got.Error != want.Error {
+			t.Errorf("decodeResponse(%s) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{
+		`{"data":"not base64!"}`,
+		`{"data":"aGVsbG8K"} x`,
+		`{"data":"aGVsbG8K" "x"}`,
+		`{"data":"aGVsbG8K","data":"aGVsbG8K"}`,
+		`{"data":"aGVsbG8K",}`,
+		`{"data":"aGVsbG8K`,
+		`nope`,
+	} {
+		if got, err := decodeResponse([]byte(in)); err == nil {
+			t.Errorf("decodeResponse(%s) = %+v, want an error", in, got)
+		}
 	}
 }
