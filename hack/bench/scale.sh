@@ -12,7 +12,7 @@
 # namespaces gbench-cli-* and runs the real CLI,
 #   /usr/bin/time -v GADGET run network-graph --all --interval 1s -o json
 # adds 5 namespaces one at a time while it runs, timing each from
-# 'ip netns add' to the CLI's "target added" log line (ms, one a line, in
+# 'ip netns add' to the time stamp of the CLI's "target added" log line (ms, one a line, in
 # OUTDIR/scale-cli-new.txt), stops it with SIGINT and appends its maximum
 # RSS (KiB) and elapsed time to OUTDIR/scale-cli.tsv.
 # Last, once per round, 'hack/bench/tap -mode close -n 100' in a namespace
@@ -80,8 +80,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			t0=$(date +%s%N)
 			ip netns add "$name"
 			bench_wait_for "$TMP/cli.log" "msg=\"target added\".* pod=$name( |\$)" 10
-			t1=$(date +%s%N)
-			echo "$(((t1 - t0) / 1000)) " | awk '{printf "%.1f\n", $1 / 1000}' >>"$OUT/scale-cli-new.txt"
+			# The log line's own time (ms), not when the poll above saw it.
+			ts=$(grep -E "msg=\"target added\".* pod=$name( |\$)" "$TMP/cli.log" | head -1 | sed 's/^time=\([^ ]*\).*/\1/')
+			t1=$(date -d "$ts" +%s%3N)
+			echo "$((t1 - t0 / 1000000))" >>"$OUT/scale-cli-new.txt"
 		done
 		# SIGINT: the CLI stops, /usr/bin/time reports.
 		pkill -INT -P "$cli" || true
