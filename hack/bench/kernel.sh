@@ -22,7 +22,8 @@
 # OUTDIR/kernel-progstats-ms.txt), one run of E the statistics' own cost
 # (OUTDIR/kernel-progstats-trivial.json), and a perf profile of one more B
 # UDP flood the share of each CPU spent in network-graph's programs and
-# what in them (OUTDIR/kernel-profile.json, see hack/bench/perfshare).
+# what in them (OUTDIR/kernel-profile.json, see hack/bench/perfshare), and
+# of one more TCP stream (OUTDIR/kernel-profile-tcp.json).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -155,14 +156,21 @@ bench_stop "$pid" INT
 # Where the time goes: a system-wide CPU profile (perf, with call chains)
 # of a B UDP flood; hack/bench/perfshare counts the samples inside
 # network-graph's programs per CPU and the functions they end in.
-bench_log "kernel: CPU profile of the UDP flood, load $(load_avg)"
+bench_log "kernel: CPU profiles of the UDP flood and the TCP stream, load $(load_avg)"
 bench_bg "$GADGET" run network-graph --netns $A --netns $B -o json --interval 2s >/dev/null 2>"$TMP/gadget.log"
 pid=$BENCH_LAST_PID
 bench_wait_for "$TMP/gadget.log" 'msg=tracing' 20
-perf record -q -a -g -F 4999 -e cpu-clock -o "$TMP/perf.data" -- \
-	ip netns exec $A iperf3 -c 10.99.0.2 -p 5201 -u -b 0 -l 64 -t "$SECS" >/dev/null 2>"$TMP/perf.log" ||
-	{ cat "$TMP/perf.log" >&2; bench_die "perf record failed"; }
+# profile OUTFILE IPERF3-ARGS...: profile one iperf3 run from a to b.
+profile() {
+	local out=$1
+	shift
+	perf record -q -a -g -F 4999 -e cpu-clock -o "$TMP/perf.data" -- \
+		ip netns exec $A iperf3 -c 10.99.0.2 -p 5201 -t "$SECS" "$@" >/dev/null 2>"$TMP/perf.log" ||
+		{ cat "$TMP/perf.log" >&2; bench_die "perf record failed"; }
+	perf script -i "$TMP/perf.data" -F cpu,ip,sym 2>/dev/null | "$TMP/perfshare" >"$out"
+}
+profile "$OUT/kernel-profile.json" -u -b 0 -l 64
+profile "$OUT/kernel-profile-tcp.json"
 bench_stop "$pid" INT
-perf script -i "$TMP/perf.data" -F cpu,ip,sym 2>/dev/null | "$TMP/perfshare" >"$OUT/kernel-profile.json"
 bench_stop "$SERVER"
 bench_log "kernel: done"
