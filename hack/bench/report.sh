@@ -297,9 +297,9 @@ $(if [[ -n $(pval BenchmarkPacket/tcx 3) ]]; then cat <<TXT
 On the kernel's test runner (\`go test -run '^\$' -bench 'Packet\$' ./bpf/networkgraph/\`, BPF_PROG_TEST_RUN of the
 TCX egress tag program on a 64-byte UDP packet, hot caches): **$(fmt "$(pval BenchmarkPacket/tcx 3)" 0) ns per packet**, against
 $(fmt "$(pval BenchmarkPacket/tcx-noop 3)" 0) ns for a program that only returns (the runner's own cost).
-
 TXT
 fi)
+
 **What was done, and what limits it.** The first design copied every packet through an AF_PACKET tap (D);
 TCX removed that. The program was then profiled and made cheaper: packet headers read in place instead of
 through \`bpf_skb_load_bytes()\` (seven helper calls per packet), a per-CPU direct-mapped cache of flow
