@@ -12,6 +12,7 @@
 #   BENCH_SCALE_ROUNDS (3)    rounds of scale.sh
 #   BENCH_SCALE_COUNTS ("100 250 500")
 #   BENCH_PIPELINE_ROUNDS (2) rounds of pipeline.sh
+#   BENCH_CALM_WAIT (120)     seconds to wait at most for a load average under the core count
 #   BENCH_OUT                 where the raw results go (default: a new /tmp/gbench-run.* directory, kept)
 # Everything runs under 'nice -n -10' so that other work on the machine
 # disturbs the measurements less. It takes about 7 minutes on 2 busy cores.
@@ -34,6 +35,15 @@ OUT=${BENCH_OUT:-$(mktemp -d /tmp/gbench-run.XXXXXX)}
 mkdir -p "$OUT"
 bench_install iperf3:iperf3 tcpdump:tcpdump jq:jq /usr/bin/time:time
 
+# A calm start: deleted namespaces (e.g. of a previous run's scale test)
+# are torn down by kernel workers long after 'ip netns del', and would
+# weigh on the kernel figures. Wait, up to BENCH_CALM_WAIT seconds, for the
+# 1-minute load average to fall under the number of cores.
+calm_deadline=$((SECONDS + ${BENCH_CALM_WAIT:-120}))
+while awk -v l="$(load_avg)" -v n="$(nproc)" 'BEGIN {exit !(l >= n)}' && ((SECONDS < calm_deadline)); do
+	bench_log "bench: waiting for a calm machine, load $(load_avg)"
+	sleep 15
+done
 start=$SECONDS
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_log "bench: results in $OUT"
