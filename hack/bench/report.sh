@@ -46,35 +46,29 @@ rounds() { awk -F'\t' '$1 != 0 {print $1}' "$1" | sort -u | wc -l; }
 # --- kernel -----------------------------------------------------------------
 K=$OUT/kernel.tsv
 kval() { awk -F'\t' -v t="$1" -v c="$2" -v col="${3:-4}" '$3 == t && $2 == c {print $col}' "$K" | median; }
-kratio() {
+# kratios TEST CONFIG [COLUMN]: the per-round ratios to A, one a line.
+kratios() {
 	awk -F'\t' -v t="$1" -v c="$2" -v col="${3:-4}" '
 		$3 == t && $2 == "A" {a[$1] = $col}
 		$3 == t && $2 == c {x[$1] = $col}
-		END {for (r in x) if ((r in a) && a[r] > 0) print x[r] / a[r]}' "$K" | median
+		END {for (r in x) if ((r in a) && a[r] > 0) print x[r] / a[r]}' "$K"
 }
-
+kratio() { kratios "$@" | median; }
 # krange TEST CONFIG: the lowest and highest per-round ratio to A.
-krange() {
-	awk -F'\t' -v t="$1" -v c="$2" -v col="${3:-4}" '
-		$3 == t && $2 == "A" {a[$1] = $col}
-		$3 == t && $2 == c {x[$1] = $col}
-		END {for (r in x) if ((r in a) && a[r] > 0) print x[r] / a[r]}' "$K" | spread
-}
+krange() { kratios "$@" | spread; }
 # spread reads ratios and prints "min–max" as percentages.
 spread() { sort -g | awk '{v[NR] = $1} END {if (NR) printf "%+.0f…%+.0f %%\n", (v[1] - 1) * 100, (v[NR] - 1) * 100; else print "n/a"}'; }
 
 # --- churn ------------------------------------------------------------------
 C=$OUT/churn.tsv
 cval() { awk -F'\t' -v c="$1" '$2 == c {print $3}' "$C" | median; }
-cratio() {
+# cratios CONFIG: the per-round ratios to A, one a line.
+cratios() {
 	awk -F'\t' -v c="$1" '$2 == "A" {a[$1] = $3} $2 == c {x[$1] = $3}
-		END {for (r in x) if ((r in a) && a[r] > 0) print x[r] / a[r]}' "$C" | median
+		END {for (r in x) if ((r in a) && a[r] > 0) print x[r] / a[r]}' "$C"
 }
-
-crange() {
-	awk -F'\t' -v c="$1" '$2 == "A" {a[$1] = $3} $2 == c {x[$1] = $3}
-		END {for (r in x) if ((r in a) && a[r] > 0) print x[r] / a[r]}' "$C" | spread
-}
+cratio() { cratios "$1" | median; }
+crange() { cratios "$1" | spread; }
 
 # --- scale ------------------------------------------------------------------
 S=$OUT/scale.jsonl
@@ -155,16 +149,8 @@ V_PT=$(verdict "$PT_SHARE" "<=" 2)
 
 # width: the spread (highest − lowest) of per-round ratios, in points.
 width() { sort -g | awk '{v[NR] = $1} END {if (NR) printf "%.0f\n", (v[NR] - v[1]) * 100; else print 0}'; }
-kwidth() {
-	awk -F'\t' -v t="$1" -v c="$2" -v col="${3:-4}" '
-		$3 == t && $2 == "A" {a[$1] = $col}
-		$3 == t && $2 == c {x[$1] = $col}
-		END {for (r in x) if ((r in a) && a[r] > 0) print x[r] / a[r]}' "$K" | width
-}
-cwidth() {
-	awk -F'\t' -v c="$1" '$2 == "A" {a[$1] = $3} $2 == c {x[$1] = $3}
-		END {for (r in x) if ((r in a) && a[r] > 0) print x[r] / a[r]}' "$C" | width
-}
+kwidth() { kratios "$@" | width; }
+cwidth() { cratios "$1" | width; }
 # noisy VERDICT WIDTH MARGIN: the verdict, flagged when the rounds spread
 # over more than four times the target's margin (one run cannot tell).
 noisy() {

@@ -1,7 +1,7 @@
 // Package plugintest is the conformance suite every plugin host passes
 // with the same inputs and expected outputs (Run), the batch benchmark
 // (Benchmark), and helpers that build the repository's WASM guests for
-// tests (BuildWasm).
+// tests (BuildWasm, BuildC).
 package plugintest
 
 import (
@@ -78,4 +78,26 @@ func goTool() string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// BuildC builds the C guest whose Makefile is in dir (relative to the
+// module root, e.g. "plugins/examples/c-formatter") with make, clang and
+// Debian's wasi-libc, into the file out. Without that toolchain it skips
+// the test, or fails it under CI=true, where the toolchain must be there.
+func BuildC(tb testing.TB, dir, out string) {
+	tb.Helper()
+	_, errClang := exec.LookPath("clang")
+	_, errLd := exec.LookPath("wasm-ld")
+	_, errLibc := os.Stat("/usr/lib/wasm32-wasi/crt1-reactor.o")
+	if errClang != nil || errLd != nil || errLibc != nil {
+		msg := "needs clang, lld and wasi-libc (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32)"
+		if os.Getenv("CI") == "true" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	cmd := exec.Command("make", "-s", "-C", filepath.Join(ModuleRoot(tb), dir), "OUT="+out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("build the C guest of %s: %v\n%s", dir, err, b)
+	}
 }

@@ -3,8 +3,6 @@ package plugintest_test
 import (
 	"context"
 	"math"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,21 +19,8 @@ import (
 // wasmHost. Without the toolchain it skips, or fails under CI=true.
 func cFormatter(tb testing.TB) plugin.Formatter {
 	tb.Helper()
-	_, errClang := exec.LookPath("clang")
-	_, errLd := exec.LookPath("wasm-ld")
-	_, errLibc := os.Stat("/usr/lib/wasm32-wasi/crt1-reactor.o")
-	if errClang != nil || errLd != nil || errLibc != nil {
-		msg := "needs clang, lld and wasi-libc (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32)"
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
 	out := filepath.Join(tb.TempDir(), "conformance-c.wasm")
-	dir := filepath.Join(plugintest.ModuleRoot(tb), "plugins/conformance/cformatter")
-	if b, err := exec.Command("make", "-s", "-C", dir, "OUT="+out).CombinedOutput(); err != nil {
-		tb.Fatalf("build the C conformance formatter: %v\n%s", err, b)
-	}
+	plugintest.BuildC(tb, "plugins/conformance/cformatter", out)
 	host, err := wasm.NewHost(context.Background(), wasm.Options{CacheDir: cacheDir(tb)})
 	if err != nil {
 		tb.Fatal(err)
