@@ -21,9 +21,9 @@
 # program itself (OUTDIR/kernel-progstats.json; the run's wall time in ms in
 # OUTDIR/kernel-progstats-ms.txt), one run of E the statistics' own cost
 # (OUTDIR/kernel-progstats-trivial.json), and a perf profile of one more B
-# UDP flood the share of each CPU spent in network-graph's programs and
-# what in them (OUTDIR/kernel-profile.json, see hack/bench/perfshare), and
-# of one more TCP stream (OUTDIR/kernel-profile-tcp.json).
+# UDP floods and TCP streams (three each) the share of each CPU spent in
+# network-graph's programs and what in them
+# (OUTDIR/kernel-profile-{udp,tcp}-N.json, see hack/bench/perfshare).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -153,9 +153,10 @@ bench_wait_for "$TMP/tap.log" 'msg=ready' 20
 run_iperf 0 T
 bench_stop "$stats_pid" INT
 bench_stop "$pid" INT
-# Where the time goes: a system-wide CPU profile (perf, with call chains)
-# of a B UDP flood; hack/bench/perfshare counts the samples inside
-# network-graph's programs per CPU and the functions they end in.
+# Where the time goes: system-wide CPU profiles (perf, with call chains)
+# of three B UDP floods and three B TCP streams, in turn;
+# hack/bench/perfshare counts the samples inside network-graph's programs
+# per CPU and the functions they end in.
 bench_log "kernel: CPU profiles of the UDP flood and the TCP stream, load $(load_avg)"
 bench_bg "$GADGET" run network-graph --netns $A --netns $B -o json --interval 2s >/dev/null 2>"$TMP/gadget.log"
 pid=$BENCH_LAST_PID
@@ -169,8 +170,10 @@ profile() {
 		{ cat "$TMP/perf.log" >&2; bench_die "perf record failed"; }
 	perf script -i "$TMP/perf.data" -F cpu,ip,sym 2>/dev/null | "$TMP/perfshare" >"$out"
 }
-profile "$OUT/kernel-profile.json" -u -b 0 -l 64
-profile "$OUT/kernel-profile-tcp.json"
+for i in 1 2 3; do
+	profile "$OUT/kernel-profile-udp-$i.json" -u -b 0 -l 64
+	profile "$OUT/kernel-profile-tcp-$i.json"
+done
 bench_stop "$pid" INT
 bench_stop "$SERVER"
 bench_log "kernel: done"
