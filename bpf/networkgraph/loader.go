@@ -54,7 +54,8 @@ const tcxNext = -1
 
 // Options size the kernel maps. Zero values take the defaults.
 type Options struct {
-	// MaxEdges bounds the edges recorded at once, over all namespaces.
+	// MaxEdges bounds the edges recorded at once, over all namespaces;
+	// each takes 32 bytes per CPU, allocated when the edge appears.
 	MaxEdges uint32
 	// MaxFlows bounds the flows whose direction is remembered (LRU).
 	MaxFlows uint32

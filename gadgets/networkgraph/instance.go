@@ -31,7 +31,8 @@ const (
 	// ParamInterval is how often the kernel counters are drained into a
 	// batch, as a Go duration (default 2s, at least 100ms).
 	ParamInterval = "interval"
-	// ParamMaxEdges bounds the edges recorded at once (default 16384).
+	// ParamMaxEdges bounds the edges recorded at once (default 16384). Each
+	// edge takes 32 bytes of kernel memory per CPU (per-CPU counters).
 	ParamMaxEdges = "max-edges"
 	// ParamAttach is how the kernel program sees a namespace's packets:
 	// "tcx" (the default) at TCX ingress and egress of each of its
