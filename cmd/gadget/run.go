@@ -168,22 +168,29 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 	if o.all {
 		// Watch reports every target on its first pass; those resolved
 		// above are already watched and not logged again.
-		known := map[string]bool{}
+		known := map[string]gadget.Target{}
 		for _, t := range targets {
-			known[t.ID] = true
+			known[t.ID] = t
 		}
 		g.Go(func() error {
 			err := e.watch(gctx, o.interval,
 				func(ctx context.Context) ([]gadget.Target, error) { return e.resolve(ctx, node, sel) },
 				func(t gadget.Target) {
-					if known[t.ID] {
+					old, ok := known[t.ID]
+					if ok && old == t {
 						return
 					}
 					if err := tr.AddTarget(gctx, t); err != nil {
 						log.Warn("new target not watched", "target", t.ID, "netns", t.NetnsPath, "err", err)
 						return
 					}
-					known[t.ID] = true
+					known[t.ID] = t
+					if ok {
+						// The same namespace, now by its name (or another
+						// process): still attached, relabelled.
+						log.Info("target renamed", "target", t.ID, "pod", t.Pod, "was", old.Pod, "netns", t.NetnsPath)
+						return
+					}
 					log.Info("target added", "target", t.ID, "pod", t.Pod, "netns", t.NetnsPath)
 				},
 				func(id string) {

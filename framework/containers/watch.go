@@ -19,9 +19,9 @@ import (
 // that is gone (sorted by ID). The first answer is all added. A target
 // whose Pod or NetnsPath changed under the same ID (the same namespace,
 // first seen through the process that created it, then by its name) is
-// removed and added again. add and remove run on Watch's goroutine, one at
-// a time; a slow callback delays the next tick rather than piling ticks
-// up.
+// added again, with no remove: the caller relabels it (see
+// gadget.Relabeler). add and remove run on Watch's goroutine, one at a
+// time; a slow callback delays the next tick rather than piling ticks up.
 //
 // A typical resolve is
 //
@@ -54,8 +54,7 @@ func Watch(ctx context.Context, interval time.Duration, resolve func(context.Con
 			case old.Pod != t.Pod || old.NetnsPath != t.NetnsPath:
 				// The same namespace under another name, e.g. first seen
 				// through the `ip netns add` process that created it, then
-				// by its name once mounted.
-				remove(t.ID)
+				// by its name once mounted: add again, no remove.
 				add(t)
 			}
 		}

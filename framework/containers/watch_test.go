@@ -13,7 +13,7 @@ import (
 func TestWatch(t *testing.T) {
 	boom := errors.New("boom")
 	type answer struct {
-		ids string // space-separated target IDs
+		ids string // space-separated target IDs, each with "=POD" to name it
 		err error
 	}
 	tests := []struct {
@@ -40,6 +40,9 @@ func TestWatch(t *testing.T) {
 		{name: "everything gone, then back",
 			answers: []answer{{ids: "a"}, {ids: ""}, {ids: "a"}},
 			want:    "+a -a +a"},
+		{name: "a target renamed is added again, not removed",
+			answers: []answer{{ids: "a=ip-7 b"}, {ids: "a=blue b"}, {ids: "a=blue"}},
+			want:    "+a=ip-7 +b +a=blue -b"},
 		{name: "first resolve fails",
 			answers: []answer{{err: boom}},
 			wantErr: "watch targets: boom"},
@@ -59,14 +62,21 @@ func TestWatch(t *testing.T) {
 					cancel()
 				}
 				var ts []gadget.Target
-				for _, id := range strings.Fields(a.ids) {
-					ts = append(ts, gadget.Target{ID: id})
+				for _, f := range strings.Fields(a.ids) {
+					id, pod, _ := strings.Cut(f, "=")
+					ts = append(ts, gadget.Target{ID: id, Pod: pod})
 				}
 				return ts, a.err
 			}
 			var events []string
 			err := runWatch(t, ctx, resolve,
-				func(t gadget.Target) { events = append(events, "+"+t.ID) },
+				func(t gadget.Target) {
+					if t.Pod != "" {
+						events = append(events, "+"+t.ID+"="+t.Pod)
+						return
+					}
+					events = append(events, "+"+t.ID)
+				},
 				func(id string) { events = append(events, "-"+id) })
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {

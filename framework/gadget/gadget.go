@@ -142,6 +142,17 @@ type Instance interface {
 	Stop(ctx context.Context) error
 }
 
+// Relabeler is implemented by an Instance that can give a target it
+// watches new labels without letting go of it: the same ID (the same
+// network namespace) under another Pod or NetnsPath, e.g. a namespace seen
+// first through the process that created it, then by its name. Without it,
+// the trace removes the target and adds it again.
+type Relabeler interface {
+	// RelabelTarget replaces the labels of the watched target with t's ID;
+	// it is a no-op for an unknown ID.
+	RelabelTarget(ctx context.Context, t Target) error
+}
+
 // Output renders the batches of one trace for a terminal or a file.
 type Output interface {
 	// Batch is called for every batch the instance emits.

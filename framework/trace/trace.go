@@ -213,16 +213,33 @@ func (t *Trace) Stop(ctx context.Context) error {
 
 // AddTarget makes the trace watch tg: the running instance now, and every
 // instance a later Start creates. Adding a known ID again replaces the
-// remembered target but does not re-add it to a running instance. If the
-// running instance cannot add it, AddTarget returns the error and the
-// trace does not remember the target.
+// remembered target; if its labels changed (Pod, NetnsPath, …), a running
+// instance that is a gadget.Relabeler takes the new ones in place, any
+// other has the target removed and added again. If the running instance
+// cannot add it, AddTarget returns the error and the trace does not
+// remember the target.
 func (t *Trace) AddTarget(ctx context.Context, tg gadget.Target) error {
 	if tg.ID == "" {
 		return fmt.Errorf("trace %s: add target: ID is empty: give every target an ID", t.cfg.Name)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, known := t.targets[tg.ID]
+	old, known := t.targets[tg.ID]
+	if t.state == StateStarted && known && old != tg {
+		if r, ok := t.instance.(gadget.Relabeler); ok {
+			if err := r.RelabelTarget(ctx, tg); err != nil {
+				return fmt.Errorf("trace %s: relabel target %s: %w", t.cfg.Name, tg.ID, err)
+			}
+			t.log.Debug("target relabelled", "target", tg.ID, "netns", tg.NetnsPath, "pod", tg.Pod)
+			t.targets[tg.ID] = tg
+			return nil
+		}
+		if err := t.instance.RemoveTarget(ctx, tg.ID); err != nil {
+			return fmt.Errorf("trace %s: remove target %s to add it again: %w", t.cfg.Name, tg.ID, err)
+		}
+		delete(t.targets, tg.ID)
+		known = false
+	}
 	if t.state == StateStarted && !known {
 		if err := t.instance.AddTarget(ctx, tg); err != nil {
 			return fmt.Errorf("trace %s: add target %s: %w", t.cfg.Name, tg.ID, err)

@@ -80,6 +80,14 @@ func (f *fakeInstance) Stop(ctx context.Context) error {
 	return nil
 }
 
+// relabelingInstance is a fakeInstance that is a gadget.Relabeler.
+type relabelingInstance struct{ *fakeInstance }
+
+func (r relabelingInstance) RelabelTarget(ctx context.Context, t gadget.Target) error {
+	r.record("relabel " + t.ID + "=" + t.Pod)
+	return nil
+}
+
 func (f *fakeInstance) Calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -89,6 +97,7 @@ func (f *fakeInstance) Calls() []string {
 // fakeGadget is a gadget whose instances are fakeInstances, kept in order
 // of creation.
 type fakeGadget struct {
+	relabel bool // instances are relabelingInstances
 	failNew bool
 	failAdd map[string]bool
 	failOn  string
@@ -122,6 +131,9 @@ func (g *fakeGadget) info() *gadget.Info {
 			g.mu.Lock()
 			g.instances = append(g.instances, inst)
 			g.mu.Unlock()
+			if g.relabel {
+				return relabelingInstance{inst}, nil
+			}
 			return inst, nil
 		},
 	}
@@ -334,6 +346,41 @@ func TestTargets(t *testing.T) {
 	}
 	if !slices.Equal(ids, []string{"c"}) {
 		t.Errorf("Targets = %q, want [c]", ids)
+	}
+}
+
+// TestRelabel adds a known target again under another name: a
+// gadget.Relabeler takes the new labels in place, any other instance has
+// the target removed and added again.
+func TestRelabel(t *testing.T) {
+	for _, c := range []struct {
+		relabel bool
+		want    []string
+	}{
+		{false, []string{"start", "add a", "remove a", "add a"}},
+		{true, []string{"start", "add a", "relabel a=blue"}},
+	} {
+		ctx := context.Background()
+		g := &fakeGadget{relabel: c.relabel}
+		tr := newTrace(t, g, nil)
+		renamed := target("a")
+		renamed.Pod = "blue"
+		for _, err := range []error{
+			tr.Start(ctx),
+			tr.AddTarget(ctx, target("a")),
+			tr.AddTarget(ctx, renamed),
+			tr.AddTarget(ctx, renamed), // unchanged: nothing to do
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := g.Instances()[0].Calls(); !slices.Equal(got, c.want) {
+			t.Errorf("relabel=%v: calls = %q, want %q", c.relabel, got, c.want)
+		}
+		if ts := tr.Targets(); len(ts) != 1 || ts[0] != renamed {
+			t.Errorf("relabel=%v: Targets = %+v, want [%+v]", c.relabel, ts, renamed)
+		}
 	}
 }
 

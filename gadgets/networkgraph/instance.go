@@ -120,6 +120,9 @@ func (a *attachment) closers() []io.Closer {
 }
 
 // instance is a running network-graph trace.
+// The instance takes new labels for a namespace without detaching.
+var _ gadget.Relabeler = (*instance)(nil)
+
 type instance struct {
 	cfg  gadget.Config
 	opts options
@@ -461,6 +464,26 @@ func (in *instance) RemoveTarget(ctx context.Context, id string) error {
 	// other targets need.
 	closeConcurrently(a.closers())
 	return err
+}
+
+// RelabelTarget gives a watched namespace new labels (gadget.Relabeler):
+// the same namespace under another Pod or NetnsPath, e.g. found first
+// through the `ip netns add` process that created it, then by its name.
+// Its hooks stay attached; its edges carry the new labels from the next
+// batch on, and a new interface is looked up through the new NetnsPath.
+func (in *instance) RelabelTarget(_ context.Context, t gadget.Target) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if a, ok := in.byID[t.ID]; ok {
+		a.target = t
+		return nil
+	}
+	for i, p := range in.pending {
+		if p.ID == t.ID {
+			in.pending[i] = t
+		}
+	}
+	return nil
 }
 
 // detachLocked forgets a; the caller closes its socket.

@@ -502,3 +502,44 @@ func TestNetworkGraphTCXFollowsNewInterfaces(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestNetworkGraphRelabel gives a watched namespace a new name while it is
+// attached: its hooks stay, and its edges carry the new name.
+func TestNetworkGraphRelabel(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	a := testenv.NewNetns(t, "a")
+	b := testenv.NewNetns(t, "b")
+	l := testenv.Link(t, a, b)
+	udpServe(t, b, hostPort(l.B4, 5000))
+	ctx := context.Background()
+	in, rec := startInstance(t, map[string]string{ParamInterval: "1h"})
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ta := target(t, a)
+	first := ta
+	first.Pod = "ip-4242" // as first seen through the process creating it
+	if err := in.AddTarget(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.RelabelTarget(ctx, ta); err != nil {
+		t.Fatal(err)
+	}
+	udpExchange(t, a, hostPort(l.B4, 5000), 3, 10)
+	if err := in.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var named, old uint64
+	for _, e := range types.Unique(rec.all()) {
+		switch e.Pod {
+		case a.Name():
+			named += e.Packets
+		case first.Pod:
+			old += e.Packets
+		}
+	}
+	if named == 0 || old != 0 {
+		t.Errorf("edges: %d packets under %s, %d under %s; want all under the new name: %s",
+			named, a.Name(), old, first.Pod, types.EventsString(rec.all()))
+	}
+}

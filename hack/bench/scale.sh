@@ -8,7 +8,8 @@
 # the real CLI,
 #   /usr/bin/time -v GADGET run network-graph --all --interval 1s -o json
 # adds 5 namespaces one at a time while it runs, timing each from
-# 'ip netns add' to the time stamp of the CLI's "target added" log line
+# 'ip netns add' to the time stamp of the CLI's "target added" (or, when
+# first seen through the ip process, "target renamed") log line
 # (ms, one a line, in OUTDIR/scale-cli-new.txt), stops it with SIGINT and
 # appends its maximum RSS (KiB) and elapsed time to OUTDIR/scale-cli.tsv.
 # Then, for each round and each count N (default "100 250 500", order
@@ -74,9 +75,9 @@ for i in $(seq 1 "$CLI_NEW"); do
 	sleep "$(awk -v r="$RANDOM" 'BEGIN {printf "%.3f", r / 32768}')"
 	t0=$(date +%s%N)
 	ip netns add "$name"
-	bench_wait_for "$TMP/cli.log" "msg=\"target added\".* pod=$name( |\$)" 10
+	bench_wait_for "$TMP/cli.log" "msg=\"target (added|renamed)\".* pod=$name( |\$)" 10
 	# The log line's own time (ms), not when the poll above saw it.
-	ts=$(grep -E "msg=\"target added\".* pod=$name( |\$)" "$TMP/cli.log" | head -1 | sed 's/^time=\([^ ]*\).*/\1/')
+	ts=$(grep -E "msg=\"target (added|renamed)\".* pod=$name( |\$)" "$TMP/cli.log" | head -1 | sed 's/^time=\([^ ]*\).*/\1/')
 	t1=$(date -d "$ts" +%s%3N)
 	echo "$((t1 - t0 / 1000000))" >>"$OUT/scale-cli-new.txt"
 done
