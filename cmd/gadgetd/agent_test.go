@@ -4,14 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -114,8 +111,8 @@ func TestAgentNetworkGraphStatus(t *testing.T) {
 	annotate(t, c, key, "start")
 	waitState(t, c, key, v1alpha1.TraceStateStarted)
 
-	tcpServe(t, serverNs, netip.AddrPortFrom(link.B4, 8080).String())
-	tcpExchange(t, clientNs, netip.AddrPortFrom(link.B4, 8080).String())
+	serverNs.TCPEchoServer(t, netip.AddrPortFrom(link.B4, 8080).String())
+	clientNs.TCPExchange(t, netip.AddrPortFrom(link.B4, 8080).String(), 1000)
 
 	annotate(t, c, key, "stop")
 	tr := waitState(t, c, key, v1alpha1.TraceStateStopped)
@@ -181,52 +178,6 @@ func waitState(t *testing.T, c client.Client, key types.NamespacedName, want v1a
 			t.Fatalf("trace %s not %s within 30s: get error %v, annotations %v, status %+v", key, want, err, tr.Annotations, tr.Status)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// tcpServe echoes every connection to addr inside ns until the test ends.
-func tcpServe(t *testing.T, ns *testenv.Netns, addr string) {
-	t.Helper()
-	var ln net.Listener
-	if err := ns.Do(func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	}); err != nil {
-		t.Fatalf("listen %s: %v", addr, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				io.Copy(conn, conn)
-			}()
-		}
-	}()
-}
-
-// tcpExchange dials addr from inside ns and gets a message echoed.
-func tcpExchange(t *testing.T, ns *testenv.Netns, addr string) {
-	t.Helper()
-	var conn net.Conn
-	if err := ns.Do(func() (err error) {
-		conn, err = net.DialTimeout("tcp", addr, 5*time.Second)
-		return err
-	}); err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	msg := []byte(strings.Repeat("x", 1000))
-	if _, err := conn.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(conn, msg); err != nil {
-		t.Fatalf("echo from %s: %v", addr, err)
 	}
 }
 

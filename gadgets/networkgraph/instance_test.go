@@ -73,100 +73,6 @@ func startInstance(t *testing.T, params map[string]string) (*instance, *recorder
 	return in, rec
 }
 
-// tcpServe listens inside ns and echoes every connection; it returns once
-// listening.
-func tcpServe(t *testing.T, ns *testenv.Netns, addr string) {
-	t.Helper()
-	var ln net.Listener
-	if err := ns.Do(func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	}); err != nil {
-		t.Fatalf("listen %s: %v", addr, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-}
-
-// tcpExchange dials addr from inside ns, sends n bytes and reads them back.
-func tcpExchange(t *testing.T, ns *testenv.Netns, addr string, n int) {
-	t.Helper()
-	var c net.Conn
-	if err := ns.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
-		return err
-	}); err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	msg := []byte(strings.Repeat("x", n))
-	if _, err := c.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(c, msg); err != nil {
-		t.Fatalf("echo from %s: %v", addr, err)
-	}
-}
-
-// udpServe answers every datagram to addr inside ns with the same payload.
-func udpServe(t *testing.T, ns *testenv.Netns, addr string) {
-	t.Helper()
-	var pc net.PacketConn
-	if err := ns.Do(func() (err error) {
-		pc, err = net.ListenPacket("udp", addr)
-		return err
-	}); err != nil {
-		t.Fatalf("listen udp %s: %v", addr, err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(buf[:n], from)
-		}
-	}()
-}
-
-// udpExchange sends count datagrams of size bytes to addr from one socket
-// inside ns and waits for each reply.
-func udpExchange(t *testing.T, ns *testenv.Netns, addr string, count, size int) {
-	t.Helper()
-	var c net.Conn
-	if err := ns.Do(func() (err error) {
-		c, err = net.Dial("udp", addr)
-		return err
-	}); err != nil {
-		t.Fatalf("dial udp %s: %v", addr, err)
-	}
-	defer c.Close()
-	buf := make([]byte, size)
-	for i := 0; i < count; i++ {
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write(buf); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Read(buf); err != nil {
-			t.Fatalf("udp reply from %s: %v", addr, err)
-		}
-	}
-}
-
 func hostPort(a netip.Addr, port int) string {
 	return netip.AddrPortFrom(a, uint16(port)).String()
 }
@@ -213,27 +119,27 @@ func testEdges(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 
-	tcpServe(t, b, hostPort(b4, 8080))
-	tcpServe(t, b, hostPort(b6, 8080))
-	tcpServe(t, a, hostPort(a4, 9000))
-	tcpServe(t, a, "127.0.0.1:7000")
-	udpServe(t, b, hostPort(b4, 5353))
-	udpServe(t, b, hostPort(b6, 53))
-	udpServe(t, a, hostPort(a4, 8125))
+	b.TCPEchoServer(t, hostPort(b4, 8080))
+	b.TCPEchoServer(t, hostPort(b6, 8080))
+	a.TCPEchoServer(t, hostPort(a4, 9000))
+	a.TCPEchoServer(t, "127.0.0.1:7000")
+	b.UDPEchoServer(t, hostPort(b4, 5353))
+	b.UDPEchoServer(t, hostPort(b6, 53))
+	a.UDPEchoServer(t, hostPort(a4, 8125))
 
 	for i := 0; i < 3; i++ { // several connections to one port
-		tcpExchange(t, a, hostPort(b4, 8080), 1000)
+		a.TCPExchange(t, hostPort(b4, 8080), 1000)
 	}
 	// The drain loop delivers while running, not only at Stop.
 	rec.waitFor(t, "the first TCP edge in an interval batch", func(es []types.Event) bool {
 		return slices.ContainsFunc(es, func(e types.Event) bool { return e.Pod == a.Name() && e.Port == 8080 })
 	})
-	tcpExchange(t, a, hostPort(b6, 8080), 2000)
-	tcpExchange(t, b, hostPort(a4, 9000), 500)
-	tcpExchange(t, a, "127.0.0.1:7000", 100)
-	udpExchange(t, a, hostPort(b4, 5353), 5, 100)
-	udpExchange(t, a, hostPort(b6, 53), 4, 60)
-	udpExchange(t, b, hostPort(a4, 8125), 3, 40) // statsd-like, incoming to a
+	a.TCPExchange(t, hostPort(b6, 8080), 2000)
+	b.TCPExchange(t, hostPort(a4, 9000), 500)
+	a.TCPExchange(t, "127.0.0.1:7000", 100)
+	a.UDPExchange(t, hostPort(b4, 5353), 5, 100)
+	a.UDPExchange(t, hostPort(b6, 53), 4, 60)
+	b.UDPExchange(t, hostPort(a4, 8125), 3, 40) // statsd-like, incoming to a
 
 	if err := in.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -316,7 +222,7 @@ func testDetachAndCleanup(t *testing.T, mode string) {
 	a := testenv.NewNetns(t, "a")
 	b := testenv.NewNetns(t, "b")
 	l := testenv.Link(t, a, b)
-	udpServe(t, b, hostPort(l.B4, 5000))
+	b.UDPEchoServer(t, hostPort(l.B4, 5000))
 	ctx := context.Background()
 
 	before := openFDs(t)
@@ -330,7 +236,7 @@ func testDetachAndCleanup(t *testing.T, mode string) {
 			t.Fatal(err)
 		}
 	}
-	udpExchange(t, a, hostPort(l.B4, 5000), 2, 10)
+	a.UDPExchange(t, hostPort(l.B4, 5000), 2, 10)
 	// Removing b delivers b's edge at once, without waiting for the interval.
 	if err := in.RemoveTarget(ctx, tb.ID); err != nil {
 		t.Fatal(err)
@@ -339,7 +245,7 @@ func testDetachAndCleanup(t *testing.T, mode string) {
 	if !gotB {
 		t.Fatalf("removing %s did not deliver its edges: %s", b.Name(), types.EventsString(rec.all()))
 	}
-	udpExchange(t, a, hostPort(l.B4, 5000), 2, 10)
+	a.UDPExchange(t, hostPort(l.B4, 5000), 2, 10)
 	if err := in.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -374,8 +280,8 @@ func TestNetworkGraphFullMapIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	for port := 6000; port < 6005; port++ {
-		udpServe(t, b, hostPort(l.B4, port))
-		udpExchange(t, a, hostPort(l.B4, port), 1, 10)
+		b.UDPEchoServer(t, hostPort(l.B4, port))
+		a.UDPExchange(t, hostPort(l.B4, port), 1, 10)
 	}
 	if err := in.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -426,7 +332,7 @@ func TestNetworkGraphReportsConnectionsOpenedBeforeAttach(t *testing.T) {
 	a := testenv.NewNetns(t, "a")
 	b := testenv.NewNetns(t, "b")
 	l := testenv.Link(t, a, b)
-	tcpServe(t, b, hostPort(l.B4, 7100))
+	b.TCPEchoServer(t, hostPort(l.B4, 7100))
 	var c net.Conn
 	if err := a.Do(func() (err error) {
 		c, err = net.DialTimeout("tcp", hostPort(l.B4, 7100), 5*time.Second)
@@ -487,10 +393,10 @@ func TestNetworkGraphTCXFollowsNewInterfaces(t *testing.T) {
 	}
 	// a's veth to b is created after a was attached.
 	l := testenv.Link(t, a, b)
-	udpServe(t, b, hostPort(l.B4, 7777))
+	b.UDPEchoServer(t, hostPort(l.B4, 7777))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		udpExchange(t, a, hostPort(l.B4, 7777), 1, 10)
+		a.UDPExchange(t, hostPort(l.B4, 7777), 1, 10)
 		if slices.ContainsFunc(rec.all(), func(e types.Event) bool {
 			return e.Pod == a.Name() && e.PktType == "OUTGOING" && e.Port == 7777
 		}) {
@@ -510,7 +416,7 @@ func TestNetworkGraphRelabel(t *testing.T) {
 	a := testenv.NewNetns(t, "a")
 	b := testenv.NewNetns(t, "b")
 	l := testenv.Link(t, a, b)
-	udpServe(t, b, hostPort(l.B4, 5000))
+	b.UDPEchoServer(t, hostPort(l.B4, 5000))
 	ctx := context.Background()
 	in, rec := startInstance(t, map[string]string{ParamInterval: "1h"})
 	if err := in.Start(ctx); err != nil {
@@ -525,7 +431,7 @@ func TestNetworkGraphRelabel(t *testing.T) {
 	if err := in.RelabelTarget(ctx, ta); err != nil {
 		t.Fatal(err)
 	}
-	udpExchange(t, a, hostPort(l.B4, 5000), 3, 10)
+	a.UDPExchange(t, hostPort(l.B4, 5000), 3, 10)
 	if err := in.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}

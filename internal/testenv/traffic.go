@@ -1,0 +1,105 @@
+package testenv
+
+import (
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TCPEchoServer listens on addr inside n and echoes every connection until
+// the test ends; it returns once listening.
+func (n *Netns) TCPEchoServer(t testing.TB, addr string) {
+	t.Helper()
+	var ln net.Listener
+	if err := n.Do(func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+}
+
+// TCPExchange dials addr from inside n, sends size bytes and reads them
+// back.
+func (n *Netns) TCPExchange(t testing.TB, addr string, size int) {
+	t.Helper()
+	var c net.Conn
+	if err := n.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	msg := []byte(strings.Repeat("x", size))
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, msg); err != nil {
+		t.Fatalf("echo from %s: %v", addr, err)
+	}
+}
+
+// UDPEchoServer answers every datagram to addr inside n with the same
+// payload until the test ends.
+func (n *Netns) UDPEchoServer(t testing.TB, addr string) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := n.Do(func() (err error) {
+		pc, err = net.ListenPacket("udp", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("listen udp %s: %v", addr, err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			m, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(buf[:m], from)
+		}
+	}()
+}
+
+// UDPExchange sends count datagrams of size bytes to addr from one socket
+// inside n and waits for each reply.
+func (n *Netns) UDPExchange(t testing.TB, addr string, count, size int) {
+	t.Helper()
+	var c net.Conn
+	if err := n.Do(func() (err error) {
+		c, err = net.Dial("udp", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("dial udp %s: %v", addr, err)
+	}
+	defer c.Close()
+	buf := make([]byte, size)
+	for range count {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("udp reply from %s: %v", addr, err)
+		}
+	}
+}
