@@ -23,7 +23,6 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/gadgetkit/gadget/deploy"
@@ -154,18 +153,8 @@ func TestManifestsStatic(t *testing.T) {
 // rejection. CRDs and Namespaces are created for real first, so that the
 // dry runs of the objects that live in them do not depend on file order.
 func TestManifestsAPIServer(t *testing.T) {
-	dir := testenv.RequireAPIServer(t)
 	crlog.SetLogger(logr.Discard())
-	env := &envtest.Environment{BinaryAssetsDirectory: dir}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver and etcd from %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop kube-apiserver: %v", err)
-		}
-	})
+	_, cfg := testenv.StartAPIServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 

@@ -43,22 +43,10 @@ func (s staticTargets) Watch(ctx context.Context, _ gadget.Filter, update func([
 // and checks the edges in status.output.
 func TestAgentNetworkGraphStatus(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	assets := testenv.RequireAPIServer(t)
-
 	_, file, _, _ := runtime.Caller(0)
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
+	_, cfg := testenv.StartAPIServer(t, &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(filepath.Dir(file), "..", "..", "deploy", "crd")},
 		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start the test API server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop the test API server: %v", err)
-		}
 	})
 	scheme := k8sruntime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {

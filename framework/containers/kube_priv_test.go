@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/gadgetkit/gadget/framework/containers"
@@ -24,20 +23,12 @@ import (
 	"github.com/gadgetkit/gadget/internal/testenv"
 )
 
-// startAPIServer runs etcd and kube-apiserver from dir for the test.
-func startAPIServer(t *testing.T, dir string) *rest.Config {
+// startAPIServer runs etcd and kube-apiserver for the test, with
+// controller-runtime's own logs discarded.
+func startAPIServer(t *testing.T) *rest.Config {
 	t.Helper()
 	crlog.SetLogger(logr.Discard())
-	env := &envtest.Environment{BinaryAssetsDirectory: dir}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver and etcd from %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop kube-apiserver: %v", err)
-		}
-	})
+	_, cfg := testenv.StartAPIServer(t, nil)
 	return cfg
 }
 
@@ -119,8 +110,7 @@ func summary(ts []gadget.Target) []string {
 // the next update.
 func TestPodSourceRealAPIServer(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	dir := testenv.RequireAPIServer(t)
-	cfg := startAPIServer(t, dir)
+	cfg := startAPIServer(t)
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -219,8 +209,7 @@ func TestPodSourceRealAPIServer(t *testing.T) {
 // real API server, and that a bad label is refused at once.
 func TestPodSourceFilters(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	dir := testenv.RequireAPIServer(t)
-	cfg := startAPIServer(t, dir)
+	cfg := startAPIServer(t)
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
