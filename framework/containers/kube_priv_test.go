@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/gadgetkit/gadget/framework/containers"
@@ -24,12 +23,16 @@ import (
 )
 
 // startAPIServer runs etcd and kube-apiserver for the test, with
-// controller-runtime's own logs discarded.
-func startAPIServer(t *testing.T) *rest.Config {
+// controller-runtime's own logs discarded, and returns a client of it.
+func startAPIServer(t *testing.T) kubernetes.Interface {
 	t.Helper()
 	crlog.SetLogger(logr.Discard())
 	_, cfg := testenv.StartAPIServer(t, nil)
-	return cfg
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }
 
 // addrOnLoopback adds ip/32 to the loopback of ns. Pod addresses live on
@@ -110,11 +113,7 @@ func summary(ts []gadget.Target) []string {
 // the next update.
 func TestPodSourceRealAPIServer(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	cfg := startAPIServer(t)
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := startAPIServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -209,11 +208,7 @@ func TestPodSourceRealAPIServer(t *testing.T) {
 // real API server, and that a bad label is refused at once.
 func TestPodSourceFilters(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	cfg := startAPIServer(t)
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := startAPIServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -267,7 +262,7 @@ func TestPodSourceFilters(t *testing.T) {
 		})
 	}
 
-	err = src.Watch(ctx, gadget.Filter{Labels: map[string]string{"bad key!": "x"}}, func([]gadget.Target) {})
+	err := src.Watch(ctx, gadget.Filter{Labels: map[string]string{"bad key!": "x"}}, func([]gadget.Target) {})
 	if err == nil || !strings.Contains(err.Error(), "spec.filter.labels") {
 		t.Errorf("Watch with a bad label = %v, want an error naming spec.filter.labels", err)
 	}
