@@ -43,6 +43,13 @@ struct flow_value {
 	__u8 pad[3];
 };
 
+/* The TCX hook a tc tag program is attached to (skb->cb[2]). */
+enum hook {
+	HOOK_INGRESS = 0,
+	HOOK_EGRESS = 1,
+	HOOK_LOOPBACK = 2, /* egress of a loopback device: counts both ends */
+};
+
 /* Indexes of the per-CPU stats array. */
 enum stat {
 	STAT_EDGES_DROPPED = 0,  /* packets not counted: edge map full */

@@ -1,11 +1,12 @@
 package networkgraph
 
 import (
+	"maps"
+	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"testing"
 
 	"github.com/gadgetkit/gadget/internal/testenv"
 )
@@ -95,6 +96,102 @@ func udp4(src [4]byte, sport uint16, dst [4]byte, dport uint16) []byte {
 	return pkt
 }
 
+// tcp4 is an Ethernet frame carrying a TCP segment with flags and 10 bytes
+// of payload.
+func tcp4(src [4]byte, sport uint16, dst [4]byte, dport uint16, flags byte) []byte {
+	const payload = 10
+	pkt := make([]byte, 14+20+20+payload)
+	pkt[12], pkt[13] = 0x08, 0x00 // ETH_P_IP
+	ip := pkt[14:]
+	ip[0] = 0x45
+	total := 20 + 20 + payload
+	ip[2], ip[3] = byte(total>>8), byte(total)
+	ip[8] = 64
+	ip[9] = 6 // TCP
+	copy(ip[12:16], src[:])
+	copy(ip[16:20], dst[:])
+	tcp := ip[20:]
+	tcp[0], tcp[1] = byte(sport>>8), byte(sport)
+	tcp[2], tcp[3] = byte(dport>>8), byte(dport)
+	tcp[12] = 5 << 4 // data offset: 20 bytes
+	tcp[13] = flags
+	return pkt
+}
+
+// TestLoopbackCountsBothEnds checks that the loopback hook, attached at
+// egress only, records what an egress and an ingress hook did together:
+// the same packets run through both programs of namespace 1 (each packet
+// leaves and enters loopback) and through the loopback program of
+// namespace 2, and both namespaces end with the same edges and counters.
+func TestLoopbackCountsBothEnds(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	objs, err := Load(Options{MaxEdges: 64, MaxFlows: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objs.Close()
+	progs := map[Hook]*ebpf.Program{}
+	for _, h := range []Hook{HookIngress, HookEgress, HookLoopback} {
+		tag := uint32(1)
+		if h == HookLoopback {
+			tag = 2
+		}
+		p, err := objs.TCTagProgram(tag, 14, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		progs[h] = p
+	}
+	if _, err := objs.TCTagProgram(1, 14, Hook(3)); err == nil {
+		t.Error("TCTagProgram(hook 3) succeeded, want an error")
+	}
+
+	const syn, ack, synAck = 0x02, 0x10, 0x12
+	lo := [4]byte{127, 0, 0, 1}
+	packets := [][]byte{
+		tcp4(lo, 40000, lo, 5000, syn),
+		tcp4(lo, 5000, lo, 40000, synAck),
+		tcp4(lo, 40000, lo, 5000, ack),
+		tcp4(lo, 40000, lo, 5000, ack),
+		tcp4(lo, 5000, lo, 40000, ack),
+		udp4(lo, 41000, lo, 53),
+		udp4(lo, 41000, lo, 53),
+		udp4(lo, 53, lo, 41000),
+	}
+	for _, pkt := range packets {
+		for _, h := range []Hook{HookEgress, HookIngress, HookLoopback} {
+			if _, _, err := progs[h].Test(pkt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	type edge struct {
+		pktType uint8
+		proto   uint8
+		port    uint16
+	}
+	got := map[uint32]map[edge]uint64{1: {}, 2: {}}
+	if err := objs.Edges(func(k EdgeKey, v EdgeValue) {
+		got[k.Netns][edge{k.PktType, k.Proto, k.Port}] = v.Packets
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[edge]uint64{
+		{PacketOutgoing, 6, 5000}: 5, // the client's end of the connection
+		{PacketHost, 6, 5000}:     5, // the server's end
+		{PacketOutgoing, 17, 53}:  3,
+		{PacketHost, 17, 53}:      3,
+	}
+	if !maps.Equal(got[1], want) {
+		t.Errorf("egress and ingress hooks recorded %v, want %v", got[1], want)
+	}
+	if !maps.Equal(got[2], want) {
+		t.Errorf("loopback hook recorded %v, want %v (as egress and ingress hooks do)", got[2], want)
+	}
+}
+
 // TestFlowCacheKeepsDirection runs the tc program on synthetic packets: a
 // UDP stream that keeps its direction (first datagram out) while thousands
 // of other streams churn through a small flow map. Its packets hit the
@@ -108,12 +205,12 @@ func TestFlowCacheKeepsDirection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer objs.Close()
-	egress, err := objs.TCTagProgram(1, 14, true)
+	egress, err := objs.TCTagProgram(1, 14, HookEgress)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer egress.Close()
-	ingress, err := objs.TCTagProgram(1, 14, false)
+	ingress, err := objs.TCTagProgram(1, 14, HookIngress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +257,7 @@ func BenchmarkPacket(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer objs.Close()
-	tag, err := objs.TCTagProgram(1, 14, true)
+	tag, err := objs.TCTagProgram(1, 14, HookEgress)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -49,6 +49,17 @@ const (
 // cb[1] and cb[2] follow.
 const offsetCB0 = 48
 
+// Hook is where a tc tag program is attached: enum hook of
+// networkgraph.h, which the shared program reads from skb->cb[2].
+type Hook uint32
+
+// The hooks of TCTagProgram.
+const (
+	HookIngress  Hook = 0 // TCX ingress
+	HookEgress   Hook = 1 // TCX egress
+	HookLoopback Hook = 2 // TCX egress of a loopback device: counts both ends
+)
+
 // tcxNext is TCX_NEXT: let the packet go on.
 const tcxNext = -1
 
@@ -135,20 +146,23 @@ func (o *Objects) TagProgram(tag uint32) (*ebpf.Program, error) {
 
 // TCTagProgram returns a tiny tc program for one TCX hook: it stores tag,
 // the offset of the network header (the interface's link-layer header
-// length, e.g. 14 for Ethernet and loopback, 0 for L3 devices) and the
-// direction (egress or ingress) in skb->cb[0..2] and tail-calls the shared
-// tc program; it always lets the packet go on (TCX_NEXT). The caller
-// attaches it with link.AttachTCX and then closes it.
-func (o *Objects) TCTagProgram(tag, l3 uint32, egress bool) (*ebpf.Program, error) {
+// length, e.g. 14 for Ethernet and loopback, 0 for L3 devices) and the hook
+// in skb->cb[0..2] and tail-calls the shared tc program; it always lets the
+// packet go on (TCX_NEXT). The caller attaches it with link.AttachTCX (at
+// egress for HookEgress and HookLoopback, at ingress for HookIngress) and
+// then closes it. A loopback device takes one program, HookLoopback at
+// egress, which counts each packet for the sending and the receiving end.
+func (o *Objects) TCTagProgram(tag, l3 uint32, hook Hook) (*ebpf.Program, error) {
 	if tag > 1<<31-1 {
 		return nil, fmt.Errorf("namespace tag %d out of range", tag)
 	}
 	if l3 > 64 {
 		return nil, fmt.Errorf("link-layer header length %d: at most 64", l3)
 	}
-	dir := int32(0)
-	if egress {
-		dir = 1
+	switch hook {
+	case HookIngress, HookEgress, HookLoopback:
+	default:
+		return nil, fmt.Errorf("tc hook %d: want HookIngress, HookEgress or HookLoopback", hook)
 	}
 	spec := &ebpf.ProgramSpec{
 		Name:    "ng_tc_tag",
@@ -159,7 +173,7 @@ func (o *Objects) TCTagProgram(tag, l3 uint32, egress bool) (*ebpf.Program, erro
 			asm.StoreMem(asm.R1, offsetCB0, asm.R2, asm.Word),
 			asm.Mov.Imm32(asm.R2, int32(l3)),
 			asm.StoreMem(asm.R1, offsetCB0+4, asm.R2, asm.Word),
-			asm.Mov.Imm32(asm.R2, dir),
+			asm.Mov.Imm32(asm.R2, int32(hook)),
 			asm.StoreMem(asm.R1, offsetCB0+8, asm.R2, asm.Word),
 			asm.LoadMapPtr(asm.R2, o.objs.EntryTc.FD()),
 			asm.Mov.Imm(asm.R3, 0),

@@ -15,8 +15,14 @@
 //
 // Per namespace (and, at tc, per hook), user space loads a tiny tag
 // program that writes the namespace's tag into skb->cb[0] (at tc also the
-// network header offset into cb[1] and the direction into cb[2]) and
+// network header offset into cb[1] and the hook into cb[2]) and
 // tail-calls the matching entry point, which is loaded and verified once.
+//
+// Loopback is hooked at egress only: every packet it transmits, the same
+// device receives in the same namespace, so one run counts the packet for
+// both ends (HOOK_LOOPBACK). That halves the runs per loopback packet and
+// the TCX attachments of a namespace (each waits for an RCU grace period,
+// most of the time a new namespace takes to attach).
 
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -252,29 +258,26 @@ static __always_inline void copy_addr(__u8 *dst, const __u8 *src)
 	__builtin_memcpy(dst, src, 16);
 }
 
-/* account counts one packet of namespace tag, going out of it when
+/* account counts packet p of namespace tag, going out of it when
  * outgoing, whose network header is at offset l3. */
-static __always_inline void account(struct __sk_buff *skb, int direct, __u32 tag, __u32 l3, int outgoing)
+static __always_inline void account(struct __sk_buff *skb, const struct packet *p, __u32 tag, __u32 l3, int outgoing)
 {
 	__u32 pkt_type = outgoing ? PACKET_OUTGOING : PACKET_HOST;
-	struct packet p = {};
-	if (parse(skb, direct, l3, &p) < 0)
-		return;
 
 	struct flow_key fk = {};
 	fk.netns = tag;
-	fk.proto = p.proto;
-	fk.family = p.family;
+	fk.proto = p->proto;
+	fk.family = p->family;
 	if (outgoing) {
-		fk.local_port = p.sport;
-		fk.remote_port = p.dport;
-		copy_addr(fk.local_addr, p.saddr);
-		copy_addr(fk.remote_addr, p.daddr);
+		fk.local_port = p->sport;
+		fk.remote_port = p->dport;
+		copy_addr(fk.local_addr, p->saddr);
+		copy_addr(fk.remote_addr, p->daddr);
 	} else {
-		fk.local_port = p.dport;
-		fk.remote_port = p.sport;
-		copy_addr(fk.local_addr, p.daddr);
-		copy_addr(fk.remote_addr, p.saddr);
+		fk.local_port = p->dport;
+		fk.remote_port = p->sport;
+		copy_addr(fk.local_addr, p->daddr);
+		copy_addr(fk.remote_addr, p->saddr);
 	}
 
 	/* Decide the direction of the connection or stream. */
@@ -282,8 +285,8 @@ static __always_inline void account(struct __sk_buff *skb, int direct, __u32 tag
 	struct flow_value *known = NULL;
 	__u32 slot_idx = flow_slot(&fk);
 	struct flow_cache_slot *slot = bpf_map_lookup_elem(&flow_cache, &slot_idx);
-	if (p.proto == IPPROTO_TCP &&
-	    (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
+	if (p->proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
 		/* A SYN opens a connection, possibly reusing a 4-tuple. */
 		fv.pkt_type = pkt_type;
 	} else if (slot && slot->valid && flow_key_equal(&slot->key, &fk)) {
@@ -299,8 +302,8 @@ static __always_inline void account(struct __sk_buff *skb, int direct, __u32 tag
 		known = bpf_map_lookup_elem(&flows, &fk);
 		if (known) {
 			fv.pkt_type = known->pkt_type;
-		} else if (p.proto == IPPROTO_TCP) {
-			if (!(p.tcp_flags & TCP_FLAG_SYN)) {
+		} else if (p->proto == IPPROTO_TCP) {
+			if (!(p->tcp_flags & TCP_FLAG_SYN)) {
 				/* Mid-connection: its SYN was not seen. */
 				count(STAT_TCP_UNTRACKED, 1);
 				return;
@@ -325,8 +328,8 @@ count_edge:;
 	struct edge_key ek = {};
 	ek.netns = fk.netns;
 	ek.pkt_type = fv.pkt_type;
-	ek.proto = p.proto;
-	ek.family = p.family;
+	ek.proto = p->proto;
+	ek.family = p->family;
 	copy_addr(ek.addr, fk.remote_addr);
 	ek.port = fv.pkt_type == PACKET_OUTGOING ? fk.remote_port : fk.local_port;
 
@@ -372,21 +375,37 @@ SEC("socket")
 int network_graph(struct __sk_buff *skb)
 {
 	__u32 pkt_type = skb->pkt_type;
-	if (pkt_type == PACKET_HOST || pkt_type == PACKET_OUTGOING)
-		account(skb, 0, skb->cb[0], 0, pkt_type == PACKET_OUTGOING);
+	struct packet p = {};
+	if ((pkt_type == PACKET_HOST || pkt_type == PACKET_OUTGOING) &&
+	    parse(skb, 0, 0, &p) == 0)
+		account(skb, &p, skb->cb[0], 0, pkt_type == PACKET_OUTGOING);
 	return 0; /* copy nothing to the socket */
 }
 
-/* cb[0] is the namespace tag, cb[1] the network header offset, cb[2] 1 at
- * egress and 0 at ingress; set by the tag program of the hook. */
+/* cb[0] is the namespace tag, cb[1] the network header offset, cb[2] the
+ * hook (enum hook); set by the tag program of the hook. */
 SEC("tc")
 int network_graph_tc(struct __sk_buff *skb)
 {
 	__u32 l3 = skb->cb[1];
-	int outgoing = skb->cb[2] != 0;
+	__u32 hook = skb->cb[2];
+	struct packet p = {};
+	l3 = l3 > 64 ? 64 : l3;
 	/* At ingress, only what is for this host, as the packet socket. */
-	if (outgoing || skb->pkt_type == PACKET_HOST)
-		account(skb, 1, skb->cb[0], l3 > 64 ? 64 : l3, outgoing);
+	if (hook == HOOK_INGRESS && skb->pkt_type != PACKET_HOST)
+		return TCX_NEXT;
+	if (parse(skb, 1, l3, &p) < 0)
+		return TCX_NEXT;
+	int outgoing = hook != HOOK_INGRESS;
+	/* What loopback transmits, it receives: a second round counts the
+	 * receiving end (a loop, not a second copy of account). */
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < 2; i++) {
+		account(skb, &p, skb->cb[0], l3, outgoing);
+		if (hook != HOOK_LOOPBACK)
+			break;
+		outgoing = 0;
+	}
 	return TCX_NEXT;
 }
 

@@ -36,7 +36,7 @@ const (
 	ParamMaxEdges = "max-edges"
 	// ParamAttach is how the kernel program sees a namespace's packets:
 	// "tcx" (the default) at TCX ingress and egress of each of its
-	// interfaces, or "packet" through a packet socket (kernels before 6.6;
+	// interfaces (loopback at egress only, counting both ends), or "packet" through a packet socket (kernels before 6.6;
 	// the packet tap costs a clone per transmitted packet). With tcx, a
 	// kernel without TCX falls back to packet, with a log line.
 	ParamAttach = "attach"
@@ -96,7 +96,7 @@ type attachment struct {
 	target gadget.Target
 	tag    uint32
 	sock   *os.File     // attach=packet
-	links  []link.Link  // attach=tcx: ingress and egress of each interface
+	links  []link.Link  // attach=tcx: the TCX hooks of each interface (tcHooks)
 	addrs  []netip.Addr // the namespace's own addresses, for local enrichment
 	// attach=tcx: the interfaces hooked, by index, and the netlink socket
 	// reporting new ones.
@@ -271,7 +271,7 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 }
 
 // attachTCX attaches a tag program at TCX ingress and egress of every
-// interface of a's namespace, and follows the interfaces created in it
+// interface of a's namespace (see hookInterfacesLocked), and follows the interfaces created in it
 // later (RTM_NEWLINK) to hook them too.
 func (in *instance) attachTCX(a *attachment) error {
 	a.hooked = map[int]bool{}
@@ -325,27 +325,30 @@ func (in *instance) followInterfaces(a *attachment) {
 }
 
 // hookInterfacesLocked attaches a's tag programs at TCX ingress and egress
-// of the interfaces of its namespace not hooked yet.
+// of the interfaces of its namespace not hooked yet; loopback only at
+// egress, where one run counts a packet for both ends (ngbpf.HookLoopback):
+// each TCX attachment waits for an RCU grace period, so that is one wait
+// less per namespace.
 func (in *instance) hookInterfacesLocked(a *attachment) error {
-	progs := map[[2]uint32]*ebpf.Program{} // by link-layer length and direction
+	type progKey struct {
+		l3   uint32
+		hook ngbpf.Hook
+	}
+	progs := map[progKey]*ebpf.Program{}
 	defer func() {
 		for _, p := range progs {
 			p.Close()
 		}
 	}()
-	prog := func(l3 uint32, egress bool) (*ebpf.Program, error) {
-		key := [2]uint32{l3, 0}
-		if egress {
-			key[1] = 1
-		}
-		if p, ok := progs[key]; ok {
+	prog := func(k progKey) (*ebpf.Program, error) {
+		if p, ok := progs[k]; ok {
 			return p, nil
 		}
-		p, err := in.objs.TCTagProgram(a.tag, l3, egress)
+		p, err := in.objs.TCTagProgram(a.tag, k.l3, k.hook)
 		if err != nil {
 			return nil, err
 		}
-		progs[key] = p
+		progs[k] = p
 		return p, nil
 	}
 	return containers.InNetns(a.target.NetnsPath, func() error {
@@ -357,22 +360,12 @@ func (in *instance) hookInterfacesLocked(a *attachment) error {
 			if a.hooked[ifi.Index] {
 				continue
 			}
-			// Ethernet-like devices (and loopback) carry a 14-byte
-			// link-layer header; L3 devices (tun, wireguard) none.
-			l3 := uint32(0)
-			if ifi.Flags&net.FlagLoopback != 0 || len(ifi.HardwareAddr) == 6 {
-				l3 = 14
-			}
-			for _, egress := range []bool{false, true} {
-				p, err := prog(l3, egress)
+			for _, h := range tcHooks(ifi) {
+				p, err := prog(progKey{h.l3, h.hook})
 				if err != nil {
 					return err
 				}
-				attach := ebpf.AttachTCXIngress
-				if egress {
-					attach = ebpf.AttachTCXEgress
-				}
-				l, err := link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: p, Attach: attach})
+				l, err := link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: p, Attach: h.attach})
 				if err != nil {
 					return fmt.Errorf("attach TCX to %s: %w", ifi.Name, err)
 				}
@@ -383,6 +376,31 @@ func (in *instance) hookInterfacesLocked(a *attachment) error {
 		}
 		return nil
 	})
+}
+
+// tcHook is one TCX attachment of a tag program.
+type tcHook struct {
+	attach ebpf.AttachType
+	hook   ngbpf.Hook
+	l3     uint32 // link-layer header length
+}
+
+// tcHooks lists the attachments an interface takes: ingress and egress,
+// or egress alone for loopback.
+func tcHooks(ifi net.Interface) []tcHook {
+	// Ethernet-like devices (and loopback) carry a 14-byte link-layer
+	// header; L3 devices (tun, wireguard) none.
+	l3 := uint32(0)
+	if ifi.Flags&net.FlagLoopback != 0 || len(ifi.HardwareAddr) == 6 {
+		l3 = 14
+	}
+	if ifi.Flags&net.FlagLoopback != 0 {
+		return []tcHook{{ebpf.AttachTCXEgress, ngbpf.HookLoopback, l3}}
+	}
+	return []tcHook{
+		{ebpf.AttachTCXIngress, ngbpf.HookIngress, l3},
+		{ebpf.AttachTCXEgress, ngbpf.HookEgress, l3},
+	}
 }
 
 // attachPacket opens a packet socket in a's namespace with a tag program
