@@ -192,6 +192,79 @@ func TestLoopbackCountsBothEnds(t *testing.T) {
 	}
 }
 
+// TestEdgeIDsReused fills a small edge map, checks that what did not fit
+// is counted as dropped, deletes some edges and checks that new edges take
+// their ids with fresh counters, while a flow cached on a kept edge still
+// counts there.
+func TestEdgeIDsReused(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	const maxEdges = 4
+	objs, err := Load(Options{MaxEdges: maxEdges, MaxFlows: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objs.Close()
+	egress, err := objs.TCTagProgram(1, 14, HookEgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer egress.Close()
+	local, remote := [4]byte{10, 99, 0, 1}, [4]byte{10, 99, 0, 2}
+	send := func(port uint16, n int) {
+		t.Helper()
+		for range n {
+			if _, _, err := egress.Test(udp4(local, 40000, remote, port)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	edges := func() map[uint16]uint64 {
+		t.Helper()
+		out := map[uint16]uint64{}
+		if err := objs.Edges(func(k EdgeKey, v EdgeValue) { out[k.Port] = v.Packets }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	dropped := func() uint64 {
+		t.Helper()
+		st, err := objs.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st[StatEdgesDropped]
+	}
+
+	for port := uint16(1); port <= maxEdges+2; port++ {
+		send(port, int(port)) // port p: p packets
+	}
+	if got, want := edges(), map[uint16]uint64{1: 1, 2: 2, 3: 3, 4: 4}; !maps.Equal(got, want) {
+		t.Fatalf("full map: edges %v, want %v", got, want)
+	}
+	if got := dropped(); got != 5+6 {
+		t.Errorf("full map: %d packets dropped, want %d (ports 5 and 6)", got, 5+6)
+	}
+
+	key := func(port uint16) EdgeKey {
+		k := EdgeKey{Netns: 1, Port: port, PktType: PacketOutgoing, Proto: 17, Family: 4}
+		copy(k.Addr[:], remote[:])
+		return k
+	}
+	if err := objs.DeleteEdges([]EdgeKey{key(2), key(3), key(99)}); err != nil {
+		t.Fatal(err)
+	}
+	send(7, 1)
+	send(8, 2)
+	send(4, 1) // its flow is in the cache: counts by id on the kept edge
+	send(9, 1) // the map is full again
+	if got, want := edges(), map[uint16]uint64{1: 1, 4: 5, 7: 1, 8: 2}; !maps.Equal(got, want) {
+		t.Errorf("after deleting ports 2 and 3: edges %v, want %v (new edges with fresh counters)", got, want)
+	}
+	if got := dropped(); got != 5+6+1 {
+		t.Errorf("%d packets dropped, want %d", got, 5+6+1)
+	}
+}
+
 // TestFlowCacheKeepsDirection runs the tc program on synthetic packets: a
 // UDP stream that keeps its direction (first datagram out) while thousands
 // of other streams churn through a small flow map. Its packets hit the

@@ -65,8 +65,9 @@ const tcxNext = -1
 
 // Options size the kernel maps. Zero values take the defaults.
 type Options struct {
-	// MaxEdges bounds the edges recorded at once, over all namespaces;
-	// each takes 32 bytes per CPU, allocated when the edge appears.
+	// MaxEdges bounds the edges recorded at once, over all namespaces.
+	// Their counters take 32 bytes per CPU each, all allocated by Load
+	// (the default: 512 KiB per CPU), plus about 100 bytes per edge seen.
 	MaxEdges uint32
 	// MaxFlows bounds the flows whose direction is remembered (LRU).
 	MaxFlows uint32
@@ -92,7 +93,9 @@ func Load(opts Options) (*Objects, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read network-graph eBPF object: %w", err)
 	}
-	spec.Maps[networkgraphMapEdges].MaxEntries = opts.MaxEdges
+	for _, m := range []string{networkgraphMapEdges, networkgraphMapCounters, networkgraphMapFreeIds} {
+		spec.Maps[m].MaxEntries = opts.MaxEdges
+	}
 	spec.Maps[networkgraphMapFlows].MaxEntries = opts.MaxFlows
 
 	o := &Objects{}
@@ -102,6 +105,14 @@ func Load(opts Options) (*Objects, error) {
 			return nil, fmt.Errorf("load network-graph eBPF program: %+v", verr)
 		}
 		return nil, fmt.Errorf("load network-graph eBPF program: %w", err)
+	}
+	// Every edge id is free. Before any program is attached, so nothing
+	// runs that could find the queue empty.
+	for id := range opts.MaxEdges {
+		if err := o.objs.FreeIds.Update(nil, id, ebpf.UpdateAny); err != nil {
+			o.Close()
+			return nil, fmt.Errorf("fill the network-graph edge id queue: %w", err)
+		}
 	}
 	if err := o.objs.Entry.Put(uint32(0), o.objs.NetworkGraph); err != nil {
 		o.Close()
@@ -196,10 +207,14 @@ func (o *Objects) TCTagProgram(tag, l3 uint32, hook Hook) (*ebpf.Program, error)
 func (o *Objects) Edges(fn func(EdgeKey, EdgeValue)) error {
 	var (
 		k      EdgeKey
+		id     uint32
 		perCPU []EdgeValue
 	)
 	it := o.objs.Edges.Iterate()
-	for it.Next(&k, &perCPU) {
+	for it.Next(&k, &id) {
+		if err := o.objs.Counters.Lookup(id, &perCPU); err != nil {
+			return fmt.Errorf("read network-graph counters of edge id %d: %w", id, err)
+		}
 		fn(k, sumEdge(perCPU))
 	}
 	if err := it.Err(); err != nil {
@@ -223,12 +238,40 @@ func sumEdge(perCPU []EdgeValue) EdgeValue {
 	return sum
 }
 
-// DeleteEdges removes edges from the kernel map, e.g. those of a
-// namespace that is no longer watched. Keys already gone are ignored.
+// DeleteEdges removes edges from the kernel map, zeroes their counters and
+// frees their ids for new edges. Keys already gone are ignored.
+//
+// The caller must have detached every program of the edges' namespaces
+// first: a packet of a flow in the kernel's flow cache reaches its edge's
+// counters by id alone, and would count on whatever edge takes the id next.
 func (o *Objects) DeleteEdges(keys []EdgeKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("delete network-graph edges: %w", err)
+	}
+	zero := make([]EdgeValue, ncpu)
 	for i := range keys {
-		if err := o.objs.Edges.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		var id uint32
+		if err := o.objs.Edges.Lookup(&keys[i], &id); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				continue
+			}
 			return fmt.Errorf("delete network-graph edge: %w", err)
+		}
+		if err := o.objs.Edges.Delete(&keys[i]); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				continue // deleted meanwhile, by another call: its id too
+			}
+			return fmt.Errorf("delete network-graph edge: %w", err)
+		}
+		if err := o.objs.Counters.Put(id, zero); err != nil {
+			return fmt.Errorf("zero the counters of network-graph edge id %d: %w", id, err)
+		}
+		if err := o.objs.FreeIds.Update(nil, id, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("free network-graph edge id %d: %w", id, err)
 		}
 	}
 	return nil

@@ -46,17 +46,37 @@
 
 /* Sizes are set from user space before loading (MaxEdges, MaxFlows).
  *
- * Edge counters are per CPU, so a busy edge never bounces a cache line
- * between CPUs nor pays for atomic adds; user space sums them when it
- * reads the map. Not preallocated: per-CPU memory grows with the edges
- * actually seen, not with MaxEdges times the number of CPUs. */
+ * An edge is a number, its id, found by key in edges. Its counters sit at
+ * that index of a per-CPU array, so a busy edge never bounces a cache line
+ * between CPUs nor pays for atomic adds, and a packet whose flow is in the
+ * flow cache (below) reaches its counters with an array index instead of
+ * a hash-map lookup. User space sums the CPUs' counters when it reads them.
+ *
+ * Ids are handed out from free_ids, which user space fills with every id
+ * before it attaches anything. It deletes the edges of a namespace only
+ * once that namespace's programs are detached (no packet can reach them
+ * through a cached id any more), zeroes their counters and pushes their
+ * ids back. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct edge_key);
-	__type(value, struct edge_value);
+	__type(value, __u32);
 } edges SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct edge_value);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 16384);
+	__type(value, __u32);
+} free_ids SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -72,9 +92,10 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* A per-CPU, direct-mapped cache of flow directions in front of the flows
- * map: a packet of a flow this CPU saw last in its slot costs a hash of a
- * few words and a compare instead of a hash-map lookup. A slot holds the
+/* A per-CPU, direct-mapped cache of flow directions and edge ids in front
+ * of the flows and edges maps: a packet of a flow this CPU saw last in its
+ * slot costs a hash of a few words and a compare instead of two hash-map
+ * lookups. A slot holds the
  * direction the flows map held when it was filled; only a SYN changes a
  * flow's direction, and it refreshes this CPU's slot (another CPU's stale
  * slot would need the same 4-tuple reused with client and server swapped
@@ -88,6 +109,7 @@ struct flow_cache_slot {
 	__u8 pkt_type;
 	__u8 valid;
 	__u16 hits;
+	__u32 edge_id; /* the edge the flow counts on */
 };
 
 struct {
@@ -258,6 +280,24 @@ static __always_inline void copy_addr(__u8 *dst, const __u8 *src)
 	__builtin_memcpy(dst, src, 16);
 }
 
+/* new_edge gives the edge ek a free id, stored in *id. Its counters are
+ * zero on every CPU (never used, or zeroed by user space before it freed
+ * the id). Fails when every id is taken. */
+static __always_inline int new_edge(const struct edge_key *ek, __u32 *id)
+{
+	if (bpf_map_pop_elem(&free_ids, id) < 0)
+		return -1;
+	if (bpf_map_update_elem(&edges, ek, id, BPF_NOEXIST) == 0)
+		return 0;
+	/* Another CPU created the edge first: use its id, give this one back. */
+	bpf_map_push_elem(&free_ids, id, 0);
+	__u32 *known = bpf_map_lookup_elem(&edges, ek);
+	if (!known)
+		return -1;
+	*id = *known;
+	return 0;
+}
+
 /* account counts packet p of namespace tag, going out of it when
  * outgoing, whose network header is at offset l3. */
 static __always_inline void account(struct __sk_buff *skb, const struct packet *p, __u32 tag, __u32 l3, int outgoing)
@@ -280,6 +320,9 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 		copy_addr(fk.remote_addr, p->saddr);
 	}
 
+	__u64 segs = skb->gso_segs ? skb->gso_segs : 1;
+	__u32 edge_id = 0;
+
 	/* Decide the direction of the connection or stream. */
 	struct flow_value fv = {};
 	struct flow_value *known = NULL;
@@ -297,6 +340,7 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 		    !bpf_map_lookup_elem(&flows, &fk) &&
 		    bpf_map_update_elem(&flows, &fk, &fv, BPF_ANY) < 0)
 			count(STAT_FLOWS_DROPPED, 1);
+		edge_id = slot->edge_id;
 		goto count_edge;
 	} else {
 		known = bpf_map_lookup_elem(&flows, &fk);
@@ -317,14 +361,7 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 	}
 	if (!known && bpf_map_update_elem(&flows, &fk, &fv, BPF_ANY) < 0)
 		count(STAT_FLOWS_DROPPED, 1);
-	if (slot) {
-		slot->key = fk;
-		slot->pkt_type = fv.pkt_type;
-		slot->valid = 1;
-		slot->hits = 0;
-	}
 
-count_edge:;
 	struct edge_key ek = {};
 	ek.netns = fk.netns;
 	ek.pkt_type = fv.pkt_type;
@@ -332,38 +369,38 @@ count_edge:;
 	ek.family = p->family;
 	copy_addr(ek.addr, fk.remote_addr);
 	ek.port = fv.pkt_type == PACKET_OUTGOING ? fk.remote_port : fk.local_port;
+	__u32 *idp = bpf_map_lookup_elem(&edges, &ek);
+	if (idp) {
+		edge_id = *idp;
+	} else if (new_edge(&ek, &edge_id) < 0) {
+		count(STAT_EDGES_DROPPED, segs);
+		if (slot)
+			slot->valid = 0;
+		return;
+	}
+	if (slot) {
+		slot->key = fk;
+		slot->pkt_type = fv.pkt_type;
+		slot->valid = 1;
+		slot->hits = 0;
+		slot->edge_id = edge_id;
+	}
 
-	__u64 segs = skb->gso_segs ? skb->gso_segs : 1;
+count_edge:;
+	/* This CPU's counters of the edge. Per CPU, and these programs run
+	 * with bottom halves off, so one run never interrupts another on the
+	 * same CPU: plain adds are exact. */
+	struct edge_value *ev = bpf_map_lookup_elem(&counters, &edge_id);
+	if (!ev) {
+		count(STAT_EDGES_DROPPED, segs);
+		return;
+	}
 	/* Network-layer bytes, as the socket filter sees them (a GSO packet
 	 * has one link-layer header). */
 	__u64 len = skb->len > l3 ? skb->len - l3 : 0;
 	/* Times are CLOCK_MONOTONIC at tick resolution (a few ms): plenty for
 	 * first and last seen, and much cheaper than reading the clock. */
 	__u64 now = bpf_ktime_get_coarse_ns();
-
-	/* This CPU's counters of the edge. */
-	struct edge_value *ev = bpf_map_lookup_elem(&edges, &ek);
-	if (!ev) {
-		struct edge_value init = {
-			.packets = segs,
-			.bytes = len,
-			.first_seen = now,
-			.last_seen = now,
-		};
-		/* Creates the edge with this CPU's counters set and the other
-		 * CPUs' zero. */
-		long err = bpf_map_update_elem(&edges, &ek, &init, BPF_NOEXIST);
-		if (err == 0)
-			return;
-		/* Another CPU created it first, or the map is full. */
-		ev = bpf_map_lookup_elem(&edges, &ek);
-		if (!ev) {
-			count(STAT_EDGES_DROPPED, segs);
-			return;
-		}
-	}
-	/* Per CPU, and these programs run with bottom halves off, so one run
-	 * never interrupts another on the same CPU: plain adds are exact. */
 	ev->packets += segs;
 	ev->bytes += len;
 	if (!ev->first_seen)

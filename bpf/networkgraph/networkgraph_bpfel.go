@@ -38,6 +38,7 @@ type networkgraphFlowCacheSlot struct {
 	PktType uint8
 	Valid   uint8
 	Hits    uint16
+	EdgeId  uint32
 }
 
 type networkgraphFlowKey struct {
@@ -71,11 +72,13 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	networkgraphMapCounters        = "counters"
 	networkgraphMapEdges           = "edges"
 	networkgraphMapEntry           = "entry"
 	networkgraphMapEntryTc         = "entry_tc"
 	networkgraphMapFlowCache       = "flow_cache"
 	networkgraphMapFlows           = "flows"
+	networkgraphMapFreeIds         = "free_ids"
 	networkgraphMapStats           = "stats"
 	networkgraphProgNetworkGraph   = "network_graph"
 	networkgraphProgNetworkGraphTc = "network_graph_tc"
@@ -131,11 +134,13 @@ type networkgraphProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphMapSpecs struct {
+	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	Edges     *ebpf.MapSpec `ebpf:"edges"`
 	Entry     *ebpf.MapSpec `ebpf:"entry"`
 	EntryTc   *ebpf.MapSpec `ebpf:"entry_tc"`
 	FlowCache *ebpf.MapSpec `ebpf:"flow_cache"`
 	Flows     *ebpf.MapSpec `ebpf:"flows"`
+	FreeIds   *ebpf.MapSpec `ebpf:"free_ids"`
 	Stats     *ebpf.MapSpec `ebpf:"stats"`
 }
 
@@ -165,21 +170,25 @@ func (o *networkgraphObjects) Close() error {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphMaps struct {
+	Counters  *ebpf.Map `ebpf:"counters"`
 	Edges     *ebpf.Map `ebpf:"edges"`
 	Entry     *ebpf.Map `ebpf:"entry"`
 	EntryTc   *ebpf.Map `ebpf:"entry_tc"`
 	FlowCache *ebpf.Map `ebpf:"flow_cache"`
 	Flows     *ebpf.Map `ebpf:"flows"`
+	FreeIds   *ebpf.Map `ebpf:"free_ids"`
 	Stats     *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *networkgraphMaps) Close() error {
 	return _NetworkgraphClose(
+		m.Counters,
 		m.Edges,
 		m.Entry,
 		m.EntryTc,
 		m.FlowCache,
 		m.Flows,
+		m.FreeIds,
 		m.Stats,
 	)
 }

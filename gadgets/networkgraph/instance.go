@@ -31,8 +31,9 @@ const (
 	// ParamInterval is how often the kernel counters are drained into a
 	// batch, as a Go duration (default 2s, at least 100ms).
 	ParamInterval = "interval"
-	// ParamMaxEdges bounds the edges recorded at once (default 16384). Each
-	// edge takes 32 bytes of kernel memory per CPU (per-CPU counters).
+	// ParamMaxEdges bounds the edges recorded at once (default 16384). The
+	// edges' counters take 32 bytes of kernel memory per CPU each, all
+	// allocated when the trace starts (the default: 512 KiB per CPU).
 	ParamMaxEdges = "max-edges"
 	// ParamAttach is how the kernel program sees a namespace's packets:
 	// "tcx" (the default) at TCX ingress and egress of each of its
@@ -128,13 +129,16 @@ type instance struct {
 	opts options
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	objs     *ngbpf.Objects
-	started  bool
-	stopped  bool
-	nextTag  uint32
-	byID     map[string]*attachment
-	byTag    map[uint32]*attachment
+	mu      sync.Mutex
+	objs    *ngbpf.Objects
+	started bool
+	stopped bool
+	nextTag uint32
+	byID    map[string]*attachment
+	byTag   map[uint32]*attachment
+	// closing are the tags of detached namespaces whose hooks are being
+	// closed: their edges are deleted (and their ids reused) only after.
+	closing  map[uint32]bool
 	pending  []gadget.Target
 	last     map[ngbpf.EdgeKey]ngbpf.EdgeValue
 	stats    [ngbpf.NumStats]uint64
@@ -157,12 +161,13 @@ func newInstance(cfg gadget.Config) (*instance, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &instance{
-		cfg:   cfg,
-		opts:  opts,
-		log:   log,
-		byID:  map[string]*attachment{},
-		byTag: map[uint32]*attachment{},
-		last:  map[ngbpf.EdgeKey]ngbpf.EdgeValue{},
+		cfg:     cfg,
+		opts:    opts,
+		log:     log,
+		byID:    map[string]*attachment{},
+		byTag:   map[uint32]*attachment{},
+		closing: map[uint32]bool{},
+		last:    map[ngbpf.EdgeKey]ngbpf.EdgeValue{},
 	}, nil
 }
 
@@ -481,6 +486,11 @@ func (in *instance) RemoveTarget(ctx context.Context, id string) error {
 	// (about 16 ms here): not under the lock, which the drain loop and the
 	// other targets need.
 	closeConcurrently(a.closers())
+	in.mu.Lock()
+	if derr := in.forgetLocked(a.tag); derr != nil {
+		in.log.Warn("forget edges of detached namespace", "netns", a.target.NetnsPath, "error", derr)
+	}
+	in.mu.Unlock()
 	return err
 }
 
@@ -504,23 +514,31 @@ func (in *instance) RelabelTarget(_ context.Context, t gadget.Target) error {
 	return nil
 }
 
-// detachLocked forgets a; the caller closes its socket.
+// detachLocked forgets a; the caller closes its hooks and then calls
+// forgetLocked.
 func (in *instance) detachLocked(a *attachment) {
 	delete(in.byID, a.target.ID)
 	delete(in.byTag, a.tag)
+	in.closing[a.tag] = true
+	in.log.Debug("detached", "netns", a.target.NetnsPath, "pod", a.target.Pod)
+}
+
+// forgetLocked deletes the edges of the namespace tag, whose hooks are
+// closed: no packet reaches their counters any more, so the kernel may
+// reuse their ids (ngbpf.Objects.DeleteEdges).
+func (in *instance) forgetLocked(tag uint32) error {
+	delete(in.closing, tag)
 	var gone []ngbpf.EdgeKey
 	for k := range in.last {
-		if k.Netns == a.tag {
+		if k.Netns == tag {
 			gone = append(gone, k)
 			delete(in.last, k)
 		}
 	}
-	if in.objs != nil {
-		if err := in.objs.DeleteEdges(gone); err != nil {
-			in.log.Warn("forget edges of detached namespace", "netns", a.target.NetnsPath, "error", err)
-		}
+	if in.objs == nil {
+		return nil // stopped meanwhile: the maps are gone
 	}
-	in.log.Debug("detached", "netns", a.target.NetnsPath, "pod", a.target.Pod)
+	return in.objs.DeleteEdges(gone)
 }
 
 // Stop stops draining, delivers the final batch and closes every socket,
@@ -607,7 +625,11 @@ func (in *instance) collectLocked(only map[uint32]bool) error {
 		}
 		a, ok := in.byTag[k.Netns]
 		if !ok {
-			stale = append(stale, k)
+			// Counted after the namespace's last read, before its hooks
+			// were closed; not while they are still closing.
+			if !in.closing[k.Netns] {
+				stale = append(stale, k)
+			}
 			return
 		}
 		prev := in.last[k]

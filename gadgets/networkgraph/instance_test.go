@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	ngbpf "github.com/gadgetkit/gadget/bpf/networkgraph"
 	"github.com/gadgetkit/gadget/framework/containers"
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
@@ -244,6 +245,19 @@ func testDetachAndCleanup(t *testing.T, mode string) {
 	gotB := slices.ContainsFunc(rec.all(), func(e types.Event) bool { return e.Pod == b.Name() && e.PktType == "HOST" })
 	if !gotB {
 		t.Fatalf("removing %s did not deliver its edges: %s", b.Name(), types.EventsString(rec.all()))
+	}
+	// Once its hooks are closed, its edges are gone from the kernel map
+	// (their ids free for new edges).
+	in.mu.Lock()
+	left, closing := 0, len(in.closing)
+	err := in.objs.Edges(func(k ngbpf.EdgeKey, _ ngbpf.EdgeValue) {
+		if in.byTag[k.Netns] == nil {
+			left++
+		}
+	})
+	in.mu.Unlock()
+	if err != nil || left != 0 || closing != 0 {
+		t.Errorf("after RemoveTarget: %d edges of detached namespaces in the kernel map, %d namespaces closing, error %v; want 0, 0, nil", left, closing, err)
 	}
 	a.UDPExchange(t, hostPort(l.B4, 5000), 2, 10)
 	if err := in.Stop(ctx); err != nil {
