@@ -188,6 +188,7 @@ func newGadgetCmd(e env, g *globalFlags, info *gadget.Info) *cobra.Command {
 	f.BoolVar(&o.all, "all", false, "watch every network namespace of this machine, following them as they come and go")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long, e.g. 10s; 0 runs until Ctrl-C")
 	f.DurationVar(&o.interval, "interval", 2*time.Second, "how often the gadget delivers a batch")
+	f.StringArrayVar(&o.params, "param", nil, fmt.Sprintf("set the gadget parameter `KEY=VALUE` (see docs/gadgets/%s.md), e.g. max-edges=4096; repeatable", info.Name))
 	if len(info.Formats) > 0 {
 		f.StringVarP(&o.output, "output", "o", info.Formats[0], "output format: "+strings.Join(info.Formats, ", "))
 	} else {

@@ -91,6 +91,11 @@ func (g *fakeGadget) info() *gadget.Info {
 			if _, err := time.ParseDuration(cfg.Parameters["interval"]); err != nil {
 				return nil, fmt.Errorf("parameter interval: %w", err)
 			}
+			for k := range cfg.Parameters {
+				if k != "interval" && k != "max-edges" {
+					return nil, fmt.Errorf("parameter %q: unknown to fake-graph; known: interval, max-edges", k)
+				}
+			}
 			g.mu.Lock()
 			g.params = cfg.Parameters
 			g.mu.Unlock()
@@ -186,6 +191,11 @@ func TestUsageErrors(t *testing.T) {
 		{"pid not a number", 0, []string{"run", "fake-graph", "--pid", "one"}, `"--pid" flag`},
 		{"bad log level", 0, []string{"--log-level", "loud", "run", "fake-graph", "--all"}, `--log-level "loud": use debug, info, warn or error`},
 		{"not root", 1000, []string{"run", "fake-graph", "--all"}, "needs root"},
+		{"param without =", 0, []string{"run", "fake-graph", "--all", "--param", "max-edges"}, `--param "max-edges": want KEY=VALUE, e.g. --param max-edges=4096`},
+		{"param without key", 0, []string{"run", "fake-graph", "--all", "--param", "=4"}, `--param "=4": want KEY=VALUE`},
+		{"param interval", 0, []string{"run", "fake-graph", "--all", "--param", "interval=1s"}, `--param "interval=1s": set the interval with --interval`},
+		{"param twice", 0, []string{"run", "fake-graph", "--all", "--param", "max-edges=1", "--param", "max-edges=2"}, `--param "max-edges=2": max-edges is set twice; keep one`},
+		{"param unknown to the gadget", 0, []string{"run", "fake-graph", "--all", "--param", "color=red"}, `fake-graph: parameter "color": unknown to fake-graph; known: interval, max-edges (set with --interval or --param KEY=VALUE)`},
 		{"no such netns", 0, []string{"run", "fake-graph", "--netns", "frontend", "--netns", "gone"}, `--netns gone: no network namespace named "gone"`},
 	}
 	for _, tt := range tests {
@@ -259,7 +269,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name:       "all follows targets",
-			args:       []string{"--all", "-o", "jsonl", "--interval", "500ms"},
+			args:       []string{"--all", "-o", "jsonl", "--interval", "500ms", "--param", "max-edges=64"},
 			wantOut:    []string{`"pod":"host"`, `"pod":"late"`, `"type":"warn"`},
 			wantErr:    []string{`msg="target added" target=netns:late`, `msg="target removed" target=netns:host`},
 			wantAdded:  []string{"netns:host", "netns:late"},
@@ -304,6 +314,9 @@ func TestRun(t *testing.T) {
 			}
 			if g.params["interval"] == "" {
 				t.Errorf("the gadget got no interval parameter: %v", g.params)
+			}
+			if want := slices.Contains(tt.args, "--param"); want != (g.params["max-edges"] == "64") {
+				t.Errorf("parameters %v: max-edges=64 passed by --param: %v", g.params, want)
 			}
 		})
 	}

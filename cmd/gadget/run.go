@@ -31,6 +31,7 @@ type runOptions struct {
 	all      bool
 	duration time.Duration
 	interval time.Duration
+	params   []string // --param KEY=VALUE
 	output   string
 	logLevel string
 	plugins  pluginOptions
@@ -60,6 +61,9 @@ func (o runOptions) validate(info *gadget.Info) error {
 			return usagef("--pid %d: must be a process id greater than 0", p)
 		}
 	}
+	if _, err := o.gadgetParams(); err != nil {
+		return err
+	}
 	if len(o.netns) == 0 && len(o.pids) == 0 && !o.all {
 		return usagef("no target selected: pass --netns NAME, --pid N or --all")
 	}
@@ -70,9 +74,33 @@ func (o runOptions) selector() containers.Selector {
 	return containers.Selector{Netns: slices.Clone(o.netns), PIDs: slices.Clone(o.pids), All: o.all}
 }
 
-// parameters are the gadget parameters the flags set.
+// gadgetParams parses the --param flags into a map; its errors are
+// usageErrors naming the flag.
+func (o runOptions) gadgetParams() (map[string]string, error) {
+	out := make(map[string]string, len(o.params))
+	for _, p := range o.params {
+		k, v, ok := strings.Cut(p, "=")
+		k = strings.TrimSpace(k)
+		switch {
+		case !ok || k == "":
+			return nil, usagef("--param %q: want KEY=VALUE, e.g. --param max-edges=4096", p)
+		case k == "interval":
+			return nil, usagef("--param %q: set the interval with --interval", p)
+		}
+		if _, dup := out[k]; dup {
+			return nil, usagef("--param %q: %s is set twice; keep one", p, k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// parameters are the gadget parameters the flags set: --interval and
+// every --param (validate has checked them).
 func (o runOptions) parameters() map[string]string {
-	return map[string]string{"interval": o.interval.String()}
+	params, _ := o.gadgetParams()
+	params["interval"] = o.interval.String()
+	return params
 }
 
 // runGadget runs one trace of info as o says: it resolves the targets,
@@ -236,7 +264,7 @@ func stopTrace(ctx context.Context, tr *trace.Trace) error {
 }
 
 // checkParameters lets the gadget reject the parameters before anything
-// runs, so that a bad --interval is a usage error: creating an instance
+// runs, so that a bad --interval or --param is a usage error: creating an instance
 // touches nothing (gadget.Info.New's contract) and the unstarted instance
 // is dropped.
 func checkParameters(info *gadget.Info, params map[string]string) error {
@@ -246,7 +274,7 @@ func checkParameters(info *gadget.Info, params map[string]string) error {
 		Emit:       func(any) {},
 	})
 	if err != nil {
-		return usageError{fmt.Errorf("%s: %w (set it with --interval)", info.Name, err)}
+		return usageError{fmt.Errorf("%s: %w (set with --interval or --param KEY=VALUE)", info.Name, err)}
 	}
 	return nil
 }

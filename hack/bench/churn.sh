@@ -7,8 +7,8 @@
 # joined by a veth pair. hack/bench/churn opens as many TCP connections as
 # it can (4 in flight; each: connect, 1 byte each way, server closes) for
 # SECONDS. Each round runs A (no capture), B (network-graph attached to
-# both namespaces) and D (a 'return 0' socket filter on an ETH_P_ALL packet
-# socket in both, hack/bench/tap -mode packet: the attachment without the
+# both namespaces) and E (a trivial program on TCX ingress and egress of
+# both veth ends, hack/bench/tap -mode tcx: B's hooks without the
 # program's work), in rotating order, and writes to OUTDIR/churn.tsv:
 #   round  config  connections/s  connections  errors
 # In B it checks that both edges exist and that each counted at least 4
@@ -76,11 +76,11 @@ run_config() {
 			 ([.[] | select(.type == "warn")] | length)] | @tsv' \
 			"$TMP/gadget.json" >>"$ACC"
 		;;
-	D)
-		bench_bg "$TMP/tap" -mode packet -netns $A -netns $B 2>"$TMP/tap.log"
+	E)
+		bench_bg "$TMP/tap" -mode tcx -netns $A -netns $B 2>"$TMP/tap.log"
 		pid=$BENCH_LAST_PID
 		bench_wait_for "$TMP/tap.log" 'msg=ready' 20
-		run_client "$round" D
+		run_client "$round" E
 		bench_stop "$pid" INT
 		;;
 	esac
@@ -89,7 +89,7 @@ run_config() {
 for ((r = 1; r <= ROUNDS; r++)); do
 	bench_log "churn: round $r/$ROUNDS, load $(load_avg)"
 	k=$(((r - 1) % 3))
-	order=ABD
+	order=ABE
 	order=${order:k}${order:0:k}
 	for ((i = 0; i < 3; i++)); do run_config "$r" "${order:i:1}"; done
 done

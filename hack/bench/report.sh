@@ -25,18 +25,18 @@ verdict() {
 		ok = (op == ">=" && v >= l) || (op == "<=" && v <= l) || (op == "<" && v < l)
 		print (ok ? "PASS" : "**MISS**") }'
 }
-# share B D: "tap" when D (the bare attachment) costs at least half of
-# what B costs, "prog" when less, "none" when B costs under 2 %.
+# share B E: "hook" when E (the bare hooks) costs at least half of what B
+# costs, "prog" when less, "none" when B costs under 2 %.
 share() {
 	awk -v b="$1" -v d="$2" 'BEGIN {
 		if (b == "nan" || d == "nan" || b == "" || d == "") { print "none"; exit }
 		cb = 1 - b; cd = 1 - d
-		if (cb < 0.02) print "none"; else if (cd >= cb / 2) print "tap"; else print "prog" }'
+		if (cb < 0.02) print "none"; else if (cd >= cb / 2) print "hook"; else print "prog" }'
 }
 why_churn() {
-	case $(share "$CR_B" "$CR_D") in
-	tap) echo "the AF_PACKET tap accounts for most of the cost: same cause, same fix direction as in section 1." ;;
-	prog) echo "the tap explains less than half of it here; the program's per-packet work (flow-map and edge-map updates for every SYN and every packet) is the next suspect; the spread above says how far to trust one run." ;;
+	case $(share "$CR_B" "$CR_E") in
+	hook) echo "the hooks themselves account for most of it, as a program that does nothing costs that much; the spread above says how far to trust one run." ;;
+	prog) echo "the hooks explain less than half of it; the rest is the program's per-packet work (every SYN creates a flow-map entry and misses the flow cache), the same cost as in section 1; the spread above says how far to trust one run." ;;
 	*) echo "within the 2 % noise floor of this run." ;;
 	esac
 }
@@ -102,9 +102,9 @@ ACC_N=$(wc -l <"$OUT/kernel-accounting.tsv")
 CR=$(rounds "$C")
 C_A=$(cval A)
 C_B=$(cval B)
-C_D=$(cval D)
+C_E=$(cval E)
 CR_B=$(cratio B)
-CR_D=$(cratio D)
+CR_E=$(cratio E)
 C_ERR=$(awk -F'\t' '{s += $5} END {print s + 0}' "$C")
 CACC_OK=$(awk -F'\t' '$3 >= 4 * $2 && $4 >= 4 * $2 && $5 == 0' "$OUT/churn-accounting.tsv" | wc -l)
 CACC_N=$(wc -l <"$OUT/churn-accounting.tsv")
@@ -293,7 +293,7 @@ turn (the median one of each is described here); \`hack/bench/perfshare\`
 counts the samples whose call chain holds one of network-graph's programs. iperf3's sender and the veth
 receive path (softirq) mostly share one core, which limits the rate; on the busiest core (CPU $PF_CPU) network-graph took
 **$(fmt "$PF_SHARE" 1) % of the samples** ($(fmt "$PF_ALL" 1) % of the busy samples of all cores): the share of the flood's rate it costs. Of those samples: the shared
-program's own instructions $PF_BODY %, the edge-map lookup (hash, bucket walk, key compare) $PF_MAP %, the clock
+program's own instructions $PF_BODY %, hash-map lookups (hash, bucket walk, key compare; flow and edge maps, on flow-cache misses) $PF_MAP %, the clock
 $PF_CLOCK %, the per-hook tag program and its tail call $PF_TAG %. Leaf functions: $PF_TOP.
 The same profile of a B TCP stream (segments of up to 64 KiB, GSO): network-graph took
 $(fmt "$PT_SHARE" 1) % of the busiest core's samples ($(fmt "$PT_ALL" 2) % of the busy samples of all cores): the per-packet cost, spread over big packets.
@@ -325,18 +325,21 @@ TXT
 fi)
 
 **What was done, and what limits it.** The first design copied every packet through an AF_PACKET tap (D);
-TCX removed that. The program was then profiled and made cheaper: packet headers read in place instead of
-through \`bpf_skb_load_bytes()\` (seven helper calls per packet), a per-CPU direct-mapped cache of flow
-directions in front of the LRU flow map, per-CPU edge counters instead of atomic adds, and the tick-resolution
-clock. Measured side by side when the change was made (the old and the new object loaded at once and run in
-turn on the test runner, 40 rounds each; then the same profile as above with each attached): 315 ns against
-117 ns per packet on the runner (its own ~35 ns included), 12–13 % of the sender's core against 5–6 %.
-What remains is the least that counting in the kernel
-takes: one hash lookup of the edge's counters (cache misses, on a core that also runs the whole network stack),
-the clock for last-seen, the header reads, and the tail call that tells the shared program which namespace a
-packet is in — twice per packet here, as both ends are watched. In numbers: the sender's core spends about
+TCX removed that. The program was then profiled and made cheaper, in two steps measured side by side (old and
+new binary or object, same machine, same hour). First: packet headers read in place instead of through
+\`bpf_skb_load_bytes()\` (seven helper calls per packet), a per-CPU direct-mapped cache of flow directions in
+front of the LRU flow map, per-CPU edge counters instead of atomic adds, and the tick-resolution clock: 315 ns
+against 117 ns per packet on the test runner (its own ~35 ns included), 12–13 % of the sender's core against
+5–6 %. Second: every edge got an id, its counters moved to a per-CPU array at that index, and the flow cache
+holds the id, so a packet of a cached flow needs no hash-map lookup at all (it was a third of the program's
+samples): 343 against 217 ns per run in the run-time statistics above (each including their ~80 ns), ~180
+against ~120 ns per packet on the runner.
+What remains is the least that counting in the kernel takes: the header reads and the flow-cache compare
+(cache misses, on a core that also runs the whole network stack), the clock for last-seen, and the tail call
+that tells the shared program which namespace a packet is in — twice per packet here, as both ends are
+watched. In numbers: the sender's core spends about
 $(awk -v p="$K_sent_B" 'BEGIN { if (p > 0) printf "%.1f", 1e6 / p; else print "n/a" }') µs per packet with B (1 / $(fmt "$K_sent_B" 0) pps sent), so the profile's share is about
-$(awk -v p="$K_sent_B" -v s="$PF_SHARE" 'BEGIN { if (p > 0) printf "%.0f", s / 100 * 1e9 / p / 2; else print "n/a" }') ns per program run, $(awk -v p="$K_sent_B" -v s="$PF_SHARE" -v m="$PF_MAP" 'BEGIN { if (p > 0) printf "%.0f", s / 100 * m / 100 * 1e9 / p / 2; else print "n/a" }') ns of it in the edge lookup, while 2 % of the packet's time would leave
+$(awk -v p="$K_sent_B" -v s="$PF_SHARE" 'BEGIN { if (p > 0) printf "%.0f", s / 100 * 1e9 / p / 2; else print "n/a" }') ns per program run, while 2 % of the packet's time would leave
 $(awk -v p="$K_sent_A" 'BEGIN { if (p > 0) printf "%.0f", 0.02 * 1e9 / p / 2; else print "n/a" }') ns per run in all. A 64-byte flood over veth is the worst case: bigger packets and real work per
 packet (TCP above, churn in section 2) spread the same per-packet cost over more.
 
@@ -347,13 +350,14 @@ EOF
 
 Two namespaces over veth; \`hack/bench/churn\` (this repository) runs a server in b and a client in a that opens
 as many TCP connections as it can for S seconds, 4 in flight: connect, 1 byte each way, the server closes.
-$CR rounds of A (none), B (network-graph on both ends) and D (\`return 0\` packet socket on both ends), rotating.
+$CR rounds of A (none), B (network-graph on both ends) and E (a trivial TCX program on both ends: B's hooks,
+no work), rotating.
 
 | configuration | connections/s | ratio to A |
 |---|---|---|
 | A none | $(fmt "$C_A" 0) | 1 |
 | B network-graph, both ends | $(fmt "$C_B" 0) | $(fmt "$CR_B") [$(crange B)] |
-| D \`return 0\` packet socket, both ends | $(fmt "$C_D" 0) | $(fmt "$CR_D") [$(crange D)] |
+| E trivial TCX program, both ends | $(fmt "$C_E" 0) | $(fmt "$CR_E") [$(crange E)] |
 
 Failed connections over all rounds: $C_ERR. Accounting (B): the client's edge (OUTGOING tcp 10.99.1.2:7000) and
 the server's (HOST tcp 10.99.1.1:7000) each counted at least 4 packets per completed connection, with no
@@ -365,8 +369,8 @@ EOF
 	if [[ $V_CH == *MISS* ]]; then
 		cat <<EOF
 **Why the target is missed.** Each connection here is ~$(fmt "$C_PPC" 0) tiny packets, so churn is a small-packet
-workload, exposed to the same per-packet costs as the UDP flood. D, the bare attachment with no program work,
-changes the rate by $(pct "$CR_D") against B's $(pct "$CR_B"): $(why_churn)
+workload, exposed to the same per-packet costs as the UDP flood. E, the bare hooks with no program work,
+changes the rate by $(pct "$CR_E") against B's $(pct "$CR_B"): $(why_churn)
 
 EOF
 	fi
@@ -467,11 +471,13 @@ name appear, and the mount table (/proc/self/mountinfo polls ready on every chan
 the namespace on it a few milliseconds later; each event resolves at once, with one system call per named
 namespace. What the time is made of: \`ip netns add\` itself (5–10 ms here), the rescan of the
 $(fmt "$CLI_TARGETS" 0) namespaces (a few ms), and attaching, whose TCX links cost one RCU grace period each
-under RTNL (ingress and egress of each interface: the attach-one figure above).
+under RTNL: ingress and egress of each interface, loopback at egress only (one run there counts both ends), so
+a new namespace with only loopback takes one grace period. Hooking loopback at ingress too took twice as long:
+26 against 13 ms per \`BenchmarkAttachDetach/attach\`, side by side.
 $(if [[ $V_NEW != PASS ]]; then cat <<TXT
 
 **The end-to-end target is missed in this run**: the worst case adds a busy machine's scheduling delays to the
-two grace periods of the attachment.
+grace period of the attachment.
 TXT
 fi)
 
@@ -481,7 +487,7 @@ $(fmt "$CLOSE_SEQ" 0) ms and concurrently in $(fmt "$CLOSE_CONC" 0) ms. The trac
 of \`Stop\` concurrently and those of \`RemoveTarget\` outside its lock; with $MAXN namespaces stopping took
 $(fmt "$(sval "$MAXN" .stop_ms)" 0) ms, attaching all $(fmt "$(sval "$MAXN" .attach_all_ms)" 0) ms, attaching or detaching one about
 $(fmt "$(sval "$MAXN" .detach_one_ms)" 0) ms. That is the price of TCX: the kernel creates and releases each TCX link
-(two per interface: ingress and egress) under the RTNL lock with an RCU grace period, so they run one after the
+(two per interface, one for loopback) under the RTNL lock with an RCU grace period, so they run one after the
 other whatever the concurrency — about 6 ms per link here, where packet sockets (\`attach=packet\`) close in
 parallel (500 namespaces stopped in about 0.1 s in an earlier run). Per packet TCX is the cheaper hook; for a
 trace over hundreds of namespaces that is started and stopped often, \`attach=packet\` is the faster to set up.
