@@ -14,7 +14,7 @@ struct edge_key {
 	__u8 proto;     /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 family;    /* 4 or 6 */
 	__u8 pad[3];
-	__u8 addr[16];  /* remote address; IPv4 in the first 4 bytes */
+	__u8 addr[16] __attribute__((aligned(4))); /* remote address; IPv4 in the first 4 bytes */
 };
 
 struct edge_value {
@@ -34,8 +34,8 @@ struct flow_key {
 	__u8 proto;
 	__u8 family;
 	__u8 pad[2];
-	__u8 local_addr[16];
-	__u8 remote_addr[16];
+	__u8 local_addr[16] __attribute__((aligned(4)));
+	__u8 remote_addr[16] __attribute__((aligned(4)));
 };
 
 struct flow_value {

@@ -173,22 +173,40 @@ struct packet {
 	__u8 tcp_flags;
 	__u16 sport;
 	__u16 dport;
-	__u8 saddr[16];
-	__u8 daddr[16];
+	__u8 saddr[16] __attribute__((aligned(4)));
+	__u8 daddr[16] __attribute__((aligned(4)));
 };
 
 /* load copies len bytes at offset off of the packet to dst. At tc
  * (direct), bytes in the linear part of the packet are read in place, which
  * costs a bounds check instead of a helper call; socket filters may not
- * read the packet directly and always call bpf_skb_load_bytes. */
+ * read the packet directly and always call bpf_skb_load_bytes. Direct reads
+ * are whole words of len bytes (16: four words), whatever the packet's
+ * alignment (the verifier allows that where the CPU does, as on x86-64 and
+ * arm64); dst must be aligned to len (to 4 for 16). */
 static __always_inline int load(struct __sk_buff *skb, int direct, __u32 off, void *dst, __u32 len)
 {
 	if (direct && off < 256) {
 		void *data = (void *)(long)skb->data;
 		void *end = (void *)(long)skb->data_end;
-		if (data + off + len <= end) {
-			__builtin_memcpy(dst, data + off, len);
-			return 0;
+		void *src = data + off;
+		if (src + len <= end) {
+			switch (len) {
+			case 1:
+				*(__u8 *)dst = *(__u8 *)src;
+				return 0;
+			case 2:
+				*(__u16 *)dst = *(__u16 *)src;
+				return 0;
+			case 4:
+				*(__u32 *)dst = *(__u32 *)src;
+				return 0;
+			case 16:
+#pragma unroll
+				for (int i = 0; i < 4; i++)
+					((__u32 *)dst)[i] = ((__u32 *)src)[i];
+				return 0;
+			}
 		}
 	}
 	return bpf_skb_load_bytes(skb, off, dst, len);
@@ -229,7 +247,7 @@ static __always_inline int parse(struct __sk_buff *skb, int direct, __u32 l3, st
 		l4 = l3 + 40;
 #pragma unroll
 		for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
-			__u8 hdr[2];
+			__u8 hdr[2] __attribute__((aligned(2)));
 			if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP)
 				break;
 			if (load(skb, direct, l4, hdr, 2) < 0)
@@ -264,7 +282,7 @@ static __always_inline int parse(struct __sk_buff *skb, int direct, __u32 l3, st
 
 	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
 		return -1;
-	__u16 ports[2];
+	__u16 ports[2] __attribute__((aligned(4)));
 	if (load(skb, direct, l4, ports, 4) < 0)
 		return -1;
 	p->sport = bpf_ntohs(ports[0]);
@@ -275,9 +293,12 @@ static __always_inline int parse(struct __sk_buff *skb, int direct, __u32 l3, st
 	return 0;
 }
 
+/* copy_addr copies an address between fields aligned to 4 bytes. */
 static __always_inline void copy_addr(__u8 *dst, const __u8 *src)
 {
-	__builtin_memcpy(dst, src, 16);
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		((__u32 *)dst)[i] = ((const __u32 *)src)[i];
 }
 
 /* new_edge gives the edge ek a free id, stored in *id. Its counters are
