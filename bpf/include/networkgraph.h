@@ -20,7 +20,7 @@ struct edge_key {
 struct edge_value {
 	__u64 packets;    /* segments, counting each GSO segment */
 	__u64 bytes;      /* bytes at the network layer */
-	__u64 first_seen; /* bpf_ktime_get_coarse_ns(); 0: never on this CPU */
+	__u64 first_seen; /* jiffies (loader.go converts); 0: never on this CPU */
 	__u64 last_seen;
 };
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 
 	"github.com/gadgetkit/gadget/internal/testenv"
 )
@@ -392,5 +393,79 @@ func TestSumEdge(t *testing.T) {
 				t.Errorf("sumEdge = %+v, want %+v", got, c.want)
 			}
 		})
+	}
+}
+
+func TestJiffyClock(t *testing.T) {
+	// Sampled at jiffy 1000, 5 s after the clock's zero, 250 Hz; early:
+	// 2 ms after it.
+	c := jiffyClock{jiffies: 1000, ns: 5_000_000_000, tick: 4_000_000}
+	early := jiffyClock{jiffies: 1000, ns: 2_000_000, tick: 4_000_000}
+	for _, tt := range []struct {
+		name    string
+		clock   jiffyClock
+		jiffies uint64
+		want    uint64
+	}{
+		{"never", c, 0, 0},
+		{"at the sample", c, 1000, 5_000_000_000},
+		{"before it", c, 750, 4_000_000_000},
+		{"after it", c, 1001, 5_004_000_000},
+		{"long before it", c, 1, 1_004_000_000},
+		{"before the clock's zero: its earliest time", early, 999, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.clock.mono(tt.jiffies); got != tt.want {
+				t.Errorf("mono(%d) = %d, want %d", tt.jiffies, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEdgeTimes checks that an edge's first and last seen times, counted
+// in jiffies by the kernel, come out as CLOCK_MONOTONIC within a tick of
+// when its packets ran.
+func TestEdgeTimes(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	objs, err := Load(Options{MaxEdges: 8, MaxFlows: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objs.Close()
+	egress, err := objs.TCTagProgram(1, 14, HookEgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer egress.Close()
+	mono := func() uint64 {
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			t.Fatal(err)
+		}
+		return uint64(ts.Nano())
+	}
+	t0 := mono()
+	if _, _, err := egress.Test(udpPacket()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond) // several ticks apart
+	t1 := mono()
+	if _, _, err := egress.Test(udpPacket()); err != nil {
+		t.Fatal(err)
+	}
+	t2 := mono()
+	var got EdgeValue
+	if err := objs.Edges(func(_ EdgeKey, v EdgeValue) { got = v }); err != nil {
+		t.Fatal(err)
+	}
+	slack := 2 * objs.tick
+	if got.FirstSeen+slack < t0 || got.FirstSeen > t1+slack {
+		t.Errorf("FirstSeen = %d, want within a tick of [%d, %d]", got.FirstSeen, t0, t1)
+	}
+	if got.LastSeen+slack < t1 || got.LastSeen > t2+slack {
+		t.Errorf("LastSeen = %d, want within a tick of [%d, %d]", got.LastSeen, t1, t2)
+	}
+	if got.LastSeen <= got.FirstSeen {
+		t.Errorf("LastSeen %d not after FirstSeen %d (30 ms apart)", got.LastSeen, got.FirstSeen)
 	}
 }

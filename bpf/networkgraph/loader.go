@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 )
 
 // Map key and value types, generated from the C structs in
@@ -77,6 +78,9 @@ type Options struct {
 // with a tag program attached keep the program alive until they close.
 type Objects struct {
 	objs networkgraphObjects
+	// tick is the length of a jiffy in ns: the kernel counts edge times
+	// in jiffies.
+	tick uint64
 }
 
 // Load loads and verifies the network-graph program once and links it as
@@ -98,7 +102,13 @@ func Load(opts Options) (*Objects, error) {
 	}
 	spec.Maps[networkgraphMapFlows].MaxEntries = opts.MaxFlows
 
-	o := &Objects{}
+	// The coarse clocks advance by one jiffy: their resolution is its
+	// length.
+	var res unix.Timespec
+	if err := unix.ClockGetres(unix.CLOCK_MONOTONIC_COARSE, &res); err != nil || res.Nano() <= 0 {
+		return nil, fmt.Errorf("read the kernel tick length (clock_getres CLOCK_MONOTONIC_COARSE = %v): %w", res.Nano(), err)
+	}
+	o := &Objects{tick: uint64(res.Nano())}
 	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
@@ -203,8 +213,12 @@ func (o *Objects) TCTagProgram(tag, l3 uint32, hook Hook) (*ebpf.Program, error)
 // Edges calls fn for every edge in the kernel map. Counters are
 // cumulative since the edge was created; the kernel keeps them per CPU and
 // Edges sums them (FirstSeen is the earliest, LastSeen the latest of all
-// CPUs).
+// CPUs). Times are CLOCK_MONOTONIC ns at the kernel tick's resolution.
 func (o *Objects) Edges(fn func(EdgeKey, EdgeValue)) error {
+	c, err := o.clock()
+	if err != nil {
+		return err
+	}
 	var (
 		k      EdgeKey
 		id     uint32
@@ -215,12 +229,45 @@ func (o *Objects) Edges(fn func(EdgeKey, EdgeValue)) error {
 		if err := o.objs.Counters.Lookup(id, &perCPU); err != nil {
 			return fmt.Errorf("read network-graph counters of edge id %d: %w", id, err)
 		}
-		fn(k, sumEdge(perCPU))
+		v := sumEdge(perCPU)
+		v.FirstSeen, v.LastSeen = c.mono(v.FirstSeen), c.mono(v.LastSeen)
+		fn(k, v)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read network-graph edges map: %w", err)
 	}
 	return nil
+}
+
+// jiffyClock converts the kernel's jiffies into CLOCK_MONOTONIC ns, from
+// one moment read in both clocks.
+type jiffyClock struct {
+	jiffies, ns, tick uint64
+}
+
+// clock samples the kernel's clocks (network_graph_clock).
+func (o *Objects) clock() (jiffyClock, error) {
+	// A socket filter's test run wants at least an Ethernet header.
+	if _, _, err := o.objs.NetworkGraphClock.Test(make([]byte, 14)); err != nil {
+		return jiffyClock{}, fmt.Errorf("sample the kernel clocks: %w", err)
+	}
+	var j, ns uint64
+	if err := o.objs.ClockSample.Lookup(uint32(0), &j); err != nil {
+		return jiffyClock{}, fmt.Errorf("read the kernel clock sample: %w", err)
+	}
+	if err := o.objs.ClockSample.Lookup(uint32(1), &ns); err != nil {
+		return jiffyClock{}, fmt.Errorf("read the kernel clock sample: %w", err)
+	}
+	return jiffyClock{jiffies: j, ns: ns, tick: o.tick}, nil
+}
+
+// mono converts a time in jiffies (0: none) into CLOCK_MONOTONIC ns.
+func (c jiffyClock) mono(j uint64) uint64 {
+	if j == 0 {
+		return 0
+	}
+	ns := int64(c.ns) + int64(j-c.jiffies)*int64(c.tick) // j-c.jiffies wraps to negative
+	return uint64(max(ns, 1))
 }
 
 // sumEdge folds the per-CPU counters of one edge into one value. A CPU that

@@ -72,16 +72,18 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	networkgraphMapCounters        = "counters"
-	networkgraphMapEdges           = "edges"
-	networkgraphMapEntry           = "entry"
-	networkgraphMapEntryTc         = "entry_tc"
-	networkgraphMapFlowCache       = "flow_cache"
-	networkgraphMapFlows           = "flows"
-	networkgraphMapFreeIds         = "free_ids"
-	networkgraphMapStats           = "stats"
-	networkgraphProgNetworkGraph   = "network_graph"
-	networkgraphProgNetworkGraphTc = "network_graph_tc"
+	networkgraphMapClockSample        = "clock_sample"
+	networkgraphMapCounters           = "counters"
+	networkgraphMapEdges              = "edges"
+	networkgraphMapEntry              = "entry"
+	networkgraphMapEntryTc            = "entry_tc"
+	networkgraphMapFlowCache          = "flow_cache"
+	networkgraphMapFlows              = "flows"
+	networkgraphMapFreeIds            = "free_ids"
+	networkgraphMapStats              = "stats"
+	networkgraphProgNetworkGraph      = "network_graph"
+	networkgraphProgNetworkGraphClock = "network_graph_clock"
+	networkgraphProgNetworkGraphTc    = "network_graph_tc"
 )
 
 // loadNetworkgraph returns the embedded CollectionSpec for networkgraph.
@@ -126,22 +128,24 @@ type networkgraphSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphProgramSpecs struct {
-	NetworkGraph   *ebpf.ProgramSpec `ebpf:"network_graph"`
-	NetworkGraphTc *ebpf.ProgramSpec `ebpf:"network_graph_tc"`
+	NetworkGraph      *ebpf.ProgramSpec `ebpf:"network_graph"`
+	NetworkGraphClock *ebpf.ProgramSpec `ebpf:"network_graph_clock"`
+	NetworkGraphTc    *ebpf.ProgramSpec `ebpf:"network_graph_tc"`
 }
 
 // networkgraphMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphMapSpecs struct {
-	Counters  *ebpf.MapSpec `ebpf:"counters"`
-	Edges     *ebpf.MapSpec `ebpf:"edges"`
-	Entry     *ebpf.MapSpec `ebpf:"entry"`
-	EntryTc   *ebpf.MapSpec `ebpf:"entry_tc"`
-	FlowCache *ebpf.MapSpec `ebpf:"flow_cache"`
-	Flows     *ebpf.MapSpec `ebpf:"flows"`
-	FreeIds   *ebpf.MapSpec `ebpf:"free_ids"`
-	Stats     *ebpf.MapSpec `ebpf:"stats"`
+	ClockSample *ebpf.MapSpec `ebpf:"clock_sample"`
+	Counters    *ebpf.MapSpec `ebpf:"counters"`
+	Edges       *ebpf.MapSpec `ebpf:"edges"`
+	Entry       *ebpf.MapSpec `ebpf:"entry"`
+	EntryTc     *ebpf.MapSpec `ebpf:"entry_tc"`
+	FlowCache   *ebpf.MapSpec `ebpf:"flow_cache"`
+	Flows       *ebpf.MapSpec `ebpf:"flows"`
+	FreeIds     *ebpf.MapSpec `ebpf:"free_ids"`
+	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // networkgraphVariableSpecs contains global variables before they are loaded into the kernel.
@@ -170,18 +174,20 @@ func (o *networkgraphObjects) Close() error {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphMaps struct {
-	Counters  *ebpf.Map `ebpf:"counters"`
-	Edges     *ebpf.Map `ebpf:"edges"`
-	Entry     *ebpf.Map `ebpf:"entry"`
-	EntryTc   *ebpf.Map `ebpf:"entry_tc"`
-	FlowCache *ebpf.Map `ebpf:"flow_cache"`
-	Flows     *ebpf.Map `ebpf:"flows"`
-	FreeIds   *ebpf.Map `ebpf:"free_ids"`
-	Stats     *ebpf.Map `ebpf:"stats"`
+	ClockSample *ebpf.Map `ebpf:"clock_sample"`
+	Counters    *ebpf.Map `ebpf:"counters"`
+	Edges       *ebpf.Map `ebpf:"edges"`
+	Entry       *ebpf.Map `ebpf:"entry"`
+	EntryTc     *ebpf.Map `ebpf:"entry_tc"`
+	FlowCache   *ebpf.Map `ebpf:"flow_cache"`
+	Flows       *ebpf.Map `ebpf:"flows"`
+	FreeIds     *ebpf.Map `ebpf:"free_ids"`
+	Stats       *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *networkgraphMaps) Close() error {
 	return _NetworkgraphClose(
+		m.ClockSample,
 		m.Counters,
 		m.Edges,
 		m.Entry,
@@ -203,13 +209,15 @@ type networkgraphVariables struct {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphPrograms struct {
-	NetworkGraph   *ebpf.Program `ebpf:"network_graph"`
-	NetworkGraphTc *ebpf.Program `ebpf:"network_graph_tc"`
+	NetworkGraph      *ebpf.Program `ebpf:"network_graph"`
+	NetworkGraphClock *ebpf.Program `ebpf:"network_graph_clock"`
+	NetworkGraphTc    *ebpf.Program `ebpf:"network_graph_tc"`
 }
 
 func (p *networkgraphPrograms) Close() error {
 	return _NetworkgraphClose(
 		p.NetworkGraph,
+		p.NetworkGraphClock,
 		p.NetworkGraphTc,
 	)
 }
