@@ -1,6 +1,7 @@
 package plugintest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gadgetkit/gadget/framework/plugin"
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
@@ -189,4 +191,59 @@ func Benchmark(b *testing.B, f plugin.Formatter, n int) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "edges/s")
+}
+
+// BenchmarkPaired formats one batch of n edges per iteration with both
+// base (the built-in formatter) and f, alternating which goes first, and
+// times each call on its own. It reports f's and base's nanoseconds per
+// batch ("host-ns/batch", "builtin-ns/batch") and the ratio of their rates,
+// base's summed time over f's ("x-builtin": 0.5 means f formats at half
+// the built-in rate); ns/op, B/op and allocs/op count both calls. One
+// untimed call of each first warms them up and checks that their outputs
+// are equal; the benchmark fails if they differ or if a call fails.
+//
+// Ratios of separately run benchmarks are noise on shared or SMT machines:
+// a CPU there runs up to 2× slower for seconds at a time while its sibling
+// hardware thread is busy, so two benchmarks timed a few seconds apart can
+// land in different states. Timing both formatters on the same batch in
+// the same iteration puts them in the same state, and the ratio holds.
+func BenchmarkPaired(b *testing.B, base, f plugin.Formatter, n int) {
+	batch := plugin.Batch{Gadget: "network-graph", Sequence: 1, Final: true, Events: Events(n)}
+	ctx := context.Background()
+	timed := func(which string, fm plugin.Formatter) ([]byte, time.Duration) {
+		start := time.Now()
+		out, err := fm.Format(ctx, batch, nil)
+		d := time.Since(start)
+		if err != nil {
+			b.Fatalf("%s formatter: %v", which, err)
+		}
+		return out.Data, d
+	}
+	baseOut, _ := timed("built-in", base)
+	hostOut, _ := timed("host's", f)
+	if !bytes.Equal(baseOut, hostOut) {
+		b.Fatalf("the host's output (%d bytes) differs from the built-in's (%d bytes)", len(hostOut), len(baseOut))
+	}
+	b.ReportAllocs()
+	var baseTime, hostTime time.Duration
+	iters := 0
+	for b.Loop() {
+		var bd, hd time.Duration
+		if iters%2 == 0 {
+			_, bd = timed("built-in", base)
+			_, hd = timed("host's", f)
+		} else {
+			_, hd = timed("host's", f)
+			_, bd = timed("built-in", base)
+		}
+		baseTime += bd
+		hostTime += hd
+		iters++
+	}
+	if iters == 0 || hostTime <= 0 {
+		return
+	}
+	b.ReportMetric(float64(hostTime.Nanoseconds())/float64(iters), "host-ns/batch")
+	b.ReportMetric(float64(baseTime.Nanoseconds())/float64(iters), "builtin-ns/batch")
+	b.ReportMetric(float64(baseTime)/float64(hostTime), "x-builtin")
 }
