@@ -16,7 +16,10 @@
 # and writes one line per measurement to OUTDIR/kernel.tsv:
 #   round  config  test  value  unit  [sent]
 # In B it also checks that the gadget counted at least the packets iperf3
-# delivered (OUTDIR/kernel-accounting.tsv). Last, one more B run (config S,
+# delivered (OUTDIR/kernel-accounting.tsv). Then hack/bench/flood floods
+# BENCH_FLOOD_SECONDS (30) with network-graph, a trivial TCX program and
+# nothing switched on and off every 0.5 s (OUTDIR/kernel-flood.jsonl, one
+# line each). Last, one more B run (config S,
 # round 0) with hack/bench/tap -mode stats measures the run time of the
 # program itself (OUTDIR/kernel-progstats.json; the run's wall time in ms in
 # OUTDIR/kernel-progstats-ms.txt), one run of E the statistics' own cost
@@ -34,6 +37,7 @@ GADGET=$(realpath "$1")
 OUT=$2
 ROUNDS=${3:-5}
 SECS=${4:-3}
+FLOOD_SECS=${BENCH_FLOOD_SECONDS:-30}
 bench_need_root
 bench_install iperf3:iperf3 tcpdump:tcpdump jq:jq perf:linux-perf
 mkdir -p "$OUT"
@@ -58,10 +62,12 @@ TSV=$OUT/kernel.tsv
 ACC=$OUT/kernel-accounting.tsv
 : >"$TSV"
 : >"$ACC"
+: >"$OUT/kernel-flood.jsonl"
 TMP=$(mktemp -d /tmp/gbench-kernel.XXXXXX)
 trap 'bench_cleanup; rm -rf "$TMP"' EXIT
 go build -o "$TMP/tap" "$HERE/tap"
 go build -o "$TMP/perfshare" "$HERE/perfshare"
+go build -o "$TMP/flood" "$HERE/flood"
 CONFIGS=${BENCH_KERNEL_CONFIGS:-ABCDE}
 
 # run_iperf ROUND CONFIG: the UDP flood and the TCP stream.
@@ -125,6 +131,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for ((i = 0; i < n; i++)); do
 		run_config "$r" "${order:i:1}"
 	done
+done
+# The same flood with network-graph attached and detached in alternate
+# slices of one run (hack/bench/flood), so both sides of each comparison
+# see the machine in the same state; as controls, the same with a trivial
+# TCX program (the hooks alone) and with nothing switched (noise floor).
+for mode in none trivial network-graph; do
+	bench_log "kernel: flood in alternate slices, $mode switched, load $(load_avg)"
+	"$TMP/flood" -a $A -b $B -dst 10.99.0.2:5300 -seconds "$FLOOD_SECS" -slice 500ms -mode "$mode" >>"$OUT/kernel-flood.jsonl" ||
+		bench_die "flood -mode $mode failed"
 done
 # The program's own cost: one more B run, with the kernel's eBPF run-time
 # statistics on (they slow every program a little, so not in the rounds).

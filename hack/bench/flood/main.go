@@ -1,0 +1,527 @@
+// Command flood measures what network-graph costs a 64-byte UDP flood with
+// the gadget attached and detached in turn within one run, so that both
+// sides of every comparison see the machine in the same state
+// (hack/bench/kernel.sh, configuration P):
+//
+//	flood -a gbench-k-a -b gbench-k-b -dst 10.99.0.2:5300 -seconds 20 -slice 500ms [-mode network-graph]
+//
+// A sender in namespace a writes 64-byte datagrams to dst as fast as it can
+// and a receiver in namespace b reads them; both count what they move.
+// Meanwhile network-graph, driven through framework/trace as the CLI does,
+// watches both namespaces for one slice and none for the next, in turn:
+// each switch attaches or detaches its TCX hooks (RemoveTarget/AddTarget),
+// which takes some milliseconds, so only the steady part of a slice counts
+// (from 20 ms after its switch ended to the start of the next). The rates
+// of each slice with the gadget ("on") are compared with the mean of the
+// slices just before and after it ("off"): on a shared virtual machine
+// whose CPUs change speed every few seconds (an SMT sibling gets busy),
+// that comparison holds where separate runs seconds apart do not.
+//
+// -mode trivial switches a program that only returns TCX_NEXT on TCX
+// ingress and egress of both veth ends instead (what the hooks cost by
+// themselves), and -mode none switches nothing: how far the ratios stray
+// when nothing changes, the method's noise floor.
+//
+// It prints one JSON object on stdout: the median on/off ratios of the
+// packets sent and received per second, their ranges, the median rates and
+// the number of compared slices. With network-graph, the datagrams
+// received while it was attached are also checked against its edges at the
+// end ("accounted").
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/gadgetkit/gadget/framework/containers"
+	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/trace"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
+)
+
+// settle is how long after a switch a slice's steady part begins.
+const settle = 20 * time.Millisecond
+
+func main() {
+	fs := flag.NewFlagSet("flood", flag.ExitOnError)
+	a := fs.String("a", "", "namespace of the sender (a name under /var/run/netns)")
+	b := fs.String("b", "", "namespace of the receiver")
+	dst := fs.String("dst", "", "receiver address in namespace b, IP:port")
+	seconds := fs.Float64("seconds", 20, "how long to flood")
+	slice := fs.Duration("slice", 500*time.Millisecond, "how long the gadget stays attached or detached")
+	mode := fs.String("mode", "network-graph", "what is switched on and off: network-graph, trivial or none")
+	_ = fs.Parse(os.Args[1:])
+	addr, err := netip.ParseAddrPort(*dst)
+	if fs.NArg() != 0 || *a == "" || *b == "" || err != nil || !addr.Addr().Is4() || *seconds <= 0 || *slice < 100*time.Millisecond ||
+		(*mode != "network-graph" && *mode != "trivial" && *mode != "none") {
+		fmt.Fprintln(os.Stderr, "usage: flood -a NETNS -b NETNS -dst IPv4:PORT [-seconds 20] [-slice 500ms] [-mode network-graph|trivial|none]  (slice at least 100ms)")
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := run(ctx, log, *mode, *a, *b, addr, time.Duration(*seconds*float64(time.Second)), *slice)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flood:", err)
+		os.Exit(1)
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		fmt.Fprintln(os.Stderr, "flood:", err)
+		os.Exit(1)
+	}
+}
+
+// result is what one run reports; rates in packets per second.
+type result struct {
+	Mode          string     `json:"mode"`
+	Slices        int        `json:"slices"` // "on" slices compared
+	SentRatio     float64    `json:"sent_ratio"`
+	SentRange     [2]float64 `json:"sent_range"`
+	RecvRatio     float64    `json:"recv_ratio"`
+	RecvRange     [2]float64 `json:"recv_range"`
+	OnSentPPS     float64    `json:"on_sent_pps"`
+	OffSentPPS    float64    `json:"off_sent_pps"`
+	OnRecvPPS     float64    `json:"on_recv_pps"`
+	OffRecvPPS    float64    `json:"off_recv_pps"`
+	SwitchMS      float64    `json:"switch_ms"` // median time of an attach or detach of both namespaces
+	Received      uint64     `json:"received"`
+	EdgePackets   uint64     `json:"edge_packets"`    // counted by the gadget at b, HOST
+	CountedOnRecv uint64     `json:"counted_on_recv"` // received while attached, lower bound of EdgePackets
+	Accounted     bool       `json:"accounted"`
+}
+
+// window is the steady part of one slice.
+type window struct {
+	on         bool
+	start, end time.Time
+	sent, recv uint64 // packets moved within it
+}
+
+func (w window) rate(n uint64) float64 { return float64(n) / w.end.Sub(w.start).Seconds() }
+
+func run(ctx context.Context, log *slog.Logger, mode, nsA, nsB string, dst netip.AddrPort, total, slice time.Duration) (result, error) {
+	var res result
+	recvFD, err := socketIn(nsB, func(fd int) error {
+		return unix.Bind(fd, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()})
+	})
+	if err != nil {
+		return res, fmt.Errorf("receiver: %w", err)
+	}
+	defer unix.Close(recvFD)
+	sendFD, err := socketIn(nsA, func(fd int) error {
+		return unix.Connect(fd, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()})
+	})
+	if err != nil {
+		return res, fmt.Errorf("sender: %w", err)
+	}
+	defer unix.Close(sendFD)
+
+	sw, err := newSwitcher(ctx, log, mode, nsA, nsB, int(dst.Port()))
+	if err != nil {
+		return res, err
+	}
+	defer sw.close(context.WithoutCancel(ctx))
+	res.Mode = mode
+
+	var sent, recv, recvOn atomic.Uint64
+	var attached atomic.Bool
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	// The sender's CPU also runs both ends' network-graph programs: veth
+	// hands the datagram to the receiving namespace on the same CPU.
+	sendCPU, recvCPU := -1, -1
+	if runtime.NumCPU() >= 2 {
+		sendCPU, recvCPU = 0, 1
+	}
+	wg.Go(func() { pin(sendCPU); flood(sendFD, &sent, done) })
+	wg.Go(func() { pin(recvCPU); drain(recvFD, &recv, &recvOn, &attached, done) })
+	defer func() {
+		close(done)
+		// The receiver may block in its read: shutting its socket down
+		// wakes it.
+		_ = unix.Shutdown(recvFD, unix.SHUT_RDWR)
+		wg.Wait()
+	}()
+
+	var windows []window
+	var switches []float64
+	on := true // started with both
+	attached.Store(true)
+	end := time.Now().Add(total)
+	for time.Now().Before(end) {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		t0 := time.Now()
+		// Off as soon as the detaching starts, on once attached: the
+		// datagrams counted as received while on all passed b's hooks.
+		if on {
+			attached.Store(false)
+			err = sw.off(ctx)
+		} else {
+			err = sw.on(ctx)
+		}
+		if err != nil {
+			return res, err
+		}
+		on = !on
+		attached.Store(on)
+		switches = append(switches, float64(time.Since(t0).Microseconds())/1000)
+		time.Sleep(settle)
+		w := window{on: on, start: time.Now()}
+		s0, r0 := sent.Load(), recv.Load()
+		time.Sleep(time.Until(t0.Add(slice)))
+		w.end, w.sent, w.recv = time.Now(), sent.Load()-s0, recv.Load()-r0
+		windows = append(windows, w)
+	}
+	if on {
+		attached.Store(false)
+		if err := sw.off(ctx); err != nil {
+			return res, err
+		}
+	}
+
+	var sentRatios, recvRatios, onSent, offSent, onRecv, offRecv []float64
+	for i := 1; i+1 < len(windows); i++ {
+		w, before, after := windows[i], windows[i-1], windows[i+1]
+		if !w.on {
+			continue
+		}
+		offS := (before.rate(before.sent) + after.rate(after.sent)) / 2
+		offR := (before.rate(before.recv) + after.rate(after.recv)) / 2
+		if offS == 0 || offR == 0 {
+			continue
+		}
+		sentRatios = append(sentRatios, w.rate(w.sent)/offS)
+		recvRatios = append(recvRatios, w.rate(w.recv)/offR)
+		onSent, offSent = append(onSent, w.rate(w.sent)), append(offSent, offS)
+		onRecv, offRecv = append(onRecv, w.rate(w.recv)), append(offRecv, offR)
+	}
+	if len(sentRatios) == 0 {
+		return res, errors.New("no slice to compare: run longer or with shorter slices")
+	}
+	res.Slices = len(sentRatios)
+	res.SentRatio, res.SentRange = stats(sentRatios)
+	res.RecvRatio, res.RecvRange = stats(recvRatios)
+	res.OnSentPPS, _ = stats(onSent)
+	res.OffSentPPS, _ = stats(offSent)
+	res.OnRecvPPS, _ = stats(onRecv)
+	res.OffRecvPPS, _ = stats(offRecv)
+	res.SwitchMS, _ = stats(switches)
+	res.Received = recv.Load()
+	res.CountedOnRecv = recvOn.Load()
+	if counted, ok := sw.counted(); ok {
+		// Datagrams received while attached were all seen by b's hooks;
+		// a few more pass while a switch is under way.
+		res.EdgePackets = counted
+		res.Accounted = counted >= res.CountedOnRecv
+	}
+	return res, nil
+}
+
+// switcher attaches and detaches what a run measures.
+type switcher interface {
+	on(ctx context.Context) error
+	off(ctx context.Context) error
+	// counted is how many datagrams the gadget counted as received at b
+	// (ok false: not network-graph).
+	counted() (n uint64, ok bool)
+	close(ctx context.Context)
+}
+
+// newSwitcher returns the switcher of mode, switched on.
+func newSwitcher(ctx context.Context, log *slog.Logger, mode, nsA, nsB string, port int) (switcher, error) {
+	switch mode {
+	case "network-graph":
+		return newGadgetSwitch(ctx, log, nsA, nsB, port)
+	case "trivial":
+		t := &trivialSwitch{names: []string{nsA, nsB}}
+		return t, t.on(ctx)
+	default:
+		return noSwitch{}, nil
+	}
+}
+
+// gadgetSwitch is network-graph driven through framework/trace, as the CLI
+// drives it; off and on remove and add both namespaces as targets.
+type gadgetSwitch struct {
+	tr      *trace.Trace
+	targets []gadget.Target
+	mu      sync.Mutex
+	packets uint64 // HOST udp packets to port at b, over all batches
+}
+
+func newGadgetSwitch(ctx context.Context, log *slog.Logger, nsA, nsB string, port int) (*gadgetSwitch, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("host name: %w", err)
+	}
+	g := &gadgetSwitch{}
+	g.tr, err = trace.New(nil, trace.Config{
+		Gadget:     networkgraph.Name,
+		Node:       host,
+		Parameters: map[string]string{"interval": "1s"},
+		Logger:     log,
+		Emit: func(batch any) {
+			evs, ok := batch.([]types.Event)
+			if !ok {
+				return
+			}
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			for _, e := range evs {
+				if e.Pod == nsB && e.PktType == types.PktTypeHost && e.Proto == "udp" && e.Port == port {
+					g.packets += e.Packets
+				}
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{nsA, nsB} {
+		g.targets = append(g.targets, gadget.Target{ID: name, Node: host, Pod: name, NetnsPath: "/var/run/netns/" + name})
+	}
+	if err := g.on(ctx); err != nil {
+		return nil, err
+	}
+	if err := g.tr.Operate(ctx, "start"); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *gadgetSwitch) on(ctx context.Context) error {
+	for _, t := range g.targets {
+		if err := g.tr.AddTarget(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *gadgetSwitch) off(ctx context.Context) error {
+	for _, t := range g.targets {
+		if err := g.tr.RemoveTarget(ctx, t.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *gadgetSwitch) counted() (uint64, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.packets, true
+}
+
+func (g *gadgetSwitch) close(ctx context.Context) { _ = g.tr.Operate(ctx, "stop") }
+
+// trivialSwitch attaches a program that only returns TCX_NEXT at TCX
+// ingress and egress of every interface but loopback of the namespaces.
+type trivialSwitch struct {
+	names []string
+	prog  *ebpf.Program
+	links []link.Link
+}
+
+func (t *trivialSwitch) on(context.Context) error {
+	if t.prog == nil {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+			Name:         "gbench_trivial",
+			Type:         ebpf.SchedCLS,
+			License:      "Dual BSD/GPL",
+			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, -1), asm.Return()}, // TCX_NEXT
+		})
+		if err != nil {
+			return fmt.Errorf("load trivial tc program: %w", err)
+		}
+		t.prog = prog
+	}
+	for _, name := range t.names {
+		err := containers.InNetns("/var/run/netns/"+name, func() error {
+			ifaces, err := net.Interfaces()
+			if err != nil {
+				return err
+			}
+			for _, ifc := range ifaces {
+				if ifc.Flags&net.FlagLoopback != 0 {
+					continue
+				}
+				for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+					l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: t.prog, Attach: at})
+					if err != nil {
+						return fmt.Errorf("%s %v: %w", ifc.Name, at, err)
+					}
+					t.links = append(t.links, l)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("trivial program in %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (t *trivialSwitch) off(context.Context) error {
+	for _, l := range t.links {
+		if err := l.Close(); err != nil {
+			return fmt.Errorf("detach trivial program: %w", err)
+		}
+	}
+	t.links = nil
+	return nil
+}
+
+func (t *trivialSwitch) counted() (uint64, bool) { return 0, false }
+
+func (t *trivialSwitch) close(ctx context.Context) {
+	_ = t.off(ctx)
+	if t.prog != nil {
+		t.prog.Close()
+	}
+}
+
+// noSwitch switches nothing: the control.
+type noSwitch struct{}
+
+func (noSwitch) on(context.Context) error  { return nil }
+func (noSwitch) off(context.Context) error { return nil }
+func (noSwitch) counted() (uint64, bool)   { return 0, false }
+func (noSwitch) close(context.Context)     {}
+
+// socketIn opens a blocking UDP socket in the named namespace and sets it up
+// with fn there.
+func socketIn(name string, fn func(fd int) error) (int, error) {
+	fd := -1
+	err := containers.InNetns("/var/run/netns/"+name, func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return fmt.Errorf("socket: %w", err)
+		}
+		return fn(fd)
+	})
+	if err != nil && fd >= 0 {
+		unix.Close(fd)
+	}
+	return fd, err
+}
+
+// batch is how many datagrams one sendmmsg or recvmmsg moves: batching
+// keeps the per-datagram cost of the load generator itself low, so the
+// gadget's share of each datagram's cost is as large as it gets.
+const batch = 64
+
+// mmsghdr is struct mmsghdr of sendmmsg(2).
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// messages returns batch message headers, each over its own buffer of size
+// bytes.
+func messages(size int) []mmsghdr {
+	msgs := make([]mmsghdr, batch)
+	iovs := make([]unix.Iovec, batch)
+	bufs := make([]byte, batch*size)
+	for i := range msgs {
+		iovs[i].Base = &bufs[i*size]
+		iovs[i].SetLen(size)
+		msgs[i].hdr.Iov = &iovs[i]
+		msgs[i].hdr.SetIovlen(1)
+	}
+	return msgs
+}
+
+// pin keeps the calling goroutine on its own OS thread on cpu, so the
+// sender and the receiver do not trade CPUs between slices (cpu < 0: no
+// pinning).
+func pin(cpu int) {
+	if cpu < 0 {
+		return
+	}
+	runtime.LockOSThread()
+	var set unix.CPUSet
+	set.Set(cpu)
+	_ = unix.SchedSetaffinity(0, &set)
+}
+
+// flood sends 64-byte datagrams until done is closed.
+func flood(fd int, sent *atomic.Uint64, done <-chan struct{}) {
+	msgs := messages(64)
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), batch, 0, 0, 0)
+		if errno == 0 {
+			sent.Add(uint64(n))
+		}
+	}
+}
+
+// drain reads datagrams until done is closed and the socket shut down
+// (which wakes a blocked read), counting those received while the gadget
+// is attached apart.
+func drain(fd int, recv, recvOn *atomic.Uint64, attached *atomic.Bool, done <-chan struct{}) {
+	msgs := messages(2048)
+	for {
+		// Blocks for the first datagram, then takes what is queued.
+		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), batch, unix.MSG_WAITFORONE, 0, 0)
+		select {
+		case <-done:
+			return
+		default:
+		}
+		switch {
+		case errno == unix.EINTR:
+			continue
+		case errno != 0:
+			return
+		}
+		recv.Add(uint64(n))
+		if attached.Load() {
+			recvOn.Add(uint64(n))
+		}
+	}
+}
+
+// stats returns the median of v and its range.
+func stats(v []float64) (float64, [2]float64) {
+	if len(v) == 0 {
+		return 0, [2]float64{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return m, [2]float64{s[0], s[len(s)-1]}
+}
