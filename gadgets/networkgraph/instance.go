@@ -144,8 +144,10 @@ type instance struct {
 	stats    [ngbpf.NumStats]uint64
 	cancel   context.CancelFunc
 	drainErr chan error
-	// watchers are the goroutines following new interfaces (attach=tcx).
+	// watchers are the goroutines following new interfaces (attach=tcx),
+	// and linkBufs the buffers they read netlink messages into (*[]byte).
 	watchers sync.WaitGroup
+	linkBufs sync.Pool
 }
 
 func newInstance(cfg gadget.Config) (*instance, error) {
@@ -160,7 +162,7 @@ func newInstance(cfg gadget.Config) (*instance, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &instance{
+	in := &instance{
 		cfg:     cfg,
 		opts:    opts,
 		log:     log,
@@ -168,7 +170,12 @@ func newInstance(cfg gadget.Config) (*instance, error) {
 		byTag:   map[uint32]*attachment{},
 		closing: map[uint32]bool{},
 		last:    map[ngbpf.EdgeKey]ngbpf.EdgeValue{},
-	}, nil
+	}
+	in.linkBufs.New = func() any {
+		b := make([]byte, 16<<10)
+		return &b
+	}
+	return in, nil
 }
 
 // Start loads the eBPF program, attaches the targets added so far and
@@ -306,17 +313,43 @@ func (in *instance) attachTCX(a *attachment) error {
 }
 
 // followInterfaces hooks the interfaces created in a's namespace while it
-// is attached; it ends when a's netlink socket is closed.
+// is attached; it ends when a's netlink socket is closed. It waits for the
+// socket without a buffer of its own (RawConn.Read calls back once it is
+// readable) and reads into a pooled one: hundreds of namespaces wait at
+// once, and a buffer each would be most of their memory.
 func (in *instance) followInterfaces(a *attachment) {
 	defer in.watchers.Done()
-	buf := make([]byte, 16<<10)
+	rc, err := a.linkEvents.SyscallConn()
+	if err != nil {
+		in.log.Warn("follow new interfaces", "netns", a.target.NetnsPath, "error", err)
+		return
+	}
 	for {
-		n, err := a.linkEvents.Read(buf)
-		if err != nil {
+		var newLink bool
+		var readErr error
+		err := rc.Read(func(fd uintptr) bool {
+			bp := in.linkBufs.Get().(*[]byte)
+			defer in.linkBufs.Put(bp)
+			n, _, err := unix.Recvfrom(int(fd), *bp, unix.MSG_DONTWAIT)
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+				return false // not readable after all: wait again
+			case errors.Is(err, unix.ENOBUFS):
+				// The kernel dropped events (the socket overran): look
+				// at every interface again.
+				newLink = true
+			case err != nil:
+				readErr = err
+			default:
+				msgs, err := syscall.ParseNetlinkMessage((*bp)[:n])
+				newLink = err == nil && slices.ContainsFunc(msgs, func(m syscall.NetlinkMessage) bool { return m.Header.Type == unix.RTM_NEWLINK })
+			}
+			return true
+		})
+		if err != nil || readErr != nil {
 			return // closed: detached or stopped
 		}
-		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
-		if err != nil || !slices.ContainsFunc(msgs, func(m syscall.NetlinkMessage) bool { return m.Header.Type == unix.RTM_NEWLINK }) {
+		if !newLink {
 			continue
 		}
 		in.mu.Lock()
