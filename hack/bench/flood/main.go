@@ -279,8 +279,8 @@ func newGadgetSwitch(ctx context.Context, log *slog.Logger, nsA, nsB string, por
 	}
 	g := &gadgetSwitch{}
 	g.tr, err = trace.New(nil, trace.Config{
-		Gadget:     networkgraph.Name,
-		Node:       host,
+		Gadget: networkgraph.Name,
+		Node:   host,
 		// No periodic reads during the run: each detach reads the
 		// namespaces' edges, and a drain every second would fall into
 		// slices of the same parity, a bias.
