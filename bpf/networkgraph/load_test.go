@@ -77,43 +77,38 @@ func udpPacket() []byte {
 	return udp4([4]byte{10, 99, 0, 1}, 40000, [4]byte{10, 99, 0, 2}, 5201)
 }
 
-// udp4 is an Ethernet frame carrying a 64-byte UDP datagram.
-func udp4(src [4]byte, sport uint16, dst [4]byte, dport uint16) []byte {
-	const payload = 64
-	pkt := make([]byte, 14+20+8+payload)
+// ipv4 is an Ethernet frame carrying an IPv4 packet of protocol proto
+// whose transport header and payload are l4 bytes; it returns the frame and
+// its transport part, ports filled in.
+func ipv4(proto byte, src [4]byte, sport uint16, dst [4]byte, dport uint16, l4 int) (pkt, transport []byte) {
+	pkt = make([]byte, 14+20+l4)
 	pkt[12], pkt[13] = 0x08, 0x00 // ETH_P_IP
 	ip := pkt[14:]
 	ip[0] = 0x45
-	total := 20 + 8 + payload
+	total := 20 + l4
 	ip[2], ip[3] = byte(total>>8), byte(total)
 	ip[8] = 64
-	ip[9] = 17 // UDP
+	ip[9] = proto
 	copy(ip[12:16], src[:])
 	copy(ip[16:20], dst[:])
-	udp := ip[20:]
-	udp[0], udp[1] = byte(sport>>8), byte(sport)
-	udp[2], udp[3] = byte(dport>>8), byte(dport)
-	udp[4], udp[5] = byte((8+payload)>>8), byte(8+payload)
+	transport = ip[20:]
+	transport[0], transport[1] = byte(sport>>8), byte(sport)
+	transport[2], transport[3] = byte(dport>>8), byte(dport)
+	return pkt, transport
+}
+
+// udp4 is an Ethernet frame carrying a 64-byte UDP datagram.
+func udp4(src [4]byte, sport uint16, dst [4]byte, dport uint16) []byte {
+	const length = 8 + 64
+	pkt, udp := ipv4(17, src, sport, dst, dport, length)
+	udp[4], udp[5] = byte(length>>8), byte(length)
 	return pkt
 }
 
 // tcp4 is an Ethernet frame carrying a TCP segment with flags and 10 bytes
 // of payload.
 func tcp4(src [4]byte, sport uint16, dst [4]byte, dport uint16, flags byte) []byte {
-	const payload = 10
-	pkt := make([]byte, 14+20+20+payload)
-	pkt[12], pkt[13] = 0x08, 0x00 // ETH_P_IP
-	ip := pkt[14:]
-	ip[0] = 0x45
-	total := 20 + 20 + payload
-	ip[2], ip[3] = byte(total>>8), byte(total)
-	ip[8] = 64
-	ip[9] = 6 // TCP
-	copy(ip[12:16], src[:])
-	copy(ip[16:20], dst[:])
-	tcp := ip[20:]
-	tcp[0], tcp[1] = byte(sport>>8), byte(sport)
-	tcp[2], tcp[3] = byte(dport>>8), byte(dport)
+	pkt, tcp := ipv4(6, src, sport, dst, dport, 20+10)
 	tcp[12] = 5 << 4 // data offset: 20 bytes
 	tcp[13] = flags
 	return pkt

@@ -36,7 +36,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -49,7 +48,6 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -58,6 +56,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/trace"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
+	"github.com/gadgetkit/gadget/hack/bench/internal/trivial"
 )
 
 // settle is how long after a switch a slice's steady part begins.
@@ -351,52 +350,21 @@ type trivialSwitch struct {
 
 func (t *trivialSwitch) on(context.Context) error {
 	if t.prog == nil {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-			Name:         "gbench_trivial",
-			Type:         ebpf.SchedCLS,
-			License:      "Dual BSD/GPL",
-			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, -1), asm.Return()}, // TCX_NEXT
-		})
+		prog, err := trivial.Program(ebpf.SchedCLS, trivial.TCXNext)
 		if err != nil {
-			return fmt.Errorf("load trivial tc program: %w", err)
+			return err
 		}
 		t.prog = prog
 	}
-	for _, name := range t.names {
-		err := containers.InNetns("/var/run/netns/"+name, func() error {
-			ifaces, err := net.Interfaces()
-			if err != nil {
-				return err
-			}
-			for _, ifc := range ifaces {
-				if ifc.Flags&net.FlagLoopback != 0 {
-					continue
-				}
-				for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
-					l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: t.prog, Attach: at})
-					if err != nil {
-						return fmt.Errorf("%s %v: %w", ifc.Name, at, err)
-					}
-					t.links = append(t.links, l)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("trivial program in %s: %w", name, err)
-		}
-	}
-	return nil
+	links, err := trivial.AttachTCX(t.prog, t.names)
+	t.links = links
+	return err
 }
 
 func (t *trivialSwitch) off(context.Context) error {
-	for _, l := range t.links {
-		if err := l.Close(); err != nil {
-			return fmt.Errorf("detach trivial program: %w", err)
-		}
-	}
+	err := trivial.Detach(t.links)
 	t.links = nil
-	return nil
+	return err
 }
 
 func (t *trivialSwitch) counted() (uint64, bool) { return 0, false }

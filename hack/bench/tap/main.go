@@ -41,7 +41,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -51,11 +50,10 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/gadgetkit/gadget/framework/containers"
+	"github.com/gadgetkit/gadget/hack/bench/internal/trivial"
 )
 
 // netnsFlag collects repeated -netns flags.
@@ -107,7 +105,7 @@ func run(ctx context.Context, log *slog.Logger, mode string, names []string) err
 	}()
 	switch mode {
 	case "packet":
-		prog, err := trivial(ebpf.SocketFilter, 0)
+		prog, err := trivial.Program(ebpf.SocketFilter, 0)
 		if err != nil {
 			return err
 		}
@@ -131,36 +129,16 @@ func run(ctx context.Context, log *slog.Logger, mode string, names []string) err
 			}
 		}
 	case "tcx":
-		// TCX_NEXT: let the packet go on as if no program were attached.
-		prog, err := trivial(ebpf.SchedCLS, -1)
+		prog, err := trivial.Program(ebpf.SchedCLS, trivial.TCXNext)
 		if err != nil {
 			return err
 		}
 		defer prog.Close()
-		for _, name := range names {
-			err := containers.InNetns("/var/run/netns/"+name, func() error {
-				ifaces, err := net.Interfaces()
-				if err != nil {
-					return err
-				}
-				for _, ifc := range ifaces {
-					if ifc.Flags&net.FlagLoopback != 0 {
-						continue
-					}
-					for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
-						l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: at})
-						if err != nil {
-							return fmt.Errorf("%s %v: %w", ifc.Name, at, err)
-						}
-						closers = append(closers, l.Close)
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("tcx in %s: %w", name, err)
-			}
+		links, err := trivial.AttachTCX(prog, names)
+		if err != nil {
+			return err
 		}
+		closers = append(closers, func() error { return trivial.Detach(links) })
 	default:
 		return fmt.Errorf("-mode %q: use packet or tcx", mode)
 	}
@@ -294,18 +272,4 @@ func closeExperiment(n int) error {
 		"sequential_ms": float64(seq.Microseconds()) / 1000,
 		"concurrent_ms": float64(conc.Microseconds()) / 1000,
 	})
-}
-
-// trivial loads a program of type typ that returns ret.
-func trivial(typ ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "gbench_trivial",
-		Type:         typ,
-		License:      "Dual BSD/GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, ret), asm.Return()},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load trivial %v program: %w", typ, err)
-	}
-	return prog, nil
 }
