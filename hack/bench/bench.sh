@@ -9,7 +9,7 @@
 # (docs/benchmarks.md). Rounds and durations come from the environment:
 #   BENCH_ROUNDS (5)          rounds of kernel.sh and churn.sh
 #   BENCH_SECONDS (2)         seconds per iperf3 / churn run
-#   BENCH_FLOOD_SECONDS (30)  seconds of each alternate-slice flood (kernel.sh, hack/bench/flood)
+#   BENCH_FLOOD_SECONDS (20)  seconds of each alternate-slice flood (kernel.sh, hack/bench/flood)
 #   BENCH_SCALE_ROUNDS (3)    rounds of scale.sh
 #   BENCH_SCALE_COUNTS ("100 250 500")
 #   BENCH_PIPELINE_ROUNDS (2) rounds of pipeline.sh
@@ -63,7 +63,7 @@ CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(npro
 memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 kernel: $(uname -r); $(go version | cut -d' ' -f3); $(iperf3 --version | head -1 | cut -d' ' -f1-2); tcpdump $(tcpdump --version 2>&1 | head -1 | awk '{print $3}')
 load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end
-settings: BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECS BENCH_FLOOD_SECONDS=${BENCH_FLOOD_SECONDS:-30} BENCH_SCALE_ROUNDS=${BENCH_SCALE_ROUNDS:-3} BENCH_PIPELINE_ROUNDS=${BENCH_PIPELINE_ROUNDS:-2}
+settings: BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECS BENCH_FLOOD_SECONDS=${BENCH_FLOOD_SECONDS:-20} BENCH_SCALE_ROUNDS=${BENCH_SCALE_ROUNDS:-3} BENCH_PIPELINE_ROUNDS=${BENCH_PIPELINE_ROUNDS:-2}
 MACHINE
 "$HERE/report.sh" "$OUT" "$DOC"
 bench_log "bench: done in ${elapsed}s; raw results in $OUT"

@@ -17,7 +17,7 @@
 #   round  config  test  value  unit  [sent]
 # In B it also checks that the gadget counted at least the packets iperf3
 # delivered (OUTDIR/kernel-accounting.tsv). Then hack/bench/flood floods
-# BENCH_FLOOD_SECONDS (30) with network-graph, a trivial TCX program and
+# BENCH_FLOOD_SECONDS (20) with network-graph, a trivial TCX program and
 # nothing switched on and off every 0.5 s (OUTDIR/kernel-flood.jsonl, one
 # line each). Last, one more B run (config S,
 # round 0) with hack/bench/tap -mode stats measures the run time of the
@@ -37,7 +37,7 @@ GADGET=$(realpath "$1")
 OUT=$2
 ROUNDS=${3:-5}
 SECS=${4:-3}
-FLOOD_SECS=${BENCH_FLOOD_SECONDS:-30}
+FLOOD_SECS=${BENCH_FLOOD_SECONDS:-20}
 bench_need_root
 bench_install iperf3:iperf3 tcpdump:tcpdump jq:jq perf:linux-perf
 mkdir -p "$OUT"
