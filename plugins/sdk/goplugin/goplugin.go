@@ -89,7 +89,16 @@ func serve(s *server) {
 		},
 		Plugins: plugin.PluginSet{"plugin": &grpcPlugin{srv: s}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxRequestSize))...)
+			return grpc.NewServer(append(opts,
+				grpc.MaxRecvMsgSize(MaxRequestSize),
+				// A batch is megabytes: windows and buffers that hold one
+				// whole, so it crosses without waiting for window updates
+				// (the host's side does the same).
+				grpc.InitialWindowSize(8<<20),
+				grpc.InitialConnWindowSize(8<<20),
+				grpc.ReadBufferSize(1<<20),
+				grpc.WriteBufferSize(1<<20),
+			)...)
 		},
 	})
 }
