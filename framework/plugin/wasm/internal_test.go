@@ -73,6 +73,76 @@ func TestGoGuestsAreMetered(t *testing.T) {
 	}
 }
 
+// TestRawAndJSONResponsesAgree checks that the repository's formatters
+// answer a request offering the raw response (abi.Request.RawData) with
+// the same output as one that does not, which they answer with JSON as
+// for an older host.
+func TestRawAndJSONResponsesAgree(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{"go": plugintest.BuildWasm(t, dir, "./plugins/conformance/formatter")[0]}
+	for name, src := range map[string]string{"c": "plugins/conformance/cformatter", "c-example": "plugins/examples/c-formatter"} {
+		files[name] = filepath.Join(dir, name+".wasm")
+		plugintest.BuildC(t, src, files[name])
+	}
+	ctx := context.Background()
+	h, err := NewHost(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	for name, file := range files {
+		t.Run(name, func(t *testing.T) {
+			f, err := h.OpenFormatter(ctx, file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			m := f.(formatter).m
+			var outs [2][]byte
+			for i, raw := range []bool{false, true} {
+				req, err := encodeRequest(abi.Request{
+					ContractVersion: abi.ContractVersion, Kind: abi.KindFormatter, Gadget: "g", Sequence: 3,
+					Parameters: map[string]string{"a": "1"}, RawData: raw,
+				}, plugintest.Events(100))
+				if err != nil {
+					t.Fatal(err)
+				}
+				in, err := m.acquire(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				packed, err := in.call(ctx, req, h.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _, err := in.view(packed, h.opts.MaxResultBytes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if gotRaw := len(b) > 0 && b[0] == abi.RawDataMark; gotRaw != raw {
+					t.Errorf("rawData=%t: the response starts with %q", raw, b[:min(len(b), 10)])
+				}
+				resp, err := in.decode(packed, h.opts)
+				if err != nil || resp.Error != "" {
+					t.Fatalf("rawData=%t: %v %s", raw, err, resp.Error)
+				}
+				m.release(in)
+				outs[i] = resp.Data
+			}
+			if len(outs[0]) == 0 || string(outs[0]) != string(outs[1]) {
+				t.Errorf("JSON response %q, raw %q: want the same, not empty", clip(outs[0]), clip(outs[1]))
+			}
+		})
+	}
+}
+
+func clip(b []byte) string {
+	if len(b) > 60 {
+		return string(b[:60]) + "..."
+	}
+	return string(b)
+}
+
 // TestDecodeResponse checks the base64 fast path against encoding/json.
 func TestDecodeResponse(t *testing.T) {
 	for _, in := range []string{

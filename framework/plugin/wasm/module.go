@@ -44,10 +44,11 @@ type module struct {
 
 // instance is one instantiated module, used by one call at a time.
 type instance struct {
-	mod         api.Module
-	fnManifest  api.Function
-	alloc, call api.Function
-	stderr      *tail
+	mod        api.Module
+	fnManifest api.Function
+	alloc      api.Function
+	fnCall     api.Function // gadget_call
+	stderr     *tail
 }
 
 func (m *module) instantiate(ctx context.Context) (*instance, error) {
@@ -70,7 +71,7 @@ func (m *module) instantiate(ctx context.Context) (*instance, error) {
 		mod:        mod,
 		fnManifest: mod.ExportedFunction(exportManifest),
 		alloc:      mod.ExportedFunction(exportAlloc),
-		call:       mod.ExportedFunction(exportCall),
+		fnCall:     mod.ExportedFunction(exportCall),
 		stderr:     stderr,
 	}, nil
 }
@@ -98,15 +99,22 @@ func (in *instance) manifest(ctx context.Context, opts Options) (abi.Manifest, e
 
 // read copies the buffer ptr<<32|len out of the guest's memory.
 func (in *instance) read(packed uint64, limit int) ([]byte, error) {
+	b, _, err := in.view(packed, limit)
+	return bytes.Clone(b), err
+}
+
+// view returns the buffer ptr<<32|len in the guest's memory, valid until
+// the next call into the instance; ok is false for an empty buffer.
+func (in *instance) view(packed uint64, limit int) (b []byte, ok bool, err error) {
 	ptr, size := uint32(packed>>32), uint32(packed)
 	if int64(size) > int64(limit) {
-		return nil, fmt.Errorf("oversized result: %d bytes, the limit is %d", size, limit)
+		return nil, false, fmt.Errorf("oversized result: %d bytes, the limit is %d", size, limit)
 	}
-	b, ok := in.mod.Memory().Read(ptr, size)
+	b, ok = in.mod.Memory().Read(ptr, size)
 	if !ok {
-		return nil, fmt.Errorf("garbage result: %d bytes at %#x are outside the module's memory", size, ptr)
+		return nil, false, fmt.Errorf("garbage result: %d bytes at %#x are outside the module's memory", size, ptr)
 	}
-	return bytes.Clone(b), nil
+	return b, size > 0, nil
 }
 
 // acquire returns an idle instance or starts a new one.
@@ -165,6 +173,7 @@ func (m *module) invoke(ctx context.Context, b plugin.Batch, params map[string]s
 		Sequence:        b.Sequence,
 		Final:           b.Final,
 		Parameters:      params,
+		RawData:         m.manifest.Kind == abi.KindFormatter,
 	}, b.Events)
 	if err != nil {
 		return abi.Response{}, fail(fmt.Errorf("encode the request: %w", err))
@@ -217,35 +226,58 @@ func encodeRequest(req abi.Request, batch []byte) (request, error) {
 	return request{head, batch, []byte("}")}, nil
 }
 
-// invoke writes req into the instance and calls gadget_call. Any error
-// leaves the instance unusable.
+// invoke writes req into the instance, calls gadget_call and decodes the
+// response. Any error leaves the instance unusable.
 func (in *instance) invoke(ctx context.Context, req request, opts Options) (abi.Response, error) {
+	packed, err := in.call(ctx, req, opts)
+	if err != nil {
+		return abi.Response{}, err
+	}
+	return in.decode(packed, opts)
+}
+
+// call writes req into the instance and calls gadget_call, which returns
+// its response as ptr<<32|len.
+func (in *instance) call(ctx context.Context, req request, opts Options) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
 	defer cancel()
 	in.stderr.reset()
 	size := req.len()
 	res, err := in.alloc.Call(ctx, uint64(size))
 	if err != nil {
-		return abi.Response{}, describe(ctx, err, in.stderr)
+		return 0, describe(ctx, err, in.stderr)
 	}
 	ptr := uint32(res[0])
 	if ptr == 0 {
-		return abi.Response{}, fmt.Errorf("gadget_alloc(%d) returned 0: out of memory", size)
+		return 0, fmt.Errorf("gadget_alloc(%d) returned 0: out of memory", size)
 	}
 	at := ptr
 	for _, part := range req {
 		if !in.mod.Memory().Write(at, part) {
-			return abi.Response{}, fmt.Errorf("gadget_alloc(%d) returned %#x, outside the module's memory", size, ptr)
+			return 0, fmt.Errorf("gadget_alloc(%d) returned %#x, outside the module's memory", size, ptr)
 		}
 		at += uint32(len(part))
 	}
-	res, err = in.call.Call(ctx, uint64(ptr), uint64(size))
+	res, err = in.fnCall.Call(ctx, uint64(ptr), uint64(size))
 	if err != nil {
-		return abi.Response{}, describe(ctx, err, in.stderr)
+		return 0, describe(ctx, err, in.stderr)
 	}
-	out, err := in.read(res[0], opts.MaxResultBytes)
+	return res[0], nil
+}
+
+// decode copies the response ptr<<32|len out of the guest's memory: a raw
+// one (abi.RawDataMark, then a formatter's output) as it is, copied once,
+// anything else decoded as JSON.
+func (in *instance) decode(packed uint64, opts Options) (abi.Response, error) {
+	out, ok, err := in.view(packed, opts.MaxResultBytes)
 	if err != nil {
 		return abi.Response{}, err
+	}
+	if !ok {
+		return abi.Response{}, errors.New("garbage result: an empty response")
+	}
+	if out[0] == abi.RawDataMark {
+		return abi.Response{Data: bytes.Clone(out[1:])}, nil
 	}
 	return decodeResponse(out)
 }

@@ -142,6 +142,60 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestResponses checks the forms of a formatter's response the host
+// accepts: JSON and raw (docs/plugins.md), and that it offers the raw
+// form to formatters.
+func TestResponses(t *testing.T) {
+	h := newHost(t, wasm.Options{MaxResultBytes: 1 << 20})
+	ctx := context.Background()
+	f, err := h.OpenFormatter(ctx, guests.faulty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tests := []struct {
+		name    string
+		params  map[string]string
+		want    string
+		wantErr string
+	}{
+		{name: "json", params: nil, want: "ok\n"},
+		{name: "raw", params: map[string]string{"mode": "raw", "data": "a\x00b\n{\"data\":\"\"}"}, want: "a\x00b\n{\"data\":\"\"}"},
+		{name: "raw, empty output", params: map[string]string{"mode": "raw"}, want: ""},
+		{name: "raw, limit", params: map[string]string{"mode": "raw-oversized", "size": strconv.Itoa(1<<20 - 1)}, want: strings.Repeat("\x00", 1<<20-1)},
+		{name: "raw, oversized", params: map[string]string{"mode": "raw-oversized", "size": strconv.Itoa(1 << 20)}, wantErr: "oversized result: 1048577 bytes"},
+		{name: "no bytes", params: map[string]string{"mode": "empty"}, wantErr: "garbage result: an empty response"},
+		{name: "rawData offered", params: map[string]string{"mode": "rawdata"}, want: "rawData=true\n"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := f.Format(ctx, plugin.Batch{Gadget: "g", Sequence: uint64(i + 1), Events: []byte("[]")}, tt.params)
+			if tt.wantErr != "" {
+				if !errors.Is(err, plugin.ErrPluginFailed) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want plugin.ErrPluginFailed saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got.Data) != tt.want || got.Data == nil {
+				t.Errorf("data = %q (nil: %t), want %q", clip(got.Data), got.Data == nil, clip([]byte(tt.want)))
+			}
+			if got.MediaType != "text/plain" {
+				t.Errorf("media type = %q, want the manifest's text/plain", got.MediaType)
+			}
+		})
+	}
+}
+
+func clip(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "..."
+	}
+	return string(b)
+}
+
 // TestSandbox checks that a guest sees no file system, no environment, no
 // arguments and a fake clock.
 func TestSandbox(t *testing.T) {
@@ -187,5 +241,86 @@ func TestOpenErrors(t *testing.T) {
 				t.Errorf("error = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// spinningModule is a module of the raw ABI whose start function loops
+// forever: run by the start section (start) or exported as _initialize.
+func spinningModule(start bool) []byte {
+	sec := func(id byte, body ...byte) []byte {
+		return append([]byte{id, byte(len(body))}, body...)
+	}
+	name := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, sec(1, 4, 0x60, 0, 0, 0x60, 0, 1, 0x7e, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 1, 0x7e)...)
+	m = append(m, sec(3, 4, 0, 1, 2, 3)...)
+	m = append(m, sec(5, 1, 0, 1)...)
+	var exports []byte
+	n := byte(4)
+	for _, e := range []struct {
+		name      string
+		kind, idx byte
+	}{{"memory", 2, 0}, {"gadget_manifest", 0, 1}, {"gadget_alloc", 0, 2}, {"gadget_call", 0, 3}} {
+		exports = append(append(exports, name(e.name)...), e.kind, e.idx)
+	}
+	if !start {
+		exports = append(append(exports, name("_initialize")...), 0, 0)
+		n++
+	}
+	m = append(m, sec(7, append([]byte{n}, exports...)...)...)
+	if start {
+		m = append(m, sec(8, 0)...)
+	}
+	spin := []byte{0, 0x03, 0x40, 0x0c, 0, 0x0b, 0x0b}
+	ret0 := func(op byte) []byte { return []byte{0, op, 0, 0x0b} }
+	code := []byte{4}
+	for _, f := range [][]byte{spin, ret0(0x42), ret0(0x41), ret0(0x42)} {
+		code = append(append(code, byte(len(f))), f...)
+	}
+	return append(m, sec(10, code...)...)
+}
+
+// TestStartStopsAtDeadline checks that a module whose start function or
+// initialiser never returns fails to open at the deadline.
+func TestStartStopsAtDeadline(t *testing.T) {
+	h := newHost(t, wasm.Options{CallTimeout: 300 * time.Millisecond})
+	for _, start := range []bool{true, false} {
+		name := map[bool]string{true: "start section", false: "_initialize"}[start]
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "spin.wasm")
+			if err := os.WriteFile(path, spinningModule(start), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			begin := time.Now()
+			_, err := h.OpenFormatter(context.Background(), path)
+			if !errors.Is(err, plugin.ErrPluginFailed) || !strings.Contains(err.Error(), "timed out") {
+				t.Fatalf("OpenFormatter = %v, want plugin.ErrPluginFailed and a timeout", err)
+			}
+			if took := time.Since(begin); took > 5*time.Second {
+				t.Errorf("the start ran %v past a 300ms deadline", took)
+			}
+		})
+	}
+}
+
+// TestCancel checks that cancelling a call's context stops a running
+// guest, with an error that says so.
+func TestCancel(t *testing.T) {
+	h := newHost(t, wasm.Options{})
+	f, err := h.OpenFormatter(context.Background(), guests.faulty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(100*time.Millisecond, cancel)
+	defer timer.Stop()
+	_, err = f.Format(ctx, plugin.Batch{Sequence: 1, Events: []byte("[]")}, map[string]string{"mode": "loop"})
+	if !errors.Is(err, plugin.ErrPluginFailed) || !strings.Contains(err.Error(), "cancelled") {
+		t.Fatalf("Format(loop) = %v, want plugin.ErrPluginFailed, cancelled", err)
+	}
+	got, err := f.Format(context.Background(), plugin.Batch{Sequence: 2, Events: []byte("[]")}, nil)
+	if err != nil || string(got.Data) != "ok\n" {
+		t.Errorf("next call = %q, %v; want ok", got.Data, err)
 	}
 }

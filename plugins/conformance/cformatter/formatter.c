@@ -16,12 +16,16 @@
  * Build it as a WASI reactor (see the Makefile):
  *
  *   clang --target=wasm32-wasi --sysroot=/usr -mexec-model=reactor -O2 \
- *     -msimd128 -o conformance-c.wasm formatter.c
+ *     -msimd128 -mbulk-memory -o conformance-c.wasm formatter.c
  *
- * Without -msimd128 (or natively, for a test) it builds without SIMD.
+ * Without -msimd128 (or natively, for a test) it builds without SIMD;
+ * -mbulk-memory makes memcpy one memory.copy instead of a loop of loads
+ * and stores (which the host's fuel meter would count).
  *
  * The exports are gadget_manifest, gadget_alloc and gadget_call; the
- * request and the response are the JSON of plugins/sdk/abi.
+ * request and the response are the JSON of plugins/sdk/abi, but for the
+ * raw response a host offers with "rawData": the byte 0x00, then the
+ * output (docs/plugins.md).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -968,7 +972,7 @@ uint64_t gadget_call(uint32_t ptr, uint32_t len) {
     long gadget = 0, count = -1;
     size_t gadgetl = 0;
     uint64_t sequence = 0;
-    int final = 0, batch_failed = 0;
+    int final = 0, raw = 0, batch_failed = 0;
     uint64_t result;
 
     text.len = head.len = scratch.len = 0;
@@ -1027,6 +1031,18 @@ uint64_t gadget_call(uint32_t ptr, uint32_t len) {
             } else if (!literal(&s, "null", 4)) {
                 goto bad;
             }
+        } else if (KEY("rawdata")) {
+            /* The host accepts a raw response: the byte 0x00, then the
+             * output as it is, with no base64 to write or decode. */
+            if (s.i < s.n && req[s.i] == 't') {
+                if (!literal(&s, "true", 4)) goto bad;
+                raw = 1;
+            } else if (s.i < s.n && req[s.i] == 'f') {
+                if (!literal(&s, "false", 5)) goto bad;
+                raw = 0;
+            } else if (!literal(&s, "null", 4)) {
+                goto bad;
+            }
         } else if (KEY("parameters")) {
             nparams = 0;
             if (!parameters(&s)) goto bad;
@@ -1082,7 +1098,8 @@ uint64_t gadget_call(uint32_t ptr, uint32_t len) {
         return result;
     }
 
-    /* The header line, then the response: the base64 of header and lines. */
+    /* The header line, then the response: header and lines, raw or as
+     * base64 in JSON. */
     qsort(params, nparams, sizeof *params, param_cmp);
     if (!reserve(&head, gadgetl + 80)) goto oom;
     put(&head, scratch.p + gadget, gadgetl);
@@ -1110,6 +1127,14 @@ uint64_t gadget_call(uint32_t ptr, uint32_t len) {
     head.p[head.len++] = '\n';
 
     response.len = 0;
+    if (raw) {
+        if (!reserve(&response, 1 + head.len + text.len)) goto oom;
+        response.p[response.len++] = 0;
+        put(&response, head.p, head.len);
+        put(&response, text.p, text.len);
+        free((void *)req);
+        return pack(response.p, response.len);
+    }
     if (!reserve(&response, 4 * ((head.len + text.len) / 3 + 1) + 16)) goto oom;
     put(&response, "{\"data\":\"", 9);
     response.len = (size_t)(base64(response.p + response.len, (unsigned char *)head.p, head.len,

@@ -4,7 +4,11 @@
 // tests of the WASM host. It speaks the raw ABI of docs/plugins.md itself,
 // without the SDK, so that it can also answer garbage. The parameter
 // "mode" picks the fault: panic, loop, oom, garbage, outside, oversized
-// (the size in bytes in "size"), exit, sandbox (reports what it can see); anything else formats "ok".
+// (the size in bytes in "size"), exit, sandbox (reports what it can see);
+// and the forms of a response: raw (the raw response of the parameter
+// "data"), raw-oversized (a raw one of "size" bytes), empty (a buffer of
+// no bytes), rawdata (JSON data saying whether the request set rawData);
+// anything else formats "ok".
 package main
 
 import (
@@ -70,6 +74,16 @@ func call(ptr, size uint32) uint64 {
 	case "oversized":
 		n, _ := strconv.Atoi(req.Parameters["size"])
 		b, _ := json.Marshal(abi.Response{Data: make([]byte, n)})
+		return pack(b)
+	case "raw":
+		return pack(append([]byte{abi.RawDataMark}, req.Parameters["data"]...))
+	case "raw-oversized":
+		n, _ := strconv.Atoi(req.Parameters["size"])
+		return pack(append([]byte{abi.RawDataMark}, make([]byte, n)...))
+	case "empty":
+		return uint64(uintptr(unsafe.Pointer(&keep))) << 32
+	case "rawdata":
+		b, _ := json.Marshal(abi.Response{Data: fmt.Appendf(nil, "rawData=%t\n", req.RawData)})
 		return pack(b)
 	case "exit":
 		os.Exit(3)

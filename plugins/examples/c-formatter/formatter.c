@@ -9,6 +9,8 @@
  * The exports are gadget_manifest, gadget_alloc and gadget_call; the
  * request and the response are the JSON of plugins/sdk/abi. The request is
  * scanned, not fully parsed: enough for a count, and for a short example.
+ * When the request says "rawData": true, the output goes raw: the byte
+ * 0x00, then the output as it is; older hosts get {"data":"<base64>"}.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -112,10 +114,20 @@ static long count_elements(const char *s, size_t n, size_t i) {
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* respond sets the response to {"data":"<base64 of text>"}. */
-static uint64_t respond(const char *text) {
+/* respond sets the response to text: raw (0x00, then text) or as
+ * {"data":"<base64 of text>"}. */
+static uint64_t respond(const char *text, int raw) {
     size_t n = strlen(text);
     free(response);
+    if (raw) {
+        response = malloc(n + 1);
+        if (response == NULL) {
+            return 0;
+        }
+        response[0] = 0;
+        memcpy(response + 1, text, n);
+        return pack(response, n + 1);
+    }
     response = malloc(16 + 4 * (n / 3 + 1));
     if (response == NULL) {
         return 0;
@@ -153,6 +165,8 @@ uint64_t gadget_call(uint32_t ptr, uint32_t len) {
     if (q < len) {
         seq = strtoull(req + q, NULL, 10);
     }
+    size_t r = value_start(req, len, "rawData");
+    int raw = r + 4 <= len && strncmp(req + r, "true", 4) == 0;
     long count = count_elements(req, len, value_start(req, len, "batch"));
     free((void *)req);
 
@@ -163,5 +177,5 @@ uint64_t gadget_call(uint32_t ptr, uint32_t len) {
         return response ? pack(response, strlen(response)) : 0;
     }
     snprintf(line, sizeof line, "%s: %ld events in batch %llu\n", gadget, count, seq);
-    return respond(line);
+    return respond(line, raw);
 }

@@ -74,7 +74,17 @@ type Request struct {
 	Batch RawJSON `json:"batch"`
 	// Parameters are the plugin's parameters, as the user gave them.
 	Parameters map[string]string `json:"parameters,omitempty"`
+	// RawData, set by a WASM host that accepts it, lets a formatter answer
+	// a successful call with its output as it is instead of a JSON
+	// Response: the byte RawDataMark followed by the output (see
+	// docs/plugins.md). Without it, or to report an error, a formatter
+	// answers with JSON.
+	RawData bool `json:"rawData,omitempty"`
 }
+
+// RawDataMark starts a formatter's raw response (Request.RawData): the
+// rest of the response is the output. JSON never starts with it.
+const RawDataMark = 0x00
 
 // Response is the result of one call: exactly one of Error and the result
 // fields is set.

@@ -50,23 +50,26 @@ func gadgetAlloc(size uint32) uint32 {
 	return uint32(p)
 }
 
-// gadgetCall handles the JSON request at ptr/size and returns the JSON
-// response as ptr<<32|len, valid until the next call into the module.
+// gadgetCall handles the JSON request at ptr/size and returns the
+// response as ptr<<32|len, valid until the next call into the module: a
+// formatter's output raw when the host offers it (Request.RawData), else
+// JSON.
 //
 //go:wasmexport gadget_call
 func gadgetCall(ptr, size uint32) uint64 {
 	buf, ok := buffers.pending[uintptr(ptr)]
 	delete(buffers.pending, uintptr(ptr))
 	var resp abi.Response
+	raw := false
 	switch {
 	case !ok || int(size) > len(buf):
 		resp.Error = fmt.Sprintf("gadget_call: %d bytes at %#x were not allocated by gadget_alloc", size, ptr)
 	case registered.handler == nil:
 		resp.Error = "no handler registered: call wasm.Formatter or wasm.Enricher from an init function"
 	default:
-		resp = handle(buf[:size])
+		resp, raw = handle(buf[:size])
 	}
-	buffers.out = appendResponse(buffers.out[:0], resp)
+	buffers.out = appendResult(buffers.out[:0], resp, raw)
 	// Let the garbage collector's worker finish a cycle the handler
 	// started: within an export nothing else yields to it, and a stalled
 	// cycle lets the heap grow until the instance runs out of memory.
@@ -79,26 +82,27 @@ func gadgetCall(ptr, size uint32) uint64 {
 	return pack(buffers.out)
 }
 
-// handle decodes a request and runs the registered handler.
-func handle(in []byte) abi.Response {
+// handle decodes a request and runs the registered handler; raw tells
+// that the response may go raw (a formatter's, to a host offering it).
+func handle(in []byte) (resp abi.Response, raw bool) {
 	req, err := decodeRequest(in)
 	if err != nil {
-		return abi.Response{Error: "decode the request: " + err.Error()}
+		return abi.Response{Error: "decode the request: " + err.Error()}, false
 	}
 	if req.ContractVersion != abi.ContractVersion {
-		return abi.Response{Error: fmt.Sprintf("contract version %d: this plugin speaks %d", req.ContractVersion, abi.ContractVersion)}
+		return abi.Response{Error: fmt.Sprintf("contract version %d: this plugin speaks %d", req.ContractVersion, abi.ContractVersion)}, false
 	}
 	data, err := registered.handler(req)
 	if err != nil {
-		return abi.Response{Error: err.Error()}
+		return abi.Response{Error: err.Error()}, false
 	}
 	if registered.kind == abi.KindEnricher {
-		return abi.Response{Batch: data}
+		return abi.Response{Batch: data}, false
 	}
 	if data == nil {
 		data = []byte{}
 	}
-	return abi.Response{Data: data}
+	return abi.Response{Data: data}, req.RawData
 }
 
 func pack(b []byte) uint64 {

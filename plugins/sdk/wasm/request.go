@@ -149,6 +149,16 @@ func skipString(in []byte, i int) int {
 	return len(in)
 }
 
+// appendResult appends the response of a call to dst: when raw is set
+// and the call succeeded, raw (abi.RawDataMark, then r.Data: no base64 to
+// encode here and decode on the host), else as JSON.
+func appendResult(dst []byte, r abi.Response, raw bool) []byte {
+	if raw && r.Error == "" {
+		return append(append(dst, abi.RawDataMark), r.Data...)
+	}
+	return appendResponse(dst, r)
+}
+
 // appendResponse appends r to dst encoded as encoding/json encodes it,
 // without reflection. The batch goes as the handler returned it.
 func appendResponse(dst []byte, r abi.Response) []byte {

@@ -92,3 +92,24 @@ func TestDecodeRequestArrayAfterBatch(t *testing.T) {
 		t.Errorf("batch %s is valid JSON", req.Batch)
 	}
 }
+
+func TestAppendResult(t *testing.T) {
+	tests := []struct {
+		name string
+		r    abi.Response
+		raw  bool
+		want string
+	}{
+		{"raw output", abi.Response{Data: []byte("a\x00b\n")}, true, "keep\x00a\x00b\n"},
+		{"raw, empty output", abi.Response{Data: []byte{}}, true, "keep\x00"},
+		{"raw not offered", abi.Response{Data: []byte("ab")}, false, `keep{"data":"YWI="}`},
+		{"an error is JSON", abi.Response{Error: "boom"}, true, `keep{"error":"boom"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := appendResult([]byte("keep"), tt.r, tt.raw); string(got) != tt.want {
+				t.Errorf("appendResult = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -10,10 +10,14 @@
 // iterations: each unit pays for one call and the iterations of that call
 // until its next charge. Every non-terminating execution runs loop headers
 // forever (wasm jumps backwards only to loops; unbounded recursion
-// exhausts the stack), so the host regains control. The check costs a few
-// register instructions per iteration, where wazero's
-// WithCloseOnContextDone leaves the compiled code for Go on every
-// iteration.
+// exhausts the stack), so the host regains control; the regular call into
+// the host also lets Go preempt the goroutine, which it cannot do inside
+// compiled WASM. A loop (without parameters) is wrapped in three blocks so
+// that its check leaves the loop to spend fuel and enters it again (see
+// appendLoopHead): the loop's own path gets a count and a branch out,
+// never code that comes back into it, which wazero's compiler handles far
+// better than an if in the loop. wazero's WithCloseOnContextDone leaves
+// the compiled code for Go on every iteration instead.
 //
 // Instrument understands the core WebAssembly 2.0 instruction set (with
 // sign extension, saturating conversions, bulk memory, reference types,
@@ -380,7 +384,9 @@ func (m *module) rewriteCode(body []byte) ([]byte, error) {
 // its final end, from r to out: function indices remapped and, when
 // meter is set, the fuel check added after every loop header.
 func (m *module) rewriteExpr(r *reader, out []byte, meter bool) ([]byte, error) {
-	depth := 0
+	// frames are the open blocks, loops and ifs: true for a loop the
+	// meter wrapped in three more (see appendLoopHead).
+	var frames []bool
 	for {
 		if r.err != nil {
 			return nil, r.err
@@ -392,28 +398,45 @@ func (m *module) rewriteExpr(r *reader, out []byte, meter bool) ([]byte, error) 
 		op := r.byte()
 		switch {
 		case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
-			r.blockType()
-			depth++
-			out = append(out, r.b[start:r.i]...)
-			if op == 0x03 && meter {
-				out = m.appendLoopCheck(out)
+			simple := r.blockType()
+			switch {
+			case op == 0x03 && meter && simple:
+				out = m.appendLoopHead(out, r.b[start+1:r.i])
+				frames = append(frames, true)
+			case op == 0x03 && meter:
+				out = m.appendLoopCheck(append(out, r.b[start:r.i]...))
+				frames = append(frames, false)
+			default:
+				out = append(out, r.b[start:r.i]...)
+				frames = append(frames, false)
 			}
 			continue
 		case op == 0x0b: // end
 			out = append(out, op)
-			if depth == 0 {
+			if len(frames) == 0 {
 				return out, nil
 			}
-			depth--
+			if frames[len(frames)-1] {
+				out = m.appendLoopTail(out)
+			}
+			frames = frames[:len(frames)-1]
+			continue
+		case op == 0x0c || op == 0x0d: // br, br_if
+			out = appendU32(append(out, op), relabel(frames, r.u32()))
+			continue
+		case op == 0x0e: // br_table
+			n := r.u32()
+			out = appendU32(append(out, op), n)
+			for i := uint32(0); i < n && r.err == nil; i++ {
+				out = appendU32(out, relabel(frames, r.u32()))
+			}
+			out = appendU32(out, relabel(frames, r.u32()))
 			continue
 		case op == 0x10 || op == 0xd2: // call, ref.func
 			out = appendU32(append(out, op), m.fn(r.u32()))
 			continue
 		case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0f || op == 0x1a || op == 0x1b || op == 0xd1:
-		case op == 0x0c || op == 0x0d || (op >= 0x20 && op <= 0x26) || op == 0x3f || op == 0x40:
-			r.u32()
-		case op == 0x0e: // br_table
-			r.vec(func() { r.u32() })
+		case (op >= 0x20 && op <= 0x26) || op == 0x3f || op == 0x40:
 			r.u32()
 		case op == 0x11: // call_indirect
 			r.u32()
@@ -489,7 +512,69 @@ func (m *module) appendCharge(out []byte) []byte {
 	return appendU32(out, m.fuelGlobal)
 }
 
-// appendLoopCheck appends the check of a loop header: count the iteration
+// relabel maps the label l of a branch inside frames to the instrumented
+// code: the branch crosses the three labels the meter added around every
+// wrapped loop between it and its target (not those of the target itself,
+// which are outside it).
+func relabel(frames []bool, l uint32) uint32 {
+	target := len(frames) - 1 - int(min(l, uint32(len(frames))))
+	for _, wrapped := range frames[target+1:] {
+		if wrapped {
+			l += 3
+		}
+	}
+	return l
+}
+
+// appendLoopHead appends a loop of block type bt (no parameters) wrapped
+// so that its check leaves the loop to spend fuel and comes back:
+//
+//	block bt            ;; after
+//	  loop bt           ;; again
+//	    block           ;; charge
+//	      loop bt       ;; the loop
+//	        local.get n; i32.const 1; i32.add; local.tee n
+//	        i32.const LoopsPerFuel-1; i32.and; i32.eqz; br_if 1
+//	        ... the loop's body
+//
+// and appendLoopTail closes it after the loop's end. The check's branch
+// leaves the loop rather than coming back into it, which wazero's
+// compiler handles far better: an if in the loop, whose body returns into
+// it, cost a C guest about twice as much time.
+func (m *module) appendLoopHead(out, bt []byte) []byte {
+	out = append(append(out, 0x02), bt...)
+	out = append(append(out, 0x03), bt...)
+	out = append(out, 0x02, 0x40)
+	out = append(append(out, 0x03), bt...)
+	out = appendU32(append(out, 0x20), m.counter)
+	out = append(out, 0x41, 0x01, 0x6a, 0x22)
+	out = appendU32(out, m.counter)
+	out = appendS32(append(out, 0x41), LoopsPerFuel-1)
+	return append(out, 0x71, 0x45, 0x0d, 0x01)
+}
+
+// appendLoopTail closes a loop of appendLoopHead after the loop's own end:
+// its results go to the block after it; the check's exit spends fuel and
+// enters the loop again.
+//
+//	      (end of the loop)
+//	      br 2          ;; to after, with the loop's results
+//	    end
+//	    charge; br 0    ;; again
+//	  end
+//	end
+//
+// Entering the loop again counts as an iteration: a loop that runs on
+// spends fuel every LoopsPerFuel-1 iterations after its first
+// LoopsPerFuel.
+func (m *module) appendLoopTail(out []byte) []byte {
+	out = append(out, 0x0c, 0x02, 0x0b)
+	out = m.appendCharge(out)
+	return append(out, 0x0c, 0x00, 0x0b, 0x0b)
+}
+
+// appendLoopCheck appends the check of a loop header (for loops with
+// parameters, which appendLoopHead cannot wrap): count the iteration
 // in the function's counter local, and spend fuel every LoopsPerFuel
 // iterations.
 //
@@ -590,15 +675,16 @@ func (r *reader) memarg() {
 }
 
 // blockType skips 0x40, a value type or a type index (s33).
-func (r *reader) blockType() {
+func (r *reader) blockType() (simple bool) {
 	if r.i < len(r.b) {
 		switch r.b[r.i] {
 		case 0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
 			r.i++
-			return
+			return true
 		}
 	}
 	r.sleb()
+	return false
 }
 
 func appendU32(b []byte, v uint32) []byte {

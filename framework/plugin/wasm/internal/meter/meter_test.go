@@ -137,3 +137,103 @@ func TestInstrumentMinimalModule(t *testing.T) {
 		t.Fatalf("compile: %v", err)
 	}
 }
+
+// loopModule is a module whose one function, "plain", loops n times
+// without calls and returns n.
+func loopModule() []byte {
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, section(1, 1, 0x60, 1, 0x7f, 1, 0x7f)...)
+	m = append(m, section(3, 1, 0)...)
+	m = append(m, section(7, 1, 5, 'p', 'l', 'a', 'i', 'n', 0, 0)...)
+	// local i; loop: i = i+1; br_if i<n; end; return i
+	plain := []byte{1, 1, 0x7f,
+		0x03, 0x40,
+		0x20, 1, 0x41, 1, 0x6a, 0x22, 1,
+		0x20, 0, 0x48, 0x0d, 0,
+		0x0b,
+		0x20, 1, 0x0b}
+	return append(m, section(10, append(appendU32([]byte{1}, uint32(len(plain))), plain...)...)...)
+}
+
+// TestInstrumentChargesEveryLoopsPerFuel checks the count of a loop's
+// charges: one for the call, one every LoopsPerFuel checks of the loop's
+// header, where entering the loop again after a charge is checked too; so
+// that with 100 units a refuel the 101st charge refuels.
+func TestInstrumentChargesEveryLoopsPerFuel(t *testing.T) {
+	want := func(n int) int {
+		charges, counter := 1, 0
+		for range n {
+			if counter++; counter%LoopsPerFuel == 0 {
+				charges++
+				counter++ // entering the loop again
+			}
+		}
+		return (charges - 1) / 100
+	}
+	for _, n := range []int{1, LoopsPerFuel - 1, LoopsPerFuel, 100*(LoopsPerFuel-1) - 1, 100*(LoopsPerFuel-1) + 1, 100 * LoopsPerFuel, 1_000_000} {
+		got, refuels, err := run(t, loopModule(), "plain", 1<<30, uint64(n))
+		if err != nil || got != uint64(n) {
+			t.Fatalf("plain(%d) = %d, %v; want %d", n, got, err, n)
+		}
+		if w := want(n); refuels != w {
+			t.Errorf("plain(%d): %d refuels, want %d", n, refuels, w)
+		}
+	}
+}
+
+// branchyModule is a module whose one function, "mix", has nested loops
+// (one with a result) and branches out of them: to an enclosing block,
+// through a br_table, and to the function itself (a return).
+func branchyModule() []byte {
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, section(1, 1, 0x60, 1, 0x7f, 1, 0x7f)...)
+	m = append(m, section(3, 1, 0)...)
+	m = append(m, section(7, 1, 3, 'm', 'i', 'x', 0, 0)...)
+	mix := []byte{1, 3, 0x7f, // locals i, acc, j
+		0x02, 0x40, // block $done
+		0x03, 0x40, // loop $outer
+		0x20, 1, 0x41, 1, 0x6a, 0x21, 1, // i++
+		0x20, 1, 0x20, 0, 0x4b, 0x0d, 1, // br_if $done (i > n)
+		0x02, 0x40, // block $skip
+		0x20, 1, 0x41, 3, 0x70, // i % 3
+		0x0e, 2, 0, 1, 0, // br_table $skip $outer, default $skip
+		0x0b,
+		0x41, 0, 0x21, 3, // j = 0
+		0x03, 0x7f, // loop (result i32)
+		0x20, 3, 0x41, 1, 0x6a, 0x22, 3, // j++
+		0x20, 2, 0x6a, 0x21, 2, // acc += j
+		0x20, 3, 0x20, 1, 0x41, 5, 0x70, 0x49, 0x0d, 0, // br_if (j < i%5)
+		0x20, 3, // the loop's result: j
+		0x0b,
+		0x20, 2, 0x6a, 0x21, 2, // acc += j
+		0x20, 2, 0x41, 0xa0, 0x8d, 0x06, 0x4b, // acc > 100000
+		0x04, 0x40, 0x20, 2, 0x0c, 3, 0x0b, // if: return acc (br to the function)
+		0x0c, 0, // br $outer
+		0x0b,                   // end $outer
+		0x0b,                   // end $done
+		0x20, 2, 0x41, 7, 0x6c, // acc * 7
+		0x0b}
+	return append(m, section(10, append(appendU32([]byte{1}, uint32(len(mix))), mix...)...)...)
+}
+
+// TestInstrumentKeepsBranches checks that the branches of wrapped loops
+// still reach their targets: mix gives what it gives uninstrumented.
+func TestInstrumentKeepsBranches(t *testing.T) {
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	plain, err := rt.Instantiate(ctx, branchyModule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []uint64{0, 1, 2, 3, 7, 100, 1000, 100_000} {
+		want, err := plain.ExportedFunction("mix").Call(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := run(t, branchyModule(), "mix", 1<<30, n)
+		if err != nil || got != want[0] {
+			t.Errorf("mix(%d) = %d, %v; uninstrumented %d", n, got, err, want[0])
+		}
+	}
+}
