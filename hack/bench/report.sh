@@ -518,14 +518,15 @@ EOF
 **The WASM host and its guests.** All four rows run the same formatter (plugins/conformance: decode the
 10,000 events, write one line per event) on the same JSON batch; \`builtin\` is it compiled into the binary.
 \`wasm\` and \`wasm-c\` go through the same host (framework/plugin/wasm on wazero's compiler, fuel meter on,
-request copied into the guest, response decoded), with the formatter built from Go (GOOS=wasip1) and from C
+request copied into the guest, the formatter's output returned raw), with the formatter built from Go (GOOS=wasip1) and from C
 (plugins/conformance/cformatter, byte-identical output, checked by \`TestCFormatter\`). What the host costs is
 what separates \`wasm-c\` from \`builtin\` ($RKIND $(fmt "$WC_RATIO" 2)×); what separates \`wasm\` from \`wasm-c\` (ratio
 $(fmt "$WG_RATIO" 2)×, \`wasm\` to \`builtin\` $(fmt "$W_RATIO" 2)×) is Go's WebAssembly code, not the host: the same Go decoder runs about 9 times slower as
 wasip1 than natively (every call checks and can unwind its goroutine's stack in linear memory, no SIMD for
-\`bytes.IndexByte\`), and its garbage collector runs inside the guest. The fuel meter adds about 20 % (C) to 30 %
-(Go) to a guest's run time: the price of stopping a runaway plugin without wazero's
-\`WithCloseOnContextDone\`, which is slower still (below). A plugin that must be fast under WASM is written in a
+\`bytes.IndexByte\`), and its garbage collector runs inside the guest. The fuel meter adds about 13–15 % (C) and
+9–17 % (Go) to a guest's run time (it was 21–32 % before its check branched out of the loop instead of into an
+if): the price of stopping a runaway plugin without wazero's \`WithCloseOnContextDone\`, which is slower still
+(below). A plugin that must be fast under WASM is written in a
 language that compiles to it well (C, Rust, Zig), or not as WASM (go-plugin above).
 
 A CPU profile of \`BenchmarkFormat10k/wasm\` (\`go test -benchtime 2s -cpuprofile\`; it includes the host's
