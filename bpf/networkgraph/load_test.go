@@ -114,6 +114,26 @@ func tcp4(src [4]byte, sport uint16, dst [4]byte, dport uint16, flags byte) []by
 	return pkt
 }
 
+// loadTagged loads the objects with opts and one tc tag program of
+// namespace tag 1 for each hook; the test closes them all at its end.
+func loadTagged(t *testing.T, opts Options, hooks ...Hook) (*Objects, []*ebpf.Program) {
+	t.Helper()
+	testenv.RequirePrivileged(t)
+	objs, err := Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { objs.Close() })
+	progs := make([]*ebpf.Program, len(hooks))
+	for i, h := range hooks {
+		if progs[i], err = objs.TCTagProgram(1, 14, h); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { progs[i].Close() })
+	}
+	return objs, progs
+}
+
 // TestLoopbackCountsBothEnds checks that the loopback hook, attached at
 // egress only, records what an egress and an ingress hook did together:
 // the same packets run through both programs of namespace 1 (each packet
@@ -193,18 +213,9 @@ func TestLoopbackCountsBothEnds(t *testing.T) {
 // their ids with fresh counters, while a flow cached on a kept edge still
 // counts there.
 func TestEdgeIDsReused(t *testing.T) {
-	testenv.RequirePrivileged(t)
 	const maxEdges = 4
-	objs, err := Load(Options{MaxEdges: maxEdges, MaxFlows: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer objs.Close()
-	egress, err := objs.TCTagProgram(1, 14, HookEgress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer egress.Close()
+	objs, progs := loadTagged(t, Options{MaxEdges: maxEdges, MaxFlows: 64}, HookEgress)
+	egress := progs[0]
 	local, remote := [4]byte{10, 99, 0, 1}, [4]byte{10, 99, 0, 2}
 	send := func(port uint16, n int) {
 		t.Helper()
@@ -268,22 +279,8 @@ func TestEdgeIDsReused(t *testing.T) {
 // packet of it is ever counted as the start of a stream in the other
 // direction.
 func TestFlowCacheKeepsDirection(t *testing.T) {
-	testenv.RequirePrivileged(t)
-	objs, err := Load(Options{MaxEdges: 8192, MaxFlows: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer objs.Close()
-	egress, err := objs.TCTagProgram(1, 14, HookEgress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer egress.Close()
-	ingress, err := objs.TCTagProgram(1, 14, HookIngress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ingress.Close()
+	objs, progs := loadTagged(t, Options{MaxEdges: 8192, MaxFlows: 1024}, HookEgress, HookIngress)
+	egress, ingress := progs[0], progs[1]
 	run := func(p *ebpf.Program, pkt []byte) {
 		t.Helper()
 		if _, _, err := p.Test(pkt); err != nil {
@@ -421,17 +418,8 @@ func TestJiffyClock(t *testing.T) {
 // in jiffies by the kernel, come out as CLOCK_MONOTONIC within a tick of
 // when its packets ran.
 func TestEdgeTimes(t *testing.T) {
-	testenv.RequirePrivileged(t)
-	objs, err := Load(Options{MaxEdges: 8, MaxFlows: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer objs.Close()
-	egress, err := objs.TCTagProgram(1, 14, HookEgress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer egress.Close()
+	objs, progs := loadTagged(t, Options{MaxEdges: 8, MaxFlows: 8}, HookEgress)
+	egress := progs[0]
 	mono := func() uint64 {
 		var ts unix.Timespec
 		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {

@@ -86,20 +86,27 @@ func newHost(t *testing.T, opts wasm.Options) *wasm.Host {
 	return h
 }
 
+// openFaulty opens the faulty test formatter on a host with opts; the
+// test closes it at its end.
+func openFaulty(t *testing.T, opts wasm.Options) plugin.Formatter {
+	t.Helper()
+	f, err := newHost(t, opts).OpenFormatter(context.Background(), guests.faulty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return f
+}
+
 // TestFaults checks that every fault fails only its batch, with one line
 // naming the plugin and the batch, and that the next call works.
 func TestFaults(t *testing.T) {
-	h := newHost(t, wasm.Options{
+	f := openFaulty(t, wasm.Options{
 		CallTimeout:      500 * time.Millisecond,
 		MemoryLimitPages: 1024, // 64 MiB
 		MaxResultBytes:   1 << 20,
 	})
 	ctx := context.Background()
-	f, err := h.OpenFormatter(ctx, guests.faulty)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	tests := []struct {
 		mode string
 		size string
@@ -146,13 +153,8 @@ func TestFaults(t *testing.T) {
 // accepts: JSON and raw (docs/plugins.md), and that it offers the raw
 // form to formatters.
 func TestResponses(t *testing.T) {
-	h := newHost(t, wasm.Options{MaxResultBytes: 1 << 20})
+	f := openFaulty(t, wasm.Options{MaxResultBytes: 1 << 20})
 	ctx := context.Background()
-	f, err := h.OpenFormatter(ctx, guests.faulty)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	tests := []struct {
 		name    string
 		params  map[string]string
