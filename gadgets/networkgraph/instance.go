@@ -62,6 +62,10 @@ type options struct {
 
 // parseParameters validates the trace parameters; errors name the
 // parameter and the fix.
+// maxMaxEdges bounds ParamMaxEdges: its counters are allocated when the
+// trace starts, 32 bytes per edge and CPU (1 Mi edges: 32 MiB per CPU).
+const maxMaxEdges = 1 << 20
+
 func parseParameters(params map[string]string) (options, error) {
 	opts := options{interval: defaultInterval, maxEdges: ngbpf.DefaultMaxEdges, attach: AttachTCX}
 	for k, v := range params {
@@ -74,8 +78,8 @@ func parseParameters(params map[string]string) (options, error) {
 			opts.interval = d
 		case ParamMaxEdges:
 			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil || n == 0 {
-				return opts, fmt.Errorf("parameter %s=%q: want a positive whole number, e.g. 16384", k, v)
+			if err != nil || n == 0 || n > maxMaxEdges {
+				return opts, fmt.Errorf("parameter %s=%q: want a whole number from 1 to %d, e.g. 16384 (the counters take 32 bytes of kernel memory per edge and CPU, allocated at start)", k, v, maxMaxEdges)
 			}
 			opts.maxEdges = uint32(n)
 		case ParamAttach:

@@ -325,6 +325,8 @@ func TestParseParameters(t *testing.T) {
 		{map[string]string{"interval": "10ms"}, options{}, `parameter interval="10ms"`},
 		{map[string]string{"interval": "soon"}, options{}, `parameter interval="soon"`},
 		{map[string]string{"max-edges": "0"}, options{}, `parameter max-edges="0"`},
+		{map[string]string{"max-edges": "1048576"}, options{interval: 2 * time.Second, maxEdges: 1 << 20, attach: "tcx"}, ""},
+		{map[string]string{"max-edges": "1048577"}, options{}, `parameter max-edges="1048577": want a whole number from 1 to 1048576`},
 		{map[string]string{"colour": "red"}, options{}, `parameter "colour": unknown`},
 	}
 	for _, tt := range tests {
