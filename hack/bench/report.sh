@@ -123,7 +123,7 @@ C_PPC=$(awk -F'\t' '$2 > 0 {print $3 / $2}' "$OUT/churn-accounting.tsv" | median
 SR=$(jq -r .round "$S" | sort -u | wc -l)
 read -r -a COUNTS <<<"$(jq -r .netns "$S" | sort -un | tr '\n' ' ')"
 MAXN=${COUNTS[-1]}
-ONE_MAX=$(jq -r .attach_one_ms "$S" | sort -g | tail -1)
+ONE_MAX=$(jq -r .attach_one_max_ms "$S" | sort -g | tail -1)
 ONE_MED=$(sval "$MAXN" .attach_one_ms)
 HWM_MAX=$(smax "$MAXN" .vmhwm_kib)
 CLI_RSS=$(awk -F'\t' '{print $3}' "$OUT/scale-cli.tsv" | median)
