@@ -152,6 +152,9 @@ type instance struct {
 	// and linkBufs the buffers they read netlink messages into (*[]byte).
 	watchers sync.WaitGroup
 	linkBufs sync.Pool
+	// linkRcvBuf, when set, is the receive buffer of the netlink sockets
+	// reporting new interfaces (tests shrink it to make them overrun).
+	linkRcvBuf int
 }
 
 func newInstance(cfg gadget.Config) (*instance, error) {
@@ -300,6 +303,12 @@ func (in *instance) attachTCX(a *attachment) error {
 		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK}); err != nil {
 			unix.Close(fd)
 			return fmt.Errorf("subscribe to interface changes: %w", err)
+		}
+		if in.linkRcvBuf > 0 {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, in.linkRcvBuf); err != nil {
+				unix.Close(fd)
+				return fmt.Errorf("size the interface changes' buffer: %w", err)
+			}
 		}
 		a.linkEvents = os.NewFile(uintptr(fd), "network-graph-links:"+a.target.ID)
 		a.addrs = localAddrs()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -423,6 +424,57 @@ func TestNetworkGraphTCXFollowsNewInterfaces(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestNetworkGraphTCXFollowsAfterOverrun overruns the netlink socket that
+// reports new interfaces (shrunk to the kernel's minimum) while its reader
+// waits for the instance's lock, so that its next read fails with ENOBUFS:
+// the follower must hook every interface and go on following.
+func TestNetworkGraphTCXFollowsAfterOverrun(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	a := testenv.NewNetns(t, "a")
+	ctx := context.Background()
+	in, _ := startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachTCX})
+	in.linkRcvBuf = 1 // raised to the kernel's minimum: a few messages
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Stop(ctx) })
+	tg := target(t, a)
+	if err := in.AddTarget(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	hooked := func() int {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return len(in.byID[tg.ID].hooked)
+	}
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", append([]string{"-n", a.Name()}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	waitHooked := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for hooked() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d interfaces hooked, want %d", hooked(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	before := hooked() // loopback
+	in.mu.Lock()
+	for i := range 8 {
+		ip("link", "add", fmt.Sprintf("ov%da", i), "type", "veth", "peer", "name", fmt.Sprintf("ov%db", i))
+	}
+	in.mu.Unlock()
+	waitHooked(before + 16)
+	// Still following: an interface created afterwards is hooked too.
+	ip("link", "add", "late-a", "type", "veth", "peer", "name", "late-b")
+	waitHooked(before + 18)
 }
 
 // TestNetworkGraphRelabel gives a watched namespace a new name while it is
