@@ -1,7 +1,10 @@
 package networkgraph
 
 import (
+	"errors"
 	"maps"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -269,6 +272,81 @@ func TestEdgeIDsReused(t *testing.T) {
 	}
 	if got := dropped(); got != 5+6+1 {
 		t.Errorf("%d packets dropped, want %d", got, 5+6+1)
+	}
+}
+
+// TestEdgeIDsRace creates the same new edges from two CPUs at once, so
+// that both often take an id for one edge: the loser must give its id back
+// and count on the winner's. Every packet is then counted exactly once,
+// and once all edges are deleted, every id is free again: as many new
+// edges as the map holds fit, none dropped.
+func TestEdgeIDsRace(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs to race")
+	}
+	const maxEdges = 512
+	objs, progs := loadTagged(t, Options{MaxEdges: maxEdges, MaxFlows: 4 * maxEdges}, HookEgress)
+	egress := progs[0]
+	local, remote := [4]byte{10, 99, 0, 1}, [4]byte{10, 99, 0, 2}
+	send := func(cpu int, ports []uint16) error {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var set unix.CPUSet
+		set.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			return err
+		}
+		for _, port := range ports {
+			if _, _, err := egress.Test(udp4(local, 40000, remote, port)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ports := make([]uint16, maxEdges)
+	for i := range ports {
+		ports[i] = uint16(1000 + i)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for cpu := range 2 {
+		wg.Go(func() { errs[cpu] = send(cpu, ports) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	var keys []EdgeKey
+	if err := objs.Edges(func(k EdgeKey, v EdgeValue) {
+		keys = append(keys, k)
+		if v.Packets != 2 {
+			t.Errorf("edge to port %d counted %d packets, want 2 (one from each CPU)", k.Port, v.Packets)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != maxEdges {
+		t.Fatalf("%d edges, want %d", len(keys), maxEdges)
+	}
+	if err := objs.DeleteEdges(keys); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ports {
+		ports[i] += maxEdges
+	}
+	if err := send(0, ports); err != nil {
+		t.Fatal(err)
+	}
+	st, err := objs.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := objs.Edges(func(EdgeKey, EdgeValue) { n++ }); err != nil {
+		t.Fatal(err)
+	}
+	if n != maxEdges || st[StatEdgesDropped] != 0 {
+		t.Errorf("after deleting all edges: %d new edges fit and %d packets were dropped, want %d and 0 (an id was lost)", n, st[StatEdgesDropped], maxEdges)
 	}
 }
 
