@@ -281,9 +281,7 @@ func TestEdgeIDsReused(t *testing.T) {
 // and once all edges are deleted, every id is free again: as many new
 // edges as the map holds fit, none dropped.
 func TestEdgeIDsRace(t *testing.T) {
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs two CPUs to race")
-	}
+	testenv.RequireCPUs(t, 2)
 	const maxEdges = 512
 	objs, progs := loadTagged(t, Options{MaxEdges: maxEdges, MaxFlows: 4 * maxEdges}, HookEgress)
 	egress := progs[0]

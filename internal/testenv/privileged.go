@@ -4,7 +4,9 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
+	"runtime"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -20,6 +22,16 @@ func RequirePrivileged(t testing.TB) {
 	t.Helper()
 	v, reason := decide(os.Geteuid(), os.Getenv("CI"), testing.Short(), kernelLacks())
 	apply(t, v, reason)
+}
+
+// RequireCPUs is RequirePrivileged's rule for a test that needs n CPUs,
+// e.g. to race two of them: skip on a smaller machine, fail under CI=true.
+func RequireCPUs(t testing.TB, n int) {
+	t.Helper()
+	if got := runtime.NumCPU(); got < n {
+		v, reason := decide(0, os.Getenv("CI"), false, fmt.Sprintf("needs %d CPUs, this machine has %d", n, got))
+		apply(t, v, reason)
+	}
 }
 
 // requireTool is RequirePrivileged's rule for a program the helpers run,
