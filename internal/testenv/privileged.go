@@ -6,8 +6,8 @@ package testenv
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"testing"
 )
