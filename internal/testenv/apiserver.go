@@ -85,6 +85,15 @@ func StartAPIServer(t testing.TB, env *envtest.Environment) (*envtest.Environmen
 		env = &envtest.Environment{}
 	}
 	env.BinaryAssetsDirectory = assets
+	return env, StartEnv(t, env)
+}
+
+// StartEnv starts env, whose BinaryAssetsDirectory the caller has set,
+// and stops it when the test ends; a start that fails fails the test.
+// StartAPIServer uses it after finding the assets; a test that must not
+// skip without them (test/e2e) calls it directly.
+func StartEnv(t testing.TB, env *envtest.Environment) *rest.Config {
+	t.Helper()
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("start the API server: %v", err)
@@ -94,5 +103,5 @@ func StartAPIServer(t testing.TB, env *envtest.Environment) (*envtest.Environmen
 			t.Errorf("stop the API server: %v", err)
 		}
 	})
-	return env, cfg
+	return cfg
 }

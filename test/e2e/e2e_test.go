@@ -232,15 +232,7 @@ func startCluster(ctx context.Context, t *testing.T, assets string) cluster {
 		CRDDirectoryPaths:     []string{filepath.Join(repo, "deploy", "crd")},
 		ErrorIfCRDPathMissing: true,
 	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start the API server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop the API server: %v", err)
-		}
-	})
+	cfg := testenv.StartEnv(t, env)
 	c := cluster{env: env, cfg: cfg, cs: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
 	for _, f := range []string{"namespace.yaml", "rbac.yaml"} {
 		applyFile(ctx, t, cfg, c.dyn, filepath.Join(repo, "deploy", f))
