@@ -37,7 +37,8 @@ const (
 	ParamMaxEdges = "max-edges"
 	// ParamAttach is how the kernel program sees a namespace's packets:
 	// "tcx" (the default) at TCX ingress and egress of each of its
-	// interfaces (loopback at egress only, counting both ends), or "packet" through a packet socket (kernels before 6.6;
+	// interfaces (loopback at egress only, counting both ends), or
+	// "packet" through a packet socket (kernels before 6.6;
 	// the packet tap costs a clone per transmitted packet). With tcx, a
 	// kernel without TCX falls back to packet, with a log line.
 	ParamAttach = "attach"
@@ -290,8 +291,8 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 }
 
 // attachTCX attaches a tag program at TCX ingress and egress of every
-// interface of a's namespace (see hookInterfacesLocked), and follows the interfaces created in it
-// later (RTM_NEWLINK) to hook them too.
+// interface of a's namespace (see hookInterfacesLocked), and follows the
+// interfaces created in it later (RTM_NEWLINK) to hook them too.
 func (in *instance) attachTCX(a *attachment) error {
 	a.hooked = map[int]bool{}
 	// Subscribe before listing, so no interface falls in between.
@@ -381,17 +382,13 @@ func (in *instance) followInterfaces(a *attachment) {
 // each TCX attachment waits for an RCU grace period, so that is one wait
 // less per namespace.
 func (in *instance) hookInterfacesLocked(a *attachment) error {
-	type progKey struct {
-		l3   uint32
-		hook ngbpf.Hook
-	}
-	progs := map[progKey]*ebpf.Program{}
+	progs := map[tcHook]*ebpf.Program{}
 	defer func() {
 		for _, p := range progs {
 			p.Close()
 		}
 	}()
-	prog := func(k progKey) (*ebpf.Program, error) {
+	prog := func(k tcHook) (*ebpf.Program, error) {
 		if p, ok := progs[k]; ok {
 			return p, nil
 		}
@@ -412,7 +409,7 @@ func (in *instance) hookInterfacesLocked(a *attachment) error {
 				continue
 			}
 			for _, h := range tcHooks(ifi) {
-				p, err := prog(progKey{h.l3, h.hook})
+				p, err := prog(h)
 				if err != nil {
 					return err
 				}
