@@ -7,16 +7,17 @@
 # pipeline.sh (Go benchmarks of Unique and the formatter hosts) and scale.sh
 # (100/250/500 namespaces), then report.sh, which writes DOC
 # (docs/benchmarks.md). Rounds and durations come from the environment:
-#   BENCH_ROUNDS (5)          rounds of kernel.sh and churn.sh
-#   BENCH_SECONDS (2)         seconds per iperf3 / churn run
+#   BENCH_ROUNDS (5)          rounds of kernel.sh
+#   BENCH_SECONDS (2)         seconds per iperf3 run
 #   BENCH_FLOOD_SECONDS (20)  seconds of each alternate-slice flood (kernel.sh, hack/bench/flood)
+#   BENCH_CHURN_SECONDS (20)  seconds of each alternate-slice churn run (churn.sh, hack/bench/churn)
 #   BENCH_SCALE_ROUNDS (3)    rounds of scale.sh
 #   BENCH_SCALE_COUNTS ("100 250 500")
 #   BENCH_PIPELINE_ROUNDS (2) rounds of pipeline.sh
 #   BENCH_CALM_WAIT (120)     seconds to wait at most for a load average under the core count
 #   BENCH_OUT                 where the raw results go (default: a new /tmp/gbench-run.* directory, kept)
 # Everything runs under 'nice -n -10' so that other work on the machine
-# disturbs the measurements less. It takes about 7 minutes on 2 busy cores.
+# disturbs the measurements less. It takes about 8 minutes on 2 busy cores.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -49,7 +50,7 @@ start=$SECONDS
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_log "bench: results in $OUT"
 "$HERE/kernel.sh" "$GADGET" "$OUT" "$ROUNDS" "$SECS"
-"$HERE/churn.sh" "$GADGET" "$OUT" "$ROUNDS" "$SECS"
+"$HERE/churn.sh" "$OUT" "${BENCH_CHURN_SECONDS:-20}"
 "$HERE/pipeline.sh" "$OUT" "${BENCH_PIPELINE_ROUNDS:-2}"
 "$HERE/scale.sh" "$GADGET" "$OUT" "${BENCH_SCALE_ROUNDS:-3}" "${BENCH_SCALE_COUNTS:-100 250 500}"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -63,7 +64,7 @@ CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(npro
 memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 kernel: $(uname -r); $(go version | cut -d' ' -f3); $(iperf3 --version | head -1 | cut -d' ' -f1-2); tcpdump $(tcpdump --version 2>&1 | head -1 | awk '{print $3}')
 load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end
-settings: BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECS BENCH_FLOOD_SECONDS=${BENCH_FLOOD_SECONDS:-20} BENCH_SCALE_ROUNDS=${BENCH_SCALE_ROUNDS:-3} BENCH_PIPELINE_ROUNDS=${BENCH_PIPELINE_ROUNDS:-2}
+settings: BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECS BENCH_FLOOD_SECONDS=${BENCH_FLOOD_SECONDS:-20} BENCH_CHURN_SECONDS=${BENCH_CHURN_SECONDS:-20} BENCH_SCALE_ROUNDS=${BENCH_SCALE_ROUNDS:-3} BENCH_PIPELINE_ROUNDS=${BENCH_PIPELINE_ROUNDS:-2}
 MACHINE
 "$HERE/report.sh" "$OUT" "$DOC"
 bench_log "bench: done in ${elapsed}s; raw results in $OUT"

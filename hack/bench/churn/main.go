@@ -4,6 +4,7 @@
 //
 //	churn server -listen 10.99.1.2:7000
 //	churn client -addr 10.99.1.2:7000 -duration 3s -workers 4
+//	churn alternate -a NETNS -b NETNS -addr 10.99.1.2:7000 -seconds 20 -slice 500ms -mode network-graph
 //
 // Every connection is a full exchange: connect, send one byte, receive one
 // byte, see the server close, close. The server closes first, so the
@@ -14,6 +15,16 @@
 //
 // The server runs until SIGINT or SIGTERM and writes "listening" on stderr
 // once it accepts connections.
+//
+// alternate runs the client's workers in namespace a (the server runs in b)
+// while it attaches network-graph to both namespaces for one slice and
+// detaches it for the next, in turn (hack/bench/internal/alternate): each
+// slice with it is compared with its neighbours without. -mode trivial
+// switches a program that only returns TCX_NEXT at both veth ends instead,
+// -mode none nothing. It prints one JSON object: the median on/off ratio
+// of the connections per second, its range, the median rates, and with
+// network-graph whether the client's and the server's edges counted at
+// least 4 packets for each connection that ran wholly while attached.
 package main
 
 import (
@@ -44,9 +55,12 @@ func main() {
 	}
 }
 
+const usage = "usage: churn server -listen ADDR | churn client -addr ADDR [-duration D] [-workers N] | " +
+	"churn alternate -a NETNS -b NETNS -addr ADDR [-seconds S] [-slice D] [-workers N] [-mode network-graph|trivial|none]"
+
 func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {
-		return errors.New("usage: churn server -listen ADDR | churn client -addr ADDR [-duration D] [-workers N]")
+		return errors.New(usage)
 	}
 	switch args[0] {
 	case "server":
@@ -78,8 +92,10 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 			return err
 		}
 		return json.NewEncoder(stdout).Encode(res)
+	case "alternate":
+		return runAlternate(ctx, args[1:], stdout, log)
 	default:
-		return fmt.Errorf("unknown mode %q: use server or client", args[0])
+		return fmt.Errorf("unknown mode %q: use server, client or alternate", args[0])
 	}
 }
 
@@ -186,9 +202,11 @@ func exchange(ctx context.Context, d *net.Dialer, addr string) error {
 		return fmt.Errorf("dial %s: %w", addr, err)
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl.Add(5 * time.Second))
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now()
 	}
+	_ = c.SetDeadline(dl.Add(5 * time.Second))
 	if _, err := c.Write([]byte{'x'}); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}

@@ -32,7 +32,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -40,23 +39,17 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/gadgetkit/gadget/framework/containers"
-	"github.com/gadgetkit/gadget/framework/gadget"
-	"github.com/gadgetkit/gadget/framework/trace"
-	"github.com/gadgetkit/gadget/gadgets/networkgraph"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
-	"github.com/gadgetkit/gadget/hack/bench/internal/trivial"
+	"github.com/gadgetkit/gadget/hack/bench/internal/alternate"
 )
 
 // settle is how long after a switch a slice's steady part begins.
@@ -110,15 +103,6 @@ type result struct {
 	Accounted     bool       `json:"accounted"`
 }
 
-// window is the steady part of one slice.
-type window struct {
-	on         bool
-	start, end time.Time
-	sent, recv uint64 // packets moved within it
-}
-
-func (w window) rate(n uint64) float64 { return float64(n) / w.end.Sub(w.start).Seconds() }
-
 func run(ctx context.Context, log *slog.Logger, mode, nsA, nsB string, dst netip.AddrPort, total, slice time.Duration) (result, error) {
 	var res result
 	recvFD, err := socketIn(nsB, func(fd int) error {
@@ -136,15 +120,24 @@ func run(ctx context.Context, log *slog.Logger, mode, nsA, nsB string, dst netip
 	}
 	defer unix.Close(sendFD)
 
-	sw, err := newSwitcher(ctx, log, mode, nsA, nsB, int(dst.Port()))
+	// With network-graph: the HOST udp packets to the port at b, over all
+	// batches.
+	var counted atomic.Uint64
+	sw, err := alternate.New(ctx, log, mode, []string{nsA, nsB}, func(evs []types.Event) {
+		for _, e := range evs {
+			if e.Pod == nsB && e.PktType == types.PktTypeHost && e.Proto == "udp" && e.Port == int(dst.Port()) {
+				counted.Add(e.Packets)
+			}
+		}
+	})
 	if err != nil {
 		return res, err
 	}
-	defer sw.close(context.WithoutCancel(ctx))
+	defer sw.Close(context.WithoutCancel(ctx))
 	res.Mode = mode
 
 	var sent, recv, recvOn atomic.Uint64
-	var attached atomic.Bool
+	var state alternate.State
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	// The sender's CPU also runs both ends' network-graph programs: veth
@@ -154,7 +147,7 @@ func run(ctx context.Context, log *slog.Logger, mode, nsA, nsB string, dst netip
 		sendCPU, recvCPU = 0, 1
 	}
 	wg.Go(func() { pin(sendCPU); flood(sendFD, &sent, done) })
-	wg.Go(func() { pin(recvCPU); drain(recvFD, &recv, &recvOn, &attached, done) })
+	wg.Go(func() { pin(recvCPU); drain(recvFD, &recv, &recvOn, &state, done) })
 	defer func() {
 		close(done)
 		// The receiver may block in its read: shutting its socket down
@@ -163,226 +156,24 @@ func run(ctx context.Context, log *slog.Logger, mode, nsA, nsB string, dst netip
 		wg.Wait()
 	}()
 
-	var windows []window
-	var switches []float64
-	on := true // started with both
-	attached.Store(true)
-	end := time.Now().Add(total)
-	for time.Now().Before(end) {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		t0 := time.Now()
-		// Off as soon as the detaching starts, on once attached: the
-		// datagrams counted as received while on all passed b's hooks.
-		if on {
-			attached.Store(false)
-			err = sw.off(ctx)
-		} else {
-			err = sw.on(ctx)
-		}
-		if err != nil {
-			return res, err
-		}
-		on = !on
-		attached.Store(on)
-		switches = append(switches, float64(time.Since(t0).Microseconds())/1000)
-		time.Sleep(settle)
-		w := window{on: on, start: time.Now()}
-		s0, r0 := sent.Load(), recv.Load()
-		time.Sleep(time.Until(t0.Add(slice)))
-		w.end, w.sent, w.recv = time.Now(), sent.Load()-s0, recv.Load()-r0
-		windows = append(windows, w)
+	r, err := alternate.Run(ctx, sw, &state, alternate.Options{Total: total, Slice: slice, Settle: settle}, &sent, &recv)
+	if err != nil {
+		return res, err
 	}
-	if on {
-		attached.Store(false)
-		if err := sw.off(ctx); err != nil {
-			return res, err
-		}
-	}
-
-	var sentRatios, recvRatios, onSent, offSent, onRecv, offRecv []float64
-	for i := 1; i+1 < len(windows); i++ {
-		w, before, after := windows[i], windows[i-1], windows[i+1]
-		if !w.on {
-			continue
-		}
-		offS := (before.rate(before.sent) + after.rate(after.sent)) / 2
-		offR := (before.rate(before.recv) + after.rate(after.recv)) / 2
-		if offS == 0 || offR == 0 {
-			continue
-		}
-		sentRatios = append(sentRatios, w.rate(w.sent)/offS)
-		recvRatios = append(recvRatios, w.rate(w.recv)/offR)
-		onSent, offSent = append(onSent, w.rate(w.sent)), append(offSent, offS)
-		onRecv, offRecv = append(onRecv, w.rate(w.recv)), append(offRecv, offR)
-	}
-	if len(sentRatios) == 0 {
-		return res, errors.New("no slice to compare: run longer or with shorter slices")
-	}
-	res.Slices = len(sentRatios)
-	res.SentRatio, res.SentRange = stats(sentRatios)
-	res.RecvRatio, res.RecvRange = stats(recvRatios)
-	res.OnSentPPS, _ = stats(onSent)
-	res.OffSentPPS, _ = stats(offSent)
-	res.OnRecvPPS, _ = stats(onRecv)
-	res.OffRecvPPS, _ = stats(offRecv)
-	res.SwitchMS, _ = stats(switches)
+	s, v := r.Figures[0], r.Figures[1]
+	res.Slices, res.SwitchMS = r.Slices, r.SwitchMS
+	res.SentRatio, res.SentRange, res.OnSentPPS, res.OffSentPPS = s.Ratio, s.Range, s.On, s.Off
+	res.RecvRatio, res.RecvRange, res.OnRecvPPS, res.OffRecvPPS = v.Ratio, v.Range, v.On, v.Off
 	res.Received = recv.Load()
 	res.CountedOnRecv = recvOn.Load()
-	if counted, ok := sw.counted(); ok {
+	if mode == "network-graph" {
 		// Datagrams received while attached were all seen by b's hooks;
 		// a few more pass while a switch is under way.
-		res.EdgePackets = counted
-		res.Accounted = counted >= res.CountedOnRecv
+		res.EdgePackets = counted.Load()
+		res.Accounted = res.EdgePackets >= res.CountedOnRecv
 	}
 	return res, nil
 }
-
-// switcher attaches and detaches what a run measures.
-type switcher interface {
-	on(ctx context.Context) error
-	off(ctx context.Context) error
-	// counted is how many datagrams the gadget counted as received at b
-	// (ok false: not network-graph).
-	counted() (n uint64, ok bool)
-	close(ctx context.Context)
-}
-
-// newSwitcher returns the switcher of mode, switched on.
-func newSwitcher(ctx context.Context, log *slog.Logger, mode, nsA, nsB string, port int) (switcher, error) {
-	switch mode {
-	case "network-graph":
-		return newGadgetSwitch(ctx, log, nsA, nsB, port)
-	case "trivial":
-		t := &trivialSwitch{names: []string{nsA, nsB}}
-		return t, t.on(ctx)
-	default:
-		return noSwitch{}, nil
-	}
-}
-
-// gadgetSwitch is network-graph driven through framework/trace, as the CLI
-// drives it; off and on remove and add both namespaces as targets.
-type gadgetSwitch struct {
-	tr      *trace.Trace
-	targets []gadget.Target
-	mu      sync.Mutex
-	packets uint64 // HOST udp packets to port at b, over all batches
-}
-
-func newGadgetSwitch(ctx context.Context, log *slog.Logger, nsA, nsB string, port int) (*gadgetSwitch, error) {
-	host, err := os.Hostname()
-	if err != nil {
-		return nil, fmt.Errorf("host name: %w", err)
-	}
-	g := &gadgetSwitch{}
-	g.tr, err = trace.New(nil, trace.Config{
-		Gadget: networkgraph.Name,
-		Node:   host,
-		// No periodic reads during the run: each detach reads the
-		// namespaces' edges, and a drain every second would fall into
-		// slices of the same parity, a bias.
-		Parameters: map[string]string{"interval": "1h"},
-		Logger:     log,
-		Emit: func(batch any) {
-			evs, ok := batch.([]types.Event)
-			if !ok {
-				return
-			}
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			for _, e := range evs {
-				if e.Pod == nsB && e.PktType == types.PktTypeHost && e.Proto == "udp" && e.Port == port {
-					g.packets += e.Packets
-				}
-			}
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range []string{nsA, nsB} {
-		g.targets = append(g.targets, gadget.Target{ID: name, Node: host, Pod: name, NetnsPath: "/var/run/netns/" + name})
-	}
-	if err := g.on(ctx); err != nil {
-		return nil, err
-	}
-	if err := g.tr.Operate(ctx, "start"); err != nil {
-		return nil, err
-	}
-	return g, nil
-}
-
-func (g *gadgetSwitch) on(ctx context.Context) error {
-	for _, t := range g.targets {
-		if err := g.tr.AddTarget(ctx, t); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (g *gadgetSwitch) off(ctx context.Context) error {
-	for _, t := range g.targets {
-		if err := g.tr.RemoveTarget(ctx, t.ID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (g *gadgetSwitch) counted() (uint64, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.packets, true
-}
-
-func (g *gadgetSwitch) close(ctx context.Context) { _ = g.tr.Operate(ctx, "stop") }
-
-// trivialSwitch attaches a program that only returns TCX_NEXT at TCX
-// ingress and egress of every interface but loopback of the namespaces.
-type trivialSwitch struct {
-	names []string
-	prog  *ebpf.Program
-	links []link.Link
-}
-
-func (t *trivialSwitch) on(context.Context) error {
-	if t.prog == nil {
-		prog, err := trivial.Program(ebpf.SchedCLS, trivial.TCXNext)
-		if err != nil {
-			return err
-		}
-		t.prog = prog
-	}
-	links, err := trivial.AttachTCX(t.prog, t.names)
-	t.links = links
-	return err
-}
-
-func (t *trivialSwitch) off(context.Context) error {
-	err := trivial.Detach(t.links)
-	t.links = nil
-	return err
-}
-
-func (t *trivialSwitch) counted() (uint64, bool) { return 0, false }
-
-func (t *trivialSwitch) close(ctx context.Context) {
-	_ = t.off(ctx)
-	if t.prog != nil {
-		t.prog.Close()
-	}
-}
-
-// noSwitch switches nothing: the control.
-type noSwitch struct{}
-
-func (noSwitch) on(context.Context) error  { return nil }
-func (noSwitch) off(context.Context) error { return nil }
-func (noSwitch) counted() (uint64, bool)   { return 0, false }
-func (noSwitch) close(context.Context)     {}
 
 // socketIn opens a blocking UDP socket in the named namespace and sets it up
 // with fn there.
@@ -460,7 +251,7 @@ func flood(fd int, sent *atomic.Uint64, done <-chan struct{}) {
 // drain reads datagrams until done is closed and the socket shut down
 // (which wakes a blocked read), counting those received while the gadget
 // is attached apart.
-func drain(fd int, recv, recvOn *atomic.Uint64, attached *atomic.Bool, done <-chan struct{}) {
+func drain(fd int, recv, recvOn *atomic.Uint64, state *alternate.State, done <-chan struct{}) {
 	msgs := messages(2048)
 	for {
 		// Blocks for the first datagram, then takes what is queued.
@@ -477,22 +268,8 @@ func drain(fd int, recv, recvOn *atomic.Uint64, attached *atomic.Bool, done <-ch
 			return
 		}
 		recv.Add(uint64(n))
-		if attached.Load() {
+		if state.Attached() {
 			recvOn.Add(uint64(n))
 		}
 	}
-}
-
-// stats returns the median of v and its range.
-func stats(v []float64) (float64, [2]float64) {
-	if len(v) == 0 {
-		return 0, [2]float64{}
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	m := s[len(s)/2]
-	if len(s)%2 == 0 {
-		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return m, [2]float64{s[0], s[len(s)-1]}
 }
