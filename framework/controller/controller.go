@@ -94,7 +94,17 @@ type Reconciler struct {
 
 	mu      sync.Mutex
 	traces  map[types.NamespacedName]*running
-	closing bool // set by releaseAll: the agent shuts down
+	done    map[types.NamespacedName]doneOp // the last operation carried out, per trace
+	closing bool                            // set by releaseAll: the agent shuts down
+}
+
+// doneOp is an operation asked by annotation and carried out: the
+// resourceVersion of the trace it was read from, and the status it left.
+// Until the informer cache sees the annotation's removal, a reconcile may
+// read that same version again; it must not run the operation twice.
+type doneOp struct {
+	resourceVersion string
+	status          v1alpha1.TraceStatus
 }
 
 // errClosing is returned by ensure once the agent shuts down.
@@ -129,6 +139,7 @@ func New(opts Options) (*Reconciler, error) {
 		opts:   opts,
 		log:    opts.Logger.With("node", opts.Node),
 		traces: map[types.NamespacedName]*running{},
+		done:   map[types.NamespacedName]doneOp{},
 	}, nil
 }
 
@@ -230,6 +241,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	op, annotated := tr.Annotations[v1alpha1.OperationAnnotation]
+	if d, ok := r.doneFor(key); annotated && ok && d.resourceVersion == tr.ResourceVersion {
+		// Carried out already, from this very version: the cache has not
+		// seen the annotation go, or removing it failed. Finish, again.
+		status := d.status
+		if rt != nil {
+			status = rt.status()
+		}
+		return r.finish(ctx, &tr, op, status)
+	}
 	switch {
 	case annotated:
 	case rt != nil:
@@ -254,13 +274,33 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		log.Info("operation not done: shutting down", "operation", op)
 		return ctrl.Result{}, nil
 	}
-	if err := r.writeStatus(ctx, &tr, status); err != nil {
-		return ctrl.Result{}, err
-	}
 	if annotated {
-		return r.removeAnnotation(ctx, &tr, op)
+		r.mu.Lock()
+		r.done[key] = doneOp{resourceVersion: tr.ResourceVersion, status: status}
+		r.mu.Unlock()
+		return r.finish(ctx, &tr, op, status)
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, r.writeStatus(ctx, &tr, status)
+}
+
+// finish ends an operation asked by annotation: it removes the annotation,
+// then writes the status. In that order, no version of the trace with
+// both the annotation and the new status exists for a later reconcile to
+// take as a new request (it tells a version already handled by doneFor).
+func (r *Reconciler) finish(ctx context.Context, tr *v1alpha1.Trace, op string, status v1alpha1.TraceStatus) (ctrl.Result, error) {
+	res, err := r.removeAnnotation(ctx, tr, op)
+	if err != nil {
+		return res, err
+	}
+	return res, r.writeStatus(ctx, tr, status)
+}
+
+// doneFor returns the last operation carried out on the trace of key.
+func (r *Reconciler) doneFor(key types.NamespacedName) (doneOp, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.done[key]
+	return d, ok
 }
 
 // operate carries out op on the trace and returns the status to write.
@@ -400,6 +440,7 @@ func (r *Reconciler) release(ctx context.Context, key types.NamespacedName) {
 	r.mu.Lock()
 	rt := r.traces[key]
 	delete(r.traces, key)
+	delete(r.done, key)
 	r.mu.Unlock()
 	if rt != nil {
 		rt.close(ctx)
@@ -411,6 +452,7 @@ func (r *Reconciler) releaseAll(ctx context.Context) {
 	r.mu.Lock()
 	all := r.traces
 	r.traces = map[types.NamespacedName]*running{}
+	r.done = map[types.NamespacedName]doneOp{}
 	r.closing = true
 	r.mu.Unlock()
 	var wg sync.WaitGroup

@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -136,6 +138,109 @@ func TestStartStopStatusOutput(t *testing.T) {
 	if tr.Status.Output != "" {
 		t.Errorf("status.output = %q after a new start, want empty", tr.Status.Output)
 	}
+}
+
+// staleReader serves one old version of a trace, as an informer cache that
+// has not yet seen the latest changes does; everything else goes to the
+// API server.
+type staleReader struct {
+	client.Client
+	stale *v1alpha1.Trace
+}
+
+func (s staleReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if tr, ok := obj.(*v1alpha1.Trace); ok && key == client.ObjectKeyFromObject(s.stale) {
+		s.stale.DeepCopyInto(tr)
+		return nil
+	}
+	return s.Client.Get(ctx, key, obj, opts...)
+}
+
+// A reconcile that reads the version of a trace whose operation it has
+// carried out already, from a cache that has not seen the annotation go,
+// does not carry it out again; it still removes the annotation.
+func TestOperationRunsOnce(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node"
+	reg, p := newProbeRegistry()
+	r, err := New(Options{Node: node, Registry: reg,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.releaseAll(context.Background()) })
+	key := createTrace(t, c, ns, "graph", v1alpha1.TraceSpec{Node: node, Gadget: "probe", OutputMode: v1alpha1.OutputModeStatus})
+	// No manager: the reconciles below are the only ones, run by hand.
+	reconcile := func(from client.Client) {
+		t.Helper()
+		r.client = from
+		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key}); err != nil {
+			t.Fatalf("reconcile: %v", err)
+		}
+	}
+	reconcile(c) // the finalizer, and Stopped
+	for _, step := range []struct {
+		op    string
+		state v1alpha1.TraceState
+	}{{"start", v1alpha1.TraceStateStarted}, {"stop", v1alpha1.TraceStateStopped}} {
+		annotate(t, c, key, step.op)
+		var asked v1alpha1.Trace
+		if err := c.Get(context.Background(), key, &asked); err != nil {
+			t.Fatal(err)
+		}
+		reconcile(c)
+		reconcile(staleReader{Client: c, stale: &asked})
+		if n := p.operations(step.op); n != 1 {
+			t.Errorf("%s carried out %d times, want once", step.op, n)
+		}
+		var tr v1alpha1.Trace
+		if err := c.Get(context.Background(), key, &tr); err != nil {
+			t.Fatal(err)
+		}
+		if !handled(&tr) || tr.Status.State != step.state {
+			t.Errorf("after %s: annotations %v, state %q; want no operation annotation and %q", step.op, tr.Annotations, tr.Status.State, step.state)
+		}
+	}
+
+	// Had removing the annotation failed, the next reconcile reads the
+	// same version again: it removes the annotation and writes the status,
+	// without carrying the operation out again.
+	annotate(t, c, key, "start")
+	r.client = failingRemoval{c}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key}); err == nil {
+		t.Fatal("reconcile whose annotation removal failed: no error, want one")
+	}
+	reconcile(c)
+	if n := p.operations("start"); n != 2 {
+		t.Errorf("start carried out %d times over two asks, want 2", n)
+	}
+	var tr v1alpha1.Trace
+	if err := c.Get(context.Background(), key, &tr); err != nil {
+		t.Fatal(err)
+	}
+	if !handled(&tr) || tr.Status.State != v1alpha1.TraceStateStarted {
+		t.Errorf("after the retried start: annotations %v, state %q; want no operation annotation and Started", tr.Annotations, tr.Status.State)
+	}
+
+	// Asking again is a new request, carried out (on a started trace,
+	// start changes nothing).
+	annotate(t, c, key, "start")
+	reconcile(c)
+	if n := p.operations("start"); n != 3 {
+		t.Errorf("start carried out %d times over three asks, want 3", n)
+	}
+}
+
+// failingRemoval fails every JSON patch, as the operation annotation's
+// removal is sent.
+type failingRemoval struct{ client.Client }
+
+func (f failingRemoval) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	if patch.Type() == types.JSONPatchType {
+		return errors.New("injected: the API server is unavailable")
+	}
+	return f.Client.Patch(ctx, obj, patch, opts...)
 }
 
 func TestStatusOutputTruncated(t *testing.T) {

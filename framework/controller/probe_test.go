@@ -24,7 +24,22 @@ type probe struct {
 	starts  int
 	stops   int
 	running int
+	ops     map[string]int           // operations carried out, by name
 	targets map[string]gadget.Target // of the last started instance
+}
+
+// operations returns how many times op was carried out.
+func (p *probe) operations(op string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ops[op]
+}
+
+// operation counts one run of op.
+func (p *probe) operation(op string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ops[op]++
 }
 
 func (p *probe) counts() (starts, stops, running int) {
@@ -43,7 +58,7 @@ func (p *probe) targetIDs() []string {
 // modes Status and Stream) and "probe-stream" (Stream only), both
 // recording into the returned probe.
 func newProbeRegistry() (*registry.Registry, *probe) {
-	p := &probe{}
+	p := &probe{ops: map[string]int{}}
 	reg := &registry.Registry{}
 	for name, modes := range map[string][]gadget.OutputMode{
 		"probe":        {gadget.OutputModeStatus, gadget.OutputModeStream},
@@ -61,8 +76,8 @@ func (p *probe) info(name string, modes []gadget.OutputMode) *gadget.Info {
 		Name:        name,
 		Description: "A test gadget.",
 		Operations: []gadget.Operation{
-			{Name: "start", Doc: "Start", Handler: func(ctx context.Context, h gadget.Handle) error { return h.Start(ctx) }},
-			{Name: "stop", Doc: "Stop", Handler: func(ctx context.Context, h gadget.Handle) error { return h.Stop(ctx) }},
+			{Name: "start", Doc: "Start", Handler: func(ctx context.Context, h gadget.Handle) error { p.operation("start"); return h.Start(ctx) }},
+			{Name: "stop", Doc: "Stop", Handler: func(ctx context.Context, h gadget.Handle) error { p.operation("stop"); return h.Stop(ctx) }},
 		},
 		OutputModes:  modes,
 		TypesPackage: "example.com/probe",
