@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	ngtypes "github.com/gadgetkit/gadget/gadgets/networkgraph/types"
@@ -113,9 +115,17 @@ func TestKubectlGadgetStream(t *testing.T) {
 	nft("add", "chain", "ip", "e2e", "pre", "{ type nat hook prerouting priority dstnat; }")
 	nft("add", "rule", "ip", "e2e", "pre", "ip", "daddr", clusterIP, "tcp", "dport", "5432", "dnat", "to", dbIP+":5432")
 
-	step("starting gadgetd with its stream server on loopback")
-	streamAddr := freeLoopbackAddr(t)
+	// The API server's pods/proxy refuses loopback addresses, so the
+	// agent's "pod IP" is the host's end of a veth pair of its own.
+	agentIP := hostLink(t, testenv.NewNetns(t, "e2e-agent"))
+	streamAddr := freeAddr(t, agentIP)
+	step("starting gadgetd with its stream server on %s, the address of its pod gadget/gadgetd-%s", streamAddr, node)
 	startGadgetd(t, gadgetd, agentKubeconfig, "--stream-bind-address", streamAddr)
+	_, agentPort, err := net.SplitHostPort(streamAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createAgentPod(ctx, t, cs, agentIP)
 
 	kgc := func(args ...string) string {
 		t.Helper()
@@ -135,7 +145,9 @@ func TestKubectlGadgetStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream := exec.Command(kg, "--kubeconfig", userKubeconfig, "network-graph", "stream", "--agent-address", streamAddr, "-o", "jsonl")
+	// Through the API server's pods/proxy, as a user would (show below
+	// reads the agent directly, --agent-address).
+	stream := exec.Command(kg, "--kubeconfig", userKubeconfig, "network-graph", "stream", "--agent-port", agentPort, "-o", "jsonl")
 	stream.Stdout, stream.Stderr = out, os.Stderr
 	if err := stream.Start(); err != nil {
 		t.Fatal(err)
@@ -208,15 +220,58 @@ func run(t *testing.T, name string, args ...string) {
 	}
 }
 
-// freeLoopbackAddr returns a loopback address with a free TCP port.
-func freeLoopbackAddr(t *testing.T) string {
+// freeAddr returns ip with a free TCP port.
+func freeAddr(t *testing.T, ip string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// hostLink joins the host's network namespace to ns with a veth pair and
+// returns the address of the host's end (.1 of a random /24), on which
+// the API server, a process of the host, reaches a listener of the host.
+func hostLink(t *testing.T, ns *testenv.Netns) string {
+	t.Helper()
+	r := make([]byte, 3)
+	if _, err := rand.Read(r); err != nil {
+		t.Fatal(err)
+	}
+	hostDev, peerDev := fmt.Sprintf("e2e%x-h", r), fmt.Sprintf("e2e%x-p", r)
+	ip := fmt.Sprintf("10.212.%d.1", r[0])
+	run(t, "ip", "link", "add", hostDev, "type", "veth", "peer", "name", peerDev, "netns", ns.Name())
+	// Deleting ns deletes the pair too; this is for a test that fails
+	// before that.
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostDev).Run() })
+	run(t, "ip", "addr", "add", ip+"/24", "dev", hostDev)
+	run(t, "ip", "link", "set", hostDev, "up")
+	run(t, "ip", "-n", ns.Name(), "link", "set", peerDev, "up")
+	return ip
+}
+
+// createAgentPod creates the running gadgetd pod of the node, with ip, as
+// the DaemonSet's would be: kubectl gadget finds it by its labels and node.
+func createAgentPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ip string) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "gadget", Name: "gadgetd-" + node, Labels: map[string]string{
+			"app.kubernetes.io/name": "gadget", "app.kubernetes.io/component": "gadgetd"}},
+		Spec: corev1.PodSpec{
+			NodeName:   node,
+			Containers: []corev1.Container{{Name: "gadgetd", Image: "example.invalid/gadgetd:1"}},
+		},
+	}
+	got, err := cs.CoreV1().Pods("gadget").Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create the agent pod: %v", err)
+	}
+	got.Status = corev1.PodStatus{Phase: corev1.PodRunning, HostIP: ip, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}}
+	if _, err := cs.CoreV1().Pods("gadget").UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("status of the agent pod: %v", err)
+	}
 }
 
 // echoTCP opens n connections from client to dialIP:port, answered by an
