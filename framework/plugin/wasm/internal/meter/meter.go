@@ -62,8 +62,11 @@ const (
 )
 
 // Instrument returns code with the fuel meter added, each instance
-// starting with fuel units. Custom sections (names, debug information)
-// are dropped: their function indices and code offsets would be wrong.
+// starting with fuel units. The "name" section is kept, its function
+// indices moved as the meter moves the functions (so that a trap's stack
+// trace names the guest's functions); the other custom sections (debug
+// information and the like) are dropped, as their code offsets would be
+// wrong.
 func Instrument(code []byte, fuel int32) (out []byte, err error) {
 	if fuel <= 0 {
 		return nil, errors.New("fuel must be positive")
@@ -76,6 +79,7 @@ func Instrument(code []byte, fuel int32) (out []byte, err error) {
 		body []byte
 	}
 	var secs []section
+	var names []byte // the name section's subsections, if any
 	r := &reader{b: code, i: 8}
 	for !r.done() {
 		id := r.byte()
@@ -86,6 +90,11 @@ func Instrument(code []byte, fuel int32) (out []byte, err error) {
 		}
 		if id != secCustom {
 			secs = append(secs, section{id, body})
+			continue
+		}
+		cr := &reader{b: body}
+		if string(cr.name()) == "name" && cr.err == nil {
+			names = body[cr.i:]
 		}
 	}
 
@@ -198,7 +207,87 @@ func Instrument(code []byte, fuel int32) (out []byte, err error) {
 	if !hasGlobal {
 		emit(secGlobal, m.globalSection(nil, fuel))
 	}
+	if names != nil {
+		// Names help, but a module runs without them: one that cannot be
+		// rewritten is left out rather than refused.
+		if body, err := m.rewriteNames(names); err == nil {
+			emit(secCustom, append(appendName(nil, "name"), body...))
+		}
+	}
 	return w, nil
+}
+
+// refuelName names the meter's import in the rewritten name section.
+const refuelName = "gadget_meter.refuel"
+
+// rewriteNames rewrites the subsections of a name section: the module's
+// name as it is, the functions' and their locals' names at the functions'
+// new indices (the refuel import named too), the others dropped (label
+// names would be wrong, as the meter adds blocks).
+func (m *module) rewriteNames(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	var out []byte
+	sub := func(id byte, content []byte) {
+		out = append(out, id)
+		out = appendU32(out, uint32(len(content)))
+		out = append(out, content...)
+	}
+	for !r.done() {
+		id := r.byte()
+		content := r.bytes(int(r.u32()))
+		if r.err != nil {
+			break
+		}
+		cr := &reader{b: content}
+		switch id {
+		case 0: // the module's name
+			sub(id, content)
+		case 1: // function names: a name map, by increasing index
+			n := cr.u32()
+			var entries []byte
+			named := false
+			count := uint32(0)
+			for range n {
+				idx := cr.u32()
+				name := cr.name()
+				if cr.err != nil {
+					break
+				}
+				if !named && idx >= m.refuelFunc {
+					entries = appendName(appendU32(entries, m.refuelFunc), refuelName)
+					named = true
+					count++
+				}
+				entries = appendName(appendU32(entries, m.fn(idx)), name)
+				count++
+			}
+			if !named {
+				entries = appendName(appendU32(entries, m.refuelFunc), refuelName)
+				count++
+			}
+			sub(id, append(appendU32(nil, count), entries...))
+		case 2: // local names: function index, then a name map of its locals
+			n := cr.u32()
+			out2 := appendU32(nil, n)
+			for range n {
+				idx := cr.u32()
+				start := cr.i
+				cr.vec(func() { cr.u32(); cr.name() })
+				if cr.err != nil {
+					break
+				}
+				out2 = append(appendU32(out2, m.fn(idx)), content[start:cr.i]...)
+			}
+			sub(id, out2)
+		}
+		if cr.err != nil {
+			return nil, fmt.Errorf("name subsection %d: %w", id, cr.err)
+		}
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("name section: %w", r.err)
+	}
+	return out, nil
 }
 
 // order is the position of a section id in the binary order.

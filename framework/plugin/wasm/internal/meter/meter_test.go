@@ -3,6 +3,7 @@ package meter
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -235,5 +236,73 @@ func TestInstrumentKeepsBranches(t *testing.T) {
 		if err != nil || got != want[0] {
 			t.Errorf("mix(%d) = %d, %v; uninstrumented %d", n, got, err, want[0])
 		}
+	}
+}
+
+// withNames appends a name section to code: its module name, function
+// names and local names as given.
+func withNames(code []byte, module string, funcs []string, locals map[uint32][]string) []byte {
+	var body []byte
+	body = appendName(body, "name")
+	mod := appendName(nil, module)
+	body = append(appendU32(append(body, 0), uint32(len(mod))), mod...)
+	var fn []byte
+	fn = appendU32(fn, uint32(len(funcs)))
+	for i, f := range funcs {
+		fn = appendName(appendU32(fn, uint32(i)), f)
+	}
+	body = append(appendU32(append(body, 1), uint32(len(fn))), fn...)
+	var loc []byte
+	loc = appendU32(loc, uint32(len(locals)))
+	for i := range uint32(len(funcs)) {
+		names, ok := locals[i]
+		if !ok {
+			continue
+		}
+		loc = appendU32(appendU32(loc, i), uint32(len(names)))
+		for j, n := range names {
+			loc = appendName(appendU32(loc, uint32(j)), n)
+		}
+	}
+	body = append(appendU32(append(body, 2), uint32(len(loc))), loc...)
+	return append(code, section(0, body...)...)
+}
+
+// The name section survives, at the functions' new indices: a trap's
+// stack trace names the guest's functions.
+func TestInstrumentKeepsNames(t *testing.T) {
+	ctx := context.Background()
+	code := withNames(testModule(), "guest", []string{"spin", "count", "id", "init"}, map[uint32][]string{1: {"n", "i"}})
+	out, err := Instrument(code, 100)
+	if err != nil {
+		t.Fatalf("Instrument: %v", err)
+	}
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	compiled, err := rt.CompileModule(ctx, out)
+	if err != nil {
+		t.Fatalf("compile the instrumented module: %v", err)
+	}
+	if got := compiled.Name(); got != "guest" {
+		t.Errorf("module name %q, want guest", got)
+	}
+	for name, idx := range map[string]uint32{"spin": 1, "count": 2} {
+		def := compiled.ExportedFunctions()[name]
+		if def == nil || def.Name() != name || def.Index() != idx {
+			t.Errorf("export %s: %v, want the function named %s at index %d (after the refuel import)", name, def, name, idx)
+			continue
+		}
+	}
+	if imps := compiled.ImportedFunctions(); len(imps) != 1 || imps[0].Name() != refuelName {
+		t.Errorf("imported functions %v, want the refuel import named %s", imps, refuelName)
+	}
+	if names := compiled.ExportedFunctions()["count"].ParamNames(); len(names) != 1 || names[0] != "n" {
+		t.Errorf("count's parameter names %v, want [n]", names)
+	}
+
+	// A refuel that fails shows in a stack trace through spin.
+	_, _, err = run(t, code, "spin", 0)
+	if !errors.Is(err, errStop) || !strings.Contains(err.Error(), "guest.spin") {
+		t.Errorf("spin stopped with %v, want %v and a stack trace naming guest.spin", err, errStop)
 	}
 }
