@@ -59,17 +59,25 @@ krange() { kratios "$@" | spread; }
 # spread reads ratios and prints "min–max" as percentages.
 spread() { sort -g | awk '{v[NR] = $1} END {if (NR) printf "%+.0f…%+.0f %%\n", (v[1] - 1) * 100, (v[NR] - 1) * 100; else print "n/a"}'; }
 
-# --- churn in alternate slices (hack/bench/churn alternate) -----------------
-C=$OUT/churn.jsonl
-# chval MODE JQ-EXPR: a field of the churn run of MODE.
-chval() { if [[ -s $C ]]; then jq -r --arg m "$1" "select(.mode == \$m) | $2" "$C" | head -1; fi; }
-# chrange MODE: the range of its ratio over the slices, in percent.
-chrange() {
+# --- runs in alternate slices (hack/bench/flood, hack/bench/churn) ----------
+# jval FILE MODE JQ-EXPR: a field of the run of MODE, one JSON object a line
+# in FILE.
+jval() { if [[ -s $1 ]]; then jq -r --arg m "$2" "select(.mode == \$m) | $3" "$1" | head -1; fi; }
+# jrange FILE MODE FIELD: the range of a ratio over the slices (the pair in
+# FIELD), in percent.
+jrange() {
 	local r
-	r=$(chval "$1" '.range | map(tostring) | join(" ")')
+	r=$(jval "$1" "$2" ".$3 | map(tostring) | join(\" \")")
 	[[ -n $r ]] || { echo "n/a"; return; }
 	awk -v r="$r" 'BEGIN {split(r, v, " "); printf "%+.0f…%+.0f %%\n", (v[1] - 1) * 100, (v[2] - 1) * 100}'
 }
+
+# --- churn in alternate slices (hack/bench/churn alternate) -----------------
+C=$OUT/churn.jsonl
+# chval MODE JQ-EXPR: a field of the churn run of MODE.
+chval() { jval "$C" "$@"; }
+# chrange MODE: the range of its ratio over the slices.
+chrange() { jrange "$C" "$1" range; }
 
 # --- scale ------------------------------------------------------------------
 S=$OUT/scale.jsonl
@@ -184,14 +192,9 @@ V_PT=$(verdict "$PT_SHARE" "<=" 2)
 # --- flood in alternate slices (hack/bench/flood) ---------------------------
 F=$OUT/kernel-flood.jsonl
 # fval MODE JQ-EXPR: a field of the flood run of MODE.
-fval() { if [[ -s $F ]]; then jq -r --arg m "$1" "select(.mode == \$m) | $2" "$F" | head -1; fi; }
-# frange MODE sent|recv: the range of a ratio over the slices, in percent.
-frange() {
-	local r
-	r=$(fval "$1" ".${2}_range | map(tostring) | join(\" \")")
-	[[ -n $r ]] || { echo "n/a"; return; }
-	awk -v r="$r" 'BEGIN {split(r, v, " "); printf "%+.0f…%+.0f %%\n", (v[1] - 1) * 100, (v[2] - 1) * 100}'
-}
+fval() { jval "$F" "$@"; }
+# frange MODE sent|recv: the range of a ratio over the slices.
+frange() { jrange "$F" "$1" "${2}_range"; }
 FL_NG=$(fval network-graph .sent_ratio)
 FL_NONE=$(fval none .sent_ratio)
 FL_SLICES=$(fval network-graph .slices)
