@@ -101,6 +101,12 @@ func Load(opts Options) (*Objects, error) {
 		spec.Maps[m].MaxEntries = opts.MaxEdges
 	}
 	spec.Maps[networkgraphMapFlows].MaxEntries = opts.MaxFlows
+	// One block of flow-cache slots per CPU.
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("count the possible CPUs: %w", err)
+	}
+	spec.Maps[networkgraphMapFlowCache].MaxEntries *= uint32(ncpu)
 
 	// The coarse clocks advance by one jiffy: their resolution is its
 	// length.

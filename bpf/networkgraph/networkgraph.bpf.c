@@ -95,7 +95,10 @@ struct {
 /* A per-CPU, direct-mapped cache of flow directions and edge ids in front
  * of the flows and edges maps: a packet of a flow this CPU saw last in its
  * slot costs a hash of a few words and a compare instead of two hash-map
- * lookups. A slot holds the
+ * lookups. CPU c's slots are entries c * FLOW_CACHE_SLOTS on of a plain
+ * array (user space sizes it for every possible CPU): that costs one
+ * dependent load less per packet than a per-CPU array, whose lookup first
+ * fetches the entry's per-CPU pointer. A slot holds the
  * direction the flows map held when it was filled; only a SYN changes a
  * flow's direction, and it refreshes this CPU's slot (another CPU's stale
  * slot would need the same 4-tuple reused with client and server swapped
@@ -113,8 +116,8 @@ struct flow_cache_slot {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FLOW_CACHE_SLOTS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOW_CACHE_SLOTS); /* times the possible CPUs, set by user space */
 	__type(key, __u32);
 	__type(value, struct flow_cache_slot);
 } flow_cache SEC(".maps");
@@ -347,7 +350,8 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 	/* Decide the direction of the connection or stream. */
 	struct flow_value fv = {};
 	struct flow_value *known = NULL;
-	__u32 slot_idx = flow_slot(&fk);
+	/* This CPU's block of the flow cache. */
+	__u32 slot_idx = bpf_get_smp_processor_id() * FLOW_CACHE_SLOTS + flow_slot(&fk);
 	struct flow_cache_slot *slot = bpf_map_lookup_elem(&flow_cache, &slot_idx);
 	if (p->proto == IPPROTO_TCP &&
 	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
