@@ -24,7 +24,15 @@
 // {"ng_tag":{"programs":2,"runs":123,"ns_per_run":85.2,"runtime_ms":0.01},...}.
 // The programs must still be loaded when tap is stopped. A tail call is
 // counted in the program that made it: network-graph's per-namespace
-// ng_tag programs carry the whole cost of the shared program.
+// ng_tag programs carry the whole cost of the shared program. With
+// -ids ID,ID,..., each name also gets the entries "NAME@listed" and
+// "NAME@others": its programs among those ids, and the rest.
+//
+//	tap -mode ids -prog ng_tc_tag
+//
+// ids: prints the ids of the loaded programs named -prog, comma-separated
+// (for -ids: the programs loaded so far, e.g. by one of two gadgets
+// measured side by side, hack/bench/ab.sh).
 //
 //	tap -mode close -n 100
 //
@@ -44,6 +52,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,8 +74,9 @@ func (n *netnsFlag) Set(v string) error { *n = append(*n, v); return nil }
 func main() {
 	var names netnsFlag
 	var progs netnsFlag
-	flag.Var(&progs, "prog", "program name to report with -mode stats; repeatable")
-	mode := flag.String("mode", "packet", "packet, tcx, stats or close")
+	flag.Var(&progs, "prog", "program name to report with -mode stats or ids; repeatable")
+	ids := flag.String("ids", "", "with -mode stats: program ids (ID,ID,...) to report apart from the others of their name")
+	mode := flag.String("mode", "packet", "packet, tcx, stats, ids or close")
 	n := flag.Int("n", 100, "sockets to open and close with -mode close")
 	flag.Var(&names, "netns", "named network namespace to attach to; repeatable")
 	flag.Parse()
@@ -80,8 +90,19 @@ func main() {
 		}
 		return
 	}
+	if *mode == "ids" {
+		if err := printIDs(progs); err != nil {
+			fmt.Fprintln(os.Stderr, "tap:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *mode == "stats" {
-		if err := stats(ctx, log, progs); err != nil {
+		listed, err := parseIDs(*ids)
+		if err == nil {
+			err = stats(ctx, log, progs, listed)
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "tap:", err)
 			os.Exit(1)
 		}
@@ -158,7 +179,7 @@ type progStats struct {
 }
 
 // stats counts the run time of the named programs until ctx is done.
-func stats(ctx context.Context, log *slog.Logger, names []string) error {
+func stats(ctx context.Context, log *slog.Logger, names []string, listed map[ebpf.ProgramID]bool) error {
 	if len(names) == 0 {
 		return errors.New("no program: pass -prog NAME at least once")
 	}
@@ -167,34 +188,7 @@ func stats(ctx context.Context, log *slog.Logger, names []string) error {
 		return fmt.Errorf("enable eBPF run-time statistics: %w", err)
 	}
 	defer closer.Close()
-	read := func() (map[string]map[ebpf.ProgramID]ebpf.ProgramStats, error) {
-		out := map[string]map[ebpf.ProgramID]ebpf.ProgramStats{}
-		var id ebpf.ProgramID
-		for {
-			next, err := ebpf.ProgramGetNextID(id)
-			if errors.Is(err, os.ErrNotExist) {
-				return out, nil
-			}
-			if err != nil {
-				return nil, fmt.Errorf("list eBPF programs: %w", err)
-			}
-			id = next
-			p, err := ebpf.NewProgramFromID(id)
-			if err != nil {
-				continue // gone meanwhile
-			}
-			info, ierr := p.Info()
-			st, serr := p.Stats()
-			p.Close()
-			if ierr != nil || serr != nil || !slices.Contains(names, info.Name) {
-				continue
-			}
-			if out[info.Name] == nil {
-				out[info.Name] = map[ebpf.ProgramID]ebpf.ProgramStats{}
-			}
-			out[info.Name][id] = *st
-		}
-	}
+	read := func() (map[string]map[ebpf.ProgramID]ebpf.ProgramStats, error) { return programs(names) }
 	before, err := read()
 	if err != nil {
 		return err
@@ -207,20 +201,103 @@ func stats(ctx context.Context, log *slog.Logger, names []string) error {
 	}
 	res := map[string]*progStats{}
 	for _, name := range names {
-		ps := &progStats{}
+		all, in, out := &progStats{}, &progStats{}, &progStats{}
 		for id, st := range after[name] {
 			prev := before[name][id]
-			ps.Programs++
-			ps.Runs += st.RunCount - prev.RunCount
-			ps.runtime += st.Runtime - prev.Runtime
+			all.add(st, prev)
+			if listed[id] {
+				in.add(st, prev)
+			} else {
+				out.add(st, prev)
+			}
 		}
-		if ps.Runs > 0 {
-			ps.NsPerRun = float64(ps.runtime.Nanoseconds()) / float64(ps.Runs)
+		res[name] = all.done()
+		if len(listed) > 0 {
+			res[name+"@listed"], res[name+"@others"] = in.done(), out.done()
 		}
-		ps.RuntimeMS = float64(ps.runtime.Microseconds()) / 1000
-		res[name] = ps
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func (ps *progStats) add(st, prev ebpf.ProgramStats) {
+	ps.Programs++
+	ps.Runs += st.RunCount - prev.RunCount
+	ps.runtime += st.Runtime - prev.Runtime
+}
+
+func (ps *progStats) done() *progStats {
+	if ps.Runs > 0 {
+		ps.NsPerRun = float64(ps.runtime.Nanoseconds()) / float64(ps.Runs)
+	}
+	ps.RuntimeMS = float64(ps.runtime.Microseconds()) / 1000
+	return ps
+}
+
+// programs returns the statistics of the loaded programs named one of
+// names, by name and id.
+func programs(names []string) (map[string]map[ebpf.ProgramID]ebpf.ProgramStats, error) {
+	out := map[string]map[ebpf.ProgramID]ebpf.ProgramStats{}
+	var id ebpf.ProgramID
+	for {
+		next, err := ebpf.ProgramGetNextID(id)
+		if errors.Is(err, os.ErrNotExist) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list eBPF programs: %w", err)
+		}
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		info, ierr := p.Info()
+		st, serr := p.Stats()
+		p.Close()
+		if ierr != nil || serr != nil || !slices.Contains(names, info.Name) {
+			continue
+		}
+		if out[info.Name] == nil {
+			out[info.Name] = map[ebpf.ProgramID]ebpf.ProgramStats{}
+		}
+		out[info.Name][id] = *st
+	}
+}
+
+// printIDs prints the ids of the loaded programs named one of names.
+func printIDs(names []string) error {
+	if len(names) == 0 {
+		return errors.New("no program: pass -prog NAME at least once")
+	}
+	progs, err := programs(names)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, byID := range progs {
+		for id := range byID {
+			ids = append(ids, strconv.FormatUint(uint64(id), 10))
+		}
+	}
+	slices.Sort(ids)
+	fmt.Println(strings.Join(ids, ","))
+	return nil
+}
+
+// parseIDs parses -ids: program ids separated by commas, or nothing.
+func parseIDs(v string) (map[ebpf.ProgramID]bool, error) {
+	ids := map[ebpf.ProgramID]bool{}
+	for f := range strings.SplitSeq(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("-ids %q: %q is no program id; want ID,ID,... as -mode ids prints them", v, f)
+		}
+		ids[ebpf.ProgramID(n)] = true
+	}
+	return ids, nil
 }
 
 // ethPAll is ETH_P_ALL in network byte order.
