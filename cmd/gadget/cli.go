@@ -34,10 +34,12 @@ type env struct {
 	stderr   io.Writer
 	euid     func() int
 	hostname func() (string, error)
-	// resolve and watch are containers.Resolve and containers.Watch;
-	// resolve's errors wrapping containers.ErrNotFound are the user's.
-	resolve func(ctx context.Context, node string, sel containers.Selector) ([]gadget.Target, error)
-	watch   func(ctx context.Context, interval time.Duration, resolve func(context.Context) ([]gadget.Target, error),
+	// resolve, resolveNamed and watch are containers.Resolve,
+	// containers.ResolveNamed and containers.WatchNamed; resolve's errors
+	// wrapping containers.ErrNotFound are the user's.
+	resolve      func(ctx context.Context, node string, sel containers.Selector) ([]gadget.Target, error)
+	resolveNamed func(ctx context.Context, node string, sel containers.Selector) ([]gadget.Target, error)
+	watch        func(ctx context.Context, interval time.Duration, resolve, named func(context.Context) ([]gadget.Target, error),
 		add func(gadget.Target), remove func(id string)) error
 	// signals stop a run cleanly.
 	signals []os.Signal
@@ -47,15 +49,16 @@ type env struct {
 
 func defaultEnv() env {
 	return env{
-		reg:      registry.Default,
-		stdout:   os.Stdout,
-		stderr:   os.Stderr,
-		euid:     os.Geteuid,
-		hostname: os.Hostname,
-		resolve:  containers.Resolve,
-		watch:    containers.Watch,
-		signals:  []os.Signal{os.Interrupt, syscall.SIGTERM},
-		plugins:  gadgetPlugins,
+		reg:          registry.Default,
+		stdout:       os.Stdout,
+		stderr:       os.Stderr,
+		euid:         os.Geteuid,
+		hostname:     os.Hostname,
+		resolve:      containers.Resolve,
+		resolveNamed: containers.ResolveNamed,
+		watch:        containers.WatchNamed,
+		signals:      []os.Signal{os.Interrupt, syscall.SIGTERM},
+		plugins:      gadgetPlugins,
 	}
 }
 

@@ -145,7 +145,7 @@ func run(t *testing.T, g *fakeGadget, euid int, args ...string) result {
 			}
 			return out, nil
 		},
-		watch: func(ctx context.Context, interval time.Duration, resolve func(context.Context) ([]gadget.Target, error), add func(gadget.Target), remove func(string)) error {
+		watch: func(ctx context.Context, interval time.Duration, resolve, _ func(context.Context) ([]gadget.Target, error), add func(gadget.Target), remove func(string)) error {
 			first, err := resolve(ctx)
 			if err != nil {
 				return err

@@ -203,6 +203,7 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 		g.Go(func() error {
 			err := e.watch(gctx, o.interval,
 				func(ctx context.Context) ([]gadget.Target, error) { return e.resolve(ctx, node, sel) },
+				func(ctx context.Context) ([]gadget.Target, error) { return e.resolveNamed(ctx, node, sel) },
 				func(t gadget.Target) {
 					old, ok := known[t.ID]
 					if ok && old == t {

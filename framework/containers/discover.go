@@ -92,10 +92,20 @@ func distinctDirs(dirs ...string) []string {
 // the fix; those for a name or process that does not exist wrap
 // ErrNotFound.
 func Resolve(ctx context.Context, node string, sel Selector) ([]gadget.Target, error) {
-	return defaultHost().resolve(ctx, node, sel)
+	return defaultHost().resolve(ctx, node, sel, true)
 }
 
-func (h host) resolve(ctx context.Context, node string, sel Selector) ([]gadget.Target, error) {
+// ResolveNamed is Resolve without the scan of every process that sel.All
+// takes: sel.All gives only the named network namespaces, the others are
+// left out. A namespace it returns is one Resolve returns too, under the
+// same Pod and NetnsPath. With hundreds of processes it is several times
+// cheaper than Resolve: WatchNamed calls it when a name appears.
+func ResolveNamed(ctx context.Context, node string, sel Selector) ([]gadget.Target, error) {
+	return defaultHost().resolve(ctx, node, sel, false)
+}
+
+// resolve is Resolve, and with processes false ResolveNamed.
+func (h host) resolve(ctx context.Context, node string, sel Selector, processes bool) ([]gadget.Target, error) {
 	var out []gadget.Target
 	seen := map[uint64]bool{}
 	add := func(t gadget.Target) {
@@ -119,7 +129,7 @@ func (h host) resolve(ctx context.Context, node string, sel Selector) ([]gadget.
 		add(t)
 	}
 	if sel.All {
-		all, err := h.all(ctx, node)
+		all, err := h.all(ctx, node, processes)
 		if err != nil {
 			return nil, err
 		}
@@ -197,19 +207,22 @@ func (h host) comm(pid int) (string, error) {
 	return strings.TrimSuffix(string(b), "\n"), nil
 }
 
-// all lists every distinct network namespace in use, sorted by Pod.
-func (h host) all(ctx context.Context, node string) ([]gadget.Target, error) {
-	ents, err := os.ReadDir(h.procRoot)
-	if err != nil {
-		return nil, fmt.Errorf("--all: list processes: %w", err)
-	}
+// all lists every distinct network namespace in use, sorted by Pod; with
+// processes false only the named ones (but the host's).
+func (h host) all(ctx context.Context, node string, processes bool) ([]gadget.Target, error) {
 	var pids []int
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
-			pids = append(pids, pid)
+	if processes {
+		ents, err := os.ReadDir(h.procRoot)
+		if err != nil {
+			return nil, fmt.Errorf("--all: list processes: %w", err)
 		}
+		for _, e := range ents {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
+				pids = append(pids, pid)
+			}
+		}
+		slices.Sort(pids)
 	}
-	slices.Sort(pids)
 
 	// The host's namespace is pid 1's. Where /proc/1 cannot be read (some
 	// sandboxes hide it even from root) it is taken to be our own.

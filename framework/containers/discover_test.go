@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -197,7 +198,7 @@ func TestResolve(t *testing.T) {
 				tree = *tt.tree
 			}
 			h, root := tree.build(t)
-			got, err := h.resolve(context.Background(), "node1", tt.sel)
+			got, err := h.resolve(context.Background(), "node1", tt.sel, true)
 			if tt.wantErr != "" {
 				want := strings.ReplaceAll(tt.wantErr, "%ROOT%", root)
 				if err == nil || !strings.HasPrefix(err.Error(), want) {
@@ -232,14 +233,55 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// ResolveNamed returns what Resolve returns for the named namespaces, the
+// same targets with the same labels, without the namespaces only processes
+// lead to.
+func TestResolveNamed(t *testing.T) {
+	tests := []struct {
+		name string
+		sel  Selector
+		want []string // pods
+	}{
+		{name: "all", sel: Selector{All: true}, want: []string{"db", "empty", "frontend"}},
+		{name: "a pid first keeps its label", sel: Selector{PIDs: []int{500}, All: true},
+			want: []string{"postgres-500", "empty", "frontend"}}, // pid 500 is in db's namespace
+		{name: "names", sel: Selector{Netns: []string{"zz-db", "frontend"}}, want: []string{"zz-db", "frontend"}},
+		{name: "a name then all", sel: Selector{Netns: []string{"zz-db"}, All: true},
+			want: []string{"zz-db", "empty", "frontend"}},
+	}
+	h, _ := base.build(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			named, err := h.resolve(context.Background(), "n", tt.sel, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, err := h.resolve(context.Background(), "n", tt.sel, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pods []string
+			for _, tg := range named {
+				pods = append(pods, tg.Pod)
+				if !slices.Contains(full, tg) {
+					t.Errorf("ResolveNamed gave %+v, which Resolve does not: %+v", tg, full)
+				}
+			}
+			if !slices.Equal(pods, tt.want) {
+				t.Errorf("pods %q, want %q", pods, tt.want)
+			}
+		})
+	}
+}
+
 func TestResolveStableOrder(t *testing.T) {
 	h, _ := base.build(t)
-	first, err := h.resolve(context.Background(), "n", Selector{All: true})
+	first, err := h.resolve(context.Background(), "n", Selector{All: true}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 20 {
-		again, err := h.resolve(context.Background(), "n", Selector{All: true})
+		again, err := h.resolve(context.Background(), "n", Selector{All: true}, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,12 +295,12 @@ func TestResolveCancelled(t *testing.T) {
 	h, _ := base.build(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := h.resolve(ctx, "n", Selector{All: true})
+	_, err := h.resolve(ctx, "n", Selector{All: true}, true)
 	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "--all: ") {
 		t.Errorf("error = %v, want --all: ... wrapping context.Canceled", err)
 	}
 	// Explicit selectors need no scan and ignore ctx.
-	if _, err := h.resolve(ctx, "n", Selector{Netns: []string{"db"}}); err != nil {
+	if _, err := h.resolve(ctx, "n", Selector{Netns: []string{"db"}}, true); err != nil {
 		t.Errorf("named namespace with a cancelled context: %v", err)
 	}
 }

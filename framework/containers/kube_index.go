@@ -106,7 +106,7 @@ func (x *netnsIndex) find(addrs []netip.Addr) (netnsEntry, lookupResult) {
 // the scan is skipped. The cost is one setns round trip and one netlink
 // dump per namespace.
 func scanNetnsAddrs(ctx context.Context) (map[netip.Addr][]netnsEntry, error) {
-	all, err := defaultHost().all(ctx, "")
+	all, err := defaultHost().all(ctx, "", true)
 	if err != nil {
 		return nil, err
 	}

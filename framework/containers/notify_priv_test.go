@@ -59,6 +59,53 @@ func TestWatchSeesNewNetnsAtOnce(t *testing.T) {
 	}
 }
 
+// TestWatchNamedAddsByName checks that WatchNamed attaches a new named
+// namespace through named alone: resolve here never reports it.
+func TestWatchNamedAddsByName(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	sel := containers.Selector{All: true}
+	first, err := containers.Resolve(ctx, "n1", sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := make(chan gadget.Target, 1024)
+	done := make(chan error, 1)
+	go func() {
+		done <- containers.WatchNamed(ctx, time.Hour,
+			func(context.Context) ([]gadget.Target, error) { return first, nil },
+			func(ctx context.Context) ([]gadget.Target, error) { return containers.ResolveNamed(ctx, "n1", sel) },
+			func(t gadget.Target) { added <- t },
+			func(string) {})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("WatchNamed: %v", err)
+		}
+	})
+	for range first {
+		<-added
+	}
+	start := time.Now()
+	ns := testenv.NewNetns(t, "named")
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case tg := <-added:
+			if strings.HasSuffix(tg.NetnsPath, "/"+ns.Name()) {
+				if tg.Pod != ns.Name() {
+					t.Errorf("added %+v: want Pod %s, its name", tg, ns.Name())
+				}
+				t.Logf("new namespace %s added %v after its creation", ns.Name(), time.Since(start).Round(time.Millisecond))
+				return
+			}
+		case <-deadline:
+			t.Fatalf("namespace %s not added within 5s: named was not called on its mount", ns.Name())
+		}
+	}
+}
+
 // TestPollDirsSeesChanges checks the fallback used where inotify is not
 // available.
 func TestPollDirsSeesChanges(t *testing.T) {

@@ -32,6 +32,21 @@ import (
 // targets and is retried soon.
 func Watch(ctx context.Context, interval time.Duration, resolve func(context.Context) ([]gadget.Target, error),
 	add func(gadget.Target), remove func(id string)) error {
+	return WatchNamed(ctx, interval, resolve, nil, add, remove)
+}
+
+// WatchNamed is Watch with a fast path for names. When a netns folder or
+// the mount table changes, it calls named instead of resolve: named
+// returns the named namespaces among resolve's targets, as resolve would
+// (ResolveNamed), without its scan of every process, and WatchNamed adds
+// at once those it does not know yet; it removes nothing. resolve follows
+// a moment later (settleDelay, then further and further apart, and every
+// interval) and has the last word. So a name's namespace is attached as
+// soon as it is mounted, without waiting for a full scan (several
+// milliseconds with hundreds of processes), nor for the one that the
+// name's file, created first, set off. A nil named is Watch.
+func WatchNamed(ctx context.Context, interval time.Duration, resolve, named func(context.Context) ([]gadget.Target, error),
+	add func(gadget.Target), remove func(id string)) error {
 	if interval <= 0 {
 		return fmt.Errorf("watch targets: interval %v: use a positive duration, e.g. 2s", interval)
 	}
@@ -71,6 +86,19 @@ func Watch(ctx context.Context, interval time.Duration, resolve func(context.Con
 		known = now
 		return nil
 	}
+	// quick adds the named targets not known yet (see WatchNamed).
+	quick := func() {
+		targets, err := named(ctx)
+		if err != nil {
+			return // resolve, soon, says more
+		}
+		for _, t := range targets {
+			if _, ok := known[t.ID]; !ok {
+				known[t.ID] = t
+				add(t)
+			}
+		}
+	}
 	if err := tick(); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -94,6 +122,10 @@ func Watch(ctx context.Context, interval time.Duration, resolve func(context.Con
 		case <-changed:
 			retries = 0
 			settle.Reset(settleDelay)
+			if named != nil {
+				quick()
+				continue
+			}
 		case <-settle.C:
 			if retries++; retries < settleRetries {
 				settle.Reset(settleDelay << retries)
