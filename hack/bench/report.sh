@@ -212,6 +212,24 @@ unsure() {
 }
 V_FL=$(unsure "$(verdict "$FL_NG" ">=" 0.98)" "$FL_NG" 0.98 "$FL_NONE")
 
+# hooks_cost explains what the trivial program (the bare hooks) cost the
+# flood in this run.
+hooks_cost() {
+	local mit
+	mit="spectre_v2: $(cut -d';' -f1 </sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/dev/null | cut -c1-40 || echo n/a);
+spec_rstack_overflow: $(cut -c1-40 </sys/devices/system/cpu/vulnerabilities/spec_rstack_overflow 2>/dev/null || echo n/a)"
+	if awk -v t="$(fval trivial .sent_ratio)" 'BEGIN {exit !(t != "" && t <= 0.99)}'; then
+		echo "A TCX program that does nothing costs that much here because every program run passes through this
+CPU's Spectre mitigations, an indirect call through a retpoline and a return through the SRSO \"safe RET\" thunk
+($mit), twice per datagram; every per-packet eBPF hook pays it (D, the packet socket, too)."
+	else
+		echo "The bare hooks cost nothing this run could tell from its noise (every program run passes through this
+CPU's Spectre mitigations, $mit, which other runs put at up to a few per cent), so
+network-graph's program accounts for all of it: two runs per datagram, and what they evict from the caches
+that the rest of the network stack then misses."
+	fi
+}
+
 # width: the spread (highest − lowest) of per-round ratios, in points.
 width() { sort -g | awk '{v[NR] = $1} END {if (NR) printf "%.0f\n", (v[NR] - v[1]) * 100; else print 0}'; }
 kwidth() { kratios "$@" | width; }
@@ -355,11 +373,8 @@ EOF
 
 The receiver drops what it cannot keep up with, so the sent rate is the figure: it is what the sender's CPU
 manages with both programs on it. The hooks alone (trivial) change it by $(pct "$(fval trivial .sent_ratio)"), network-graph by
-$(pct "$FL_NG"): its own program's part is $(awk -v n="$FL_NG" -v t="$(fval trivial .sent_ratio)" 'BEGIN { if (t > 0 && n != "") printf "%+.1f %%", (n / t - 1) * 100; else print "n/a" }') (the ratio of the two). A TCX program that does nothing costs that
-much here because every program run passes through this CPU's Spectre mitigations, an indirect call through a
-retpoline and returns through the SRSO "safe RET" thunk (spectre_v2: $(tr '\n' ';' </sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/dev/null | cut -d';' -f1 | cut -c1-40 || echo n/a);
-spec_rstack_overflow: $(cut -c1-40 </sys/devices/system/cpu/vulnerabilities/spec_rstack_overflow 2>/dev/null || echo n/a)),
-twice per datagram; every per-packet eBPF hook pays it (D, the packet socket, too). Accounting: network-graph's edge at b counted $(fval network-graph .edge_packets) datagrams, at least
+$(pct "$FL_NG"): its own program's part is $(awk -v n="$FL_NG" -v t="$(fval trivial .sent_ratio)" 'BEGIN { if (t > 0 && n != "") printf "%+.1f %%", (n / t - 1) * 100; else print "n/a" }') (the ratio of the two). $(hooks_cost)
+Accounting: network-graph's edge at b counted $(fval network-graph .edge_packets) datagrams, at least
 the $(fval network-graph .counted_on_recv) received while it was attached: $(fval network-graph 'if .accounted then "all accounted for" else "**fewer than received**" end').
 
 EOF
