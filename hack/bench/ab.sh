@@ -44,12 +44,7 @@ go build -o "$TMP/tap" "$HERE/tap"
 
 A=gbench-ab-a
 B=gbench-ab-b
-bench_netns_add $A
-bench_netns_add $B
-bench_pair $A $B 10.99.2.1/24 10.99.2.2/24
-bench_bg ip netns exec $B iperf3 -s -B 10.99.2.2 -p 5201 >/dev/null 2>&1
-SERVER=$BENCH_LAST_PID
-until ip netns exec $B ss -Hltn 'sport = :5201' | grep -q .; do sleep 0.1; done
+bench_iperf_pair $A $B 10.99.2
 
 # watch GADGET NETNS LOG: runs GADGET on NETNS until stopped.
 watch() {

@@ -46,17 +46,7 @@ trap 'exit 130' INT TERM
 
 A=gbench-k-a
 B=gbench-k-b
-bench_netns_add $A
-bench_netns_add $B
-bench_pair $A $B 10.99.0.1/24 10.99.0.2/24
-bench_bg ip netns exec $B iperf3 -s -B 10.99.0.2 -p 5201 >/dev/null 2>&1
-SERVER=$BENCH_LAST_PID
-# Wait for the server to listen.
-deadline=$((SECONDS + 10))
-until ip netns exec $B ss -Hltn 'sport = :5201' | grep -q .; do
-	((SECONDS < deadline)) || bench_die "iperf3 server did not start"
-	sleep 0.05
-done
+bench_iperf_pair $A $B 10.99.0
 
 TSV=$OUT/kernel.tsv
 ACC=$OUT/kernel-accounting.tsv

@@ -45,6 +45,22 @@ bench_pair() {
 	ip -n "$b" link set veth-b up
 }
 
+# bench_iperf_pair A B NET: namespaces A and B joined by a veth pair in
+# NET (a /24 written "10.99.0": .1 in A, .2 in B) and an iperf3 server in
+# B on NET.2:5201, listening when it returns; its pid is in SERVER.
+bench_iperf_pair() {
+	local a=$1 b=$2 net=$3 deadline=$((SECONDS + 10))
+	bench_netns_add "$a"
+	bench_netns_add "$b"
+	bench_pair "$a" "$b" "$net.1/24" "$net.2/24"
+	bench_bg ip netns exec "$b" iperf3 -s -B "$net.2" -p 5201 >/dev/null 2>&1
+	SERVER=$BENCH_LAST_PID
+	until ip netns exec "$b" ss -Hltn 'sport = :5201' | grep -q .; do
+		((SECONDS < deadline)) || bench_die "iperf3 server in $b did not start"
+		sleep 0.05
+	done
+}
+
 # bench_bg CMD... starts CMD in the background and remembers its pid in
 # BENCH_LAST_PID.
 bench_bg() {
