@@ -10,10 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/gadgetkit/gadget/framework/containers"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
@@ -44,13 +42,10 @@ type altResult struct {
 
 func runAlternate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("alternate", flag.ContinueOnError)
-	a := fs.String("a", "", "namespace of the client (a name under /var/run/netns)")
-	b := fs.String("b", "", "namespace of the server")
+	var f alternate.Flags
+	f.Register(fs, "client", "server", "open connections")
 	addr := fs.String("addr", "", "server address in namespace b, IPv4:port, e.g. 10.99.1.2:7000")
-	seconds := fs.Float64("seconds", 20, "how long to open connections")
-	slice := fs.Duration("slice", 500*time.Millisecond, "how long the switched program stays attached or detached")
 	workers := fs.Int("workers", 4, "connections in flight at once")
-	mode := fs.String("mode", "network-graph", "what is switched on and off: network-graph, trivial or none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,27 +53,24 @@ func runAlternate(ctx context.Context, args []string, stdout io.Writer, log *slo
 	switch {
 	case fs.NArg() != 0:
 		return fmt.Errorf("alternate: unexpected argument %q; %s", fs.Arg(0), usage)
-	case *a == "" || *b == "":
-		return errors.New("alternate: -a and -b (the client's and the server's namespace) are required")
 	case err != nil || !server.Addr().Is4():
 		return fmt.Errorf("alternate: -addr %q must be the server's IPv4:port, e.g. 10.99.1.2:7000", *addr)
-	case *seconds <= 0 || *workers <= 0:
-		return fmt.Errorf("alternate: -seconds %v and -workers %d must be positive", *seconds, *workers)
-	case *slice < 100*time.Millisecond:
-		return fmt.Errorf("alternate: -slice %v must be at least 100ms", *slice)
-	case !slices.Contains(alternate.Modes, *mode):
-		return fmt.Errorf("alternate: -mode %q: use one of %v", *mode, alternate.Modes)
+	case *workers <= 0:
+		return fmt.Errorf("alternate: -workers %d must be positive", *workers)
 	}
-	res, err := churnAlternate(ctx, log, *mode, *a, *b, server, time.Duration(*seconds*float64(time.Second)), *slice, *workers)
+	if err := f.Check(); err != nil {
+		return fmt.Errorf("alternate: %w", err)
+	}
+	res, err := churnAlternate(ctx, log, f, server, *workers)
 	if err != nil {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(res)
 }
 
-func churnAlternate(ctx context.Context, log *slog.Logger, mode, nsA, nsB string, server netip.AddrPort,
-	total, slice time.Duration, workers int) (altResult, error) {
-	res := altResult{Mode: mode, Seconds: total.Seconds()}
+func churnAlternate(ctx context.Context, log *slog.Logger, f alternate.Flags, server netip.AddrPort, workers int) (altResult, error) {
+	mode, nsA, nsB := f.Mode, f.A, f.B
+	res := altResult{Mode: mode, Seconds: f.Seconds}
 	clientIP, err := addrIn(nsA)
 	if err != nil {
 		return res, err
@@ -133,15 +125,15 @@ func churnAlternate(ctx context.Context, log *slog.Logger, mode, nsA, nsB string
 			}
 		})
 	}
-	r, runErr := alternate.Run(ctx, sw, &state, alternate.Options{Total: total, Slice: slice, Settle: settle}, &conns)
+	r, runErr := alternate.Run(ctx, sw, &state, f.Options(), &conns)
 	stopLoad()
 	wg.Wait()
 	if runErr != nil {
 		return res, runErr
 	}
-	f := r.Figures[0]
+	fig := r.Figures[0]
 	res.Slices, res.SwitchMS = r.Slices, r.SwitchMS
-	res.Ratio, res.Range, res.On, res.Off = f.Ratio, f.Range, f.On, f.Off
+	res.Ratio, res.Range, res.On, res.Off = fig.Ratio, fig.Range, fig.On, fig.Off
 	res.Connections, res.Errors = conns.Load(), failed.Load()
 	if e := firstErr.Load(); e != nil {
 		res.FirstError = (*e).Error()
@@ -159,9 +151,6 @@ func churnAlternate(ctx context.Context, log *slog.Logger, mode, nsA, nsB string
 	}
 	return res, nil
 }
-
-// settle is how long after a switch a slice's steady part begins.
-const settle = 20 * time.Millisecond
 
 // addrIn returns the first IPv4 address of an interface other than
 // loopback in the named namespace: the client's address as the server

@@ -42,7 +42,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -52,28 +51,30 @@ import (
 	"github.com/gadgetkit/gadget/hack/bench/internal/alternate"
 )
 
-// settle is how long after a switch a slice's steady part begins.
-const settle = 20 * time.Millisecond
-
 func main() {
 	fs := flag.NewFlagSet("flood", flag.ExitOnError)
-	a := fs.String("a", "", "namespace of the sender (a name under /var/run/netns)")
-	b := fs.String("b", "", "namespace of the receiver")
-	dst := fs.String("dst", "", "receiver address in namespace b, IP:port")
-	seconds := fs.Float64("seconds", 20, "how long to flood")
-	slice := fs.Duration("slice", 500*time.Millisecond, "how long the gadget stays attached or detached")
-	mode := fs.String("mode", "network-graph", "what is switched on and off: network-graph, trivial or none")
+	var f alternate.Flags
+	f.Register(fs, "sender", "receiver", "flood")
+	dst := fs.String("dst", "", "receiver address in namespace b, IPv4:port")
 	_ = fs.Parse(os.Args[1:])
 	addr, err := netip.ParseAddrPort(*dst)
-	if fs.NArg() != 0 || *a == "" || *b == "" || err != nil || !addr.Addr().Is4() || *seconds <= 0 || *slice < 100*time.Millisecond ||
-		(*mode != "network-graph" && *mode != "trivial" && *mode != "none") {
-		fmt.Fprintln(os.Stderr, "usage: flood -a NETNS -b NETNS -dst IPv4:PORT [-seconds 20] [-slice 500ms] [-mode network-graph|trivial|none]  (slice at least 100ms)")
+	switch {
+	case fs.NArg() != 0:
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case err != nil || !addr.Addr().Is4():
+		err = fmt.Errorf("-dst %q must be the receiver's IPv4:port, e.g. 10.99.0.2:5300", *dst)
+	default:
+		err = f.Check()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flood:", err)
+		fmt.Fprintln(os.Stderr, "usage: flood -a NETNS -b NETNS -dst IPv4:PORT [-seconds 20] [-slice 500ms] [-mode network-graph|trivial|none]")
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := run(ctx, log, *mode, *a, *b, addr, time.Duration(*seconds*float64(time.Second)), *slice)
+	res, err := run(ctx, log, f, addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flood:", err)
 		os.Exit(1)
@@ -103,8 +104,9 @@ type result struct {
 	Accounted     bool       `json:"accounted"`
 }
 
-func run(ctx context.Context, log *slog.Logger, mode, nsA, nsB string, dst netip.AddrPort, total, slice time.Duration) (result, error) {
+func run(ctx context.Context, log *slog.Logger, f alternate.Flags, dst netip.AddrPort) (result, error) {
 	var res result
+	mode, nsA, nsB := f.Mode, f.A, f.B
 	recvFD, err := socketIn(nsB, func(fd int) error {
 		return unix.Bind(fd, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()})
 	})
@@ -156,7 +158,7 @@ func run(ctx context.Context, log *slog.Logger, mode, nsA, nsB string, dst netip
 		wg.Wait()
 	}()
 
-	r, err := alternate.Run(ctx, sw, &state, alternate.Options{Total: total, Slice: slice, Settle: settle}, &sent, &recv)
+	r, err := alternate.Run(ctx, sw, &state, f.Options(), &sent, &recv)
 	if err != nil {
 		return res, err
 	}

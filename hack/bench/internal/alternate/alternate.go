@@ -15,6 +15,7 @@ package alternate
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -102,6 +103,49 @@ type Options struct {
 	Total  time.Duration // how long the load runs
 	Slice  time.Duration // how long the switch stays on or off
 	Settle time.Duration // how long after a switch a slice's steady part begins
+}
+
+// Settle is the settling time the commands use: a slice's steady part
+// begins this long after its switch ended.
+const Settle = 20 * time.Millisecond
+
+// Flags are the command-line flags of a run in alternate slices, the same
+// in every command that makes one (hack/bench/flood, hack/bench/churn).
+type Flags struct {
+	A, B    string        // -a, -b: the two namespaces
+	Seconds float64       // -seconds: how long the load runs
+	Slice   time.Duration // -slice
+	Mode    string        // -mode: one of Modes
+}
+
+// Register defines -a, -b, -seconds, -slice and -mode on fs; a and b say
+// what runs in each namespace, load what the load does.
+func (f *Flags) Register(fs *flag.FlagSet, a, b, load string) {
+	fs.StringVar(&f.A, "a", "", "namespace of the "+a+" (a name under /var/run/netns)")
+	fs.StringVar(&f.B, "b", "", "namespace of the "+b)
+	fs.Float64Var(&f.Seconds, "seconds", 20, "how long to "+load)
+	fs.DurationVar(&f.Slice, "slice", 500*time.Millisecond, "how long the switched program stays attached or detached (at least 100ms)")
+	fs.StringVar(&f.Mode, "mode", "network-graph", "what is switched on and off: network-graph, trivial or none")
+}
+
+// Check validates the flags; its errors name the flag and the fix.
+func (f *Flags) Check() error {
+	switch {
+	case f.A == "" || f.B == "":
+		return errors.New("-a and -b, the two namespaces, are required")
+	case f.Seconds <= 0:
+		return fmt.Errorf("-seconds %v must be positive", f.Seconds)
+	case f.Slice < 100*time.Millisecond:
+		return fmt.Errorf("-slice %v must be at least 100ms", f.Slice)
+	case !slices.Contains(Modes, f.Mode):
+		return fmt.Errorf("-mode %q: use one of %v", f.Mode, Modes)
+	}
+	return nil
+}
+
+// Options are the run's Options.
+func (f *Flags) Options() Options {
+	return Options{Total: time.Duration(f.Seconds * float64(time.Second)), Slice: f.Slice, Settle: Settle}
 }
 
 // window is the steady part of one slice.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -132,5 +133,40 @@ func TestRunStopsOnSwitchError(t *testing.T) {
 	}
 	if _, err := Run(t.Context(), &recorder{}, &state, Options{Total: time.Second, Slice: 10 * time.Millisecond, Settle: 10 * time.Millisecond}, &n); err == nil {
 		t.Fatal("Run with a slice no longer than the settling time: no error, want one")
+	}
+}
+
+func TestFlagsCheck(t *testing.T) {
+	ok := Flags{A: "a", B: "b", Seconds: 20, Slice: 500 * time.Millisecond, Mode: "trivial"}
+	tests := []struct {
+		name string
+		edit func(*Flags)
+		want string // "" for no error, else a part of it
+	}{
+		{name: "valid", edit: func(*Flags) {}},
+		{name: "no a", edit: func(f *Flags) { f.A = "" }, want: "-a and -b"},
+		{name: "no b", edit: func(f *Flags) { f.B = "" }, want: "-a and -b"},
+		{name: "zero seconds", edit: func(f *Flags) { f.Seconds = 0 }, want: "-seconds 0"},
+		{name: "short slice", edit: func(f *Flags) { f.Slice = 99 * time.Millisecond }, want: "-slice 99ms must be at least 100ms"},
+		{name: "unknown mode", edit: func(f *Flags) { f.Mode = "tcpdump" }, want: `-mode "tcpdump"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := ok
+			tt.edit(&f)
+			err := f.Check()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Check: %v", err)
+				}
+				if o := f.Options(); o.Total != 20*time.Second || o.Slice != f.Slice || o.Settle != Settle {
+					t.Errorf("Options = %+v", o)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Check = %v, want an error with %q", err, tt.want)
+			}
+		})
 	}
 }
