@@ -39,15 +39,6 @@ import (
 	sdk "github.com/gadgetkit/gadget/plugins/sdk/goplugin"
 )
 
-// Flow-control window and socket buffer sizes of the gRPC connection to a
-// plugin (the plugin SDK uses the same): gRPC's defaults (64 KiB windows,
-// 32 KiB buffers) make a batch of megabytes wait for window updates many
-// times over.
-const (
-	grpcWindow = 8 << 20
-	grpcBuffer = 1 << 20
-)
-
 // Defaults of Options.
 const (
 	DefaultCallTimeout   = 30 * time.Second
@@ -243,12 +234,11 @@ func (h *host) start(ctx context.Context) (*process, abi.Manifest, error) {
 			// Room for the result plus its framing; larger results fail
 			// with ResourceExhausted.
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(h.opts.MaxResultSize + 64<<10)),
-			// A batch is megabytes: windows and buffers that hold one
-			// whole, so it crosses without waiting for window updates.
-			grpc.WithInitialWindowSize(grpcWindow),
-			grpc.WithInitialConnWindowSize(grpcWindow),
-			grpc.WithReadBufferSize(grpcBuffer),
-			grpc.WithWriteBufferSize(grpcBuffer),
+			// The plugin's side of the connection is sized the same.
+			grpc.WithInitialWindowSize(sdk.GRPCWindowSize),
+			grpc.WithInitialConnWindowSize(sdk.GRPCWindowSize),
+			grpc.WithReadBufferSize(sdk.GRPCBufferSize),
+			grpc.WithWriteBufferSize(sdk.GRPCBufferSize),
 		},
 	}
 	if h.checksum != nil {

@@ -40,6 +40,15 @@ const (
 // plugin served by this package accepts: 256 MiB.
 const MaxRequestSize = 256 << 20
 
+// Flow-control window and socket buffer sizes of the gRPC connection
+// between gadget and a plugin, set on both ends: a batch is megabytes, and
+// gRPC's defaults (64 KiB windows, 32 KiB buffers) make it wait for window
+// updates many times over.
+const (
+	GRPCWindowSize = 8 << 20
+	GRPCBufferSize = 1 << 20
+)
+
 // Formatter renders a batch of events; implement it and pass it to Serve.
 type Formatter interface {
 	// Manifest describes the plugin. Its Kind and ContractVersion are
@@ -91,13 +100,10 @@ func serve(s *server) {
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts,
 				grpc.MaxRecvMsgSize(MaxRequestSize),
-				// A batch is megabytes: windows and buffers that hold one
-				// whole, so it crosses without waiting for window updates
-				// (the host's side does the same).
-				grpc.InitialWindowSize(8<<20),
-				grpc.InitialConnWindowSize(8<<20),
-				grpc.ReadBufferSize(1<<20),
-				grpc.WriteBufferSize(1<<20),
+				grpc.InitialWindowSize(GRPCWindowSize),
+				grpc.InitialConnWindowSize(GRPCWindowSize),
+				grpc.ReadBufferSize(GRPCBufferSize),
+				grpc.WriteBufferSize(GRPCBufferSize),
 			)...)
 		},
 	})
