@@ -188,14 +188,13 @@ func stats(ctx context.Context, log *slog.Logger, names []string, listed map[ebp
 		return fmt.Errorf("enable eBPF run-time statistics: %w", err)
 	}
 	defer closer.Close()
-	read := func() (map[string]map[ebpf.ProgramID]ebpf.ProgramStats, error) { return programs(names) }
-	before, err := read()
+	before, err := programs(names)
 	if err != nil {
 		return err
 	}
 	log.Info("ready", "mode", "stats")
 	<-ctx.Done()
-	after, err := read()
+	after, err := programs(names)
 	if err != nil {
 		return err
 	}
