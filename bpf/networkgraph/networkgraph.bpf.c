@@ -169,16 +169,29 @@ static __always_inline void count(enum stat stat, __u64 n)
 		*v += n; /* per-CPU: no atomic needed */
 }
 
-/* Parsed network and transport headers. */
+/* Parsed network and transport headers. parse fills the flow key as the
+ * sender sees the packet (local: source, remote: destination);
+ * turn_around makes it the receiver's. The caller sets fk.netns. Keeping
+ * the key in the packet spares account a copy of it per end. */
 struct packet {
-	__u8 family;
-	__u8 proto;
+	struct flow_key fk;
 	__u8 tcp_flags;
-	__u16 sport;
-	__u16 dport;
-	__u8 saddr[16] __attribute__((aligned(4)));
-	__u8 daddr[16] __attribute__((aligned(4)));
 };
+
+/* turn_around swaps the local and remote ends of p's flow key. */
+static __always_inline void turn_around(struct packet *p)
+{
+	__u32 *l = (__u32 *)p->fk.local_addr, *r = (__u32 *)p->fk.remote_addr;
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		__u32 t = l[i];
+		l[i] = r[i];
+		r[i] = t;
+	}
+	__u16 port = p->fk.local_port;
+	p->fk.local_port = p->fk.remote_port;
+	p->fk.remote_port = port;
+}
 
 /* load copies len bytes at offset off of the packet to dst. At tc
  * (direct), bytes in the linear part of the packet are read in place, which
@@ -215,6 +228,42 @@ static __always_inline int load(struct __sk_buff *skb, int direct, __u32 off, vo
 	return bpf_skb_load_bytes(skb, off, dst, len);
 }
 
+/* parse_ipv4_fast parses, at tc, the common IPv4 packet: a header without
+ * options whose transport header is in the linear part. One bounds check
+ * and reads in place, instead of a check (and a fresh read of skb->data
+ * and data_end) per field as parse's general path does. Returns 1 when it
+ * filled p, -1 for a packet that is not counted (not TCP or UDP, not the
+ * first fragment) and 0 when the general path must decide (options, a
+ * short linear part). */
+static __always_inline int parse_ipv4_fast(struct __sk_buff *skb, __u32 l3, struct packet *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 *ip = data + l3;
+
+	/* 20 bytes of IPv4 header, then both ports (4) and, for TCP, the
+	 * flags (byte 13 of its header). */
+	if ((void *)(ip + 24) > end || ip[0] != 0x45)
+		return 0;
+	if (bpf_ntohs(*(__u16 *)(ip + 6)) & 0x1fff) /* not the first fragment */
+		return -1;
+	__u8 proto = ip[9];
+	if (proto == IPPROTO_TCP) {
+		if ((void *)(ip + 34) > end)
+			return 0;
+		p->tcp_flags = ip[33];
+	} else if (proto != IPPROTO_UDP) {
+		return -1;
+	}
+	p->fk.family = 4;
+	p->fk.proto = proto;
+	*(__u32 *)p->fk.local_addr = *(__u32 *)(ip + 12);
+	*(__u32 *)p->fk.remote_addr = *(__u32 *)(ip + 16);
+	p->fk.local_port = bpf_ntohs(*(__u16 *)(ip + 20));
+	p->fk.remote_port = bpf_ntohs(*(__u16 *)(ip + 22));
+	return 1;
+}
+
 /* parse fills p from the packet, whose network header starts at offset
  * l3: 0 for SOCK_DGRAM packet sockets (they strip the link-layer header),
  * the link-layer header's length at tc (direct). */
@@ -224,6 +273,11 @@ static __always_inline int parse(struct __sk_buff *skb, int direct, __u32 l3, st
 	__u16 eth_proto = bpf_ntohs((__u16)skb->protocol);
 
 	if (eth_proto == ETH_P_IP) {
+		if (direct) {
+			int fast = parse_ipv4_fast(skb, l3, p);
+			if (fast)
+				return fast > 0 ? 0 : -1;
+		}
 		__u8 vhl;
 		__u16 frag;
 		if (load(skb, direct, l3, &vhl, 1) < 0 || (vhl >> 4) != 4)
@@ -232,21 +286,21 @@ static __always_inline int parse(struct __sk_buff *skb, int direct, __u32 l3, st
 			return -1;
 		if (bpf_ntohs(frag) & 0x1fff) /* not the first fragment */
 			return -1;
-		if (load(skb, direct, l3 + 9, &p->proto, 1) < 0)
+		if (load(skb, direct, l3 + 9, &p->fk.proto, 1) < 0)
 			return -1;
-		if (load(skb, direct, l3 + 12, p->saddr, 4) < 0 ||
-		    load(skb, direct, l3 + 16, p->daddr, 4) < 0)
+		if (load(skb, direct, l3 + 12, p->fk.local_addr, 4) < 0 ||
+		    load(skb, direct, l3 + 16, p->fk.remote_addr, 4) < 0)
 			return -1;
-		p->family = 4;
+		p->fk.family = 4;
 		l4 = l3 + (vhl & 0xf) * 4;
 	} else if (eth_proto == ETH_P_IPV6) {
 		__u8 nexthdr;
 		if (load(skb, direct, l3 + 6, &nexthdr, 1) < 0)
 			return -1;
-		if (load(skb, direct, l3 + 8, p->saddr, 16) < 0 ||
-		    load(skb, direct, l3 + 24, p->daddr, 16) < 0)
+		if (load(skb, direct, l3 + 8, p->fk.local_addr, 16) < 0 ||
+		    load(skb, direct, l3 + 24, p->fk.remote_addr, 16) < 0)
 			return -1;
-		p->family = 6;
+		p->fk.family = 6;
 		l4 = l3 + 40;
 #pragma unroll
 		for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
@@ -278,19 +332,19 @@ static __always_inline int parse(struct __sk_buff *skb, int direct, __u32 l3, st
 			}
 			nexthdr = hdr[0];
 		}
-		p->proto = nexthdr;
+		p->fk.proto = nexthdr;
 	} else {
 		return -1;
 	}
 
-	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+	if (p->fk.proto != IPPROTO_TCP && p->fk.proto != IPPROTO_UDP)
 		return -1;
 	__u16 ports[2] __attribute__((aligned(4)));
 	if (load(skb, direct, l4, ports, 4) < 0)
 		return -1;
-	p->sport = bpf_ntohs(ports[0]);
-	p->dport = bpf_ntohs(ports[1]);
-	if (p->proto == IPPROTO_TCP &&
+	p->fk.local_port = bpf_ntohs(ports[0]);
+	p->fk.remote_port = bpf_ntohs(ports[1]);
+	if (p->fk.proto == IPPROTO_TCP &&
 	    load(skb, direct, l4 + 13, &p->tcp_flags, 1) < 0)
 		return -1;
 	return 0;
@@ -322,27 +376,13 @@ static __always_inline int new_edge(const struct edge_key *ek, __u32 *id)
 	return 0;
 }
 
-/* account counts packet p of namespace tag, going out of it when
- * outgoing, whose network header is at offset l3. */
-static __always_inline void account(struct __sk_buff *skb, const struct packet *p, __u32 tag, __u32 l3, int outgoing)
+/* account counts packet p for the end its flow key is seen from (fk.netns
+ * its tag), going out of that end when outgoing; the packet's network
+ * header is at offset l3. */
+static __always_inline void account(struct __sk_buff *skb, const struct packet *p, __u32 l3, int outgoing)
 {
 	__u32 pkt_type = outgoing ? PACKET_OUTGOING : PACKET_HOST;
-
-	struct flow_key fk = {};
-	fk.netns = tag;
-	fk.proto = p->proto;
-	fk.family = p->family;
-	if (outgoing) {
-		fk.local_port = p->sport;
-		fk.remote_port = p->dport;
-		copy_addr(fk.local_addr, p->saddr);
-		copy_addr(fk.remote_addr, p->daddr);
-	} else {
-		fk.local_port = p->dport;
-		fk.remote_port = p->sport;
-		copy_addr(fk.local_addr, p->daddr);
-		copy_addr(fk.remote_addr, p->saddr);
-	}
+	const struct flow_key *fk = &p->fk;
 
 	__u64 segs = skb->gso_segs ? skb->gso_segs : 1;
 	__u32 edge_id = 0;
@@ -351,27 +391,27 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 	struct flow_value fv = {};
 	struct flow_value *known = NULL;
 	/* This CPU's block of the flow cache. */
-	__u32 slot_idx = bpf_get_smp_processor_id() * FLOW_CACHE_SLOTS + flow_slot(&fk);
+	__u32 slot_idx = bpf_get_smp_processor_id() * FLOW_CACHE_SLOTS + flow_slot(fk);
 	struct flow_cache_slot *slot = bpf_map_lookup_elem(&flow_cache, &slot_idx);
-	if (p->proto == IPPROTO_TCP &&
+	if (fk->proto == IPPROTO_TCP &&
 	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
 		/* A SYN opens a connection, possibly reusing a 4-tuple. */
 		fv.pkt_type = pkt_type;
-	} else if (slot && slot->valid && flow_key_equal(&slot->key, &fk)) {
+	} else if (slot && slot->valid && flow_key_equal(&slot->key, fk)) {
 		fv.pkt_type = slot->pkt_type;
 		/* Now and then, keep the flow recent in the LRU flows map (and
 		 * put it back if evicted), so it outlives this slot. */
 		if ((++slot->hits & (FLOW_CACHE_REFRESH - 1)) == 0 &&
-		    !bpf_map_lookup_elem(&flows, &fk) &&
-		    bpf_map_update_elem(&flows, &fk, &fv, BPF_ANY) < 0)
+		    !bpf_map_lookup_elem(&flows, fk) &&
+		    bpf_map_update_elem(&flows, fk, &fv, BPF_ANY) < 0)
 			count(STAT_FLOWS_DROPPED, 1);
 		edge_id = slot->edge_id;
 		goto count_edge;
 	} else {
-		known = bpf_map_lookup_elem(&flows, &fk);
+		known = bpf_map_lookup_elem(&flows, fk);
 		if (known) {
 			fv.pkt_type = known->pkt_type;
-		} else if (p->proto == IPPROTO_TCP) {
+		} else if (fk->proto == IPPROTO_TCP) {
 			if (!(p->tcp_flags & TCP_FLAG_SYN)) {
 				/* Mid-connection: its SYN was not seen. */
 				count(STAT_TCP_UNTRACKED, 1);
@@ -384,16 +424,16 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 			fv.pkt_type = pkt_type;
 		}
 	}
-	if (!known && bpf_map_update_elem(&flows, &fk, &fv, BPF_ANY) < 0)
+	if (!known && bpf_map_update_elem(&flows, fk, &fv, BPF_ANY) < 0)
 		count(STAT_FLOWS_DROPPED, 1);
 
 	struct edge_key ek = {};
-	ek.netns = fk.netns;
+	ek.netns = fk->netns;
 	ek.pkt_type = fv.pkt_type;
-	ek.proto = p->proto;
-	ek.family = p->family;
-	copy_addr(ek.addr, fk.remote_addr);
-	ek.port = fv.pkt_type == PACKET_OUTGOING ? fk.remote_port : fk.local_port;
+	ek.proto = fk->proto;
+	ek.family = fk->family;
+	copy_addr(ek.addr, fk->remote_addr);
+	ek.port = fv.pkt_type == PACKET_OUTGOING ? fk->remote_port : fk->local_port;
 	__u32 *idp = bpf_map_lookup_elem(&edges, &ek);
 	if (idp) {
 		edge_id = *idp;
@@ -404,7 +444,7 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 		return;
 	}
 	if (slot) {
-		slot->key = fk;
+		slot->key = *fk;
 		slot->pkt_type = fv.pkt_type;
 		slot->valid = 1;
 		slot->hits = 0;
@@ -440,9 +480,13 @@ int network_graph(struct __sk_buff *skb)
 {
 	__u32 pkt_type = skb->pkt_type;
 	struct packet p = {};
-	if ((pkt_type == PACKET_HOST || pkt_type == PACKET_OUTGOING) &&
-	    parse(skb, 0, 0, &p) == 0)
-		account(skb, &p, skb->cb[0], 0, pkt_type == PACKET_OUTGOING);
+	if ((pkt_type != PACKET_HOST && pkt_type != PACKET_OUTGOING) ||
+	    parse(skb, 0, 0, &p) < 0)
+		return 0;
+	p.fk.netns = skb->cb[0];
+	if (pkt_type == PACKET_HOST)
+		turn_around(&p);
+	account(skb, &p, 0, pkt_type == PACKET_OUTGOING);
 	return 0; /* copy nothing to the socket */
 }
 
@@ -460,14 +504,18 @@ int network_graph_tc(struct __sk_buff *skb)
 		return TCX_NEXT;
 	if (parse(skb, 1, l3, &p) < 0)
 		return TCX_NEXT;
+	p.fk.netns = skb->cb[0];
 	int outgoing = hook != HOOK_INGRESS;
+	if (!outgoing)
+		turn_around(&p);
 	/* What loopback transmits, it receives: a second round counts the
 	 * receiving end (a loop, not a second copy of account). */
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < 2; i++) {
-		account(skb, &p, skb->cb[0], l3, outgoing);
+		account(skb, &p, l3, outgoing);
 		if (hook != HOOK_LOOPBACK)
 			break;
+		turn_around(&p);
 		outgoing = 0;
 	}
 	return TCX_NEXT;
