@@ -1,6 +1,7 @@
 package networkgraph
 
 import (
+	"encoding/binary"
 	"errors"
 	"maps"
 	"runtime"
@@ -526,5 +527,104 @@ func TestEdgeTimes(t *testing.T) {
 	}
 	if got.LastSeen <= got.FirstSeen {
 		t.Errorf("LastSeen %d not after FirstSeen %d (30 ms apart)", got.LastSeen, got.FirstSeen)
+	}
+}
+
+// flowSlot is flow_slot of networkgraph.bpf.c: the flow-cache slot of k
+// within a CPU's block.
+func flowSlot(k networkgraphFlowKey) uint32 {
+	w := func(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+	h := k.Netns * 0x9e3779b1
+	h = (h ^ (uint32(k.LocalPort) | uint32(k.RemotePort)<<16)) * 0x85ebca6b
+	h = (h ^ w(k.LocalAddr[0:]) ^ w(k.LocalAddr[12:])) * 0xc2b2ae35
+	h = (h ^ w(k.RemoteAddr[0:]) ^ w(k.RemoteAddr[12:])) * 0x9e3779b1
+	return (h >> 16) & (flowCacheSlots - 1)
+}
+
+// flowCacheSlots is FLOW_CACHE_SLOTS: slots per CPU.
+const flowCacheSlots = 256
+
+// TestFlowCacheRefreshesFlow checks that a flow whose packets all hit the
+// flow cache stays in the LRU flows map while other flows churn through
+// it: the first hit in each tick looks its flow up in the map (marking it
+// recent). The other flows never share its slot, so only those lookups can
+// keep it; one packet of it per round is too few for a count of hits.
+func TestFlowCacheRefreshesFlow(t *testing.T) {
+	const maxFlows, rounds = 128, 8
+	objs, progs := loadTagged(t, Options{MaxEdges: 1024, MaxFlows: maxFlows}, HookEgress)
+	egress := progs[0]
+	run := func(pkt []byte) {
+		t.Helper()
+		if _, _, err := egress.Test(pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local, remote := [4]byte{10, 99, 0, 1}, [4]byte{10, 99, 0, 2}
+	key := func(sport, dport uint16) networkgraphFlowKey {
+		k := networkgraphFlowKey{Netns: 1, LocalPort: sport, RemotePort: dport, Proto: 17, Family: 4}
+		copy(k.LocalAddr[:], local[:])
+		copy(k.RemoteAddr[:], remote[:])
+		return k
+	}
+	kept := key(40000, 5201)
+	slot := flowSlot(kept)
+	// All on one CPU: a packet of the kept flow on another CPU would miss
+	// that CPU's cache and look the flow up (or put it back) itself.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatal(err)
+	}
+	for cpu := range 1024 {
+		if all.IsSet(cpu) {
+			one.Set(cpu)
+			break
+		}
+	}
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SchedSetaffinity(0, &all)
+
+	// The kept flow's first packet fills its slot on the CPU that ran it;
+	// that slot holding it shows flowSlot agrees with the program.
+	run(udp4(local, 40000, remote, 5201))
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for cpu := range uint32(ncpu) {
+		var s networkgraphFlowCacheSlot
+		if err := objs.objs.FlowCache.Lookup(cpu*flowCacheSlots+slot, &s); err != nil {
+			t.Fatal(err)
+		}
+		found = found || (s.Valid == 1 && s.Key == kept)
+	}
+	if !found {
+		t.Fatalf("no CPU's slot %d holds the flow: flowSlot no longer matches flow_slot in networkgraph.bpf.c", slot)
+	}
+
+	// A new tick per round.
+	wait := time.Duration(2*objs.tick) * time.Nanosecond
+	sport := uint16(1)
+	for range rounds {
+		time.Sleep(wait)
+		run(udp4(local, 40000, remote, 5201)) // a hit, due for a refresh
+		for n := 0; n < maxFlows/2; sport++ {
+			if flowSlot(key(sport, 6000)) == slot {
+				continue
+			}
+			run(udp4(local, sport, remote, 6000))
+			n++
+		}
+	}
+	var v networkgraphFlowValue
+	if err := objs.objs.Flows.Lookup(&kept, &v); err != nil {
+		t.Fatalf("after %d other flows through a flows map of %d, the cached flow is gone from it: %v", rounds*maxFlows/2, maxFlows, err)
+	}
+	if v.PktType != PacketOutgoing {
+		t.Errorf("the cached flow's direction in the flows map is %d, want %d (OUTGOING)", v.PktType, PacketOutgoing)
 	}
 }

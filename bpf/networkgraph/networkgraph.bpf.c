@@ -102,17 +102,19 @@ struct {
  * direction the flows map held when it was filled; only a SYN changes a
  * flow's direction, and it refreshes this CPU's slot (another CPU's stale
  * slot would need the same 4-tuple reused with client and server swapped
- * while the slot survives). A hit looks the flow up in the flows map every
- * FLOW_CACHE_REFRESH hits, so the LRU map does not evict a flow because
- * its packets never reach it. */
+ * while the slot survives). The first hit in each tick (jiffy: 1 to 10 ms)
+ * looks the flow up in the flows map, so the LRU map does not evict a flow
+ * because its packets never reach it; the other hits only read their slot
+ * (a hit count written back on every packet, to look up every 64th, cost
+ * 5 % of a run, and left a flow of few packets unrefreshed). */
 #define FLOW_CACHE_SLOTS 256
-#define FLOW_CACHE_REFRESH 64 /* a power of two */
 struct flow_cache_slot {
 	struct flow_key key;
 	__u8 pkt_type;
 	__u8 valid;
-	__u16 hits;
-	__u32 edge_id; /* the edge the flow counts on */
+	__u8 pad[2];
+	__u32 edge_id;   /* the edge the flow counts on */
+	__u32 refreshed; /* jiffies (low 32 bits) of the last flows-map lookup */
 };
 
 struct {
@@ -383,6 +385,11 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 {
 	__u32 pkt_type = outgoing ? PACKET_OUTGOING : PACKET_HOST;
 	const struct flow_key *fk = &p->fk;
+	/* Times are jiffies, the kernel's tick count (a few ms): plenty for
+	 * first and last seen, and one load, which the verifier inlines,
+	 * instead of a clock read (a third of the program's own time). User
+	 * space turns them into CLOCK_MONOTONIC with network_graph_clock. */
+	__u64 now = bpf_jiffies64();
 
 	__u64 segs = skb->gso_segs ? skb->gso_segs : 1;
 	__u32 edge_id = 0;
@@ -401,10 +408,12 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 		fv.pkt_type = slot->pkt_type;
 		/* Now and then, keep the flow recent in the LRU flows map (and
 		 * put it back if evicted), so it outlives this slot. */
-		if ((++slot->hits & (FLOW_CACHE_REFRESH - 1)) == 0 &&
-		    !bpf_map_lookup_elem(&flows, fk) &&
-		    bpf_map_update_elem(&flows, fk, &fv, BPF_ANY) < 0)
-			count(STAT_FLOWS_DROPPED, 1);
+		if ((__u32)now != slot->refreshed) {
+			slot->refreshed = now;
+			if (!bpf_map_lookup_elem(&flows, fk) &&
+			    bpf_map_update_elem(&flows, fk, &fv, BPF_ANY) < 0)
+				count(STAT_FLOWS_DROPPED, 1);
+		}
 		edge_id = slot->edge_id;
 		goto count_edge;
 	} else {
@@ -447,7 +456,7 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 		slot->key = *fk;
 		slot->pkt_type = fv.pkt_type;
 		slot->valid = 1;
-		slot->hits = 0;
+		slot->refreshed = now;
 		slot->edge_id = edge_id;
 	}
 
@@ -463,11 +472,6 @@ count_edge:;
 	/* Network-layer bytes, as the socket filter sees them (a GSO packet
 	 * has one link-layer header). */
 	__u64 len = skb->len > l3 ? skb->len - l3 : 0;
-	/* Times are jiffies, the kernel's tick count (a few ms): plenty for
-	 * first and last seen, and one load, which the verifier inlines,
-	 * instead of a clock read (a third of the program's own time). User
-	 * space turns them into CLOCK_MONOTONIC with network_graph_clock. */
-	__u64 now = bpf_jiffies64();
 	ev->packets += segs;
 	ev->bytes += len;
 	if (!ev->first_seen)

@@ -33,12 +33,13 @@ type networkgraphEdgeValue struct {
 }
 
 type networkgraphFlowCacheSlot struct {
-	_       structs.HostLayout
-	Key     networkgraphFlowKey
-	PktType uint8
-	Valid   uint8
-	Hits    uint16
-	EdgeId  uint32
+	_         structs.HostLayout
+	Key       networkgraphFlowKey
+	PktType   uint8
+	Valid     uint8
+	Pad       [2]uint8
+	EdgeId    uint32
+	Refreshed uint32
 }
 
 type networkgraphFlowKey struct {
