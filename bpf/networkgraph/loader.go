@@ -85,7 +85,7 @@ type Objects struct {
 
 // Load loads and verifies the network-graph program once and links it as
 // the tail-call target of every tag program. It needs CAP_BPF (root) and
-// costs a few milliseconds, mostly in the verifier.
+// costs tens of milliseconds, mostly in the verifier (BenchmarkLoad).
 func Load(opts Options) (*Objects, error) {
 	if opts.MaxEdges == 0 {
 		opts.MaxEdges = DefaultMaxEdges
@@ -99,6 +99,13 @@ func Load(opts Options) (*Objects, error) {
 	}
 	for _, m := range []string{networkgraphMapEdges, networkgraphMapCounters, networkgraphMapFreeIds} {
 		spec.Maps[m].MaxEntries = opts.MaxEdges
+	}
+	maxEdges, ok := spec.Variables["max_edges"]
+	if !ok {
+		return nil, errors.New("network-graph eBPF object has no max_edges variable: regenerate it (make generate-bpf)")
+	}
+	if err := maxEdges.Set(opts.MaxEdges); err != nil {
+		return nil, fmt.Errorf("set the network-graph edge id count: %w", err)
 	}
 	spec.Maps[networkgraphMapFlows].MaxEntries = opts.MaxFlows
 	// One block of flow-cache slots per CPU.
@@ -121,14 +128,6 @@ func Load(opts Options) (*Objects, error) {
 			return nil, fmt.Errorf("load network-graph eBPF program: %+v", verr)
 		}
 		return nil, fmt.Errorf("load network-graph eBPF program: %w", err)
-	}
-	// Every edge id is free. Before any program is attached, so nothing
-	// runs that could find the queue empty.
-	for id := range opts.MaxEdges {
-		if err := o.objs.FreeIds.Update(nil, id, ebpf.UpdateAny); err != nil {
-			o.Close()
-			return nil, fmt.Errorf("fill the network-graph edge id queue: %w", err)
-		}
 	}
 	if err := o.objs.Entry.Put(uint32(0), o.objs.NetworkGraph); err != nil {
 		o.Close()

@@ -52,11 +52,12 @@
  * flow cache (below) reaches its counters with an array index instead of
  * a hash-map lookup. User space sums the CPUs' counters when it reads them.
  *
- * Ids are handed out from free_ids, which user space fills with every id
- * before it attaches anything. It deletes the edges of a namespace only
- * once that namespace's programs are detached (no packet can reach them
- * through a cached id any more), zeroes their counters and pushes their
- * ids back. */
+ * A new edge takes an id from free_ids, or, while that is empty, the next
+ * id never handed out (next_edge_id, below max_edges): loading costs no
+ * more for a million edges than for a hundred. User space deletes the
+ * edges of a namespace only once that namespace's programs are detached
+ * (no packet can reach them through a cached id any more), zeroes their
+ * counters and pushes their ids into free_ids. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -77,6 +78,11 @@ struct {
 	__uint(max_entries, 16384);
 	__type(value, __u32);
 } free_ids SEC(".maps");
+
+/* The number of edge ids, MaxEdges: set by user space before loading. */
+volatile const __u32 max_edges = 16384;
+/* The lowest id never handed out. */
+__u32 next_edge_id = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -275,11 +281,6 @@ static __always_inline int parse(struct __sk_buff *skb, int direct, __u32 l3, st
 	__u16 eth_proto = bpf_ntohs((__u16)skb->protocol);
 
 	if (eth_proto == ETH_P_IP) {
-		if (direct) {
-			int fast = parse_ipv4_fast(skb, l3, p);
-			if (fast)
-				return fast > 0 ? 0 : -1;
-		}
 		__u8 vhl;
 		__u16 frag;
 		if (load(skb, direct, l3, &vhl, 1) < 0 || (vhl >> 4) != 4)
@@ -352,6 +353,26 @@ static __always_inline int parse(struct __sk_buff *skb, int direct, __u32 l3, st
 	return 0;
 }
 
+/* parse_tc and parse_socket are parse for each kind of program, as global
+ * functions: the verifier checks a global function once, on its own,
+ * instead of once more for every path that reaches the call, and the
+ * general parse (IPv6 extension headers, IPv4 options) multiplies paths.
+ * At tc, common IPv4 packets take the inlined fast path and never call it.
+ * Both return 0 when they filled p, -1 for a packet that is not counted. */
+__attribute__((noinline)) int parse_tc(struct __sk_buff *skb, __u32 l3, struct packet *p)
+{
+	if (!p)
+		return -1;
+	return parse(skb, 1, l3, p);
+}
+
+__attribute__((noinline)) int parse_socket(struct __sk_buff *skb, struct packet *p)
+{
+	if (!p)
+		return -1;
+	return parse(skb, 0, 0, p);
+}
+
 /* copy_addr copies an address between fields aligned to 4 bytes. */
 static __always_inline void copy_addr(__u8 *dst, const __u8 *src)
 {
@@ -365,8 +386,17 @@ static __always_inline void copy_addr(__u8 *dst, const __u8 *src)
  * the id). Fails when every id is taken. */
 static __always_inline int new_edge(const struct edge_key *ek, __u32 *id)
 {
-	if (bpf_map_pop_elem(&free_ids, id) < 0)
-		return -1;
+	if (bpf_map_pop_elem(&free_ids, id) < 0) {
+		/* None freed: a fresh one, while any are left. The first check
+		 * keeps next_edge_id from climbing once all are taken; CPUs
+		 * racing past it take at most one each beyond max_edges. */
+		if (next_edge_id >= max_edges)
+			return -1;
+		__u32 fresh = __sync_fetch_and_add(&next_edge_id, 1);
+		if (fresh >= max_edges)
+			return -1;
+		*id = fresh;
+	}
 	if (bpf_map_update_elem(&edges, ek, id, BPF_NOEXIST) == 0)
 		return 0;
 	/* Another CPU created the edge first: use its id, give this one back. */
@@ -378,44 +408,31 @@ static __always_inline int new_edge(const struct edge_key *ek, __u32 *id)
 	return 0;
 }
 
-/* account counts packet p for the end its flow key is seen from (fk.netns
- * its tag), going out of that end when outgoing; the packet's network
- * header is at offset l3. */
-static __always_inline void account(struct __sk_buff *skb, const struct packet *p, __u32 l3, int outgoing)
+/* flow_miss handles a packet whose flow is not in this CPU's flow cache, or
+ * a SYN, which may reuse a 4-tuple: it decides the flow's direction (from
+ * the flows map, or from this packet for a new flow), finds or creates its
+ * edge, stores the edge's id in *edge_id and fills the flow's slot (slot
+ * may be NULL). Returns 0, FLOW_UNTRACKED for a TCP packet whose
+ * connection's SYN was not seen (counted in stats) or FLOW_NO_EDGE when the
+ * edges are full (the caller counts the packet dropped). A global
+ * function, so the verifier checks it once, not once per path into it;
+ * cached packets, the common case, never call it. */
+#define FLOW_UNTRACKED 1
+#define FLOW_NO_EDGE 2
+__attribute__((noinline)) int flow_miss(const struct packet *p, int outgoing, struct flow_cache_slot *slot,
+					 __u32 *edge_id)
 {
-	__u32 pkt_type = outgoing ? PACKET_OUTGOING : PACKET_HOST;
+	if (!p || !edge_id)
+		return FLOW_UNTRACKED;
 	const struct flow_key *fk = &p->fk;
-	/* Times are jiffies, the kernel's tick count (a few ms): plenty for
-	 * first and last seen, and one load, which the verifier inlines,
-	 * instead of a clock read (a third of the program's own time). User
-	 * space turns them into CLOCK_MONOTONIC with network_graph_clock. */
-	__u64 now = bpf_jiffies64();
-
-	__u64 segs = skb->gso_segs ? skb->gso_segs : 1;
-	__u32 edge_id = 0;
-
-	/* Decide the direction of the connection or stream. */
+	__u32 pkt_type = outgoing ? PACKET_OUTGOING : PACKET_HOST;
 	struct flow_value fv = {};
 	struct flow_value *known = NULL;
-	/* This CPU's block of the flow cache. */
-	__u32 slot_idx = bpf_get_smp_processor_id() * FLOW_CACHE_SLOTS + flow_slot(fk);
-	struct flow_cache_slot *slot = bpf_map_lookup_elem(&flow_cache, &slot_idx);
+
 	if (fk->proto == IPPROTO_TCP &&
 	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
 		/* A SYN opens a connection, possibly reusing a 4-tuple. */
 		fv.pkt_type = pkt_type;
-	} else if (slot && slot->valid && flow_key_equal(&slot->key, fk)) {
-		fv.pkt_type = slot->pkt_type;
-		/* Now and then, keep the flow recent in the LRU flows map (and
-		 * put it back if evicted), so it outlives this slot. */
-		if ((__u32)now != slot->refreshed) {
-			slot->refreshed = now;
-			if (!bpf_map_lookup_elem(&flows, fk) &&
-			    bpf_map_update_elem(&flows, fk, &fv, BPF_ANY) < 0)
-				count(STAT_FLOWS_DROPPED, 1);
-		}
-		edge_id = slot->edge_id;
-		goto count_edge;
 	} else {
 		known = bpf_map_lookup_elem(&flows, fk);
 		if (known) {
@@ -424,7 +441,7 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 			if (!(p->tcp_flags & TCP_FLAG_SYN)) {
 				/* Mid-connection: its SYN was not seen. */
 				count(STAT_TCP_UNTRACKED, 1);
-				return;
+				return FLOW_UNTRACKED;
 			}
 			/* SYN-ACK whose SYN was missed: the sender is the server. */
 			fv.pkt_type = outgoing ? PACKET_HOST : PACKET_OUTGOING;
@@ -445,22 +462,60 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 	ek.port = fv.pkt_type == PACKET_OUTGOING ? fk->remote_port : fk->local_port;
 	__u32 *idp = bpf_map_lookup_elem(&edges, &ek);
 	if (idp) {
-		edge_id = *idp;
-	} else if (new_edge(&ek, &edge_id) < 0) {
-		count(STAT_EDGES_DROPPED, segs);
+		*edge_id = *idp;
+	} else if (new_edge(&ek, edge_id) < 0) {
 		if (slot)
 			slot->valid = 0;
-		return;
+		return FLOW_NO_EDGE;
 	}
 	if (slot) {
 		slot->key = *fk;
 		slot->pkt_type = fv.pkt_type;
 		slot->valid = 1;
-		slot->refreshed = now;
-		slot->edge_id = edge_id;
+		slot->refreshed = bpf_jiffies64();
+		slot->edge_id = *edge_id;
+	}
+	return 0;
+}
+
+/* account counts packet p for the end its flow key is seen from (fk.netns
+ * its tag), going out of that end when outgoing; the packet's network
+ * header is at offset l3. */
+static __always_inline void account(struct __sk_buff *skb, const struct packet *p, __u32 l3, int outgoing)
+{
+	const struct flow_key *fk = &p->fk;
+	/* Times are jiffies, the kernel's tick count (a few ms): plenty for
+	 * first and last seen, and one load, which the verifier inlines,
+	 * instead of a clock read (a third of the program's own time). User
+	 * space turns them into CLOCK_MONOTONIC with network_graph_clock. */
+	__u64 now = bpf_jiffies64();
+	__u64 segs = skb->gso_segs ? skb->gso_segs : 1;
+	__u32 edge_id = 0;
+
+	/* This CPU's block of the flow cache. */
+	__u32 slot_idx = bpf_get_smp_processor_id() * FLOW_CACHE_SLOTS + flow_slot(fk);
+	struct flow_cache_slot *slot = bpf_map_lookup_elem(&flow_cache, &slot_idx);
+	if (slot && slot->valid && flow_key_equal(&slot->key, fk) &&
+	    !(fk->proto == IPPROTO_TCP &&
+	      (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)) {
+		/* Now and then, keep the flow recent in the LRU flows map (and
+		 * put it back if evicted), so it outlives this slot. */
+		if ((__u32)now != slot->refreshed) {
+			struct flow_value fv = {.pkt_type = slot->pkt_type};
+			slot->refreshed = now;
+			if (!bpf_map_lookup_elem(&flows, fk) &&
+			    bpf_map_update_elem(&flows, fk, &fv, BPF_ANY) < 0)
+				count(STAT_FLOWS_DROPPED, 1);
+		}
+		edge_id = slot->edge_id;
+	} else {
+		int miss = flow_miss(p, outgoing, slot, &edge_id);
+		if (miss == FLOW_NO_EDGE)
+			count(STAT_EDGES_DROPPED, segs);
+		if (miss)
+			return;
 	}
 
-count_edge:;
 	/* This CPU's counters of the edge. Per CPU, and these programs run
 	 * with bottom halves off, so one run never interrupts another on the
 	 * same CPU: plain adds are exact. */
@@ -485,7 +540,7 @@ int network_graph(struct __sk_buff *skb)
 	__u32 pkt_type = skb->pkt_type;
 	struct packet p = {};
 	if ((pkt_type != PACKET_HOST && pkt_type != PACKET_OUTGOING) ||
-	    parse(skb, 0, 0, &p) < 0)
+	    parse_socket(skb, &p) < 0)
 		return 0;
 	p.fk.netns = skb->cb[0];
 	if (pkt_type == PACKET_HOST)
@@ -506,8 +561,13 @@ int network_graph_tc(struct __sk_buff *skb)
 	/* At ingress, only what is for this host, as the packet socket. */
 	if (hook == HOOK_INGRESS && skb->pkt_type != PACKET_HOST)
 		return TCX_NEXT;
-	if (parse(skb, 1, l3, &p) < 0)
+	if (bpf_ntohs((__u16)skb->protocol) == ETH_P_IP) {
+		int fast = parse_ipv4_fast(skb, l3, &p);
+		if (fast < 0 || (fast == 0 && parse_tc(skb, l3, &p) < 0))
+			return TCX_NEXT;
+	} else if (parse_tc(skb, l3, &p) < 0) {
 		return TCX_NEXT;
+	}
 	p.fk.netns = skb->cb[0];
 	int outgoing = hook != HOOK_INGRESS;
 	if (!outgoing)

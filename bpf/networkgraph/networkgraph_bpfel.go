@@ -85,6 +85,8 @@ const (
 	networkgraphProgNetworkGraph      = "network_graph"
 	networkgraphProgNetworkGraphClock = "network_graph_clock"
 	networkgraphProgNetworkGraphTc    = "network_graph_tc"
+	networkgraphVarMaxEdges           = "max_edges"
+	networkgraphVarNextEdgeId         = "next_edge_id"
 )
 
 // loadNetworkgraph returns the embedded CollectionSpec for networkgraph.
@@ -153,6 +155,8 @@ type networkgraphMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphVariableSpecs struct {
+	MaxEdges   *ebpf.VariableSpec `ebpf:"max_edges"`
+	NextEdgeId *ebpf.VariableSpec `ebpf:"next_edge_id"`
 }
 
 // networkgraphObjects contains all objects after they have been loaded into the kernel.
@@ -204,6 +208,8 @@ func (m *networkgraphMaps) Close() error {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphVariables struct {
+	MaxEdges   *ebpf.Variable `ebpf:"max_edges"`
+	NextEdgeId *ebpf.Variable `ebpf:"next_edge_id"`
 }
 
 // networkgraphPrograms contains all programs after they have been loaded into the kernel.
