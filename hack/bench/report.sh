@@ -459,14 +459,14 @@ rounds faster), and loading the program takes 72 instead of 165 ms.
 each stage, compared with ab.sh — ns per run include the statistics' own cost — and switched on and off in the
 flood's alternate slices, several runs of each):
 
-| program, at the commit before the last two steps | ns per run (ab.sh) | flood, sent, on/off: median of runs [range] |
+| program (as before the last two steps, unless said) | ns per run (ab.sh) | flood, sent, on/off: median of runs [range] |
 |---|---|---|
 | nothing switched | — | +0.3 % [−1.7…+0.6] (7 runs) |
 | E's trivial program: the hook alone | 72 | −3.4 % [−6.2…−0.5] (11 runs) |
 | the tag program and its tail call, then return | 77–90 | −2.7 % [−3.8…−0.7] (7 runs) |
 | + the header parse | 1.34× the row above (1.18× with the fast path) | −6.2 % [−10.1…−3.1] (7 runs) |
 | + the flow cache and the counters: all of it | 1.43× the row above | −7.6 % [−12.4…−4.8] (7 runs) |
-| all of it, with the fast path and the key built in place | 0.87× the row above | −7.0 % [−10.7…−3.5] (8 runs) |
+| all of it, after the first of the last two steps | 0.87× the row above | −7.0 % [−10.7…−3.5] (8 runs) |
 
 The runs of one build spread over 7 to 9 points, so the flood separates the stages only coarsely (the hook about
 3 %, the tag program nothing measurable, the parse and the counting about 4 points together); the ns per run
