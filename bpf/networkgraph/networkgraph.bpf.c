@@ -361,14 +361,14 @@ static __always_inline int parse(struct __sk_buff *skb, int direct, __u32 l3, st
  * Both return 0 when they filled p, -1 for a packet that is not counted. */
 __attribute__((noinline)) int parse_tc(struct __sk_buff *skb, __u32 l3, struct packet *p)
 {
-	if (!p)
+	if (!p) /* never: the verifier checks a global function's pointers */
 		return -1;
 	return parse(skb, 1, l3, p);
 }
 
 __attribute__((noinline)) int parse_socket(struct __sk_buff *skb, struct packet *p)
 {
-	if (!p)
+	if (!p) /* never, as above */
 		return -1;
 	return parse(skb, 0, 0, p);
 }
@@ -422,7 +422,7 @@ static __always_inline int new_edge(const struct edge_key *ek, __u32 *id)
 __attribute__((noinline)) int flow_miss(const struct packet *p, int outgoing, struct flow_cache_slot *slot,
 					 __u32 *edge_id)
 {
-	if (!p || !edge_id)
+	if (!p || !edge_id) /* never: the verifier checks a global function's pointers */
 		return FLOW_UNTRACKED;
 	const struct flow_key *fk = &p->fk;
 	__u32 pkt_type = outgoing ? PACKET_OUTGOING : PACKET_HOST;

@@ -38,7 +38,7 @@ const (
 	// ParamAttach is how the kernel program sees a namespace's packets:
 	// "tcx" (the default) at TCX ingress and egress of each of its
 	// interfaces (loopback at egress only, counting both ends), or
-	// "packet" through a packet socket (kernels before 6.6;
+	// "packet" through a packet socket (kernels 5.12 to 6.5;
 	// the packet tap costs a clone per transmitted packet). With tcx, a
 	// kernel without TCX falls back to packet, with a log line.
 	ParamAttach = "attach"
