@@ -628,3 +628,26 @@ func TestFlowCacheRefreshesFlow(t *testing.T) {
 		t.Errorf("the cached flow's direction in the flows map is %d, want %d (OUTGOING)", v.PktType, PacketOutgoing)
 	}
 }
+
+func TestOlderThan(t *testing.T) {
+	for _, c := range []struct {
+		rel  string
+		want bool
+	}{
+		{"6.18.44-fc-v782", false},
+		{"5.12.0", false},
+		{"5.12", false},
+		{"5.15.0-91-generic", false},
+		{"5.11.22", true},
+		{"5.4.0-150-generic", true},
+		{"4.19.0-26-amd64", true},
+		{"10.0.1", false},
+		{"", false},
+		{"unknown", false},
+		{"6", false},
+	} {
+		if got := olderThan(c.rel, minKernelMajor, minKernelMinor); got != c.want {
+			t.Errorf("olderThan(%q, %d, %d) = %v, want %v", c.rel, minKernelMajor, minKernelMinor, got, c.want)
+		}
+	}
+}

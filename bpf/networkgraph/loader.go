@@ -123,6 +123,10 @@ func Load(opts Options) (*Objects, error) {
 	}
 	o := &Objects{tick: uint64(res.Nano())}
 	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
+		if rel := kernelRelease(); olderThan(rel, minKernelMajor, minKernelMinor) {
+			return nil, fmt.Errorf("load network-graph eBPF program: Linux %s is too old: network-graph needs %d.%d or later (BPF ISA v3 with atomic fetch-and-add): %w",
+				rel, minKernelMajor, minKernelMinor, err)
+		}
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			return nil, fmt.Errorf("load network-graph eBPF program: %+v", verr)
@@ -348,4 +352,31 @@ func (o *Objects) Stats() ([NumStats]uint64, error) {
 // Close releases the program and maps.
 func (o *Objects) Close() error {
 	return o.objs.Close()
+}
+
+// The oldest Linux the program loads on: it is compiled for BPF ISA v3 and
+// takes fresh edge ids with an atomic fetch-and-add (5.12).
+const (
+	minKernelMajor = 5
+	minKernelMinor = 12
+)
+
+// kernelRelease is the running kernel's release, e.g. "6.18.44-fc-v782";
+// "" when uname fails.
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// olderThan reports whether kernel release rel is older than major.minor;
+// false when rel does not start with a version it can read.
+func olderThan(rel string, major, minor int) bool {
+	var relMajor, relMinor int
+	if n, _ := fmt.Sscanf(rel, "%d.%d", &relMajor, &relMinor); n != 2 {
+		return false
+	}
+	return relMajor < major || (relMajor == major && relMinor < minor)
 }
