@@ -225,8 +225,8 @@ CPU's Spectre mitigations, an indirect call through a retpoline and a return thr
 	else
 		echo "The bare hooks cost nothing this run could tell from its noise (every program run passes through this
 CPU's Spectre mitigations, $mit, which other runs put at up to a few per cent), so
-network-graph's program accounts for all of it: two runs per datagram, and what they evict from the caches
-that the rest of the network stack then misses."
+network-graph's program accounts for all of it: two runs per datagram (a program that only spins for as long
+costs the flood as much; see \"Where a run's time goes\" below)."
 	fi
 }
 
@@ -476,7 +476,11 @@ flood's alternate slices, several runs of each):
 
 The runs of one build spread over 7 to 9 points, so the flood separates the stages only coarsely (the hook about
 3 %, the tag program nothing measurable, the parse and the counting about 4 points together); the ns per run
-compare them precisely. Of the flow cache and counters, the counter update is about 4 % of a run and the slot's hash
+compare them precisely. A control for what a nanosecond of program costs the flood: E's program made to spin
+120 times round a loop before it returns (about 60 ns more per run, like network-graph's own work; no memory
+touched) costs −7.0 % against E's −3.9 % (medians of 4 runs each, in turn): about 3 points per 60 ns per run, as
+network-graph's own work does, so what the flood loses is the programs' time on the sender's core, twice per
+datagram, not some side effect of what they touch. Of the flow cache and counters, the counter update is about 4 % of a run and the slot's hash
 about 4 % (builds without each, ab.sh); reading \`gso_segs\` costs nothing measurable, and neither did writing the key's small fields as whole
 words. What remains is the least that counting in the kernel takes: the hook, whose cost alone, on this virtual
 machine with retpolines and Safe RET, was about 3 % in the runs above, more than the 2 % target by itself; the
