@@ -408,6 +408,15 @@ static __always_inline int new_edge(const struct edge_key *ek, __u32 *id)
 	return 0;
 }
 
+/* opens_connection reports whether p is a TCP SYN without ACK: it opens a
+ * connection, possibly reusing a 4-tuple, so its direction is its own and
+ * never the cached one. */
+static __always_inline int opens_connection(const struct packet *p)
+{
+	return p->fk.proto == IPPROTO_TCP &&
+	       (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+}
+
 /* flow_miss handles a packet whose flow is not in this CPU's flow cache, or
  * a SYN, which may reuse a 4-tuple: it decides the flow's direction (from
  * the flows map, or from this packet for a new flow), finds or creates its
@@ -429,9 +438,7 @@ __attribute__((noinline)) int flow_miss(const struct packet *p, int outgoing, st
 	struct flow_value fv = {};
 	struct flow_value *known = NULL;
 
-	if (fk->proto == IPPROTO_TCP &&
-	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
-		/* A SYN opens a connection, possibly reusing a 4-tuple. */
+	if (opens_connection(p)) {
 		fv.pkt_type = pkt_type;
 	} else {
 		known = bpf_map_lookup_elem(&flows, fk);
@@ -495,9 +502,7 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 	/* This CPU's block of the flow cache. */
 	__u32 slot_idx = bpf_get_smp_processor_id() * FLOW_CACHE_SLOTS + flow_slot(fk);
 	struct flow_cache_slot *slot = bpf_map_lookup_elem(&flow_cache, &slot_idx);
-	if (slot && slot->valid && flow_key_equal(&slot->key, fk) &&
-	    !(fk->proto == IPPROTO_TCP &&
-	      (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)) {
+	if (slot && slot->valid && flow_key_equal(&slot->key, fk) && !opens_connection(p)) {
 		/* Now and then, keep the flow recent in the LRU flows map (and
 		 * put it back if evicted), so it outlives this slot. */
 		if ((__u32)now != slot->refreshed) {
