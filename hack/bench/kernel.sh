@@ -23,8 +23,8 @@
 # round 0) with hack/bench/tap -mode stats measures the run time of the
 # program itself (OUTDIR/kernel-progstats.json; the run's wall time in ms in
 # OUTDIR/kernel-progstats-ms.txt) and, in the same run, of E's trivial
-# program attached after it on the same hooks
-# (OUTDIR/kernel-progstats-trivial.json), and a perf profile of one more B
+# program attached after it on the same hooks (in the same file), and a
+# perf profile of one more B
 # UDP floods and TCP streams (three each) the share of each CPU spent in
 # network-graph's programs and what in them
 # (OUTDIR/kernel-profile-{udp,tcp}-N.json, see hack/bench/perfshare).
@@ -139,12 +139,9 @@ done
 # difference of their ns per run is network-graph's own work, with the
 # statistics' cost and the machine's state the same on both sides.
 bench_log "kernel: program run-time statistics, network-graph and a trivial program side by side, load $(load_avg)"
-bench_bg "$TMP/tap" -mode stats -prog ng_tc_tag -prog network_graph_tc -prog ng_tag -prog network_graph >"$OUT/kernel-progstats.json" 2>"$TMP/stats.log"
+bench_bg "$TMP/tap" -mode stats -prog ng_tc_tag -prog network_graph_tc -prog ng_tag -prog network_graph -prog gbench_trivial >"$OUT/kernel-progstats.json" 2>"$TMP/stats.log"
 stats_pid=$BENCH_LAST_PID
 bench_wait_for "$TMP/stats.log" 'msg=ready' 20
-bench_bg "$TMP/tap" -mode stats -prog gbench_trivial >"$OUT/kernel-progstats-trivial.json" 2>"$TMP/stats-trivial.log"
-stats_trivial_pid=$BENCH_LAST_PID
-bench_wait_for "$TMP/stats-trivial.log" 'msg=ready' 20
 bench_bg "$GADGET" run network-graph --netns $A --netns $B -o json --interval 2s >/dev/null 2>"$TMP/gadget.log"
 pid=$BENCH_LAST_PID
 bench_wait_for "$TMP/gadget.log" 'msg=tracing' 20
@@ -155,7 +152,6 @@ t0=$(date +%s%N)
 run_iperf 0 S
 t1=$(date +%s%N)
 bench_stop "$stats_pid" INT
-bench_stop "$stats_trivial_pid" INT
 bench_stop "$tap_pid" INT
 bench_stop "$pid" INT
 echo "$(((t1 - t0) / 1000000))" >"$OUT/kernel-progstats-ms.txt"

@@ -183,7 +183,7 @@ PF_MAP=$(jq -r '[.functions[] | select(.name | test("htab|lookup_nulls|memcmp|jh
 PF_CLOCK=$(jq -r '[.functions[] | select(.name | test("ktime|timespec")) | .pct] | add // 0 | floor' "$PROF" 2>/dev/null || echo "n/a")
 PF_BODY=$(jq -r '[.functions[] | select(.name == "network_graph_tc") | .pct] | add // 0 | floor' "$PROF" 2>/dev/null || echo "n/a")
 PF_TAG=$(jq -r '[.functions[] | select(.name == "ng_tc_tag") | .pct] | add // 0 | floor' "$PROF" 2>/dev/null || echo "n/a")
-TRIV_NS=$(jq -r '.gbench_trivial.ns_per_run // empty' "$OUT/kernel-progstats-trivial.json" 2>/dev/null || true)
+TRIV_NS=$(jq -r '.gbench_trivial.ns_per_run // empty' "$OUT/kernel-progstats.json" 2>/dev/null || true)
 V_PF=$(verdict "$PF_SHARE" "<=" 2)
 PT_SHARE=$(busiest_share "$PROF_TCP")
 PT_ALL=$(jq -r '([.cpus[].gadget] | add) / ([.cpus[] | .samples - .idle] | add) * 100' "$PROF_TCP" 2>/dev/null || echo nan)
