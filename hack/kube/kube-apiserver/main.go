@@ -1,5 +1,5 @@
 // Command kube-apiserver is the upstream Kubernetes API server, built from Go
-// modules for the envtest-based tests of this repository.
+// modules for the envtest tests and the real-node end-to-end test.
 package main
 
 import (
