@@ -107,7 +107,16 @@ plugins-goplugin: ## Build the go-plugin formatter csv into bin/plugins/.
 bench: build ## Benchmarks (root): kernel overhead, churn, pipeline, scale; writes docs/benchmarks.md.
 	./hack/bench/bench.sh $(BIN)/gadget docs/benchmarks.md
 
+.PHONY: kubectl-gadget
+kubectl-gadget: ## Build the kubectl plugin into bin/kubectl-gadget.
+	$(GO) build -o $(BIN)/kubectl-gadget ./cmd/kubectl-gadget
+
 # --- end to end on a simulated node (issue 4) ---
 .PHONY: e2e
 e2e: ## End to end (root): API server + gadgetd + netns pods, Trace start/stop, edges checked in status.
 	GO=$(GO) ./hack/e2e.sh
+
+# --- end to end on a real node (issue 19) ---
+.PHONY: e2e-node
+e2e-node: ## End to end (root): a real kubelet, containerd and CNI; gadgetd from its image as the shipped DaemonSet.
+	GO=$(GO) ./hack/e2e-node.sh
