@@ -12,7 +12,7 @@
 # (E2E_PAUSE_IMAGE, default localhost/gadget-e2e/pause:e2e) must be among the
 # imported tarballs: nothing is pulled from a registry.
 #
-# The node is NODE (gadget-e2e) with address NODE_IP (10.250.0.1) on a dummy
+# The node is NODE (gadget-e2e) with address NODE_IP (10.250.0.1) on a veth
 # interface of its own, pods in POD_CIDR (10.251.0.0/24) on the bridge
 # gadget-cni0 (no default route: pods reach only the node, each other and
 # Services), Services in SVC_CIDR (10.252.0.0/24), all local to this machine.
@@ -231,6 +231,7 @@ save_host() {
 		[[ -d $c/kubepods ]] || echo "$c/kubepods" >>"$STATE/cgroups-created"
 	done
 	ip netns list 2>/dev/null | awk '{print $1}' | sort >"$STATE/netns-before"
+	mountpoint -q /run/netns || echo /run/netns >"$STATE/netns-mount-created"
 }
 
 up() {
@@ -250,9 +251,18 @@ up() {
 	local t0=$SECONDS
 
 	certificates
-	ip link add "$NODE_LINK" type dummy
+	# A veth pair of its own carries the node's address (this kernel has no
+	# dummy interfaces); removing one end removes both.
+	ip link add "$NODE_LINK" type veth peer name "${NODE_LINK}p"
 	ip addr add "$NODE_IP/32" dev "$NODE_LINK"
+	ip link set "${NODE_LINK}p" up
 	ip link set "$NODE_LINK" up
+	# gadgetd mounts /var/run/netns with HostToContainer propagation, which
+	# needs a shared mount there (on a systemd host / is shared). ip netns
+	# makes /run/netns one, as on any host where it has run.
+	if ! mountpoint -q /run/netns; then
+		ip netns add gadget-e2e-probe && ip netns del gadget-e2e-probe
+	fi
 
 	start etcd etcd --name e2e --data-dir "$STATE/etcd" \
 		--listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
@@ -279,7 +289,9 @@ up() {
 		ctr --address "$SOCK" -n k8s.io images import --all-platforms --no-unpack "$b" >/dev/null ||
 			die "importing $b into containerd failed"
 	done
-	ctr --address "$SOCK" -n k8s.io images ls -q | grep -qx "$PAUSE_IMAGE" ||
+	local images
+	images=$(ctr --address "$SOCK" -n k8s.io images ls -q)
+	grep -qx "$PAUSE_IMAGE" <<<"$images" ||
 		die "the sandbox image $PAUSE_IMAGE is not among the imported images"
 	local admin=$STATE/admin.kubeconfig
 	wait_for "kube-apiserver" 60 kubectl --kubeconfig "$admin" get --raw /readyz
@@ -291,7 +303,7 @@ up() {
 	start kube-scheduler "$bindir/kube-scheduler" --kubeconfig "$STATE/scheduler.kubeconfig" \
 		--leader-elect=false --secure-port=0
 	start kube-controller-manager "$bindir/kube-controller-manager" --kubeconfig "$STATE/controller-manager.kubeconfig" \
-		--leader-elect=false --secure-port=0 --use-service-account-credentials=false \
+		--leader-elect=false --secure-port=0 --use-service-account-credentials=true \
 		--service-account-private-key-file "$STATE/pki/sa.key" --root-ca-file "$STATE/pki/ca.crt" \
 		--cluster-signing-cert-file "$STATE/pki/ca.crt" --cluster-signing-key-file "$STATE/pki/ca.key" \
 		--service-cluster-ip-range "$SVC_CIDR" --controllers '*,-nodeipam,-cloud-node-lifecycle'
@@ -363,6 +375,9 @@ down() {
 	# Network namespaces the pods had, the bridge and the node's address.
 	comm -13 "$STATE/netns-before" <(ip netns list 2>/dev/null | awk '{print $1}' | sort) | grep '^cni-' |
 		while read -r ns; do ip netns del "$ns"; done
+	if [[ -f $STATE/netns-mount-created ]] && [[ -z "$(ls -A /run/netns 2>/dev/null)" ]]; then
+		umount /run/netns 2>/dev/null
+	fi
 	ip link del "$BRIDGE" 2>/dev/null
 	ip link del "$NODE_LINK" 2>/dev/null
 	rm -f /var/lib/cni/results/gadget-e2e-* 2>/dev/null
