@@ -548,7 +548,8 @@ func (e *env) checkHostNetworkWarning(pod string) {
 	name := session + "-" + e.node
 	e.poll("status.operationWarning naming the hostNetwork pod", 30*time.Second, func() (bool, string) {
 		w := field(e.trace(name), "status", "operationWarning")
-		return strings.Contains(w, pod) && strings.Contains(strings.ToLower(w), "hostnetwork"), w
+		lw := strings.ToLower(w)
+		return strings.Contains(w, pod) && (strings.Contains(lw, "host network") || strings.Contains(lw, "hostnetwork")), w
 	})
 }
 
