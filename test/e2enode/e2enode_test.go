@@ -579,7 +579,7 @@ func (e *env) checkStreamRefused(agent *corev1.Pod) {
 		}
 	}
 	name := session + "-" + e.node
-	url := fmt.Sprintf("http://%s/traces/%s/%s", net.JoinHostPort(agent.Status.PodIP, "7070"), agentNS, name)
+	url := fmt.Sprintf("http://%s/v1/streams/%s/%s", net.JoinHostPort(agent.Status.PodIP, "7070"), agentNS, name)
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
 	if err == nil {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -612,6 +612,15 @@ subjects:
 		e.t.Errorf("alice, who may not read Traces, read the stream:\n%s", out)
 	} else if !strings.Contains(strings.ToLower(out), "forbidden") {
 		e.t.Errorf("alice's refusal does not say forbidden:\n%s", out)
+	}
+	// Through the API server's pods/proxy, which alice may use, the agent
+	// still wants the trace's token, which she cannot read.
+	raw := fmt.Sprintf("/api/v1/namespaces/%s/pods/%s:7070/proxy/v1/streams/%s/%s?follow=false", agentNS, agent.Name, agentNS, name)
+	out, err = e.try("kubectl", "--as", "alice", "get", "--raw", raw)
+	if err == nil {
+		e.t.Errorf("alice read the stream through pods/proxy without the token:\n%s", out)
+	} else if !strings.Contains(out, "Unauthorized") && !strings.Contains(out, "401") {
+		e.t.Errorf("alice's pods/proxy request without a token: want the agent's 401, got:\n%s", out)
 	}
 }
 
