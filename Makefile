@@ -111,3 +111,29 @@ bench: build ## Benchmarks (root): kernel overhead, churn, pipeline, scale; writ
 .PHONY: e2e
 e2e: ## End to end (root): API server + gadgetd + netns pods, Trace start/stop, edges checked in status.
 	GO=$(GO) ./hack/e2e.sh
+
+# --- images and releases (issue 19) ---
+# The version, commit and commit time every build stamps: hack/version.sh.
+VERSION ?= $(shell hack/version.sh)
+REVISION ?= $(shell hack/version.sh revision)
+SOURCE_DATE_EPOCH ?= $(shell hack/version.sh epoch)
+# Where the gadgetd image is pushed: kubectl gadget deploy defaults to
+# $(IMAGE_REPO):$(VERSION). Override, e.g. make image dist IMAGE_REPO=registry.example/gadgetd.
+IMAGE_REPO ?= ghcr.io/gadgetkit/gadgetd
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_TAR := $(BIN)/gadgetd-image.tar
+SOURCE_URL ?= https://github.com/gadgetkit/gadget
+# Where the release archives are downloaded from, for the krew manifest.
+DIST_URL ?= $(SOURCE_URL)/releases/download/$(VERSION)
+VERSION_PKG := github.com/gadgetkit/gadget/internal/version
+
+.PHONY: image
+image: ## Build the gadgetd image (linux/amd64, linux/arm64) as an OCI tarball, bin/gadgetd-image.tar; no container engine.
+	$(GO) run ./hack/image --pkg ./cmd/gadgetd --name $(IMAGE_REPO) --version $(VERSION) \
+		--revision $(REVISION) --source $(SOURCE_URL) --source-date-epoch $(SOURCE_DATE_EPOCH) \
+		--platform $(IMAGE_PLATFORMS) --out $(IMAGE_TAR)
+
+.PHONY: dist
+dist: ## Build kubectl-gadget release archives, SHA256SUMS and the krew manifest into bin/dist/.
+	$(GO) run ./hack/dist --pkg ./cmd/kubectl-gadget --version $(VERSION) --image-repo $(IMAGE_REPO) \
+		--source-date-epoch $(SOURCE_DATE_EPOCH) --url $(DIST_URL) --homepage $(SOURCE_URL) --out $(BIN)/dist
