@@ -125,7 +125,10 @@ IMAGE_TAR := $(BIN)/gadgetd-image.tar
 SOURCE_URL ?= https://github.com/gadgetkit/gadget
 # Where the release archives are downloaded from, for the krew manifest.
 DIST_URL ?= $(SOURCE_URL)/releases/download/$(VERSION)
-VERSION_PKG := github.com/gadgetkit/gadget/internal/version
+# darwin/amd64 and darwin/arm64 are left out until cmd/kubectl-gadget stops
+# importing Linux-only packages (framework/containers, bpf/networkgraph through
+# gadgets/networkgraph and framework/controller); hack/dist builds them when listed.
+DIST_PLATFORMS ?= linux/amd64,linux/arm64
 
 .PHONY: image
 image: ## Build the gadgetd image (linux/amd64, linux/arm64) as an OCI tarball, bin/gadgetd-image.tar; no container engine.
@@ -136,4 +139,5 @@ image: ## Build the gadgetd image (linux/amd64, linux/arm64) as an OCI tarball, 
 .PHONY: dist
 dist: ## Build kubectl-gadget release archives, SHA256SUMS and the krew manifest into bin/dist/.
 	$(GO) run ./hack/dist --pkg ./cmd/kubectl-gadget --version $(VERSION) --image-repo $(IMAGE_REPO) \
-		--source-date-epoch $(SOURCE_DATE_EPOCH) --url $(DIST_URL) --homepage $(SOURCE_URL) --out $(BIN)/dist
+		--source-date-epoch $(SOURCE_DATE_EPOCH) --url $(DIST_URL) --homepage $(SOURCE_URL) \
+		--platform $(DIST_PLATFORMS) --out $(BIN)/dist
