@@ -84,6 +84,16 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	defer os.RemoveAll(tmp)
 
 	binName := "kubectl-" + o.Plugin
+	// Archives of other versions would not match SHA256SUMS.
+	stale, err := filepath.Glob(filepath.Join(o.Out, binName+"_*.tar.gz"))
+	if err != nil {
+		return Result{}, fmt.Errorf("output folder: %w", err)
+	}
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil {
+			return Result{}, fmt.Errorf("remove the old archive: %w", err)
+		}
+	}
 	vars := map[string]string{versionPkg + ".Version": o.Version}
 	if o.ImageRepo != "" {
 		vars[versionPkg+".ImageRepo"] = o.ImageRepo
