@@ -13,7 +13,7 @@
 //	--version V             the version: stamped in the binary, named in the archives and the manifest (required)
 //	--image-repo REPO       the gadgetd image repository stamped in the binary (default: the package's default)
 //	--url URL               where the archives will be downloaded from; the manifest's uri is URL/ARCHIVE (required)
-//	--out DIR               output folder (required); its *.tar.gz, SHA256SUMS and the manifest are replaced
+//	--out DIR               output folder (required); its kubectl-NAME_*.tar.gz, SHA256SUMS and manifest are replaced
 //	--platform LIST         comma-separated os/arch list (default linux/amd64,linux/arm64,darwin/amd64,darwin/arm64)
 //	--plugin NAME           the krew plugin name (default gadget); the binary is kubectl-NAME
 //	--homepage URL          the manifest's homepage
