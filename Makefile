@@ -108,8 +108,9 @@ bench: build ## Benchmarks (root): kernel overhead, churn, pipeline, scale; writ
 	./hack/bench/bench.sh $(BIN)/gadget docs/benchmarks.md
 
 .PHONY: kubectl-gadget
-kubectl-gadget: ## Build the kubectl plugin into bin/kubectl-gadget.
-	$(GO) build -o $(BIN)/kubectl-gadget ./cmd/kubectl-gadget
+kubectl-gadget: ## Build the kubectl plugin into bin/kubectl-gadget (deploys $(IMAGE_REPO):$(VERSION) by default).
+	$(GO) build -trimpath -ldflags "-X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).ImageRepo=$(IMAGE_REPO)" \
+		-o $(BIN)/kubectl-gadget ./cmd/kubectl-gadget
 
 # --- end to end on a simulated node (issue 4) ---
 .PHONY: e2e
@@ -120,3 +121,37 @@ e2e: ## End to end (root): API server + gadgetd + netns pods, Trace start/stop, 
 .PHONY: e2e-node
 e2e-node: ## End to end (root): a real kubelet, containerd and CNI; gadgetd from its image as the shipped DaemonSet.
 	GO=$(GO) ./hack/e2e-node.sh
+
+# --- images and releases (issue 19) ---
+# The version, commit and commit time every build stamps: hack/version.sh.
+VERSION ?= $(shell hack/version.sh)
+REVISION ?= $(shell hack/version.sh revision)
+SOURCE_DATE_EPOCH ?= $(shell hack/version.sh epoch)
+# Where the gadgetd image is pushed: kubectl gadget deploy defaults to
+# $(IMAGE_REPO):$(VERSION). Override, e.g. make image dist IMAGE_REPO=registry.example/gadgetd.
+IMAGE_REPO ?= ghcr.io/gadgetkit/gadgetd
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_TAR := $(BIN)/gadgetd-image.tar
+SOURCE_URL ?= https://github.com/gadgetkit/gadget
+# Where the release archives are downloaded from, for the krew manifest.
+DIST_URL ?= $(SOURCE_URL)/releases/download/$(VERSION)
+# darwin/amd64 and darwin/arm64 are left out until cmd/kubectl-gadget stops
+# importing Linux-only packages (framework/containers, bpf/networkgraph through
+# gadgets/networkgraph and framework/controller); hack/dist builds them when listed.
+DIST_PLATFORMS ?= linux/amd64,linux/arm64
+
+.PHONY: image
+image: ## Build the gadgetd image (linux/amd64, linux/arm64) as an OCI tarball, bin/gadgetd-image.tar; no container engine.
+	$(GO) run ./hack/image --pkg ./cmd/gadgetd --name $(IMAGE_REPO) --version $(VERSION) \
+		--revision $(REVISION) --source $(SOURCE_URL) --source-date-epoch $(SOURCE_DATE_EPOCH) \
+		--platform $(IMAGE_PLATFORMS) --out $(IMAGE_TAR)
+
+.PHONY: image-ref
+image-ref: ## Print the reference make image tags the gadgetd image with.
+	@echo $(IMAGE_REPO):$(VERSION)
+
+.PHONY: dist
+dist: ## Build kubectl-gadget release archives, SHA256SUMS and the krew manifest into bin/dist/.
+	$(GO) run ./hack/dist --pkg ./cmd/kubectl-gadget --version $(VERSION) --image-repo $(IMAGE_REPO) \
+		--source-date-epoch $(SOURCE_DATE_EPOCH) --url $(DIST_URL) --homepage $(SOURCE_URL) \
+		--platform $(DIST_PLATFORMS) --out $(BIN)/dist

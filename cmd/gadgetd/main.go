@@ -7,6 +7,7 @@
 //
 //	gadgetd --node-name NODE [--kubeconfig FILE] [--metrics-bind-address ADDR]
 //	        [--health-probe-bind-address ADDR] [--log-level LEVEL]
+//	gadgetd --version
 package main
 
 import (
@@ -22,10 +23,10 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errVersion) {
 			fmt.Fprintln(os.Stderr, "gadgetd:", err)
 		}
 		os.Exit(exitCode(err))
@@ -36,7 +37,7 @@ func main() {
 func exitCode(err error) int {
 	var u usageError
 	switch {
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp), errors.Is(err, errVersion):
 		return 0
 	case errors.As(err, &u):
 		return 2
@@ -51,8 +52,8 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 // run parses args and runs the agent until ctx is done.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	o, err := parseFlags(args, getenv, stderr)
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/gadgetkit/gadget/internal/version"
 )
 
 // options are gadgetd's flags.
@@ -21,8 +23,13 @@ type options struct {
 	logLevel    slog.Level
 }
 
+// errVersion is what parseFlags returns once --version printed the
+// version: the program exits with status 0.
+var errVersion = errors.New("version printed")
+
 // parseFlags parses args; getenv supplies NODE_NAME and KUBECONFIG.
-func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+// --version prints to stdout; usage and flag errors go to stderr.
+func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("gadgetd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -39,11 +46,16 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.pluginDir, "plugin-dir", "",
 		"directory of the plugins a Trace may name in spec.parameters.formatter and spec.parameters.enrichers (NAME.wasm or a go-plugin executable NAME); empty: built-in formats only")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
 		}
 		return o, usageError{err}
+	}
+	if *printVersion {
+		fmt.Fprintln(stdout, "gadgetd", version.Get())
+		return o, errVersion
 	}
 	if fs.NArg() > 0 {
 		return o, usageError{fmt.Errorf("unexpected argument %q: gadgetd takes flags only", fs.Arg(0))}

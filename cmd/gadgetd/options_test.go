@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/gadgetkit/gadget/internal/version"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -34,7 +37,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseFlags(tt.args, env(tt.env), io.Discard)
+			got, err := parseFlags(tt.args, env(tt.env), io.Discard, io.Discard)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
@@ -52,8 +55,19 @@ func TestParseFlags(t *testing.T) {
 			}
 		})
 	}
-	_, err := parseFlags([]string{"--help"}, env(nil), io.Discard)
+	_, err := parseFlags([]string{"--help"}, env(nil), io.Discard, io.Discard)
 	if !errors.Is(err, flag.ErrHelp) || exitCode(err) != 0 {
 		t.Errorf("--help: err %v, exit code %d; want flag.ErrHelp and 0", err, exitCode(err))
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	defer func(v string) { version.Version = v }(version.Version)
+	version.Version = "v0.6.0-1-gabcdef0"
+	var out bytes.Buffer
+	// --version needs no node name.
+	_, err := parseFlags([]string{"--version"}, func(string) string { return "" }, &out, io.Discard)
+	if !errors.Is(err, errVersion) || exitCode(err) != 0 || out.String() != "gadgetd v0.6.0-1-gabcdef0\n" {
+		t.Errorf("--version: err %v, exit code %d, output %q", err, exitCode(err), out.String())
 	}
 }

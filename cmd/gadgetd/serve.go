@@ -22,6 +22,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/controller"
 	"github.com/gadgetkit/gadget/framework/registry"
 	"github.com/gadgetkit/gadget/framework/streamhttp"
+	"github.com/gadgetkit/gadget/internal/version"
 
 	// The gadgets the agent runs register themselves.
 	_ "github.com/gadgetkit/gadget/gadgets/networkgraph"
@@ -43,7 +44,7 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("gadgetd starting", "node", o.nodeName, "gadgets", registry.Default.Names())
+	log.Info("gadgetd starting", "version", version.Get(), "node", o.nodeName, "gadgets", registry.Default.Names())
 	if err := agent.Start(ctx); err != nil {
 		return fmt.Errorf("run the manager: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,12 +14,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/deploy"
+	"github.com/gadgetkit/gadget/internal/version"
 )
 
 // fieldManager owns the fields kubectl gadget applies.
@@ -38,10 +41,15 @@ func newDeployCmd(k *kubeFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			objs, err := manifests(image)
+			img, err := deployImage(image)
 			if err != nil {
 				return err
 			}
+			objs, err := manifests(img)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "gadgetd image %s\n", img)
 			opts := []client.ApplyOption{client.ForceOwnership, client.FieldOwner(fieldManager)}
 			if dryRun {
 				opts = append(opts, client.DryRunAll)
@@ -60,7 +68,11 @@ func newDeployCmd(k *kubeFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&image, "image", "", "image of gadgetd (default: the one in the manifest, gadget/gadgetd:latest)")
+	dflt := "none in a development build: give --image"
+	if img, ok := version.Image(); ok {
+		dflt = img
+	}
+	cmd.Flags().StringVar(&image, "image", "", "image of gadgetd (default: the image of this kubectl-gadget's version, "+dflt+")")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "let the API server validate everything without changing anything")
 	return cmd
 }
@@ -109,8 +121,21 @@ func newUndeployCmd(k *kubeFlags) *cobra.Command {
 	}
 }
 
-// manifests decodes the embedded manifests, in apply order, with the
-// DaemonSet's image replaced by image when it is set.
+// deployImage is the gadgetd image deploy installs: flag when set, else
+// the image of this build's version. A development build has none.
+func deployImage(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if img, ok := version.Image(); ok {
+		return img, nil
+	}
+	return "", usagef("this kubectl-gadget is a development build (version %s) with no gadgetd image of its own: "+
+		"pass --image REGISTRY/gadgetd:TAG (make image builds one), or build kubectl-gadget with make dist", version.Get())
+}
+
+// manifests decodes the embedded manifests, in apply order. When image is
+// set, the DaemonSet runs it and carries its version label.
 func manifests(image string) ([]*unstructured.Unstructured, error) {
 	files, err := deploy.Manifests()
 	if err != nil {
@@ -131,7 +156,7 @@ func manifests(image string) ([]*unstructured.Unstructured, error) {
 				continue
 			}
 			if image != "" && o.GetKind() == "DaemonSet" {
-				if err := setImage(&o, image); err != nil {
+				if err := setImage(&o, image, imageVersion(image)); err != nil {
 					return nil, fmt.Errorf("manifest %s: %w", f.Name, err)
 				}
 			}
@@ -141,8 +166,45 @@ func manifests(image string) ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
-// setImage sets the image of every container of a DaemonSet.
-func setImage(o *unstructured.Unstructured, image string) error {
+// versionLabel is the label that tells the version of gadgetd.
+const versionLabel = "app.kubernetes.io/version"
+
+// imageVersion is the version of gadgetd an image reference runs: its
+// tag, the version of kubectl-gadget for its own image. It is empty when
+// the reference has no tag usable as a label value (a digest, say).
+func imageVersion(image string) string {
+	ref, _, _ := strings.Cut(image, "@")
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return ""
+	}
+	tag := ref[i+1:]
+	if len(validation.IsValidLabelValue(tag)) > 0 {
+		return ""
+	}
+	return tag
+}
+
+// setImage sets the image of every container of a DaemonSet and, when
+// ver is not empty, the version label of the DaemonSet and its pods (the
+// selector does not use it, so an update may change it).
+func setImage(o *unstructured.Unstructured, image, ver string) error {
+	for _, fields := range [][]string{{"metadata", "labels"}, {"spec", "template", "metadata", "labels"}} {
+		labels, _, err := unstructured.NestedStringMap(o.Object, fields...)
+		if err != nil {
+			return fmt.Errorf("DaemonSet %s labels: %w", o.GetName(), err)
+		}
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		delete(labels, versionLabel)
+		if ver != "" {
+			labels[versionLabel] = ver
+		}
+		if err := unstructured.SetNestedStringMap(o.Object, labels, fields...); err != nil {
+			return fmt.Errorf("DaemonSet %s labels: %w", o.GetName(), err)
+		}
+	}
 	containers, _, err := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
 	if err != nil {
 		return fmt.Errorf("DaemonSet %s containers: %w", o.GetName(), err)

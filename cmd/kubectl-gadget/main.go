@@ -3,6 +3,7 @@
 // gadgets through Trace resources, one per node:
 //
 //	kubectl gadget deploy [--image IMAGE]
+//	kubectl gadget version [-o json] [--client]
 //	kubectl gadget network-graph start -n demo [--node NODE]... [-l app=web]
 //	kubectl gadget network-graph stream -o jsonl
 //	kubectl gadget network-graph show -o table
@@ -11,6 +12,8 @@
 //	kubectl gadget network-graph advise --input graph.jsonl
 //	kubectl gadget undeploy
 //
+// deploy installs the gadgetd image of kubectl-gadget's own version
+// (internal/version, stamped by make dist) unless --image names another.
 // It takes the usual kubeconfig flags (--kubeconfig, --context, --server,
 // ...). Unlike kubectl, -n/--namespace selects the pods to watch; the
 // Trace resources live in --trace-namespace (default gadget).

@@ -44,6 +44,13 @@ func TestKubectlGadget(t *testing.T) {
 		}
 	})
 
+	t.Run("version says when gadget is not deployed", func(t *testing.T) {
+		stdout, stderr, code := cli(t, cfg, "version")
+		if code != 0 || !strings.Contains(stdout, "Client: kubectl-gadget dev") || !strings.Contains(stdout, "gadget is not deployed in this cluster") {
+			t.Errorf("version before deploy: code %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+	})
+
 	t.Run("deploy applies every manifest, twice", func(t *testing.T) {
 		for range 2 {
 			stdout, stderr, code := cli(t, cfg, "deploy", "--image", "registry.example/gadgetd:v1")
@@ -62,6 +69,38 @@ func TestKubectlGadget(t *testing.T) {
 		}
 		if img := ds.Spec.Template.Spec.Containers[0].Image; img != "registry.example/gadgetd:v1" {
 			t.Errorf("DaemonSet image = %q, want the --image", img)
+		}
+		if v := ds.Spec.Template.Labels["app.kubernetes.io/version"]; v != "v1" {
+			t.Errorf("pod template version label = %q, want the image's tag v1", v)
+		}
+	})
+
+	t.Run("deploy of a development build asks for --image", func(t *testing.T) {
+		_, stderr, code := cli(t, cfg, "deploy", "--dry-run")
+		if code != 2 || !strings.Contains(stderr, "pass --image") {
+			t.Errorf("deploy without --image: code %d, stderr %q", code, stderr)
+		}
+	})
+
+	t.Run("version lists the gadgetd pods", func(t *testing.T) {
+		stdout, _, code := cli(t, cfg, "version")
+		if code != 0 || !strings.Contains(stdout, "has no pods yet") {
+			t.Errorf("version without pods: code %d, stdout %q", code, stdout)
+		}
+		// envtest runs no DaemonSet controller: make the pod it would.
+		pod := gadgetdPod("node-a", "gadgetd-abcde", "registry.example/gadgetd:v1", "v1", false)
+		pod.Status = corev1.PodStatus{}
+		if err := c.ctrl.Create(ctx, &pod); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, code := cli(t, cfg, "version")
+		want := "NODE    POD            IMAGE                        VERSION  READY\n" +
+			"node-a  gadgetd-abcde  registry.example/gadgetd:v1  v1       false\n"
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("version: code %d, stderr %q, stdout:\n%s\nwant:\n%s", code, stderr, stdout, want)
+		}
+		if err := c.ctrl.Delete(ctx, &pod); err != nil {
+			t.Fatal(err)
 		}
 	})
 

@@ -104,6 +104,6 @@ func newRootCmdWith(stdout, stderr io.Writer, k *kubeFlags) *cobra.Command {
 		return usagef("%v (see '%s --help')", err, cmd.CommandPath())
 	})
 	k.bind(root)
-	root.AddCommand(newDeployCmd(k), newUndeployCmd(k), newNetworkGraphCmd(k))
+	root.AddCommand(newDeployCmd(k), newUndeployCmd(k), newNetworkGraphCmd(k), newVersionCmd(k))
 	return root
 }

@@ -110,3 +110,11 @@ func kernelLacks() string {
 	}
 	return ""
 }
+
+// RequireTool is RequirePrivileged's rule for a program a test runs, e.g.
+// containerd: skip without it on the PATH, naming the Debian package pkg
+// to install; fail under CI=true.
+func RequireTool(t testing.TB, name, pkg string) {
+	t.Helper()
+	requireTool(t, name, pkg)
+}
