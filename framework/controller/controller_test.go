@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -285,10 +286,19 @@ func TestStreamMode(t *testing.T) {
 		Node: node, Gadget: "probe", OutputMode: v1alpha1.OutputModeStream, RunMode: v1alpha1.RunModeAuto,
 		Parameters: map[string]string{"edges": "2"},
 	})
-	waitTrace(t, c, key, "started", func(tr *v1alpha1.Trace) bool { return tr.Status.State == v1alpha1.TraceStateStarted })
-	batches, next, ok := a.r.Stream(key, 0)
+	started := waitTrace(t, c, key, "started with a stream token", func(tr *v1alpha1.Trace) bool {
+		return tr.Status.State == v1alpha1.TraceStateStarted && tr.Status.StreamToken != ""
+	})
+	token := started.Status.StreamToken
+	if raw, err := base64.RawURLEncoding.DecodeString(token); err != nil || len(raw) < 32 {
+		t.Errorf("status.streamToken %q: want base64url of at least 256 bits (decoded %d bytes, %v)", token, len(raw), err)
+	}
+	batches, next, streamToken, ok := a.r.Stream(key, 0)
 	if !ok || len(batches) != 0 {
 		t.Fatalf("Stream before any batch = %v, ok %v; want no batch, ok", batches, ok)
+	}
+	if streamToken != token {
+		t.Errorf("Stream's token differs from status.streamToken")
 	}
 	annotate(t, c, key, "stop")
 	tr := waitTrace(t, c, key, "stopped", func(tr *v1alpha1.Trace) bool {
@@ -297,13 +307,28 @@ func TestStreamMode(t *testing.T) {
 	if tr.Status.Output != "" {
 		t.Errorf("status.output = %q in Stream mode, want empty", tr.Status.Output)
 	}
+	if tr.Status.StreamToken != token {
+		t.Errorf("status.streamToken changed on stop; want the run's token kept for its last batches")
+	}
 	<-next
-	batches, _, ok = a.r.Stream(key, 0)
+	batches, _, _, ok = a.r.Stream(key, 0)
 	if !ok || len(batches) != 1 || batches[0].Seq != 1 || string(batches[0].Data) != `["edge-0000","edge-0001"]` {
 		t.Errorf("Stream after stop = %+v, ok %v; want the final batch", batches, ok)
 	}
-	if _, _, ok := a.r.Stream(types.NamespacedName{Namespace: ns, Name: "nope"}, 0); ok {
+	if _, _, _, ok := a.r.Stream(types.NamespacedName{Namespace: ns, Name: "nope"}, 0); ok {
 		t.Error("Stream of an unknown trace: ok")
+	}
+
+	// A new run gets a new token: the old one reads nothing any more.
+	annotate(t, c, key, "start")
+	restarted := waitTrace(t, c, key, "started again", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStarted
+	})
+	if restarted.Status.StreamToken == "" || restarted.Status.StreamToken == token {
+		t.Errorf("status.streamToken after a restart = %q; want a new token", restarted.Status.StreamToken)
+	}
+	if _, _, tok, _ := a.r.Stream(key, 0); tok != restarted.Status.StreamToken {
+		t.Errorf("Stream's token after a restart differs from status.streamToken")
 	}
 }
 

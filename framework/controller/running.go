@@ -373,6 +373,9 @@ func (rt *running) status() v1alpha1.TraceStatus {
 	if rt.opError == "" {
 		st.OperationWarning = rt.warning
 	}
+	if rt.stream != nil {
+		st.StreamToken = rt.stream.token
+	}
 	return st
 }
 
