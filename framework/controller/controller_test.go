@@ -620,3 +620,43 @@ func TestTargetsFollowedLive(t *testing.T) {
 		t.Errorf("status.output = %s (%v), want the one target left", tr.Status.Output, err)
 	}
 }
+
+// warningTargets is a WarningTargetSource that reports no target and a
+// fixed warning, as a PodSource does for host-network pods.
+type warningTargets struct{ warning string }
+
+func (w warningTargets) Watch(ctx context.Context, f gadget.Filter, update func([]gadget.Target)) error {
+	return w.WatchWithWarning(ctx, f, func(ts []gadget.Target, _ string) { update(ts) })
+}
+
+func (w warningTargets) WatchWithWarning(ctx context.Context, _ gadget.Filter, update func([]gadget.Target, string)) error {
+	update(nil, w.warning)
+	<-ctx.Done()
+	return nil
+}
+
+// TestTargetWarningInStatus checks that what the target source says of
+// the pods it leaves out (host-network pods) reaches
+// status.operationWarning when the trace starts, and stays with the
+// result when it stops.
+func TestTargetWarningInStatus(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node"
+	reg, _ := newProbeRegistry()
+	const warning = "1 selected pod(s) use the host network and are not watched: demo/hn"
+	startAgent(t, Options{Node: node, Registry: reg, Targets: warningTargets{warning: warning}})
+	key := createTrace(t, c, ns, "hostnet", v1alpha1.TraceSpec{
+		Node: node, Gadget: "probe", RunMode: v1alpha1.RunModeAuto, OutputMode: v1alpha1.OutputModeStatus,
+	})
+	waitTrace(t, c, key, "started with the warning", func(tr *v1alpha1.Trace) bool {
+		return tr.Status.State == v1alpha1.TraceStateStarted && tr.Status.OperationWarning == warning
+	})
+	annotate(t, c, key, "stop")
+	tr := waitTrace(t, c, key, "stopped", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStopped
+	})
+	if !strings.Contains(tr.Status.OperationWarning, warning) {
+		t.Errorf("operationWarning after stop = %q, want it to keep %q", tr.Status.OperationWarning, warning)
+	}
+}
