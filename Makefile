@@ -146,6 +146,12 @@ image: ## Build the gadgetd image (linux/amd64, linux/arm64) as an OCI tarball, 
 		--revision $(REVISION) --source $(SOURCE_URL) --source-date-epoch $(SOURCE_DATE_EPOCH) \
 		--platform $(IMAGE_PLATFORMS) --out $(IMAGE_TAR)
 
+.PHONY: image-push
+image-push: ## Push bin/gadgetd-image.tar (make image) to $(IMAGE_REPO):$(VERSION) with crane; log in first (crane auth login).
+	@test -f $(IMAGE_TAR) || { echo "image-push: $(IMAGE_TAR) not found: run make image IMAGE_REPO=$(IMAGE_REPO) first" >&2; exit 2; }
+	rm -rf $(BIN)/gadgetd-oci && mkdir -p $(BIN)/gadgetd-oci && tar -xf $(IMAGE_TAR) -C $(BIN)/gadgetd-oci
+	$(GO) run github.com/google/go-containerregistry/cmd/crane@v0.22.1 push $(BIN)/gadgetd-oci $(IMAGE_REPO):$(VERSION)
+
 .PHONY: image-ref
 image-ref: ## Print the reference make image tags the gadgetd image with.
 	@echo $(IMAGE_REPO):$(VERSION)

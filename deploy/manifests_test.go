@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,34 +82,96 @@ func readManifests(t *testing.T) []manifest {
 	return out
 }
 
+// allowedCapabilities are the capabilities the agent may add, each with
+// why it may be needed (docs/kubernetes.md justifies the ones added).
+var allowedCapabilities = map[string]string{
+	"SYS_ADMIN":    "setns into the pods' network namespaces; bpf() and TCX attach",
+	"SYS_PTRACE":   "open /proc/PID/ns/net of other processes",
+	"BPF":          "bpf() without CAP_SYS_ADMIN",
+	"PERFMON":      "eBPF programs that read kernel memory, without CAP_SYS_ADMIN",
+	"NET_ADMIN":    "TCX attach without CAP_SYS_ADMIN",
+	"SYS_RESOURCE": "RLIMIT_MEMLOCK for eBPF maps on kernels before 5.11",
+}
+
 // TestManifestsStatic checks what the API server does not: the agent runs
-// privileged in the host's PID and network namespaces with its node name
-// from the downward API, and the ClusterRole grants no wildcard.
+// in the host's PID namespace but its own network namespace, not
+// privileged, with every capability dropped but a few justified ones, its
+// node name from the downward API and its metrics on loopback; the
+// ClusterRoles grant no wildcard and nothing unneeded.
 func TestManifestsStatic(t *testing.T) {
 	ms := readManifests(t)
 	kinds := map[string]*unstructured.Unstructured{}
+	roles := map[string]*unstructured.Unstructured{}
 	for _, m := range ms {
 		kinds[m.obj.GetKind()] = m.obj
+		if m.obj.GetKind() == "ClusterRole" {
+			roles[m.obj.GetName()] = m.obj
+		}
 	}
 	for _, k := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"} {
 		if kinds[k] == nil {
 			t.Fatalf("no %s in deploy/*.yaml", k)
 		}
 	}
+	files, err := deploy.Manifests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		for _, bad := range []string{"privileged: true", "hostNetwork: true"} {
+			if bytes.Contains(f.Data, []byte(bad)) {
+				t.Errorf("%s says %q", f.Name, bad)
+			}
+		}
+	}
 
 	ds := kinds["DaemonSet"]
-	for _, f := range []string{"hostPID", "hostNetwork"} {
-		if v, _, _ := unstructured.NestedBool(ds.Object, "spec", "template", "spec", f); !v {
-			t.Errorf("DaemonSet: spec.template.spec.%s is not true", f)
-		}
+	if v, _, _ := unstructured.NestedBool(ds.Object, "spec", "template", "spec", "hostPID"); !v {
+		t.Errorf("DaemonSet: spec.template.spec.hostPID is not true")
+	}
+	if v, _, _ := unstructured.NestedBool(ds.Object, "spec", "template", "spec", "hostNetwork"); v {
+		t.Errorf("DaemonSet: spec.template.spec.hostNetwork is true; gadgetd must run in its own network namespace")
 	}
 	cs, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "containers")
 	if len(cs) != 1 {
 		t.Fatalf("DaemonSet: %d containers, want 1", len(cs))
 	}
 	c := cs[0].(map[string]any)
-	if v, _, _ := unstructured.NestedBool(c, "securityContext", "privileged"); !v {
-		t.Errorf("DaemonSet: container is not privileged")
+	sc, _, _ := unstructured.NestedMap(c, "securityContext")
+	if v, _, _ := unstructured.NestedBool(sc, "privileged"); v {
+		t.Errorf("DaemonSet: container is privileged")
+	}
+	if v, ok, _ := unstructured.NestedBool(sc, "allowPrivilegeEscalation"); !ok || v {
+		t.Errorf("DaemonSet: allowPrivilegeEscalation is not false")
+	}
+	if v, _, _ := unstructured.NestedBool(sc, "readOnlyRootFilesystem"); !v {
+		t.Errorf("DaemonSet: readOnlyRootFilesystem is not true")
+	}
+	if v, _, _ := unstructured.NestedString(sc, "seccompProfile", "type"); v == "Unconfined" {
+		t.Errorf("DaemonSet: seccomp profile Unconfined")
+	}
+	drop, _, _ := unstructured.NestedStringSlice(sc, "capabilities", "drop")
+	if !slices.Contains(drop, "ALL") {
+		t.Errorf("DaemonSet: capabilities.drop = %v, want ALL", drop)
+	}
+	add, _, _ := unstructured.NestedStringSlice(sc, "capabilities", "add")
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "kubernetes.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, capName := range add {
+		if _, ok := allowedCapabilities[capName]; !ok {
+			t.Errorf("DaemonSet: capability %s is not in the allow-list; justify it there and in docs/kubernetes.md", capName)
+		}
+		if !bytes.Contains(doc, []byte("CAP_"+capName)) {
+			t.Errorf("DaemonSet: capability %s is not explained in docs/kubernetes.md (CAP_%s)", capName, capName)
+		}
+	}
+	args, _, _ := unstructured.NestedStringSlice(c, "args")
+	for _, a := range args {
+		if addr, ok := strings.CutPrefix(a, "--metrics-bind-address="); ok && addr != "0" && !strings.HasPrefix(addr, "127.0.0.1:") {
+			t.Errorf("DaemonSet: metrics on %s, want loopback (127.0.0.1:PORT) or 0", addr)
+		}
 	}
 	env, _, _ := unstructured.NestedSlice(c, "env")
 	found := false
@@ -126,24 +190,40 @@ func TestManifestsStatic(t *testing.T) {
 		t.Errorf("DaemonSet and ServiceAccount must be in namespace %s", kinds["Namespace"].GetName())
 	}
 
-	rules, _, _ := unstructured.NestedSlice(kinds["ClusterRole"].Object, "rules")
-	for i, r := range rules {
-		r := r.(map[string]any)
-		for _, f := range []string{"apiGroups", "resources", "verbs"} {
-			vals, _, _ := unstructured.NestedStringSlice(r, f)
-			if slices.Contains(vals, "*") {
-				t.Errorf("ClusterRole rule %d: wildcard in %s", i, f)
-			}
+	for _, name := range []string{"gadget", "gadget-trace-user"} {
+		if roles[name] == nil {
+			t.Fatalf("no ClusterRole %s in deploy/rbac.yaml", name)
 		}
-		verbs, _, _ := unstructured.NestedStringSlice(r, "verbs")
-		for _, v := range verbs {
-			if !slices.Contains([]string{"get", "list", "watch", "create", "update", "patch", "delete"}, v) {
-				t.Errorf("ClusterRole rule %d: unknown verb %q", i, v)
+	}
+	for name, role := range roles {
+		rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+		for i, r := range rules {
+			r := r.(map[string]any)
+			for _, f := range []string{"apiGroups", "resources", "verbs"} {
+				vals, _, _ := unstructured.NestedStringSlice(r, f)
+				if slices.Contains(vals, "*") {
+					t.Errorf("ClusterRole %s rule %d: wildcard in %s", name, i, f)
+				}
 			}
-		}
-		res, _, _ := unstructured.NestedStringSlice(r, "resources")
-		if slices.Contains(res, "secrets") || (slices.Contains(res, "pods") && slices.ContainsFunc(verbs, func(v string) bool { return v != "get" && v != "list" && v != "watch" })) {
-			t.Errorf("ClusterRole rule %d grants more than needed: %v on %v", i, verbs, res)
+			verbs, _, _ := unstructured.NestedStringSlice(r, "verbs")
+			for _, v := range verbs {
+				if !slices.Contains([]string{"get", "list", "watch", "create", "update", "patch", "delete"}, v) {
+					t.Errorf("ClusterRole %s rule %d: unknown verb %q", name, i, v)
+				}
+			}
+			readOnly := !slices.ContainsFunc(verbs, func(v string) bool { return v != "get" && v != "list" && v != "watch" })
+			res, _, _ := unstructured.NestedStringSlice(r, "resources")
+			switch {
+			case slices.Contains(res, "secrets"),
+				slices.Contains(res, "events"), // gadgetd records no events
+				slices.Contains(res, "pods") && !readOnly,
+				slices.Contains(res, "pods/proxy") && !slices.Equal(verbs, []string{"get"}),
+				slices.Contains(res, "pods/exec"), slices.Contains(res, "pods/portforward"):
+				t.Errorf("ClusterRole %s rule %d grants more than needed: %v on %v", name, i, verbs, res)
+			}
+			if name == "gadget" && slices.Contains(res, "pods/proxy") {
+				t.Errorf("ClusterRole gadget: the agent does not need pods/proxy")
+			}
 		}
 	}
 }

@@ -8,12 +8,18 @@
 # hack/envtest-assets.sh), applies the Trace CRD and deploy/namespace.yaml +
 # deploy/rbac.yaml, creates two network namespaces joined by a veth as the
 # pods demo/client and demo/server (Pod objects with status.podIP on node
-# e2e-node), runs gadgetd as a real process with the ServiceAccount's token,
+# e2e-node), runs gadgetd as a real process with the ServiceAccount's token
+# and only the capabilities deploy/daemonset.yaml gives it (setpriv),
 # applies the documentation's example Trace (node e2e-node, outputMode
 # Status), annotates start, sends TCP and UDP from client to server, adds a
 # pod demo/late while the trace runs (attached live, sends TCP, deleted and
 # detached live), annotates stop, checks status.output edge by edge (the
-# exact set) and prints the graph, then deletes the Trace (finalizer).
+# exact set) and prints the graph, then deletes the Trace (finalizer). A
+# second test drives kubectl gadget network-graph start/stream/show/stop as
+# a user with only the ClusterRole gadget-trace-user, and checks that the
+# stream is refused without its token (from another network namespace,
+# and through pods/proxy to a user who may not get Traces) and that the
+# metrics listen on loopback only.
 #
 # Everything is removed on success, failure, Ctrl-C or SIGTERM: the test
 # cleans up itself; this script's trap kills what a killed test left behind

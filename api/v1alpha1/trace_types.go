@@ -123,6 +123,17 @@ type TraceStatus struct {
 	// operation that succeeded, e.g. a truncated output.
 	// +optional
 	OperationWarning string `json:"operationWarning,omitempty"`
+	// StreamToken is the capability a reader of this trace's stream (the
+	// Stream output mode) sends to the node agent, in the
+	// X-Gadget-Stream-Token header; the agent serves the stream to no one
+	// else. It lives in the status on purpose: whoever may get this Trace
+	// may read its stream, exactly the principals who may already read
+	// status.output. The agent makes a new random token (256 bits,
+	// base64url) each time it starts the trace, including when it resumes
+	// it after a restart, so a token stops working when its run ends.
+	// Empty when the trace has not started in the Stream output mode.
+	// +optional
+	StreamToken string `json:"streamToken,omitempty"`
 }
 
 // Trace asks the node agent on spec.node to run a gadget on the pods

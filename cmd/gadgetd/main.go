@@ -1,12 +1,14 @@
-// Command gadgetd is the node agent: it runs on every node (a privileged
-// DaemonSet with hostPID and hostNetwork), reconciles the Trace resources
+// Command gadgetd is the node agent: it runs on every node (a DaemonSet
+// with hostPID, in a network namespace of its own, with CAP_SYS_ADMIN and
+// CAP_SYS_PTRACE: see docs/kubernetes.md), reconciles the Trace resources
 // whose spec.node is its node, and runs their gadgets on the pods of the
 // node that match spec.filter.
 //
 // Usage:
 //
 //	gadgetd --node-name NODE [--kubeconfig FILE] [--metrics-bind-address ADDR]
-//	        [--health-probe-bind-address ADDR] [--log-level LEVEL]
+//	        [--health-probe-bind-address ADDR] [--stream-bind-address ADDR]
+//	        [--plugin-dir DIR] [--log-level LEVEL]
 //	gadgetd --version
 package main
 

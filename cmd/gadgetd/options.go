@@ -11,6 +11,18 @@ import (
 	"github.com/gadgetkit/gadget/internal/version"
 )
 
+// The default listen addresses. In the DaemonSet gadgetd has a network
+// namespace of its own, so none of them is on the node's address; the
+// ports avoid the ones node software commonly takes (8080, 8081, 9090,
+// 10250-10259). The metrics endpoint has no authentication, so it listens
+// on loopback only; the stream server authorizes each request with the
+// trace's token; the probes tell only ok.
+const (
+	defaultMetricsAddr = "127.0.0.1:9442"
+	defaultHealthAddr  = ":9441"
+	defaultStreamAddr  = ":7070"
+)
+
 // options are gadgetd's flags.
 type options struct {
 	nodeName    string
@@ -37,10 +49,12 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 		"name of this node: the agent handles the Traces whose spec.node is this name (default $NODE_NAME)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", getenv("KUBECONFIG"),
 		"kubeconfig file to reach the API server; empty means the in-cluster service account (default $KUBECONFIG)")
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
-	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes; 0 disables them")
-	fs.StringVar(&o.streamAddr, "stream-bind-address", ":7070",
-		"address of the stream server of the Stream output mode, reached through the API server's pods/proxy; 0 disables it")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", defaultMetricsAddr,
+		"address of the Prometheus metrics endpoint, unauthenticated: keep it on loopback (reach it with kubectl port-forward); 0 disables it")
+	fs.StringVar(&o.healthAddr, "health-probe-bind-address", defaultHealthAddr, "address of the /healthz and /readyz probes; 0 disables them")
+	fs.StringVar(&o.streamAddr, "stream-bind-address", defaultStreamAddr,
+		"address of the stream server of the Stream output mode, reached through the API server's pods/proxy; "+
+			"each request needs the Trace's status.streamToken; 0 disables it")
 	fs.BoolVar(&o.kubeEnrich, "kube-enrich", true,
 		"enrich events from the cluster's pods, services and nodes (informer caches)")
 	fs.StringVar(&o.pluginDir, "plugin-dir", "",

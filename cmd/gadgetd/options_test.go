@@ -24,7 +24,7 @@ func TestParseFlags(t *testing.T) {
 		wantErr string
 	}{
 		{name: "node from the environment", env: map[string]string{"NODE_NAME": "w1", "KUBECONFIG": "/k"},
-			want: options{nodeName: "w1", kubeconfig: "/k", metricsAddr: ":8080", healthAddr: ":8081", streamAddr: ":7070", kubeEnrich: true, logLevel: slog.LevelInfo}},
+			want: options{nodeName: "w1", kubeconfig: "/k", metricsAddr: "127.0.0.1:9442", healthAddr: ":9441", streamAddr: ":7070", kubeEnrich: true, logLevel: slog.LevelInfo}},
 		{name: "flags win", env: map[string]string{"NODE_NAME": "w1"},
 			args: []string{"--node-name", "w2", "--kubeconfig", "/c", "--metrics-bind-address", "0",
 				"--health-probe-bind-address", "127.0.0.1:9", "--log-level", "debug", "--stream-bind-address", "0", "--kube-enrich=false"},

@@ -142,6 +142,26 @@ func TestKubectlGadget(t *testing.T) {
 		}
 	})
 
+	t.Run("stream says when the trace has no stream token yet", func(t *testing.T) {
+		// A running agent on node-b, which never answered the start.
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "gadget", Name: "gadgetd-b", Labels: map[string]string{
+				"app.kubernetes.io/name": "gadget", "app.kubernetes.io/component": "gadgetd"}},
+			Spec: corev1.PodSpec{NodeName: "node-b", Containers: []corev1.Container{{Name: "gadgetd", Image: "gadgetd"}}},
+		}
+		if err := c.ctrl.Create(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.9"}
+		if err := c.ctrl.Status().Update(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := cli(t, cfg, "network-graph", "show")
+		if code != 1 || !strings.Contains(stderr, "no status.streamToken") || !strings.Contains(stderr, "node-b") {
+			t.Errorf("show: code %d, stderr %q", code, stderr)
+		}
+	})
+
 	t.Run("RBAC denial is explained", func(t *testing.T) {
 		user, err := env.ControlPlane.AddUser(envtest.User{Name: "viewer"}, nil)
 		if err != nil {

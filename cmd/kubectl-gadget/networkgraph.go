@@ -524,15 +524,24 @@ func followOne(ctx context.Context, c *clients, f *ngFlags, tr *v1alpha1.Trace, 
 }
 
 // openStream opens the stream of tr at the agent of its node: through the
-// API server's pods/proxy, or directly with --agent-address.
+// API server's pods/proxy, or directly with --agent-address. It sends the
+// trace's status.streamToken in streamhttp.TokenHeader: the agent serves
+// the stream to the holders of that token only (the API server strips
+// the Authorization header before it proxies a request, so the token has
+// a header of its own).
 func openStream(ctx context.Context, c *clients, f *ngFlags, tr *v1alpha1.Trace, follow bool) (io.ReadCloser, error) {
 	path := streamhttp.PathPrefix + tr.Namespace + "/" + tr.Name
 	if f.agentAddress != "" {
+		token, err := streamToken(tr)
+		if err != nil {
+			return nil, err
+		}
 		u := url.URL{Scheme: "http", Host: f.agentAddress, Path: path, RawQuery: "follow=" + strconv.FormatBool(follow)}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 		if err != nil {
 			return nil, usagef("--agent-address %q: %v", f.agentAddress, err)
 		}
+		req.Header.Set(streamhttp.TokenHeader, token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return nil, fmt.Errorf("stream of trace %s from agent %s: %w", tr.Name, f.agentAddress, err)
@@ -548,12 +557,30 @@ func openStream(ctx context.Context, c *clients, f *ngFlags, tr *v1alpha1.Trace,
 	if err != nil {
 		return nil, err
 	}
-	params := map[string]string{"follow": strconv.FormatBool(follow)}
-	body, err := c.typed.CoreV1().Pods(pod.Namespace).ProxyGet("http", pod.Name, strconv.Itoa(f.agentPort), path, params).Stream(ctx)
+	token, err := streamToken(tr)
+	if err != nil {
+		return nil, err
+	}
+	body, err := c.typed.CoreV1().RESTClient().Get().
+		Namespace(pod.Namespace).Resource("pods").SubResource("proxy").
+		Name(pod.Name+":"+strconv.Itoa(f.agentPort)).Suffix(path).
+		Param("follow", strconv.FormatBool(follow)).
+		SetHeader(streamhttp.TokenHeader, token).
+		Stream(ctx)
 	if err != nil {
 		return nil, explain(fmt.Errorf("stream of trace %s from agent pod %s: %w", tr.Name, pod.Name, err), "get pods/proxy")
 	}
 	return body, nil
+}
+
+// streamToken returns the token of tr's current run, from its status.
+func streamToken(tr *v1alpha1.Trace) (string, error) {
+	if tr.Status.StreamToken == "" {
+		return "", fmt.Errorf("trace %s/%s has no status.streamToken: the trace has not started in the Stream output mode yet "+
+			"(state %q), or the agent on node %s is older than this kubectl gadget (update it with 'kubectl gadget deploy')",
+			tr.Namespace, tr.Name, tr.Status.State, tr.Spec.Node)
+	}
+	return tr.Status.StreamToken, nil
 }
 
 // agentPod returns the running gadgetd pod on node.

@@ -46,8 +46,9 @@ const (
 // host's PID namespace (hostPID) to see the pods' processes.
 //
 // Host-network pods (spec.hostNetwork, or a pod IP equal to the host IP)
-// are skipped with a log line: their traffic is the node's, and tagging it
-// with one pod would be wrong.
+// are skipped with a log line and named in the warning WatchWithWarning
+// reports (the trace's status.operationWarning): their traffic is the
+// node's, and tagging it with one pod would be wrong.
 //
 // A PodSource is safe for concurrent use; concurrent Watches share the
 // address index.
@@ -92,6 +93,14 @@ func NewPodSource(client kubernetes.Interface, node string, logger *slog.Logger)
 // at once for a filter the API server cannot select on (bad label); errors
 // talking to the API server are logged and retried, as client-go does.
 func (s *PodSource) Watch(ctx context.Context, filter gadget.Filter, update func([]gadget.Target)) error {
+	return s.WatchWithWarning(ctx, filter, func(targets []gadget.Target, _ string) { update(targets) })
+}
+
+// WatchWithWarning is Watch whose update also gets a warning for the
+// users of the trace, "" when there is none: the running host-network
+// pods the filter selects, which are not watched (their traffic is the
+// node's). update is called when the targets or the warning change.
+func (s *PodSource) WatchWithWarning(ctx context.Context, filter gadget.Filter, update func([]gadget.Target, string)) error {
 	sel, err := labels.ValidatedSelectorFromSet(filter.Labels)
 	if err != nil {
 		return fmt.Errorf("spec.filter.labels: %w: use valid label keys and values", err)
@@ -142,13 +151,15 @@ func (s *PodSource) Watch(ctx context.Context, filter gadget.Filter, update func
 
 	w := &podWatch{src: s, filter: filter, log: log, resolved: map[types.UID]resolvedPod{}, noted: map[types.UID]string{}}
 	var last []gadget.Target
+	var lastWarning string
 	first := true
 	delay := s.retry
 	for {
-		targets, pending := w.targets(ctx, inf.GetStore().List())
-		if first || !slices.Equal(targets, last) {
-			update(targets)
-			last, first = targets, false
+		targets, hostNet, pending := w.targets(ctx, inf.GetStore().List())
+		warning := hostNetworkWarning(hostNet)
+		if first || !slices.Equal(targets, last) || warning != lastWarning {
+			update(targets, warning)
+			last, lastWarning, first = targets, warning, false
 		}
 		var retry <-chan time.Time
 		var timer *time.Timer
@@ -205,10 +216,28 @@ type podWatch struct {
 	noted    map[types.UID]string // why a pod was last logged as skipped
 }
 
-// targets maps the matching pods in objs to targets, sorted by ID. pending
-// reports that some matching pod's namespace was not found and a retry is
-// due.
-func (w *podWatch) targets(ctx context.Context, objs []any) (out []gadget.Target, pending bool) {
+// maxWarnedPods bounds the pods a warning names.
+const maxWarnedPods = 10
+
+// hostNetworkWarning is the trace's warning about the selected
+// host-network pods (NAMESPACE/NAME, sorted), "" when there is none.
+func hostNetworkWarning(pods []string) string {
+	if len(pods) == 0 {
+		return ""
+	}
+	names := strings.Join(pods[:min(len(pods), maxWarnedPods)], ", ")
+	if len(pods) > maxWarnedPods {
+		names += fmt.Sprintf(" and %d more", len(pods)-maxWarnedPods)
+	}
+	return fmt.Sprintf("%d selected pod(s) use the host network and are not watched: %s: their traffic is the node's, "+
+		"which network-graph does not attribute to one pod", len(pods), names)
+}
+
+// targets maps the matching pods in objs to targets, sorted by ID, and
+// lists the matching host-network pods, which it leaves out, sorted.
+// pending reports that some matching pod's namespace was not found and a
+// retry is due.
+func (w *podWatch) targets(ctx context.Context, objs []any) (out []gadget.Target, hostNet []string, pending bool) {
 	present := map[types.UID]bool{}
 	for _, o := range objs {
 		pod, ok := o.(*corev1.Pod)
@@ -222,6 +251,7 @@ func (w *podWatch) targets(ctx context.Context, objs []any) (out []gadget.Target
 		present[pod.UID] = true
 		if hostNetwork(pod) {
 			w.note(pod, "host network", "skipping host-network pod: its traffic is the node's")
+			hostNet = append(hostNet, pod.Namespace+"/"+pod.Name)
 			continue
 		}
 		ips := podIPs(pod)
@@ -276,7 +306,8 @@ func (w *podWatch) targets(ctx context.Context, objs []any) (out []gadget.Target
 		}
 	}
 	slices.SortFunc(out, func(a, b gadget.Target) int { return strings.Compare(a.ID, b.ID) })
-	return out, pending
+	slices.Sort(hostNet)
+	return out, hostNet, pending
 }
 
 // note logs why pod is skipped, once per reason.

@@ -3,13 +3,17 @@ package containers
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gadgetkit/gadget/framework/gadget"
 )
@@ -207,4 +211,45 @@ func TestNetnsIndex(t *testing.T) {
 	}
 	f.err = nil
 	check("index kept after a failed scan", ip("10.0.0.4"), lookupAmbiguous, "", 6)
+}
+
+// TestHostNetworkPodsWarned checks that the host-network pods a filter
+// selects are left out of the targets and named in the warning, and that
+// no warning is made without them.
+func TestHostNetworkPodsWarned(t *testing.T) {
+	pod := func(ns, name string, hostNet bool) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(ns + "/" + name)}}
+		p.Spec.HostNetwork = hostNet
+		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "192.0.2.10", HostIP: "192.0.2.10"}
+		if !hostNet {
+			p.Status.HostIP = "192.0.2.1"
+		}
+		return p
+	}
+	w := &podWatch{filter: gadget.Filter{Namespace: "demo"}, log: slog.New(slog.DiscardHandler),
+		resolved: map[types.UID]resolvedPod{}, noted: map[types.UID]string{}}
+	objs := []any{pod("demo", "node-exporter", true), pod("demo", "agent", true), pod("other", "hostnet", true)}
+	targets, hostNet, pending := w.targets(t.Context(), objs)
+	if len(targets) != 0 || pending {
+		t.Errorf("targets %v, pending %v; want none", targets, pending)
+	}
+	if !slices.Equal(hostNet, []string{"demo/agent", "demo/node-exporter"}) {
+		t.Errorf("host-network pods = %v, want the two of namespace demo, sorted", hostNet)
+	}
+	warning := hostNetworkWarning(hostNet)
+	for _, want := range []string{"demo/agent, demo/node-exporter", "host network", "not watched", "the node's"} {
+		if !strings.Contains(warning, want) {
+			t.Errorf("warning %q lacks %q", warning, want)
+		}
+	}
+	if got := hostNetworkWarning(nil); got != "" {
+		t.Errorf("warning without host-network pods = %q, want none", got)
+	}
+	var many []string
+	for i := range maxWarnedPods + 3 {
+		many = append(many, fmt.Sprintf("demo/p%02d", i))
+	}
+	if got := hostNetworkWarning(many); !strings.Contains(got, "and 3 more") || strings.Contains(got, many[maxWarnedPods]) {
+		t.Errorf("warning for %d pods = %q, want %d names and \"and 3 more\"", len(many), got, maxWarnedPods)
+	}
 }

@@ -379,17 +379,17 @@ func jsonPointerEscape(s string) string {
 }
 
 // Stream implements Streams.
-func (r *Reconciler) Stream(key types.NamespacedName, after uint64) ([]StreamBatch, <-chan struct{}, bool) {
+func (r *Reconciler) Stream(key types.NamespacedName, after uint64) ([]StreamBatch, <-chan struct{}, string, bool) {
 	rt := r.lookup(key)
 	if rt == nil {
-		return nil, nil, false
+		return nil, nil, "", false
 	}
 	s := rt.currentStream()
 	if s == nil {
-		return nil, nil, false
+		return nil, nil, "", false
 	}
 	batches, next := s.since(after)
-	return batches, next, true
+	return batches, next, s.token, true
 }
 
 func (r *Reconciler) isClosing() bool {

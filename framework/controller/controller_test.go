@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -285,10 +286,19 @@ func TestStreamMode(t *testing.T) {
 		Node: node, Gadget: "probe", OutputMode: v1alpha1.OutputModeStream, RunMode: v1alpha1.RunModeAuto,
 		Parameters: map[string]string{"edges": "2"},
 	})
-	waitTrace(t, c, key, "started", func(tr *v1alpha1.Trace) bool { return tr.Status.State == v1alpha1.TraceStateStarted })
-	batches, next, ok := a.r.Stream(key, 0)
+	started := waitTrace(t, c, key, "started with a stream token", func(tr *v1alpha1.Trace) bool {
+		return tr.Status.State == v1alpha1.TraceStateStarted && tr.Status.StreamToken != ""
+	})
+	token := started.Status.StreamToken
+	if raw, err := base64.RawURLEncoding.DecodeString(token); err != nil || len(raw) < 32 {
+		t.Errorf("status.streamToken %q: want base64url of at least 256 bits (decoded %d bytes, %v)", token, len(raw), err)
+	}
+	batches, next, streamToken, ok := a.r.Stream(key, 0)
 	if !ok || len(batches) != 0 {
 		t.Fatalf("Stream before any batch = %v, ok %v; want no batch, ok", batches, ok)
+	}
+	if streamToken != token {
+		t.Errorf("Stream's token differs from status.streamToken")
 	}
 	annotate(t, c, key, "stop")
 	tr := waitTrace(t, c, key, "stopped", func(tr *v1alpha1.Trace) bool {
@@ -297,13 +307,28 @@ func TestStreamMode(t *testing.T) {
 	if tr.Status.Output != "" {
 		t.Errorf("status.output = %q in Stream mode, want empty", tr.Status.Output)
 	}
+	if tr.Status.StreamToken != token {
+		t.Errorf("status.streamToken changed on stop; want the run's token kept for its last batches")
+	}
 	<-next
-	batches, _, ok = a.r.Stream(key, 0)
+	batches, _, _, ok = a.r.Stream(key, 0)
 	if !ok || len(batches) != 1 || batches[0].Seq != 1 || string(batches[0].Data) != `["edge-0000","edge-0001"]` {
 		t.Errorf("Stream after stop = %+v, ok %v; want the final batch", batches, ok)
 	}
-	if _, _, ok := a.r.Stream(types.NamespacedName{Namespace: ns, Name: "nope"}, 0); ok {
+	if _, _, _, ok := a.r.Stream(types.NamespacedName{Namespace: ns, Name: "nope"}, 0); ok {
 		t.Error("Stream of an unknown trace: ok")
+	}
+
+	// A new run gets a new token: the old one reads nothing any more.
+	annotate(t, c, key, "start")
+	restarted := waitTrace(t, c, key, "started again", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStarted
+	})
+	if restarted.Status.StreamToken == "" || restarted.Status.StreamToken == token {
+		t.Errorf("status.streamToken after a restart = %q; want a new token", restarted.Status.StreamToken)
+	}
+	if _, _, tok, _ := a.r.Stream(key, 0); tok != restarted.Status.StreamToken {
+		t.Errorf("Stream's token after a restart differs from status.streamToken")
 	}
 }
 
@@ -593,5 +618,45 @@ func TestTargetsFollowedLive(t *testing.T) {
 	var edges []string
 	if err := json.Unmarshal([]byte(tr.Status.Output), &edges); err != nil || !slices.Equal(edges, []string{"target:demo/b"}) {
 		t.Errorf("status.output = %s (%v), want the one target left", tr.Status.Output, err)
+	}
+}
+
+// warningTargets is a WarningTargetSource that reports no target and a
+// fixed warning, as a PodSource does for host-network pods.
+type warningTargets struct{ warning string }
+
+func (w warningTargets) Watch(ctx context.Context, f gadget.Filter, update func([]gadget.Target)) error {
+	return w.WatchWithWarning(ctx, f, func(ts []gadget.Target, _ string) { update(ts) })
+}
+
+func (w warningTargets) WatchWithWarning(ctx context.Context, _ gadget.Filter, update func([]gadget.Target, string)) error {
+	update(nil, w.warning)
+	<-ctx.Done()
+	return nil
+}
+
+// TestTargetWarningInStatus checks that what the target source says of
+// the pods it leaves out (host-network pods) reaches
+// status.operationWarning when the trace starts, and stays with the
+// result when it stops.
+func TestTargetWarningInStatus(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node"
+	reg, _ := newProbeRegistry()
+	const warning = "1 selected pod(s) use the host network and are not watched: demo/hn"
+	startAgent(t, Options{Node: node, Registry: reg, Targets: warningTargets{warning: warning}})
+	key := createTrace(t, c, ns, "hostnet", v1alpha1.TraceSpec{
+		Node: node, Gadget: "probe", RunMode: v1alpha1.RunModeAuto, OutputMode: v1alpha1.OutputModeStatus,
+	})
+	waitTrace(t, c, key, "started with the warning", func(tr *v1alpha1.Trace) bool {
+		return tr.Status.State == v1alpha1.TraceStateStarted && tr.Status.OperationWarning == warning
+	})
+	annotate(t, c, key, "stop")
+	tr := waitTrace(t, c, key, "stopped", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStopped
+	})
+	if !strings.Contains(tr.Status.OperationWarning, warning) {
+		t.Errorf("operationWarning after stop = %q, want it to keep %q", tr.Status.OperationWarning, warning)
 	}
 }

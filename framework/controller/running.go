@@ -65,7 +65,10 @@ type running struct {
 	stream  *stream // Stream mode: the batches of the current run
 	output  string  // Status mode: the bounded result of the last run
 	warning string
-	opError string // why the last operation failed, for status.operationError
+	// targetWarning is what the target source says of the pods the
+	// filter selects but that are not watched, in the current or last run.
+	targetWarning string
+	opError       string // why the last operation failed, for status.operationError
 }
 
 // newRunning creates the (stopped) trace of tr; base is the agent's
@@ -170,13 +173,21 @@ func (rt *running) startWatch(ctx context.Context) error {
 		sync:   &targetSync{tr: rt.tr, log: rt.log, known: map[string]gadget.Target{}},
 	}
 	first := make(chan struct{})
+	rt.setTargetWarning("")
 	go func() {
 		defer close(w.done)
 		var once sync.Once
-		err := rt.opts.Targets.Watch(watchCtx, rt.filter, func(targets []gadget.Target) {
+		update := func(targets []gadget.Target, warning string) {
 			w.sync.apply(watchCtx, targets)
+			rt.setTargetWarning(warning)
 			once.Do(func() { close(first) })
-		})
+		}
+		var err error
+		if ws, ok := rt.opts.Targets.(WarningTargetSource); ok {
+			err = ws.WatchWithWarning(watchCtx, rt.filter, update)
+		} else {
+			err = rt.opts.Targets.Watch(watchCtx, rt.filter, func(targets []gadget.Target) { update(targets, "") })
+		}
 		if err != nil && !errors.Is(err, context.Canceled) {
 			w.err = err
 			rt.log.Error("target source stopped; the trace keeps its current targets", "err", err)
@@ -346,6 +357,12 @@ func (rt *running) emit(batch any) {
 	}
 }
 
+func (rt *running) setTargetWarning(w string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.targetWarning = w
+}
+
 func (rt *running) currentStream() *stream {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -371,7 +388,10 @@ func (rt *running) status() v1alpha1.TraceStatus {
 	defer rt.mu.Unlock()
 	st := v1alpha1.TraceStatus{State: state(rt.tr.State()), Output: rt.output, OperationError: rt.opError}
 	if rt.opError == "" {
-		st.OperationWarning = rt.warning
+		st.OperationWarning = joinWarnings(rt.targetWarning, rt.warning)
+	}
+	if rt.stream != nil {
+		st.StreamToken = rt.stream.token
 	}
 	return st
 }

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -28,10 +30,23 @@ type StreamBatch struct {
 // the Stream output mode on this node; a stream server serves them.
 type Streams interface {
 	// Stream returns the kept batches of the trace key whose Seq is greater
-	// than after, oldest first, and a channel closed when the next batch
-	// arrives or the stream ends. ok is false when the trace does not run
-	// here in the Stream output mode.
-	Stream(key types.NamespacedName, after uint64) (batches []StreamBatch, next <-chan struct{}, ok bool)
+	// than after, oldest first, a channel closed when the next batch
+	// arrives or the stream ends, and the token of this run of the trace
+	// (status.streamToken), which a server must check before it serves the
+	// batches. ok is false when the trace does not run here in the Stream
+	// output mode.
+	Stream(key types.NamespacedName, after uint64) (batches []StreamBatch, next <-chan struct{}, token string, ok bool)
+}
+
+// streamTokenBytes is the size of a stream token's random part: 256 bits.
+const streamTokenBytes = 32
+
+// newStreamToken returns a fresh random stream token, base64url without
+// padding (43 characters).
+func newStreamToken() string {
+	b := make([]byte, streamTokenBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (it crashes the program instead)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // stream keeps the latest batches of one trace run.
@@ -41,10 +56,11 @@ type stream struct {
 	batches []StreamBatch // oldest first, at most keep
 	seq     uint64
 	next    chan struct{}
+	token   string // status.streamToken of this run; immutable
 }
 
 func newStream(keep int) *stream {
-	return &stream{keep: keep, next: make(chan struct{})}
+	return &stream{keep: keep, next: make(chan struct{}), token: newStreamToken()}
 }
 
 // add encodes batch and keeps it, dropping the oldest batch when full.

@@ -17,6 +17,17 @@ type TargetSource interface {
 	Watch(ctx context.Context, filter gadget.Filter, update func([]gadget.Target)) error
 }
 
+// WarningTargetSource is a TargetSource that can also tell the users of a
+// trace about pods its filter selects but that it cannot watch (e.g.
+// host-network pods). The reconciler uses WatchWithWarning when its
+// TargetSource has it, and shows the warning in status.operationWarning.
+type WarningTargetSource interface {
+	TargetSource
+	// WatchWithWarning is Watch whose update also gets the current
+	// warning, "" when there is none.
+	WatchWithWarning(ctx context.Context, filter gadget.Filter, update func(targets []gadget.Target, warning string)) error
+}
+
 // NoTargets is a TargetSource that never finds a target: it reports the
 // empty set once and then waits for ctx. A node agent without pod
 // discovery runs its traces on nothing with it.

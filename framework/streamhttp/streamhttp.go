@@ -8,6 +8,17 @@
 // uses), so no Service, ingress or extra port exposure is needed:
 //
 //	GET /api/v1/namespaces/gadget/pods/<agent-pod>:<port>/proxy/v1/streams/<namespace>/<trace>
+//	X-Gadget-Stream-Token: <the Trace's status.streamToken>
+//
+// Every request must carry the token of the trace's current run, which
+// the agent writes to the Trace's status.streamToken: whoever may get the
+// Trace may read its stream, and pods/proxy alone gives nothing. The token
+// travels in its own header (TokenHeader) because the API server removes
+// the Authorization header of a request it has authenticated before it
+// proxies it. A request without a token is answered 401 Unauthorized; a
+// wrong token and a trace that does not stream here are both answered 403
+// Forbidden with the same message, so that the answer tells nobody which
+// traces exist. Tokens are compared in constant time and never logged.
 //
 // Any number of readers may follow a trace at once. Readers never slow the
 // gadget down: the agent keeps the latest batches of each trace in a
@@ -19,6 +30,7 @@ package streamhttp
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -47,10 +59,27 @@ const PathPrefix = "/v1/streams/"
 // MediaType is the media type of a stream.
 const MediaType = "application/x-ndjson"
 
+// TokenHeader is the request header that carries the trace's stream token
+// (status.streamToken).
+const TokenHeader = "X-Gadget-Stream-Token"
+
+// The answers to a request without a valid token; the 403 one is the same
+// for a wrong token and for a trace that does not stream here.
+const (
+	msgNoToken = "no stream token: send the Trace's status.streamToken in the " + TokenHeader + " header (kubectl gadget network-graph stream does)"
+	msgDenied  = "forbidden: this token opens no stream on this node: read the current status.streamToken of the Trace (it changes each time the trace starts)"
+)
+
+// tokenMatches compares a stream token sent by a reader with the one of
+// the trace's run, in constant time.
+func tokenMatches(sent, want string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(sent), []byte(want)) == 1
+}
+
 // Handler returns the HTTP handler: GET PathPrefix+{namespace}/{name}
-// streams a trace (query parameter after=SEQ resumes after a batch;
-// follow=false returns the batches kept now and ends), GET /healthz
-// answers ok.
+// with the trace's token in TokenHeader streams a trace (query parameter
+// after=SEQ resumes after a batch; follow=false returns the batches kept
+// now and ends), GET /healthz answers ok.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathPrefix+"{namespace}/{name}", s.serveStream)
@@ -69,6 +98,11 @@ func (s *Server) log() *slog.Logger {
 
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
+	given := r.Header.Get(TokenHeader)
+	if given == "" {
+		http.Error(w, msgNoToken, http.StatusUnauthorized)
+		return
+	}
 	var after uint64
 	if v := r.URL.Query().Get("after"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
@@ -87,9 +121,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 		follow = f
 	}
-	batches, next, ok := s.Streams.Stream(key, after)
-	if !ok {
-		http.Error(w, fmt.Sprintf("trace %s does not run on this node in the Stream output mode: start it with outputMode: Stream", key), http.StatusNotFound)
+	batches, next, token, ok := s.Streams.Stream(key, after)
+	if !ok || !tokenMatches(given, token) {
+		s.log().Info("stream request refused: no stream with this token", "trace", key.String(), "remote", r.RemoteAddr)
+		http.Error(w, msgDenied, http.StatusForbidden)
 		return
 	}
 	log := s.log().With("trace", key.String(), "remote", r.RemoteAddr)
@@ -133,9 +168,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-next:
 		}
-		batches, next, ok = s.Streams.Stream(key, after)
-		if !ok || (len(batches) == 0 && closed(next)) {
-			return // the run is over
+		batches, next, token, ok = s.Streams.Stream(key, after)
+		if !ok || !tokenMatches(given, token) || (len(batches) == 0 && closed(next)) {
+			return // the run is over (a new run has a new token)
 		}
 	}
 }

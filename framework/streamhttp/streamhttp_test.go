@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,9 +28,22 @@ type ring struct {
 	seq     uint64
 	next    chan struct{}
 	ended   bool
+	token   string
 }
 
-func newRing(keep int) *ring { return &ring{keep: keep, next: make(chan struct{})} }
+// testToken is the stream token of the ring's trace, demo/graph.
+const testToken = "c2VjcmV0LXRva2VuLW9mLWRlbW8tZ3JhcGgtMjU2LWJpdHM"
+
+func newRing(keep int) *ring { return &ring{keep: keep, next: make(chan struct{}), token: testToken} }
+
+// restart makes a new run of the trace, with a new token.
+func (r *ring) restart(token string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.token, r.batches = token, nil
+	close(r.next)
+	r.next = make(chan struct{})
+}
 
 func (r *ring) add(events ...string) {
 	r.mu.Lock()
@@ -50,9 +65,9 @@ func (r *ring) end() {
 	close(r.next)
 }
 
-func (r *ring) Stream(key types.NamespacedName, after uint64) ([]controller.StreamBatch, <-chan struct{}, bool) {
+func (r *ring) Stream(key types.NamespacedName, after uint64) ([]controller.StreamBatch, <-chan struct{}, string, bool) {
 	if key.String() != "demo/graph" {
-		return nil, nil, false
+		return nil, nil, "", false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -62,12 +77,26 @@ func (r *ring) Stream(key types.NamespacedName, after uint64) ([]controller.Stre
 			out = append(out, b)
 		}
 	}
-	return out, r.next, true
+	return out, r.next, r.token, true
 }
 
+// get requests path with the trace's token.
 func get(t *testing.T, srv *httptest.Server, path string) *http.Response {
 	t.Helper()
-	resp, err := http.Get(srv.URL + path)
+	return getWithToken(t, srv, path, testToken)
+}
+
+// getWithToken requests path with token in the token header; "" sends none.
+func getWithToken(t *testing.T, srv *httptest.Server, path, token string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set(streamhttp.TokenHeader, token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +193,6 @@ func TestStreamErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{streamhttp.PathPrefix + "demo/other", 404, "outputMode: Stream"},
 		{streamhttp.PathPrefix + "demo/graph?after=x", 400, "after="},
 		{streamhttp.PathPrefix + "demo/graph?follow=maybe", 400, "follow="},
 		{"/healthz", 200, "ok"},
@@ -178,3 +206,83 @@ func TestStreamErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamToken checks who is served: no token is 401; a wrong token and
+// a trace that does not stream here are the same 403, so that the answer
+// reveals no trace; the right token is 200; and a reader is cut off when
+// the trace starts a new run, whose token differs.
+func TestStreamToken(t *testing.T) {
+	r := newRing(4)
+	r.add(edge(1))
+	var logs strings.Builder
+	var logMu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	srv := httptest.NewServer((&streamhttp.Server{Streams: r, Logger: log}).Handler())
+	defer srv.Close()
+
+	body := func(resp *http.Response) string {
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	path := streamhttp.PathPrefix + "demo/graph?follow=false"
+	resp := getWithToken(t, srv, path, "")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body(resp), streamhttp.TokenHeader) {
+		t.Errorf("no token: %d, want 401 naming the header", resp.StatusCode)
+	}
+	// Authorization is not the token header: the API server strips it.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("token in Authorization: %v %v, want 401", resp.StatusCode, err)
+	}
+
+	wrong := getWithToken(t, srv, path, testToken[:len(testToken)-1]+"X")
+	wrongBody := body(wrong)
+	missing := getWithToken(t, srv, streamhttp.PathPrefix+"demo/other?follow=false", testToken)
+	missingBody := body(missing)
+	if wrong.StatusCode != http.StatusForbidden || missing.StatusCode != http.StatusForbidden {
+		t.Errorf("wrong token: %d, unknown trace: %d; want 403 for both", wrong.StatusCode, missing.StatusCode)
+	}
+	if wrongBody != missingBody {
+		t.Errorf("a wrong token and an unknown trace are told apart:\n%q\n%q", wrongBody, missingBody)
+	}
+	for _, tok := range []string{testToken + "x", testToken[:10], "-" + testToken} {
+		if resp := getWithToken(t, srv, path, tok); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("token %q: %d, want 403", tok, resp.StatusCode)
+		}
+	}
+
+	ok := getWithToken(t, srv, path, testToken)
+	if got := strings.TrimSpace(body(ok)); ok.StatusCode != http.StatusOK || got != edge(1) {
+		t.Errorf("right token: %d %q, want 200 and the kept edge", ok.StatusCode, got)
+	}
+
+	// A follower of the old run ends when the trace starts again.
+	follow := getWithToken(t, srv, streamhttp.PathPrefix+"demo/graph", testToken)
+	sc := bufio.NewScanner(follow.Body)
+	if !sc.Scan() || sc.Text() != edge(1) {
+		t.Fatalf("follower: first line %q, want %q", sc.Text(), edge(1))
+	}
+	r.restart("bmV3LXJ1bi1uZXctdG9rZW4")
+	r.add(edge(2))
+	if sc.Scan() {
+		t.Errorf("follower of the old run read %q from the new run", sc.Text())
+	}
+	if resp := getWithToken(t, srv, path, testToken); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("old token after a restart: %d, want 403", resp.StatusCode)
+	}
+
+	logMu.Lock()
+	defer logMu.Unlock()
+	if strings.Contains(logs.String(), testToken[:16]) {
+		t.Errorf("a token appears in the server's log:\n%s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

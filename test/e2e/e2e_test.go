@@ -3,10 +3,11 @@
 // Package e2e runs the network-graph gadget end to end on a simulated
 // node: a real kube-apiserver and etcd (envtest), network namespaces as
 // the pods of namespace demo with their Pod objects in the API server,
-// and gadgetd as a real process with the deployment's RBAC. A Trace in
-// outputMode Status is started and stopped with the operation annotation
-// around real TCP and UDP traffic, with one pod added and deleted while it
-// runs, and status.output must hold exactly the expected edges.
+// and gadgetd as a real process with the deployment's RBAC and
+// capabilities. A Trace in outputMode Status is started and stopped with
+// the operation annotation around real TCP and UDP traffic, with one pod
+// added and deleted while it runs, and status.output must hold exactly the
+// expected edges.
 // hack/e2e.sh (make e2e) builds gadgetd and runs it:
 //
 //	go test -tags e2e ./test/e2e -gadgetd bin/gadgetd -v
@@ -209,6 +210,35 @@ func TestNetworkGraphStatusOutput(t *testing.T) {
 		_, err := traces.Get(ctx, name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
+}
+
+// daemonSetBoundingSet returns the capabilities deploy/daemonset.yaml
+// gives gadgetd as a setpriv --bounding-set list: "-all,+sys_admin,...".
+// It fails the test unless the container drops ALL.
+func daemonSetBoundingSet(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repo, "deploy", "daemonset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds unstructured.Unstructured
+	if err := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096).Decode(&ds.Object); err != nil {
+		t.Fatalf("deploy/daemonset.yaml: %v", err)
+	}
+	cs, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "containers")
+	if len(cs) != 1 {
+		t.Fatalf("deploy/daemonset.yaml: %d containers, want 1", len(cs))
+	}
+	drop, _, _ := unstructured.NestedStringSlice(cs[0].(map[string]any), "securityContext", "capabilities", "drop")
+	add, _, _ := unstructured.NestedStringSlice(cs[0].(map[string]any), "securityContext", "capabilities", "add")
+	if !slices.Contains(drop, "ALL") || len(add) == 0 {
+		t.Fatalf("deploy/daemonset.yaml: capabilities drop %v add %v; want drop ALL and the few needed added", drop, add)
+	}
+	set := "-all"
+	for _, c := range add {
+		set += ",+" + strings.ToLower(c)
+	}
+	return set
 }
 
 // cluster is the simulated node's control plane.
@@ -416,7 +446,10 @@ func startGadgetd(t *testing.T, bin, kubeconfig string, extra ...string) string 
 	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "--stream-bind-address") }) {
 		args = append(args, "--stream-bind-address", "0")
 	}
-	cmd := exec.Command(bin, append(args, extra...)...)
+	// With exactly the DaemonSet's capabilities, as its container has
+	// them: every other one dropped from the bounding set, no_new_privs.
+	priv := []string{"--bounding-set=" + daemonSetBoundingSet(t), "--inh-caps=-all", "--no-new-privs", "--", bin}
+	cmd := exec.Command("setpriv", append(priv, append(args, extra...)...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "NODE_NAME=")
 	if err := cmd.Start(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +23,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	ngtypes "github.com/gadgetkit/gadget/gadgets/networkgraph/types"
@@ -117,19 +122,37 @@ func TestKubectlGadgetStream(t *testing.T) {
 
 	// The API server's pods/proxy refuses loopback addresses, so the
 	// agent's "pod IP" is the host's end of a veth pair of its own.
-	agentIP := hostLink(t, testenv.NewNetns(t, "e2e-agent"))
+	outsider := testenv.NewNetns(t, "e2e-agent")
+	agentIP := hostLink(t, outsider)
 	streamAddr := freeAddr(t, agentIP)
-	step("starting gadgetd with its stream server on %s, the address of its pod gadget/gadgetd-%s", streamAddr, node)
-	startGadgetd(t, gadgetd, agentKubeconfig, "--stream-bind-address", streamAddr)
+	metricsAddr := freeAddr(t, "127.0.0.1")
+	step("starting gadgetd with its stream server on %s, the address of its pod gadget/gadgetd-%s, metrics on %s", streamAddr, node, metricsAddr)
+	startGadgetd(t, gadgetd, agentKubeconfig, "--stream-bind-address", streamAddr, "--metrics-bind-address", metricsAddr)
 	_, agentPort, err := net.SplitHostPort(streamAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	createAgentPod(ctx, t, cs, agentIP)
 
+	// The user runs kubectl gadget as alice, who has only the shipped
+	// ClusterRole gadget-trace-user.
+	const user = "alice"
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-alice-traces"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "gadget-trace-user"},
+		Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	acfg := rest.CopyConfig(c.cfg)
+	acfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	poll(ctx, t, user+" can list traces (RBAC cache)", func() (bool, string) {
+		_, err := dynamic.NewForConfigOrDie(acfg).Resource(traceGVR).Namespace("gadget").List(ctx, metav1.ListOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
 	kgc := func(args ...string) string {
 		t.Helper()
-		full := append([]string{"--kubeconfig", userKubeconfig}, args...)
+		full := append([]string{"--kubeconfig", userKubeconfig, "--as", user}, args...)
 		out, err := exec.CommandContext(ctx, kg, full...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("kubectl gadget %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -147,7 +170,7 @@ func TestKubectlGadgetStream(t *testing.T) {
 	}
 	// Through the API server's pods/proxy, as a user would (show below
 	// reads the agent directly, --agent-address).
-	stream := exec.Command(kg, "--kubeconfig", userKubeconfig, "network-graph", "stream", "--agent-port", agentPort, "-o", "jsonl")
+	stream := exec.Command(kg, "--kubeconfig", userKubeconfig, "--as", user, "network-graph", "stream", "--agent-port", agentPort, "-o", "jsonl")
 	stream.Stdout, stream.Stderr = out, os.Stderr
 	if err := stream.Start(); err != nil {
 		t.Fatal(err)
@@ -202,6 +225,9 @@ func TestKubectlGadgetStream(t *testing.T) {
 	}
 	t.Logf("== the graph kubectl gadget streamed:\n%s", graph.String())
 
+	checkStreamRefused(ctx, t, c, outsider, streamAddr, agentPort, kg, userKubeconfig)
+	checkMetricsLoopback(t, outsider, agentIP, metricsAddr)
+
 	step("kubectl gadget network-graph show, then stop")
 	show := kgc("network-graph", "show", "--agent-address", streamAddr, "-o", "table")
 	for _, w := range []string{"svc data/db", "pod data/db-0", "pod shop/web", outsideIP} {
@@ -232,8 +258,9 @@ func freeAddr(t *testing.T, ip string) string {
 }
 
 // hostLink joins the host's network namespace to ns with a veth pair and
-// returns the address of the host's end (.1 of a random /24), on which
-// the API server, a process of the host, reaches a listener of the host.
+// returns the address of the host's end (.1 of a random /24, ns has .2),
+// on which the API server, a process of the host, reaches a listener of
+// the host.
 func hostLink(t *testing.T, ns *testenv.Netns) string {
 	t.Helper()
 	r := make([]byte, 3)
@@ -242,12 +269,14 @@ func hostLink(t *testing.T, ns *testenv.Netns) string {
 	}
 	hostDev, peerDev := fmt.Sprintf("e2e%x-h", r), fmt.Sprintf("e2e%x-p", r)
 	ip := fmt.Sprintf("10.212.%d.1", r[0])
+	peerIP := fmt.Sprintf("10.212.%d.2", r[0])
 	run(t, "ip", "link", "add", hostDev, "type", "veth", "peer", "name", peerDev, "netns", ns.Name())
 	// Deleting ns deletes the pair too; this is for a test that fails
 	// before that.
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostDev).Run() })
 	run(t, "ip", "addr", "add", ip+"/24", "dev", hostDev)
 	run(t, "ip", "link", "set", hostDev, "up")
+	run(t, "ip", "-n", ns.Name(), "addr", "add", peerIP+"/24", "dev", peerDev)
 	run(t, "ip", "-n", ns.Name(), "link", "set", peerDev, "up")
 	return ip
 }
@@ -376,4 +405,141 @@ func remoteOf(e ngtypes.Event) string {
 		return "svc " + e.RemoteSvcNamespace + "/" + e.RemoteSvcName
 	}
 	return e.RemoteKind + " " + e.RemoteOther
+}
+
+// checkStreamRefused checks who cannot read the running trace's stream:
+// a request from another network namespace straight to the agent without
+// the token or with a wrong one, and a user allowed pods/proxy but not to
+// get Traces, both through kubectl gadget and through pods/proxy by hand.
+func checkStreamRefused(ctx context.Context, t *testing.T, c cluster, outsider *testenv.Netns, streamAddr, agentPort, kg, kubeconfig string) {
+	t.Helper()
+	step := func(format string, args ...any) { t.Logf("== "+format, args...) }
+	traceName := "network-graph-" + node
+	path := "/v1/streams/gadget/" + traceName + "?follow=false"
+	// The agent's own answers (not the API server's).
+	refusals := []struct {
+		token string
+		code  int
+		want  string
+	}{
+		{"", http.StatusUnauthorized, "no stream token"},
+		{"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", http.StatusForbidden, "this token opens no stream"},
+	}
+
+	step("from network namespace %s, GET http://%s%s without a token, then with a wrong one", outsider.Name(), streamAddr, path)
+	for _, tc := range refusals {
+		var code int
+		var body []byte
+		err := outsider.Do(func() error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+streamAddr+path, nil)
+			if err != nil {
+				return err
+			}
+			if tc.token != "" {
+				req.Header.Set("X-Gadget-Stream-Token", tc.token)
+			}
+			// A client of its own: its dialer must run in this namespace.
+			cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+			resp, err := cl.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			code = resp.StatusCode
+			body, _ = io.ReadAll(resp.Body)
+			return nil
+		})
+		if err != nil || code != tc.code || !strings.Contains(string(body), tc.want) {
+			t.Errorf("direct request with token %q: %d %v %q, want %d and no edge", tc.token, code, err, body, tc.code)
+		}
+	}
+
+	const mallory = "mallory"
+	step("user %s may list pods and get pods/proxy in namespace gadget, but not get Traces", mallory)
+	if _, err := c.cs.RbacV1().Roles("gadget").Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-proxy-only"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
+			{APIGroups: []string{""}, Resources: []string{"pods/proxy"}, Verbs: []string{"get"}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.cs.RbacV1().RoleBindings("gadget").Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-proxy-only"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "e2e-proxy-only"},
+		Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: mallory}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mcfg := rest.CopyConfig(c.cfg)
+	mcfg.Impersonate = rest.ImpersonationConfig{UserName: mallory}
+	mcs := kubernetes.NewForConfigOrDie(mcfg)
+	mhttp, err := rest.HTTPClientFor(mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The RoleBinding takes effect when the API server's RBAC cache has it.
+	poll(ctx, t, mallory+" can list the gadgetd pods", func() (bool, string) {
+		_, err := mcs.CoreV1().Pods("gadget").List(ctx, metav1.ListOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
+	if _, err := dynamic.NewForConfigOrDie(mcfg).Resource(traceGVR).Namespace("gadget").Get(ctx, traceName, metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("%s gets trace %s: %v, want Forbidden", mallory, traceName, err)
+	}
+	for _, tc := range refusals {
+		// Plain HTTP through the API server, to see the agent's answer
+		// as it is (client-go rewrites a 401's message).
+		u := mcs.CoreV1().RESTClient().Get().Namespace("gadget").Resource("pods").SubResource("proxy").
+			Name("gadgetd-"+node+":"+agentPort).Suffix("/v1/streams/gadget/"+traceName).Param("follow", "false").URL()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.token != "" {
+			req.Header.Set("X-Gadget-Stream-Token", tc.token)
+		}
+		resp, err := mhttp.Do(req)
+		if err != nil {
+			t.Fatalf("%s through pods/proxy: %v", mallory, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s through pods/proxy with token %q: %s %q, want %d from the agent", mallory, tc.token, resp.Status, body, tc.code)
+		}
+	}
+	out, err := exec.CommandContext(ctx, kg, "--kubeconfig", kubeconfig, "--as", mallory,
+		"network-graph", "show", "--agent-port", agentPort).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "RBAC forbids you to list traces") || strings.Contains(string(out), "pod ") {
+		t.Errorf("kubectl gadget network-graph show as %s: %v\n%s\nwant a refusal to list traces and no edge", mallory, err, out)
+	} else {
+		t.Logf("$ kubectl gadget --as %s network-graph show\n%s", mallory, out)
+	}
+}
+
+// checkMetricsLoopback checks that gadgetd's metrics answer on loopback
+// and are not reachable on its pod's address from another namespace.
+func checkMetricsLoopback(t *testing.T, outsider *testenv.Netns, agentIP, metricsAddr string) {
+	t.Helper()
+	t.Logf("== metrics on %s: answered there, refused on %s from %s", metricsAddr, agentIP, outsider.Name())
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics on loopback: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("metrics on loopback: %s, want 200", resp.Status)
+	}
+	_, port, _ := net.SplitHostPort(metricsAddr)
+	err = outsider.Do(func() error {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(agentIP, port), 5*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	if err == nil {
+		t.Errorf("metrics port %s reachable on the pod address %s from another network namespace", port, agentIP)
+	}
 }
