@@ -55,10 +55,11 @@ make --no-print-directory image IMAGE_PLATFORMS="linux/$arch" >&2
 gadgetd_image=$(make --no-print-directory -s image-ref)
 pause_image=localhost/gadget-e2e/pause:e2e
 traffic_image=localhost/gadget-e2e/traffic:e2e
-$GO run ./hack/image --pkg ./test/e2enode/cmd/pause --ref "$pause_image" --platform "linux/$arch" \
-	--out bin/e2e-node/pause.tar >&2
-$GO run ./hack/image --pkg ./test/e2enode/cmd/traffic --ref "$traffic_image" --platform "linux/$arch" \
-	--out bin/e2e-node/traffic.tar >&2
+for img in pause traffic; do
+	ref=localhost/gadget-e2e/$img:e2e
+	$GO run ./hack/image --pkg ./test/e2enode/cmd/$img --name "${ref%:*}" --tag "${ref##*:}" \
+		--platform "linux/$arch" --out "bin/e2e-node/$img.tar" >&2
+done
 make --no-print-directory kubectl-gadget >&2
 $GO test -c -tags e2enode -o bin/e2e-node/e2enode.test ./test/e2enode
 timing "images, kubectl-gadget and the test built"
