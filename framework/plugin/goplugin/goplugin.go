@@ -1,6 +1,6 @@
 // Package goplugin runs gadget plugins as hashicorp/go-plugin subprocesses
-// speaking gRPC (plugins/proto/plugin.proto) and serves them through the
-// plugin.Formatter and plugin.Enricher interfaces.
+// speaking gRPC (plugins/sdk/goplugin/pluginpb/plugin.proto) and serves
+// them through the plugin.Formatter and plugin.Enricher interfaces.
 //
 // A plugin process is started when the plugin is opened and lives until
 // Close. Each batch costs one gRPC round trip (about 140 µs plus the time
@@ -34,9 +34,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gadgetkit/gadget/framework/plugin"
-	"github.com/gadgetkit/gadget/plugins/proto/pluginpb"
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
 	sdk "github.com/gadgetkit/gadget/plugins/sdk/goplugin"
+	"github.com/gadgetkit/gadget/plugins/sdk/goplugin/pluginpb"
 )
 
 // Defaults of Options.

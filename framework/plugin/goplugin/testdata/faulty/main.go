@@ -20,9 +20,9 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/gadgetkit/gadget/plugins/proto/pluginpb"
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
 	"github.com/gadgetkit/gadget/plugins/sdk/goplugin"
+	"github.com/gadgetkit/gadget/plugins/sdk/goplugin/pluginpb"
 )
 
 type faulty struct{}
