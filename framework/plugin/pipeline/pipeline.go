@@ -61,10 +61,11 @@ type Pipeline struct {
 	ctx context.Context
 	cfg Config
 
-	mu     sync.Mutex
-	seq    uint64
-	events [][]byte // the enriched batches, for a formatter that is not streaming
-	closed bool
+	mu       sync.Mutex
+	seq      uint64
+	events   [][]byte // the enriched batches, for a formatter that is not streaming
+	closed   bool
+	failures int
 }
 
 var _ gadget.Output = (*Pipeline)(nil)
@@ -108,6 +109,7 @@ func (p *Pipeline) Batch(batch any) error {
 			err = fmt.Errorf("plugin %q: batch %d: %w: the enriched batch is not a JSON array", e.Manifest().Name, b.Sequence, plugin.ErrPluginFailed)
 		}
 		if err != nil {
+			p.failures++
 			p.errorf("error: %v; the batch goes on without this enricher", err)
 			continue
 		}
@@ -123,6 +125,16 @@ func (p *Pipeline) Batch(batch any) error {
 	}
 	p.events = append(p.events, b.Events)
 	return nil
+}
+
+// Failures returns how many plugin calls have failed so far: enricher
+// calls skipped and formatter calls written through the fallback. The
+// output is complete either way; a caller uses it to report the failures
+// in its exit status.
+func (p *Pipeline) Failures() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failures
 }
 
 // Close formats the final result for a formatter that is not streaming,
@@ -175,6 +187,7 @@ func (p *Pipeline) formatFinal() error {
 func (p *Pipeline) format(b plugin.Batch) error {
 	out, err := p.cfg.Formatter.Format(p.ctx, b, p.cfg.Params[p.cfg.Formatter.Manifest().Name])
 	if err != nil {
+		p.failures++
 		p.errorf("error: %v", err)
 		p.errorf("warning: batch %d is written as JSON instead", b.Sequence)
 		out, err = p.fallback(b)

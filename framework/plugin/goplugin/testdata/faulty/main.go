@@ -58,6 +58,19 @@ func misbehave(req abi.Request) ([]byte, error) {
 		return []byte("{not json"), nil
 	case "big":
 		return bytes.Repeat([]byte("x"), 16<<20), nil
+	case "alloc":
+		var keep [][]byte
+		for {
+			b := make([]byte, 32<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
+	case "spin":
+		for n := 0; ; n++ {
+			_ = n
+		}
 	}
 	return req.Batch, nil
 }
