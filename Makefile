@@ -99,7 +99,7 @@ PLUGIN_DIR := $(BIN)/plugins
 WASM_PLUGINS := dot mermaid portnames
 
 .PHONY: plugins
-plugins: plugins-wasm plugins-c plugins-goplugin ## Build the reference plugins into bin/plugins/.
+plugins: plugins-wasm plugins-goplugin plugins-c ## Build the reference plugins into bin/plugins/ (the C example only with clang).
 
 .PHONY: plugins-wasm
 plugins-wasm: ## Build the Go WASM plugins (dot, mermaid, portnames) into bin/plugins/.
@@ -112,7 +112,15 @@ plugins-wasm: ## Build the Go WASM plugins (dot, mermaid, portnames) into bin/pl
 .PHONY: plugins-c
 plugins-c: ## Build the C example formatter into bin/plugins/c-example.wasm (clang, lld, wasi-libc).
 	@mkdir -p $(PLUGIN_DIR)
-	$(MAKE) -C plugins/examples/c-formatter OUT=$(CURDIR)/$(PLUGIN_DIR)/c-example.wasm
+	@# Without the C toolchain the Go plugins are built all the same: say what is missing and skip.
+	@missing=""; command -v clang >/dev/null || missing="$$missing clang"; command -v wasm-ld >/dev/null || missing="$$missing lld"; \
+	[ -e /usr/lib/wasm32-wasi/crt1-reactor.o ] || missing="$$missing wasi-libc"; \
+	if [ -n "$$missing" ]; then \
+		echo "plugins-c: skipped bin/plugins/c-example.wasm: missing$$missing; install them with: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32" >&2; \
+	else \
+		echo "$(MAKE) -C plugins/examples/c-formatter OUT=$(CURDIR)/$(PLUGIN_DIR)/c-example.wasm"; \
+		$(MAKE) -C plugins/examples/c-formatter OUT=$(CURDIR)/$(PLUGIN_DIR)/c-example.wasm; \
+	fi
 
 .PHONY: plugins-goplugin
 plugins-goplugin: ## Build the go-plugin formatter csv into bin/plugins/.
