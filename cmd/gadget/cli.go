@@ -135,7 +135,7 @@ func newRootCmd(e env) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usagef("%v (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(newListCmd(e), newRunCmd(e, &g), newFormatCmd(e, &g))
+	root.AddCommand(newListCmd(e), newRunCmd(e, &g), newFormatCmd(e, &g), newPluginCmd(e, &g))
 	return root
 }
 

@@ -250,9 +250,11 @@ func loadPlugins(ctx context.Context, e env, info *gadget.Info, o runOptions) (*
 		Fallback:  fallback,
 		Final:     support.final,
 		Messages:  support.messages,
-		Stdout:    e.stdout,
-		Stderr:    e.stderr,
-		Close:     set.Close,
+		// An enricher's result keeps the gadget's edges.
+		CheckEnriched: support.checkEnriched,
+		Stdout:        e.stdout,
+		Stderr:        e.stderr,
+		Close:         set.Close,
 	}}, nil
 }
 

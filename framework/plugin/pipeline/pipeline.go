@@ -48,6 +48,10 @@ type Config struct {
 	// Messages, if set, writes the warnings and errors of every batch to
 	// Stderr as they arrive when the formatter is not streaming.
 	Messages func(events []byte, w io.Writer) error
+	// CheckEnriched, if set, checks every enricher's result against the
+	// batch it was given (for a gadget, e.g., that no edge was invented or
+	// changed its identity); a result it refuses fails that call.
+	CheckEnriched func(in, out []byte) error
 	// Stdout receives the formatted output, Stderr the error lines.
 	Stdout, Stderr io.Writer
 	// Close, if set, is called by the pipeline's Close after the plugins
@@ -107,6 +111,11 @@ func (p *Pipeline) Batch(batch any) error {
 		out, err := e.Enrich(p.ctx, b, p.cfg.Params[e.Manifest().Name])
 		if err == nil && !isArray(out) {
 			err = fmt.Errorf("plugin %q: batch %d: %w: the enriched batch is not a JSON array", e.Manifest().Name, b.Sequence, plugin.ErrPluginFailed)
+		}
+		if err == nil && p.cfg.CheckEnriched != nil {
+			if cerr := p.cfg.CheckEnriched(b.Events, out); cerr != nil {
+				err = fmt.Errorf("enricher %q: batch %d: %w: %w", e.Manifest().Name, b.Sequence, plugin.ErrPluginFailed, cerr)
+			}
 		}
 		if err != nil {
 			p.failures++

@@ -115,6 +115,19 @@ func TestPipeline(t *testing.T) {
 			failures:   2,
 		},
 		{
+			name: "enricher result refused by the gadget's check",
+			cfg: pipeline.Config{Formatter: echo(true, nil), Enrichers: []plugin.Enricher{tagger("inventor", "X", false)},
+				CheckEnriched: func(in, out []byte) error {
+					if strings.Contains(string(out), "X") {
+						return errors.New("edge X is not in the batch")
+					}
+					return nil
+				}},
+			wantOut:    "#1 [\"e\"]\n#2 [\"e\",\"e\"]\n",
+			wantErrors: []string{`error: enricher "inventor": batch 1: plugin failed: edge X is not in the batch; the batch goes on without this enricher`},
+			failures:   2,
+		},
+		{
 			name:    "failing formatter falls back to JSON",
 			cfg:     pipeline.Config{Formatter: echo(true, failOn2)},
 			wantOut: "#1 [\"e\"]\n[\n  \"e\",\n  \"e\"\n]\n",
