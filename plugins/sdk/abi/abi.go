@@ -32,7 +32,9 @@ type Kind string
 const (
 	// KindEnricher returns the batch with fields added or changed. It must
 	// return a JSON array of events; it may drop events but never invent
-	// new edges.
+	// new edges or change an edge's identity (the host checks). What it
+	// adds goes into an event's "annotations" object under keys
+	// "<plugin name>/<name>" (see docs/plugins.md).
 	KindEnricher Kind = "enricher"
 	// KindFormatter renders the batch as bytes of a media type, e.g. a
 	// Graphviz graph.
@@ -62,7 +64,9 @@ type Manifest struct {
 	Streaming bool `json:"streaming,omitempty"`
 	// Gadgets, if set, names the gadgets whose events the plugin
 	// understands, e.g. ["network-graph"]; empty means any. Shown by
-	// `gadget plugin inspect`.
+	// `gadget plugin inspect`. Gadgets and Parameters travel in the JSON
+	// manifest of WASM plugins; the gRPC manifest of go-plugin plugins
+	// does not carry them yet.
 	Gadgets []string `json:"gadgets,omitempty"`
 	// Parameters, if set, documents the parameters the plugin takes
 	// (--plugin-param NAME.KEY=VALUE). Shown by `gadget plugin inspect`.
