@@ -4,6 +4,8 @@ go 1.26.8
 
 require (
 	github.com/cilium/ebpf v0.22.0
+	github.com/gadgetkit/gadget/plugins/sdk v0.0.0
+	github.com/gadgetkit/gadget/plugins/sdk/goplugin v0.0.0
 	github.com/go-logr/logr v1.4.3
 	github.com/google/go-containerregistry v0.22.1
 	github.com/hashicorp/go-hclog v1.6.3
@@ -15,7 +17,7 @@ require (
 	golang.org/x/sync v0.23.0
 	golang.org/x/sys v0.50.0
 	google.golang.org/grpc v1.82.1
-	google.golang.org/protobuf v1.36.12-0.20260120151049-f2248ac996af
+	google.golang.org/protobuf v1.36.12-0.20260120151049-f2248ac996af // indirect
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
@@ -94,4 +96,10 @@ require (
 tool (
 	github.com/cilium/ebpf/cmd/bpf2go
 	honnef.co/go/tools/cmd/staticcheck
+)
+
+// The SDK modules live in this repository; keep them in step with it.
+replace (
+	github.com/gadgetkit/gadget/plugins/sdk => ./plugins/sdk
+	github.com/gadgetkit/gadget/plugins/sdk/goplugin => ./plugins/sdk/goplugin
 )

@@ -24,6 +24,7 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // the trace failed while running
 	exitUsage   = 2 // the command line is wrong or cannot be carried out
+	exitPlugin  = 3 // a plugin call failed; the output is complete through the fallbacks
 )
 
 // env is everything the CLI takes from the process, so that tests can run
@@ -74,6 +75,14 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
+// pluginFailedError ends a run in which plugin calls failed (each was
+// reported on stderr as it happened) under --plugin-errors=fail.
+type pluginFailedError struct{ calls int }
+
+func (e pluginFailedError) Error() string {
+	return fmt.Sprintf("%d plugin call(s) failed (see the error lines above); their batches went on without the enricher or were written as JSON; --plugin-errors=warn exits 0", e.calls)
+}
+
 // runtimeError is a failure of a well-formed command.
 type runtimeError struct{ err error }
 
@@ -94,6 +103,9 @@ func execute(ctx context.Context, args []string, e env) int {
 		msg += " (see 'gadget --help')"
 	}
 	fmt.Fprintf(e.stderr, "gadget: %s\n", msg)
+	if errors.As(err, new(pluginFailedError)) {
+		return exitPlugin
+	}
 	if errors.As(err, new(runtimeError)) {
 		return exitFailure
 	}
@@ -123,7 +135,7 @@ func newRootCmd(e env) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usagef("%v (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(newListCmd(e), newRunCmd(e, &g), newFormatCmd(e))
+	root.AddCommand(newListCmd(e), newRunCmd(e, &g), newFormatCmd(e, &g), newPluginCmd(e, &g))
 	return root
 }
 

@@ -196,6 +196,9 @@ func TestUsageErrors(t *testing.T) {
 		{"param interval", 0, []string{"run", "fake-graph", "--all", "--param", "interval=1s"}, `--param "interval=1s": set the interval with --interval`},
 		{"param twice", 0, []string{"run", "fake-graph", "--all", "--param", "max-edges=1", "--param", "max-edges=2"}, `--param "max-edges=2": max-edges is set twice; keep one`},
 		{"param unknown to the gadget", 0, []string{"run", "fake-graph", "--all", "--param", "color=red"}, `fake-graph: parameter "color": unknown to fake-graph; known: interval, max-edges (set with --interval or --param KEY=VALUE)`},
+		{"bad plugin memory", 0, []string{"run", "fake-graph", "--all", "--plugin-memory", "lots"}, `--plugin-memory "lots": not a size in bytes with an optional KiB, MiB or GiB; e.g. --plugin-memory 512MiB, or 0 for no cap`},
+		{"negative plugin cpu", 0, []string{"run", "fake-graph", "--all", "--plugin-cpu", "-1s"}, "--plugin-cpu -1s: must not be negative"},
+		{"bad plugin errors", 0, []string{"run", "fake-graph", "--all", "--plugin-errors", "ignore"}, `--plugin-errors "ignore": use fail (exit status 3 when a plugin call failed) or warn (exit status 0)`},
 		{"no such netns", 0, []string{"run", "fake-graph", "--netns", "frontend", "--netns", "gone"}, `--netns gone: no network namespace named "gone"`},
 	}
 	for _, tt := range tests {

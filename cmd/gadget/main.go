@@ -7,7 +7,8 @@
 //
 // Exit codes: 0 on success, 1 when the trace fails, 2 when the command
 // line is wrong or cannot be carried out as given (flag values, no target,
-// no such network namespace, not root).
+// no such network namespace, not root), 3 when a plugin call failed
+// (unless --plugin-errors=warn).
 package main
 
 import (

@@ -8,8 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +28,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/plugin/wasm"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 )
 
 // pluginSupport is what a gadget offers the plugin pipeline: its formats
@@ -33,15 +38,47 @@ type pluginSupport struct {
 	formatters func() []plugin.Formatter
 	final      func(events []byte) ([]byte, error)
 	messages   func(events []byte, w io.Writer) error
+	// checkEnriched checks an enricher's result against its input: the
+	// same edges, none invented and none with changed identity.
+	checkEnriched func(in, out []byte) error
 }
 
 // gadgetPlugins returns the plugin support of the gadget called name.
 func gadgetPlugins(name string) (pluginSupport, bool) {
 	switch name {
 	case networkgraph.Name:
-		return pluginSupport{formatters: format.Plugins, final: format.FinalGraph, messages: format.WriteMessages}, true
+		return pluginSupport{formatters: format.Plugins, final: format.FinalGraph, messages: format.WriteMessages,
+			checkEnriched: checkEdgesKept}, true
 	}
 	return pluginSupport{}, false
+}
+
+// checkEdgesKept checks a network-graph enricher's result: every event
+// out is one of the events in, by its identity (types.Event.Key: namespace,
+// pod, pktType, proto, ip and port), each at most once. An enricher may
+// add annotations, change other fields or drop events; it may not invent
+// an edge or change what identifies one.
+func checkEdgesKept(in, out []byte) error {
+	var ins, outs []types.Event
+	if err := json.Unmarshal(in, &ins); err != nil {
+		return fmt.Errorf("the batch given: %w", err)
+	}
+	if err := json.Unmarshal(out, &outs); err != nil {
+		return fmt.Errorf("the enriched batch is not a JSON array of network-graph events: %w", err)
+	}
+	left := map[string]int{}
+	for i := range ins {
+		left[ins[i].Key()]++
+	}
+	for i := range outs {
+		k := outs[i].Key()
+		if left[k] == 0 {
+			return fmt.Errorf("event %d of its result (%s) is not in the batch it was given: "+
+				"an enricher may add annotations or drop events, never invent one or change its namespace, pod, pktType, proto, ip or port", i+1, k)
+		}
+		left[k]--
+	}
+	return nil
 }
 
 // pluginOptions are the plugin flags of "gadget run <gadget>".
@@ -51,6 +88,77 @@ type pluginOptions struct {
 	pluginDir     string
 	params        []string
 	pluginTimeout time.Duration
+	memory        string        // --plugin-memory, e.g. 1GiB; 0 for no cap
+	cpu           time.Duration // --plugin-cpu; 0 for no bound
+	errors        string        // --plugin-errors: fail or warn
+}
+
+// Plugin failure policies of --plugin-errors.
+const (
+	pluginErrorsFail = "fail"
+	pluginErrorsWarn = "warn"
+)
+
+// validate checks the plugin flags that need no plugin loaded.
+func (o pluginOptions) validate() error {
+	if _, err := parseBytes(o.memory); err != nil {
+		return usagef("--plugin-memory %q: %v; e.g. --plugin-memory 512MiB, or 0 for no cap", o.memory, err)
+	}
+	if o.cpu < 0 {
+		return usagef("--plugin-cpu %v: must not be negative; e.g. --plugin-cpu 30m, or 0 for no bound", o.cpu)
+	}
+	if o.errors != pluginErrorsFail && o.errors != pluginErrorsWarn {
+		return usagef("--plugin-errors %q: use fail (exit status 3 when a plugin call failed) or warn (exit status 0)", o.errors)
+	}
+	if _, err := o.parameters(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// parseBytes parses a size such as 512MiB, 1GiB, 64KiB or 1048576 (bytes).
+func parseBytes(s string) (int64, error) {
+	num, mult := s, int64(1)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, mult = n, u.size
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, errors.New("not a size in bytes with an optional KiB, MiB or GiB")
+	}
+	return n * mult, nil
+}
+
+// checkParams fails when a --plugin-param names a plugin that is not in
+// the run's chain: a misspelled name would otherwise be ignored.
+func checkParams(params map[string]map[string]string, set *loader.Set) error {
+	names := map[string]bool{}
+	var chain []string
+	if set.Formatter != nil {
+		n := set.Formatter.Manifest().Name
+		names[n] = true
+		chain = append(chain, "formatter "+strconv.Quote(n))
+	}
+	for _, e := range set.Enrichers {
+		n := e.Manifest().Name
+		names[n] = true
+		chain = append(chain, "enricher "+strconv.Quote(n))
+	}
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		if !names[name] {
+			for k := range params[name] {
+				return usagef("--plugin-param %s.%s: no plugin %q in this run (%s); fix the plugin name or drop the flag",
+					name, k, name, strings.Join(chain, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 func (o pluginOptions) used() bool { return o.formatter != "" || len(o.enrichers) > 0 }
@@ -79,16 +187,27 @@ type pluginSet struct {
 	set    *loader.Set
 	cfg    pipeline.Config
 	handed bool
+	pipe   *pipeline.Pipeline
+	policy string // --plugin-errors
 }
 
 // loadPlugins loads the plugins the flags name. --formatter overrides
 // --output; without it the --output format is the formatter, as a
 // built-in plugin. Its errors are usageErrors.
 func loadPlugins(ctx context.Context, e env, info *gadget.Info, o runOptions) (*pluginSet, error) {
-	params, err := o.plugins.parameters()
-	if err != nil {
+	if err := o.plugins.validate(); err != nil {
 		return nil, err
 	}
+	params, _ := o.plugins.parameters()
+	memory, _ := parseBytes(o.plugins.memory)
+	if memory == 0 {
+		memory = -1 // no cap
+	}
+	cpu := o.plugins.cpu
+	if cpu == 0 {
+		cpu = -1 // no bound
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: logLevelOr(o.logLevel)}))
 	support, ok := pluginSupport{}, false
 	if e.plugins != nil {
 		support, ok = e.plugins(info.Name)
@@ -103,14 +222,19 @@ func loadPlugins(ctx context.Context, e env, info *gadget.Info, o runOptions) (*
 	opts := loader.Options{
 		Formatters: support.formatters(),
 		PluginDir:  o.plugins.pluginDir,
-		Wasm:       wasm.Options{CacheDir: wasmCacheDir(), CallTimeout: o.plugins.pluginTimeout},
-		GoPlugin: goplugin.Options{CallTimeout: o.plugins.pluginTimeout,
-			// A go-plugin's own messages and stderr, at the run's log level.
-			Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: logLevelOr(o.logLevel)}))},
+		// The hosts log at the run's log level: a go-plugin's own messages
+		// and stderr, a failed WASM call's stderr (a panic's stack) at debug.
+		Wasm: wasm.Options{CacheDir: wasmCacheDir(), CallTimeout: o.plugins.pluginTimeout, Logger: logger},
+		GoPlugin: goplugin.Options{CallTimeout: o.plugins.pluginTimeout, Logger: logger,
+			MemoryLimit: memory, CPULimit: cpu},
 	}
 	set, err := loader.Load(ctx, spec, o.plugins.enrichers, opts)
 	if err != nil {
 		return nil, usageError{err}
+	}
+	if err := checkParams(params, set); err != nil {
+		set.CloseAll()
+		return nil, err
 	}
 	var fallback plugin.Formatter
 	for _, f := range opts.Formatters {
@@ -118,7 +242,7 @@ func loadPlugins(ctx context.Context, e env, info *gadget.Info, o runOptions) (*
 			fallback = f
 		}
 	}
-	return &pluginSet{set: set, cfg: pipeline.Config{
+	return &pluginSet{set: set, policy: o.plugins.errors, cfg: pipeline.Config{
 		Gadget:    info.Name,
 		Enrichers: set.Enrichers,
 		Formatter: set.Formatter,
@@ -126,9 +250,11 @@ func loadPlugins(ctx context.Context, e env, info *gadget.Info, o runOptions) (*
 		Fallback:  fallback,
 		Final:     support.final,
 		Messages:  support.messages,
-		Stdout:    e.stdout,
-		Stderr:    e.stderr,
-		Close:     set.Close,
+		// An enricher's result keeps the gadget's edges.
+		CheckEnriched: support.checkEnriched,
+		Stdout:        e.stdout,
+		Stderr:        e.stderr,
+		Close:         set.Close,
 	}}, nil
 }
 
@@ -139,7 +265,20 @@ func (p *pluginSet) output(ctx context.Context) (gadget.Output, error) {
 		return nil, usageError{err}
 	}
 	p.handed = true
+	p.pipe = out
 	return out, nil
+}
+
+// failed returns a pluginFailedError when plugin calls failed during the
+// run and --plugin-errors is fail; call it once the output is closed.
+func (p *pluginSet) failed() error {
+	if p == nil || p.pipe == nil || p.policy == pluginErrorsWarn {
+		return nil
+	}
+	if n := p.pipe.Failures(); n > 0 {
+		return pluginFailedError{n}
+	}
+	return nil
 }
 
 // release closes the plugins unless a pipeline owns them.
@@ -177,11 +316,14 @@ func (o *pluginOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.pluginDir, "plugin-dir", "", "look up plugin names not built in as `DIR`/NAME.wasm or DIR/NAME")
 	f.StringArrayVar(&o.params, "plugin-param", nil, "give a plugin a parameter, `PLUGIN.KEY=VALUE`; repeatable")
 	f.DurationVar(&o.pluginTimeout, "plugin-timeout", 30*time.Second, "fail a plugin call that takes longer than this")
+	f.StringVar(&o.memory, "plugin-memory", goplugin.FormatBytes(goplugin.DefaultMemoryLimit), "cap the data memory of each go-plugin process (RLIMIT_DATA), e.g. 512MiB; 0 for no cap")
+	f.DurationVar(&o.cpu, "plugin-cpu", goplugin.DefaultCPULimit, "bound the CPU time of each go-plugin process over its life (RLIMIT_CPU); 0 for no bound")
+	f.StringVar(&o.errors, "plugin-errors", pluginErrorsFail, "when a plugin call failed (its batch skipped the enricher or was written as JSON): fail exits with status 3, warn with 0")
 }
 
 // newFormatCmd returns "gadget format <gadget>": recorded events through
 // the plugins, to try a formatter or an enricher without tracing.
-func newFormatCmd(e env) *cobra.Command {
+func newFormatCmd(e env, g *globalFlags) *cobra.Command {
 	var o runOptions
 	var input string
 	cmd := &cobra.Command{
@@ -193,6 +335,10 @@ func newFormatCmd(e env) *cobra.Command {
 		Example: "  gadget format network-graph --input graph.json --formatter bin/plugins/dot.wasm",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.logLevel = g.logLevel
+			if _, err := parseLogLevel(o.logLevel); err != nil {
+				return err
+			}
 			err := formatEvents(cmd.Context(), e, args[0], input, o)
 			if err != nil && !errors.As(err, new(usageError)) {
 				return runtimeError{err}
@@ -233,7 +379,10 @@ func formatEvents(ctx context.Context, e env, name, input string, o runOptions) 
 	if err != nil {
 		return err
 	}
-	return errors.Join(out.Batch(batch), out.Close())
+	if err := errors.Join(out.Batch(batch), out.Close()); err != nil {
+		return err
+	}
+	return plugins.failed()
 }
 
 // eventsOf returns recorded events as one JSON array: data is a JSON

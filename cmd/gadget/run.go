@@ -64,6 +64,9 @@ func (o runOptions) validate(info *gadget.Info) error {
 	if _, err := o.gadgetParams(); err != nil {
 		return err
 	}
+	if err := o.plugins.validate(); err != nil {
+		return err
+	}
 	if len(o.netns) == 0 && len(o.pids) == 0 && !o.all {
 		return usagef("no target selected: pass --netns NAME, --pid N or --all")
 	}
@@ -252,7 +255,10 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 	defer cancelStop()
 	stopErr := stopTrace(stopCtx, tr)
-	return errors.Join(watchErr, stopErr, sink.err(), closeOutput(out))
+	if err := errors.Join(watchErr, stopErr, sink.err(), closeOutput(out)); err != nil {
+		return err
+	}
+	return plugins.failed()
 }
 
 // stopTrace stops tr through the gadget's "stop" operation, or directly

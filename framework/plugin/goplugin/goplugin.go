@@ -1,6 +1,6 @@
 // Package goplugin runs gadget plugins as hashicorp/go-plugin subprocesses
-// speaking gRPC (plugins/proto/plugin.proto) and serves them through the
-// plugin.Formatter and plugin.Enricher interfaces.
+// speaking gRPC (plugins/sdk/goplugin/pluginpb/plugin.proto) and serves
+// them through the plugin.Formatter and plugin.Enricher interfaces.
 //
 // A plugin process is started when the plugin is opened and lives until
 // Close. Each batch costs one gRPC round trip (about 140 µs plus the time
@@ -34,15 +34,22 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gadgetkit/gadget/framework/plugin"
-	"github.com/gadgetkit/gadget/plugins/proto/pluginpb"
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
 	sdk "github.com/gadgetkit/gadget/plugins/sdk/goplugin"
+	"github.com/gadgetkit/gadget/plugins/sdk/goplugin/pluginpb"
 )
 
 // Defaults of Options.
 const (
 	DefaultCallTimeout   = 30 * time.Second
 	DefaultMaxResultSize = 64 << 20
+	// DefaultMemoryLimit caps a plugin process's data memory (its heap:
+	// RLIMIT_DATA, private writable mappings): 1 GiB.
+	DefaultMemoryLimit = 1 << 30
+	// DefaultCPULimit bounds the CPU time one plugin process may use over
+	// its life (RLIMIT_CPU): 10 minutes. A process past it is killed; the
+	// call fails and the next call starts a fresh process.
+	DefaultCPULimit = 10 * time.Minute
 	// startTimeout bounds the start and handshake of a plugin process
 	// when the context has no earlier deadline.
 	startTimeout = 10 * time.Second
@@ -67,6 +74,14 @@ type Options struct {
 	// Logger receives go-plugin's messages and the plugin's stderr. nil
 	// discards them.
 	Logger *slog.Logger
+	// MemoryLimit caps the data memory of the plugin process in bytes
+	// (RLIMIT_DATA, set right after the handshake). 0 means
+	// DefaultMemoryLimit, a negative value no cap.
+	MemoryLimit int64
+	// CPULimit bounds the CPU time of one plugin process (RLIMIT_CPU, in
+	// whole seconds, rounded up). 0 means DefaultCPULimit, a negative
+	// value no bound.
+	CPULimit time.Duration
 }
 
 // OpenFormatter starts the go-plugin formatter at path and checks its
@@ -148,6 +163,7 @@ type process struct {
 	client *goplugin.Client
 	cmd    *exec.Cmd
 	rpc    pluginpb.PluginClient
+	stderr *lastLine // what the process wrote to stderr before the handshake
 }
 
 func open(ctx context.Context, path string, kind abi.Kind, opts Options) (*host, error) {
@@ -169,6 +185,12 @@ func open(ctx context.Context, path string, kind abi.Kind, opts Options) (*host,
 	}
 	if h.opts.MaxResultSize <= 0 {
 		h.opts.MaxResultSize = DefaultMaxResultSize
+	}
+	if h.opts.MemoryLimit == 0 {
+		h.opts.MemoryLimit = DefaultMemoryLimit
+	}
+	if h.opts.CPULimit == 0 {
+		h.opts.CPULimit = DefaultCPULimit
 	}
 	if opts.Checksum != "" {
 		sum, err := hex.DecodeString(opts.Checksum)
@@ -244,11 +266,17 @@ func (h *host) start(ctx context.Context) (*process, abi.Manifest, error) {
 	if h.checksum != nil {
 		cfg.SecureConfig = &goplugin.SecureConfig{Checksum: h.checksum, Hash: sha256.New()}
 	}
-	p := &process{client: goplugin.NewClient(cfg), cmd: cfg.Cmd}
+	stderr := &lastLine{}
+	cfg.Stderr = stderr
+	p := &process{client: goplugin.NewClient(cfg), cmd: cfg.Cmd, stderr: stderr}
 	m, err := h.handshake(ctx, p)
 	if err != nil {
 		p.stop(true)
 		return nil, abi.Manifest{}, err
+	}
+	if err := h.limit(p.cmd.Process.Pid); err != nil {
+		p.stop(true)
+		return nil, abi.Manifest{}, fmt.Errorf("go-plugin %s: %w", h.path, err)
 	}
 	h.log.Debug("plugin started", "pid", p.cmd.Process.Pid, "name", m.Name)
 	return p, m, nil
@@ -262,6 +290,8 @@ func (h *host) handshake(ctx context.Context, p *process) (abi.Manifest, error) 
 			return abi.Manifest{}, fmt.Errorf("go-plugin %s: the file's SHA-256 is not the pinned checksum %s; rebuild or re-pin it: %w", h.path, h.opts.Checksum, plugin.ErrIncompatible)
 		case strings.Contains(err.Error(), "incompatible API version"):
 			return abi.Manifest{}, fmt.Errorf("go-plugin %s: speaks another contract version than %d: %w: %v", h.path, abi.ContractVersion, plugin.ErrIncompatible, err)
+		case strings.Contains(err.Error(), "Unrecognized remote plugin message"):
+			return abi.Manifest{}, h.noHandshake(p, err)
 		}
 		return abi.Manifest{}, fmt.Errorf("go-plugin %s: start: %w: %w", h.path, plugin.ErrPluginFailed, err)
 	}
@@ -290,7 +320,28 @@ func (h *host) handshake(ctx context.Context, p *process) (abi.Manifest, error) 
 	if m.ContractVersion != abi.ContractVersion {
 		return abi.Manifest{}, fmt.Errorf("go-plugin %s: speaks contract version %d, gadget speaks %d: %w", h.path, m.ContractVersion, abi.ContractVersion, plugin.ErrIncompatible)
 	}
+	if err := abi.CheckName(m.Name); err != nil {
+		return abi.Manifest{}, fmt.Errorf("go-plugin %s: %w: %w", h.path, plugin.ErrIncompatible, err)
+	}
 	return m, nil
+}
+
+// noHandshake is the error of a process that never completed go-plugin's
+// handshake: it exited, or wrote something else on stdout first.
+func (h *host) noHandshake(p *process, err error) error {
+	exited := p.waitExit(context.Background(), exitGrace)
+	var b strings.Builder
+	if exited && p.cmd.ProcessState != nil {
+		fmt.Fprintf(&b, "the process exited (%s) before go-plugin's handshake", p.cmd.ProcessState)
+	} else {
+		b.WriteString("the process wrote something other than go-plugin's handshake line first on stdout")
+	}
+	if last := p.stderr.String(); last != "" {
+		fmt.Fprintf(&b, "; its stderr: %q", last)
+	}
+	b.WriteString("; is it a gadget plugin? Its main must call goplugin.Serve (plugins/sdk/goplugin) and print nothing to stdout before")
+	h.log.Debug("go-plugin handshake failed", "error", err)
+	return fmt.Errorf("go-plugin %s: start: %w: %s", h.path, plugin.ErrPluginFailed, b.String())
 }
 
 // stop ends the process: gracefully through go-plugin unless kill is
@@ -368,13 +419,17 @@ func (h *host) call(ctx context.Context, b plugin.Batch, params map[string]strin
 		case codes.Unavailable, codes.Canceled, codes.Internal:
 			// The connection broke: the process died or is unusable.
 			exited := h.proc.waitExit(ctx, exitGrace)
-			how := "plugin process died"
+			how, overLimit := "plugin process died", false
 			if exited && h.proc.cmd.ProcessState != nil {
 				// Safe to read: go-plugin sets it before Exited turns true.
-				how = fmt.Sprintf("plugin process died (%s)", h.proc.cmd.ProcessState)
+				how, overLimit = h.deathCause(h.proc.cmd.ProcessState, h.proc.stderr.String())
 			}
 			h.proc.stop(true)
 			h.proc = nil
+			if overLimit {
+				// The same batch would exceed the limit again.
+				return nil, h.failed(b.Sequence, errors.New(how))
+			}
 			if attempt == 1 && exited {
 				h.log.Warn(how+"; trying the batch once more on a new process", "batch", b.Sequence, "error", err)
 				continue

@@ -36,9 +36,20 @@ func (s *slogLogger) level(l hclog.Level) slog.Level {
 	}
 }
 
+// reported are go-plugin's messages about a process that failed, which
+// the host reports in the error of the call or start itself: logged at
+// debug, so that one failure is one line.
+var reported = map[string]bool{
+	"plugin failed to exit gracefully": true,
+	"plugin process exited":            true,
+}
+
 func (s *slogLogger) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Off {
 		return
+	}
+	if reported[msg] {
+		level = hclog.Debug
 	}
 	all := make([]any, 0, len(s.args)+len(args)+2)
 	if s.name != "" {

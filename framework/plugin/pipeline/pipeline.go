@@ -48,6 +48,10 @@ type Config struct {
 	// Messages, if set, writes the warnings and errors of every batch to
 	// Stderr as they arrive when the formatter is not streaming.
 	Messages func(events []byte, w io.Writer) error
+	// CheckEnriched, if set, checks every enricher's result against the
+	// batch it was given (for a gadget, e.g., that no edge was invented or
+	// changed its identity); a result it refuses fails that call.
+	CheckEnriched func(in, out []byte) error
 	// Stdout receives the formatted output, Stderr the error lines.
 	Stdout, Stderr io.Writer
 	// Close, if set, is called by the pipeline's Close after the plugins
@@ -61,10 +65,11 @@ type Pipeline struct {
 	ctx context.Context
 	cfg Config
 
-	mu     sync.Mutex
-	seq    uint64
-	events [][]byte // the enriched batches, for a formatter that is not streaming
-	closed bool
+	mu       sync.Mutex
+	seq      uint64
+	events   [][]byte // the enriched batches, for a formatter that is not streaming
+	closed   bool
+	failures int
 }
 
 var _ gadget.Output = (*Pipeline)(nil)
@@ -107,7 +112,13 @@ func (p *Pipeline) Batch(batch any) error {
 		if err == nil && !isArray(out) {
 			err = fmt.Errorf("plugin %q: batch %d: %w: the enriched batch is not a JSON array", e.Manifest().Name, b.Sequence, plugin.ErrPluginFailed)
 		}
+		if err == nil && p.cfg.CheckEnriched != nil {
+			if cerr := p.cfg.CheckEnriched(b.Events, out); cerr != nil {
+				err = fmt.Errorf("enricher %q: batch %d: %w: %w", e.Manifest().Name, b.Sequence, plugin.ErrPluginFailed, cerr)
+			}
+		}
 		if err != nil {
+			p.failures++
 			p.errorf("error: %v; the batch goes on without this enricher", err)
 			continue
 		}
@@ -123,6 +134,16 @@ func (p *Pipeline) Batch(batch any) error {
 	}
 	p.events = append(p.events, b.Events)
 	return nil
+}
+
+// Failures returns how many plugin calls have failed so far: enricher
+// calls skipped and formatter calls written through the fallback. The
+// output is complete either way; a caller uses it to report the failures
+// in its exit status.
+func (p *Pipeline) Failures() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failures
 }
 
 // Close formats the final result for a formatter that is not streaming,
@@ -175,6 +196,7 @@ func (p *Pipeline) formatFinal() error {
 func (p *Pipeline) format(b plugin.Batch) error {
 	out, err := p.cfg.Formatter.Format(p.ctx, b, p.cfg.Params[p.cfg.Formatter.Manifest().Name])
 	if err != nil {
+		p.failures++
 		p.errorf("error: %v", err)
 		p.errorf("warning: batch %d is written as JSON instead", b.Sequence)
 		out, err = p.fallback(b)

@@ -48,7 +48,9 @@ func tagger(name, tag string, fail bool) plugin.Enricher {
 	})
 }
 
-func run(t *testing.T, cfg pipeline.Config, batches ...any) (stdout, stderr string) {
+// runCount runs the batches through a pipeline of cfg and returns its
+// output, its error lines and its Failures after Close.
+func runCount(t *testing.T, cfg pipeline.Config, batches ...any) (stdout, stderr string, failures int) {
 	t.Helper()
 	var out, errw bytes.Buffer
 	cfg.Stdout, cfg.Stderr, cfg.Gadget = &out, &errw, "g"
@@ -64,7 +66,7 @@ func run(t *testing.T, cfg pipeline.Config, batches ...any) (stdout, stderr stri
 	if err := p.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	return out.String(), errw.String()
+	return out.String(), errw.String(), p.Failures()
 }
 
 func TestPipeline(t *testing.T) {
@@ -74,6 +76,7 @@ func TestPipeline(t *testing.T) {
 		cfg        pipeline.Config
 		wantOut    string
 		wantErrors []string
+		failures   int
 	}{
 		{
 			name:    "streaming",
@@ -102,12 +105,27 @@ func TestPipeline(t *testing.T) {
 			cfg:        pipeline.Config{Formatter: echo(true, nil), Enrichers: []plugin.Enricher{tagger("down", "", true), tagger("b", "B", false)}},
 			wantOut:    "#1 [\"B\"]\n#2 [\"B\",\"B\"]\n",
 			wantErrors: []string{`error: plugin "down" (built-in): batch 1: plugin failed: enricher down; the batch goes on without this enricher`},
+			failures:   2,
 		},
 		{
 			name:       "garbage enricher is skipped",
 			cfg:        pipeline.Config{Formatter: echo(true, nil), Enrichers: []plugin.Enricher{tagger("bad", "garbage", false)}},
 			wantOut:    "#1 [\"e\"]\n#2 [\"e\",\"e\"]\n",
 			wantErrors: []string{`error: plugin "bad": batch 2: plugin failed: the enriched batch is not a JSON array; the batch goes on without this enricher`},
+			failures:   2,
+		},
+		{
+			name: "enricher result refused by the gadget's check",
+			cfg: pipeline.Config{Formatter: echo(true, nil), Enrichers: []plugin.Enricher{tagger("inventor", "X", false)},
+				CheckEnriched: func(in, out []byte) error {
+					if strings.Contains(string(out), "X") {
+						return errors.New("edge X is not in the batch")
+					}
+					return nil
+				}},
+			wantOut:    "#1 [\"e\"]\n#2 [\"e\",\"e\"]\n",
+			wantErrors: []string{`error: enricher "inventor": batch 1: plugin failed: edge X is not in the batch; the batch goes on without this enricher`},
+			failures:   2,
 		},
 		{
 			name:    "failing formatter falls back to JSON",
@@ -117,6 +135,7 @@ func TestPipeline(t *testing.T) {
 				`error: plugin "echo" (built-in): batch 2: plugin failed: broken on purpose`,
 				"warning: batch 2 is written as JSON instead",
 			},
+			failures: 1,
 		},
 		{
 			name: "failing formatter falls back to the fallback formatter",
@@ -126,6 +145,7 @@ func TestPipeline(t *testing.T) {
 				})},
 			wantOut:    "#1 [\"e\"]\nfallback [\"e\",\"e\"]\n",
 			wantErrors: []string{"warning: batch 2 is written as JSON instead"},
+			failures:   1,
 		},
 		{
 			name: "messages of every batch",
@@ -139,9 +159,12 @@ func TestPipeline(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, errs := run(t, tt.cfg, []string{"e"}, []byte(`["e","e"]`))
+			out, errs, failures := runCount(t, tt.cfg, []string{"e"}, []byte(`["e","e"]`))
 			if out != tt.wantOut {
 				t.Errorf("stdout = %q, want %q", out, tt.wantOut)
+			}
+			if failures != tt.failures {
+				t.Errorf("Failures() = %d, want %d", failures, tt.failures)
 			}
 			for _, want := range tt.wantErrors {
 				if !strings.Contains(errs, want+"\n") {

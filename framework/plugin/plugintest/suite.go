@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gadgetkit/gadget/framework/plugin"
+	"github.com/gadgetkit/gadget/framework/plugin/plugincheck"
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
 )
 
@@ -142,6 +143,20 @@ func Run(t *testing.T, h Host) {
 		}
 		_, err = e.Enrich(ctx, plugin.Batch{Gadget: "g", Sequence: 3, Events: []byte("[]")}, map[string]string{"fail": "no luck"})
 		checkFailure(t, err, "conformance-enricher", 3, "no luck")
+	})
+	// The checks `gadget plugin test` runs against anyone's plugin pass in
+	// every host.
+	t.Run("plugin test", func(t *testing.T) {
+		f := h.Formatter(t)
+		t.Cleanup(func() { _ = f.Close() })
+		e := h.Enricher(t)
+		t.Cleanup(func() { _ = e.Close() })
+		results := append(plugincheck.Formatter(ctx, f, plugincheck.Options{}), plugincheck.Enricher(ctx, e, plugincheck.Options{})...)
+		for _, r := range results {
+			if r.Err != nil {
+				t.Errorf("%s: %v", r.Name, r.Err)
+			}
+		}
 	})
 }
 

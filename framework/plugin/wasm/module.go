@@ -90,6 +90,10 @@ func (in *instance) manifest(ctx context.Context, opts Options) (abi.Manifest, e
 	if err != nil {
 		return abi.Manifest{}, err
 	}
+	if len(b) == 0 {
+		return abi.Manifest{}, errors.New("the module registered no plugin: gadget_manifest returned nothing; " +
+			"a Go plugin calls wasm.Formatter or wasm.Enricher from an init function (a reactor never runs main)")
+	}
 	var man abi.Manifest
 	if err := json.Unmarshal(b, &man); err != nil {
 		return abi.Manifest{}, fmt.Errorf("garbage manifest: %w", err)
@@ -184,6 +188,10 @@ func (m *module) invoke(ctx context.Context, b plugin.Batch, params map[string]s
 	}
 	resp, err := in.invoke(ctx, req, m.host.opts)
 	if err != nil {
+		// The error keeps one line; a panic's whole stack is for debugging.
+		if text := in.stderr.text(); text != "" {
+			m.host.opts.Logger.Debug("wasm plugin call failed; its stderr follows", "plugin", m.path, "batch", b.Sequence, "stderr", text)
+		}
 		in.close()
 		return abi.Response{}, fail(err)
 	}
@@ -345,7 +353,7 @@ func describe(ctx context.Context, err error, stderr *tail) error {
 			err = fmt.Errorf("exited with code %d", exit.ExitCode())
 		}
 	} else {
-		err = fmt.Errorf("trapped: %s", firstLine(err.Error()))
+		err = fmt.Errorf("trapped: %s", trapLine(err.Error()))
 	}
 	if last := stderr.lastLine(); last != "" {
 		err = fmt.Errorf("%w; stderr: %s", err, last)
@@ -353,9 +361,42 @@ func describe(ctx context.Context, err error, stderr *tail) error {
 	return err
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
+// trapLine is the first line of a wazero trap's message with the guest
+// functions of its stack trace, innermost first (at most four; a Go
+// guest's runtime functions left out), e.g. "wasm error: unreachable in
+// explode, gadget_call".
+func trapLine(msg string) string {
+	first, rest, _ := strings.Cut(msg, "\n")
+	_, trace, ok := strings.Cut(rest, "wasm stack trace:")
+	if !ok {
+		return first
+	}
+	var fns, user []string
+	for line := range strings.SplitSeq(trace, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "0x") {
+			continue // empty, or a source offset under the function
+		}
+		// ".name(params) results": the module has no name.
+		name, _, _ := strings.Cut(strings.TrimPrefix(line, "."), "(")
+		if name == "" || strings.HasPrefix(name, "gadget_meter") {
+			continue
+		}
+		fns = append(fns, name)
+		if !strings.HasPrefix(name, "runtime.") {
+			user = append(user, name)
+		}
+	}
+	if len(user) > 0 {
+		fns = user
+	}
+	if len(fns) == 0 {
+		return first
+	}
+	if len(fns) > 4 {
+		fns = append(fns[:4], "…")
+	}
+	return first + " in " + strings.Join(fns, ", ")
 }
 
 // tail keeps the start and the end of what a guest writes to stderr: a
@@ -384,6 +425,17 @@ func (t *tail) reset() {
 	t.mu.Lock()
 	t.head, t.end = t.head[:0], t.end[:0]
 	t.mu.Unlock()
+}
+
+// text returns what was kept: the start and, if more was written, the
+// end.
+func (t *tail) text() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if string(t.head) == string(t.end) || len(t.end) < t.max {
+		return string(t.end)
+	}
+	return string(t.head) + "\n…\n" + string(t.end)
 }
 
 // lastLine returns the most telling line of what was written: the first

@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -289,12 +291,34 @@ func (h *Host) compile(ctx context.Context, path string, code []byte) (compiled,
 	return c, nil
 }
 
-// checkExports checks that the module exports the raw ABI.
+// abiExports are the functions of the raw ABI with their signatures.
+var abiExports = []struct {
+	name            string
+	params, results []api.ValueType
+	sig             string // as docs/plugins.md writes it
+}{
+	{exportManifest, nil, []api.ValueType{api.ValueTypeI64}, "() -> i64"},
+	{exportAlloc, []api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}, "(size i32) -> i32"},
+	{exportCall, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}, "(ptr i32, len i32) -> i64"},
+}
+
+// checkExports checks that the module is a reactor exporting the raw ABI
+// with the documented signatures.
 func checkExports(cm wazero.CompiledModule) error {
 	fns := cm.ExportedFunctions()
-	for _, name := range []string{exportManifest, exportAlloc, exportCall} {
-		if _, ok := fns[name]; !ok {
-			return fmt.Errorf("the module does not export %s: build it with the SDK of plugins/sdk/wasm or see docs/plugins.md", name)
+	if _, ok := fns["_start"]; ok {
+		if _, ok := fns["_initialize"]; !ok {
+			return errors.New("the module is a WASI command (it exports _start), not a reactor: " +
+				"build a Go plugin with -buildmode=c-shared (GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared), a C one with -mexec-model=reactor")
+		}
+	}
+	for _, e := range abiExports {
+		fn, ok := fns[e.name]
+		if !ok {
+			return fmt.Errorf("the module does not export %s: build it with the SDK of plugins/sdk/wasm or see docs/plugins.md", e.name)
+		}
+		if !slices.Equal(fn.ParamTypes(), e.params) || !slices.Equal(fn.ResultTypes(), e.results) {
+			return fmt.Errorf("the module's %s is %s, want %s: declare it as docs/plugins.md's raw ABI says", e.name, signature(fn), e.sig)
 		}
 	}
 	if len(cm.ExportedMemories()) == 0 {
@@ -303,16 +327,30 @@ func checkExports(cm wazero.CompiledModule) error {
 	return nil
 }
 
+// signature writes fn's type as docs/plugins.md does, e.g. "(i32, i32) -> i32".
+func signature(fn api.FunctionDefinition) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(s, ", ")
+	}
+	res := names(fn.ResultTypes())
+	if res == "" {
+		res = "()"
+	}
+	return "(" + names(fn.ParamTypes()) + ") -> " + res
+}
+
 // checkManifest checks that man describes a plugin of kind this host
-// speaks.
+// speaks, with a valid name.
 func checkManifest(man abi.Manifest, kind abi.Kind) error {
 	switch {
 	case man.ContractVersion != abi.ContractVersion:
 		return fmt.Errorf("contract version %d: this gadget speaks version %d", man.ContractVersion, abi.ContractVersion)
 	case man.Kind != kind:
 		return fmt.Errorf("plugin %q is a %q, not a %s", man.Name, man.Kind, kind)
-	case man.Name == "":
-		return errors.New("the manifest has no name")
 	}
-	return nil
+	return abi.CheckName(man.Name)
 }

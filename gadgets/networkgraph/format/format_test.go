@@ -67,6 +67,14 @@ var cases = []struct {
 		},
 	},
 	{
+		name: "annotated",
+		batches: [][]types.Event{{
+			withAnnotations(edge("frontend", types.PktTypeOutgoing, "udp", "10.77.0.5", 53, 2, 90),
+				map[string]string{"portnames/service": "dns", "geo/country": "NL"}),
+			edge("frontend", types.PktTypeOutgoing, "tcp", "10.77.0.3", 8080, 6, 420),
+		}},
+	},
+	{
 		name: "enriched",
 		batches: [][]types.Event{{
 			{
@@ -336,4 +344,9 @@ func TestMessageLine(t *testing.T) {
 			t.Errorf("messageLine(%+v) = %q, want %q", tt.e.Event, got, tt.want)
 		}
 	}
+}
+
+func withAnnotations(e types.Event, a map[string]string) types.Event {
+	e.Annotations = a
+	return e
 }

@@ -3,6 +3,8 @@ package format
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,11 +17,18 @@ var tableHeader = []string{"NODE", "NAMESPACE", "POD", "PKTTYPE", "PROTO", "IP",
 
 // renderTable writes edges as aligned columns under a header; an empty
 // field is shown as "-".
+// An ANNOTATIONS column, the enrichers' annotations as sorted key=value
+// pairs, is added when an edge has any.
 func renderTable(w io.Writer, edges []types.Event) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	writeRow(tw, tableHeader)
+	annotated := slices.ContainsFunc(edges, func(e types.Event) bool { return len(e.Annotations) > 0 })
+	header := slices.Clone(tableHeader)
+	if annotated {
+		header = append(header, "ANNOTATIONS")
+	}
+	writeRow(tw, header)
 	for _, e := range edges {
-		writeRow(tw, []string{
+		row := []string{
 			e.Node,
 			e.Namespace,
 			e.Pod,
@@ -30,9 +39,22 @@ func renderTable(w io.Writer, edges []types.Event) error {
 			remote(e),
 			number(e.Packets),
 			number(e.Bytes),
-		})
+		}
+		if annotated {
+			row = append(row, annotations(e.Annotations))
+		}
+		writeRow(tw, row)
 	}
 	return tw.Flush()
+}
+
+// annotations renders an edge's annotations as "k=v, k=v", sorted by key.
+func annotations(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // writeRow writes one tab-separated row; tabwriter reports write errors

@@ -45,6 +45,9 @@ type Event struct {
 
 	Debug string `json:"debug,omitempty"`
 
+	/* what enrichers add: "<plugin>/<name>" keys, e.g. "portnames/service" */
+	Annotations map[string]string `json:"annotations,omitempty"`
+
 	/* counters and times, summed and widened by Unique */
 	Packets   uint64    `json:"packets,omitempty"`
 	Bytes     uint64    `json:"bytes,omitempty"`

@@ -15,6 +15,11 @@
 // depend on it without pulling the framework in.
 package abi
 
+import (
+	"errors"
+	"fmt"
+)
+
 // ContractVersion is the version of this contract. A host accepts plugins
 // of the same version only; the version is bumped on any incompatible
 // change of Request, Response or Manifest.
@@ -27,7 +32,9 @@ type Kind string
 const (
 	// KindEnricher returns the batch with fields added or changed. It must
 	// return a JSON array of events; it may drop events but never invent
-	// new edges.
+	// new edges or change an edge's identity (the host checks). What it
+	// adds goes into an event's "annotations" object under keys
+	// "<plugin name>/<name>" (see docs/plugins.md).
 	KindEnricher Kind = "enricher"
 	// KindFormatter renders the batch as bytes of a media type, e.g. a
 	// Graphviz graph.
@@ -37,7 +44,9 @@ const (
 // Manifest describes a plugin. The host asks for it once, when it loads
 // the plugin.
 type Manifest struct {
-	// Name is the plugin's name, e.g. "dot". Lower-case words joined by '-'.
+	// Name is the plugin's name, e.g. "dot": lower-case words of letters
+	// and digits joined by '-', at most MaxNameLen bytes (see CheckName).
+	// Hosts refuse a plugin whose name breaks the rule.
 	Name string `json:"name"`
 	// Kind is what the plugin does.
 	Kind Kind `json:"kind"`
@@ -46,13 +55,30 @@ type Manifest struct {
 	// MediaType is the media type a formatter produces, e.g.
 	// "text/vnd.graphviz". Empty for enrichers.
 	MediaType string `json:"mediaType,omitempty"`
-	// Description is one line for `gadget plugins` listings.
+	// Description is one line, shown by `gadget plugin inspect`.
 	Description string `json:"description,omitempty"`
 	// Streaming, for a formatter, asks for every batch as it arrives (e.g.
 	// JSON lines); otherwise the formatter is called once, on the final
 	// graph, with Request.Final set. Ignored for enrichers, which always
 	// see every batch.
 	Streaming bool `json:"streaming,omitempty"`
+	// Gadgets, if set, names the gadgets whose events the plugin
+	// understands, e.g. ["network-graph"]; empty means any. Shown by
+	// `gadget plugin inspect`. Gadgets and Parameters travel in the JSON
+	// manifest of WASM plugins; the gRPC manifest of go-plugin plugins
+	// does not carry them yet.
+	Gadgets []string `json:"gadgets,omitempty"`
+	// Parameters, if set, documents the parameters the plugin takes
+	// (--plugin-param NAME.KEY=VALUE). Shown by `gadget plugin inspect`.
+	Parameters []Parameter `json:"parameters,omitempty"`
+}
+
+// Parameter documents one parameter of a plugin.
+type Parameter struct {
+	// Name is the parameter's key, e.g. "ports".
+	Name string `json:"name"`
+	// Description says what it does and gives an example value.
+	Description string `json:"description,omitempty"`
 }
 
 // Request is one call: a batch and the user's parameters.
@@ -113,5 +139,37 @@ func (m RawJSON) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON keeps a copy of data.
 func (m *RawJSON) UnmarshalJSON(data []byte) error {
 	*m = append((*m)[:0], data...)
+	return nil
+}
+
+// MaxNameLen is the longest plugin name.
+const MaxNameLen = 64
+
+// ErrBadName is wrapped by CheckName's errors.
+var ErrBadName = errors.New("bad plugin name")
+
+// CheckName returns nil when name is a valid plugin name: lower-case
+// words of ASCII letters and digits joined by single '-', starting with a
+// letter, at most MaxNameLen bytes, e.g. "dot" or "port-names". The name
+// is how users pick a plugin (--formatter NAME, --plugin-param NAME.KEY=V)
+// and the file name in a plugin directory, so it may hold no '/', '.',
+// space or upper case. The error, wrapping ErrBadName, says what to change.
+func CheckName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: the manifest has no name; set Manifest.Name, e.g. \"graphml\"", ErrBadName)
+	}
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("%w: %q is longer than %d bytes", ErrBadName, name, MaxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+		case c >= '0' && c <= '9' && i > 0:
+		case c == '-' && i > 0 && i < len(name)-1 && name[i-1] != '-':
+		default:
+			return fmt.Errorf("%w: %q: use lower-case letters, digits and single '-' between words, starting with a letter (e.g. \"port-names\")", ErrBadName, name)
+		}
+	}
 	return nil
 }

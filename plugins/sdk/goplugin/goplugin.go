@@ -24,8 +24,8 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/gadgetkit/gadget/plugins/proto/pluginpb"
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
+	"github.com/gadgetkit/gadget/plugins/sdk/goplugin/pluginpb"
 )
 
 // The go-plugin handshake: gadget sets the environment variable

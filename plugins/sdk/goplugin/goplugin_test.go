@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/gadgetkit/gadget/plugins/proto/pluginpb"
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
+	"github.com/gadgetkit/gadget/plugins/sdk/goplugin/pluginpb"
 )
 
 type testFormatter struct {

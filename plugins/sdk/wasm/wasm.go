@@ -20,6 +20,7 @@ package wasm
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
 )
@@ -37,6 +38,7 @@ type Handler func(req abi.Request) ([]byte, error)
 // exports are plain functions the host calls by name; outside WASM it is
 // set and never read.
 var registered struct {
+	name     string
 	manifest []byte
 	kind     abi.Kind
 	handler  Handler
@@ -57,12 +59,30 @@ func Enricher(m abi.Manifest, h Handler) {
 	register(m, h)
 }
 
+// register records the module's one plugin. It panics (in an init
+// function, which fails the module's start with the message) when the
+// name breaks abi.CheckName's rule, when h is nil or when a plugin is
+// registered already: a module is one plugin.
 func register(m abi.Manifest, h Handler) {
+	if err := registerErr(m, h); err != nil {
+		panic("gadget plugin: " + err.Error())
+	}
 	m.ContractVersion = abi.ContractVersion
 	b, err := json.Marshal(m)
 	if err != nil {
 		// A Manifest of strings and bools always marshals.
 		b = []byte(`{}`)
 	}
+	registered.name = m.Name
 	registered.manifest, registered.kind, registered.handler = b, m.Kind, h
+}
+
+func registerErr(m abi.Manifest, h Handler) error {
+	switch {
+	case registered.handler != nil:
+		return fmt.Errorf("%s %q registered after %q: a module is one plugin; register one handler (build a second module for a second plugin)", m.Kind, m.Name, registered.name)
+	case h == nil:
+		return fmt.Errorf("%s %q registered with a nil handler", m.Kind, m.Name)
+	}
+	return abi.CheckName(m.Name)
 }

@@ -20,9 +20,9 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/gadgetkit/gadget/plugins/proto/pluginpb"
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
 	"github.com/gadgetkit/gadget/plugins/sdk/goplugin"
+	"github.com/gadgetkit/gadget/plugins/sdk/goplugin/pluginpb"
 )
 
 type faulty struct{}
@@ -58,6 +58,19 @@ func misbehave(req abi.Request) ([]byte, error) {
 		return []byte("{not json"), nil
 	case "big":
 		return bytes.Repeat([]byte("x"), 16<<20), nil
+	case "alloc":
+		var keep [][]byte
+		for {
+			b := make([]byte, 32<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
+	case "spin":
+		for n := 0; ; n++ {
+			_ = n
+		}
 	}
 	return req.Batch, nil
 }

@@ -18,7 +18,7 @@
 // versions:
 // 	protoc-gen-go v1.36.6
 // 	protoc        (pinned by make generate-proto)
-// source: plugins/proto/plugin.proto
+// source: plugins/sdk/goplugin/pluginpb/plugin.proto
 
 package pluginpb
 
@@ -46,7 +46,7 @@ type ManifestRequest struct {
 
 func (x *ManifestRequest) Reset() {
 	*x = ManifestRequest{}
-	mi := &file_plugins_proto_plugin_proto_msgTypes[0]
+	mi := &file_plugins_sdk_goplugin_pluginpb_plugin_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -58,7 +58,7 @@ func (x *ManifestRequest) String() string {
 func (*ManifestRequest) ProtoMessage() {}
 
 func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_plugin_proto_msgTypes[0]
+	mi := &file_plugins_sdk_goplugin_pluginpb_plugin_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -71,7 +71,7 @@ func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestRequest.ProtoReflect.Descriptor instead.
 func (*ManifestRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_plugin_proto_rawDescGZIP(), []int{0}
+	return file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDescGZIP(), []int{0}
 }
 
 // Manifest mirrors abi.Manifest.
@@ -96,7 +96,7 @@ type Manifest struct {
 
 func (x *Manifest) Reset() {
 	*x = Manifest{}
-	mi := &file_plugins_proto_plugin_proto_msgTypes[1]
+	mi := &file_plugins_sdk_goplugin_pluginpb_plugin_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -108,7 +108,7 @@ func (x *Manifest) String() string {
 func (*Manifest) ProtoMessage() {}
 
 func (x *Manifest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_plugin_proto_msgTypes[1]
+	mi := &file_plugins_sdk_goplugin_pluginpb_plugin_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -121,7 +121,7 @@ func (x *Manifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Manifest.ProtoReflect.Descriptor instead.
 func (*Manifest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_plugin_proto_rawDescGZIP(), []int{1}
+	return file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Manifest) GetName() string {
@@ -189,7 +189,7 @@ type Request struct {
 
 func (x *Request) Reset() {
 	*x = Request{}
-	mi := &file_plugins_proto_plugin_proto_msgTypes[2]
+	mi := &file_plugins_sdk_goplugin_pluginpb_plugin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -201,7 +201,7 @@ func (x *Request) String() string {
 func (*Request) ProtoMessage() {}
 
 func (x *Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_plugin_proto_msgTypes[2]
+	mi := &file_plugins_sdk_goplugin_pluginpb_plugin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -214,7 +214,7 @@ func (x *Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Request.ProtoReflect.Descriptor instead.
 func (*Request) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_plugin_proto_rawDescGZIP(), []int{2}
+	return file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Request) GetContractVersion() int32 {
@@ -285,7 +285,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_plugins_proto_plugin_proto_msgTypes[3]
+	mi := &file_plugins_sdk_goplugin_pluginpb_plugin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +297,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_plugin_proto_msgTypes[3]
+	mi := &file_plugins_sdk_goplugin_pluginpb_plugin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +310,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_plugin_proto_rawDescGZIP(), []int{3}
+	return file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Response) GetBatch() []byte {
@@ -341,11 +341,11 @@ func (x *Response) GetError() string {
 	return ""
 }
 
-var File_plugins_proto_plugin_proto protoreflect.FileDescriptor
+var File_plugins_sdk_goplugin_pluginpb_plugin_proto protoreflect.FileDescriptor
 
-const file_plugins_proto_plugin_proto_rawDesc = "" +
+const file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\x1aplugins/proto/plugin.proto\x12\x10gadget.plugin.v1\"\x11\n" +
+	"*plugins/sdk/goplugin/pluginpb/plugin.proto\x12\x10gadget.plugin.v1\"\x11\n" +
 	"\x0fManifestRequest\"\xbc\x01\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -376,29 +376,29 @@ const file_plugins_proto_plugin_proto_rawDesc = "" +
 	"\x05error\x18\x04 \x01(\tR\x05error2\x95\x01\n" +
 	"\x06Plugin\x12L\n" +
 	"\vGetManifest\x12!.gadget.plugin.v1.ManifestRequest\x1a\x1a.gadget.plugin.v1.Manifest\x12=\n" +
-	"\x04Call\x12\x19.gadget.plugin.v1.Request\x1a\x1a.gadget.plugin.v1.ResponseB4Z2github.com/gadgetkit/gadget/plugins/proto/pluginpbb\x06proto3"
+	"\x04Call\x12\x19.gadget.plugin.v1.Request\x1a\x1a.gadget.plugin.v1.ResponseB;Z9github.com/gadgetkit/gadget/plugins/sdk/goplugin/pluginpbb\x06proto3"
 
 var (
-	file_plugins_proto_plugin_proto_rawDescOnce sync.Once
-	file_plugins_proto_plugin_proto_rawDescData []byte
+	file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDescOnce sync.Once
+	file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDescData []byte
 )
 
-func file_plugins_proto_plugin_proto_rawDescGZIP() []byte {
-	file_plugins_proto_plugin_proto_rawDescOnce.Do(func() {
-		file_plugins_proto_plugin_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_plugins_proto_plugin_proto_rawDesc), len(file_plugins_proto_plugin_proto_rawDesc)))
+func file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDescGZIP() []byte {
+	file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDescOnce.Do(func() {
+		file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDesc), len(file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDesc)))
 	})
-	return file_plugins_proto_plugin_proto_rawDescData
+	return file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDescData
 }
 
-var file_plugins_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
-var file_plugins_proto_plugin_proto_goTypes = []any{
+var file_plugins_sdk_goplugin_pluginpb_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_plugins_sdk_goplugin_pluginpb_plugin_proto_goTypes = []any{
 	(*ManifestRequest)(nil), // 0: gadget.plugin.v1.ManifestRequest
 	(*Manifest)(nil),        // 1: gadget.plugin.v1.Manifest
 	(*Request)(nil),         // 2: gadget.plugin.v1.Request
 	(*Response)(nil),        // 3: gadget.plugin.v1.Response
 	nil,                     // 4: gadget.plugin.v1.Request.ParametersEntry
 }
-var file_plugins_proto_plugin_proto_depIdxs = []int32{
+var file_plugins_sdk_goplugin_pluginpb_plugin_proto_depIdxs = []int32{
 	4, // 0: gadget.plugin.v1.Request.parameters:type_name -> gadget.plugin.v1.Request.ParametersEntry
 	0, // 1: gadget.plugin.v1.Plugin.GetManifest:input_type -> gadget.plugin.v1.ManifestRequest
 	2, // 2: gadget.plugin.v1.Plugin.Call:input_type -> gadget.plugin.v1.Request
@@ -411,26 +411,26 @@ var file_plugins_proto_plugin_proto_depIdxs = []int32{
 	0, // [0:1] is the sub-list for field type_name
 }
 
-func init() { file_plugins_proto_plugin_proto_init() }
-func file_plugins_proto_plugin_proto_init() {
-	if File_plugins_proto_plugin_proto != nil {
+func init() { file_plugins_sdk_goplugin_pluginpb_plugin_proto_init() }
+func file_plugins_sdk_goplugin_pluginpb_plugin_proto_init() {
+	if File_plugins_sdk_goplugin_pluginpb_plugin_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugins_proto_plugin_proto_rawDesc), len(file_plugins_proto_plugin_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDesc), len(file_plugins_sdk_goplugin_pluginpb_plugin_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_plugins_proto_plugin_proto_goTypes,
-		DependencyIndexes: file_plugins_proto_plugin_proto_depIdxs,
-		MessageInfos:      file_plugins_proto_plugin_proto_msgTypes,
+		GoTypes:           file_plugins_sdk_goplugin_pluginpb_plugin_proto_goTypes,
+		DependencyIndexes: file_plugins_sdk_goplugin_pluginpb_plugin_proto_depIdxs,
+		MessageInfos:      file_plugins_sdk_goplugin_pluginpb_plugin_proto_msgTypes,
 	}.Build()
-	File_plugins_proto_plugin_proto = out.File
-	file_plugins_proto_plugin_proto_goTypes = nil
-	file_plugins_proto_plugin_proto_depIdxs = nil
+	File_plugins_sdk_goplugin_pluginpb_plugin_proto = out.File
+	file_plugins_sdk_goplugin_pluginpb_plugin_proto_goTypes = nil
+	file_plugins_sdk_goplugin_pluginpb_plugin_proto_depIdxs = nil
 }

@@ -18,7 +18,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.3.0
 // - protoc             (pinned by make generate-proto)
-// source: plugins/proto/plugin.proto
+// source: plugins/sdk/goplugin/pluginpb/plugin.proto
 
 package pluginpb
 
@@ -166,5 +166,5 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "plugins/proto/plugin.proto",
+	Metadata: "plugins/sdk/goplugin/pluginpb/plugin.proto",
 }

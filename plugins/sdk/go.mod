@@ -1,0 +1,3 @@
+module github.com/gadgetkit/gadget/plugins/sdk
+
+go 1.26
