@@ -38,8 +38,10 @@ lint: ## gofmt, go vet and staticcheck, in every module.
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e
+	$(GO) vet -tags e2enode ./test/e2enode
 	$(GO) tool staticcheck ./...
 	$(GO) tool staticcheck -tags e2e ./test/e2e
+	$(GO) tool staticcheck -tags e2enode ./test/e2enode
 	@# staticcheck is a tool of the main module; build it once and run it in the others.
 	$(GO) build -o $(BIN)/tools/staticcheck honnef.co/go/tools/cmd/staticcheck
 	@for m in $(SUB_MODULES); do \
