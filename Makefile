@@ -159,6 +159,8 @@ SOURCE_DATE_EPOCH ?= $(shell hack/version.sh epoch)
 IMAGE_REPO ?= ghcr.io/gadgetkit/gadgetd
 IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
 IMAGE_TAR := $(BIN)/gadgetd-image.tar
+# What -ldflags -X stamps: the version and the default image repository.
+VERSION_PKG := github.com/gadgetkit/gadget/internal/version
 SOURCE_URL ?= https://github.com/gadgetkit/gadget
 # Where the release archives are downloaded from, for the krew manifest.
 DIST_URL ?= $(SOURCE_URL)/releases/download/$(VERSION)
