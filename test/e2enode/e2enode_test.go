@@ -684,7 +684,10 @@ func repoRoot(t *testing.T) string {
 	return ""
 }
 
-// bpfCount is how many eBPF programs, maps and links the kernel holds.
+// bpfCount is how many eBPF programs, maps and links the kernel holds,
+// leaving out those another process than gadgetd holds open (a test or a
+// benchmark running beside this one): a kernel object gadgetd leaked is held
+// by no process at all, or by a gadgetd that should have gone.
 type bpfCount struct{ progs, maps, links int }
 
 func (c bpfCount) String() string {
@@ -693,8 +696,9 @@ func (c bpfCount) String() string {
 
 func countBPF(t *testing.T) bpfCount {
 	t.Helper()
+	foreign := foreignBPF()
 	var c bpfCount
-	for id := ebpf.ProgramID(0); ; c.progs++ {
+	for id := ebpf.ProgramID(0); ; {
 		next, err := ebpf.ProgramGetNextID(id)
 		if errors.Is(err, os.ErrNotExist) {
 			break
@@ -702,8 +706,11 @@ func countBPF(t *testing.T) bpfCount {
 			t.Fatalf("count eBPF programs: %v", err)
 		}
 		id = next
+		if !foreign["prog_id:"+fmt.Sprint(id)] {
+			c.progs++
+		}
 	}
-	for id := ebpf.MapID(0); ; c.maps++ {
+	for id := ebpf.MapID(0); ; {
 		next, err := ebpf.MapGetNextID(id)
 		if errors.Is(err, os.ErrNotExist) {
 			break
@@ -711,16 +718,50 @@ func countBPF(t *testing.T) bpfCount {
 			t.Fatalf("count eBPF maps: %v", err)
 		}
 		id = next
+		if !foreign["map_id:"+fmt.Sprint(id)] {
+			c.maps++
+		}
 	}
 	it := new(link.Iterator)
 	for it.Next() {
-		c.links++
+		if !foreign["link_id:"+fmt.Sprint(it.ID)] {
+			c.links++
+		}
 	}
 	if err := it.Err(); err != nil {
 		t.Fatalf("count eBPF links: %v", err)
 	}
 	it.Close()
 	return c
+}
+
+// foreignBPF returns the eBPF objects ("prog_id:N", "map_id:N",
+// "link_id:N") that processes other than gadgetd hold file descriptors of,
+// read from /proc/PID/fdinfo; a link's program counts as held too.
+func foreignBPF() map[string]bool {
+	held := map[string]bool{}
+	gadgetd := map[string]bool{}
+	for _, pid := range gadgetdProcesses() {
+		gadgetd[pid] = true
+	}
+	infos, _ := filepath.Glob("/proc/[0-9]*/fdinfo/*")
+	for _, f := range infos {
+		pid := filepath.Base(filepath.Dir(filepath.Dir(f)))
+		if gadgetd[pid] || pid == fmt.Sprint(os.Getpid()) {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil || !bytes.Contains(b, []byte("_id:")) {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if ok && (k == "prog_id" || k == "map_id" || k == "link_id") {
+				held[k+":"+strings.TrimSpace(v)] = true
+			}
+		}
+	}
+	return held
 }
 
 // gadgetdRSS is the resident memory of the gadgetd processes, from /proc.
