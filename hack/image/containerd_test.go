@@ -55,6 +55,12 @@ func TestContainerdImport(t *testing.T) {
 // function that runs ctr against it in namespace k8s.io.
 func startContainerd(t *testing.T) func(t *testing.T, args ...string) string {
 	t.Helper()
+	// containerd and its shims keep runtime files in /run/containerd
+	// whatever the config says; remove it afterwards when it is the
+	// test's (cleanups run last to first: after containerd has stopped).
+	if _, err := os.Stat("/run/containerd"); os.IsNotExist(err) {
+		t.Cleanup(func() { _ = os.RemoveAll("/run/containerd") })
+	}
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "containerd.sock")
 	config := fmt.Sprintf(`version = 2
