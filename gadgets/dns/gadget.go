@@ -61,7 +61,10 @@ func Info() *gadget.Info {
 			}
 			return in, nil
 		},
-		Formats: formatNames(),
+		// Other gadgets of the same trace (network-graph) learn from it
+		// which names the pods resolved to which addresses.
+		Provides: []gadget.Capability{gadget.CapabilityDNSNames},
+		Formats:  formatNames(),
 		NewOutput: func(name string, w io.Writer, errw io.Writer) (gadget.Output, error) {
 			return newOutput(name, w, errw)
 		},

@@ -133,14 +133,45 @@ func newInstance(cfg gadget.Config) (*instance, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &instance{
+	in := &instance{
 		cfg:     cfg,
 		opts:    opts,
 		log:     log,
 		byID:    map[string]*attachment{},
 		byTag:   map[uint32]*attachment{},
 		tracker: newTracker(opts.timeout, opts.maxPending, monoToWall),
-	}, nil
+	}
+	if cfg.Names != nil {
+		in.tracker.onAnswer = in.recordNamesLocked
+	}
+	return in, nil
+}
+
+// recordNamesLocked records in Config.Names the addresses a watched pod
+// resolved: the queried name (not the last CNAME of the chain) for every
+// A and AAAA answer, valid for the shortest TTL of the answers.
+func (in *instance) recordNamesLocked(tag uint32, ev *types.Event, mono int64) {
+	a, ok := in.byTag[tag]
+	if !ok || ev.RCode != "NOERROR" || ev.Name == "" {
+		return
+	}
+	var ttl uint32
+	for i, ans := range ev.Answers {
+		if i == 0 || ans.TTL < ttl {
+			ttl = ans.TTL
+		}
+	}
+	at := monoToWall(mono)
+	for _, ans := range ev.Answers {
+		if ans.Type != "A" && ans.Type != "AAAA" {
+			continue
+		}
+		addr, err := netip.ParseAddr(ans.Data)
+		if err != nil {
+			continue
+		}
+		in.cfg.Names.Observe(a.target.ID, ev.Name, addr, time.Duration(ttl)*time.Second, at)
+	}
 }
 
 // Start creates the ring buffer, attaches the targets added so far and
@@ -246,6 +277,7 @@ func (in *instance) handleLocked(sample []byte, r *dnsbpf.Record) {
 		tag:     r.Netns,
 		mono:    int64(r.Timestamp),
 		tcp:     r.Proto == unix.IPPROTO_TCP,
+		out:     r.PktType == dnsbpf.PacketOutgoing,
 		src:     netip.AddrPortFrom(src, r.Sport),
 		dst:     netip.AddrPortFrom(dst, r.Dport),
 		payload: dnsbpf.Payload(r),
@@ -440,14 +472,25 @@ func (in *instance) Stop(ctx context.Context) error {
 		return nil
 	}
 	in.stopped = true
-	var errs []error
+	socks := make([]*attachment, 0, len(in.byID))
 	for _, a := range in.byID {
-		if err := a.sock.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close the socket of %s: %w", a.target.NetnsPath, err))
-		}
+		socks = append(socks, a)
 	}
 	cancel, done := in.cancel, in.done
 	in.mu.Unlock()
+
+	// Closing a packet socket waits for an RCU grace period (about 16 ms):
+	// hundreds of them are closed at once, not one after the other.
+	errs := make([]error, len(socks))
+	var wg sync.WaitGroup
+	for i, a := range socks {
+		wg.Go(func() {
+			if err := a.sock.Close(); err != nil {
+				errs[i] = fmt.Errorf("close the socket of %s: %w", a.target.NetnsPath, err)
+			}
+		})
+	}
+	wg.Wait()
 
 	cancel()
 	select {
@@ -457,7 +500,7 @@ func (in *instance) Stop(ctx context.Context) error {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.byID = map[string]*attachment{}
+	in.byID = map[string]*attachment{} // their sockets are closed
 	in.byTag = map[uint32]*attachment{}
 	in.closeLocked()
 	in.log.Info("dns stopped")

@@ -12,6 +12,7 @@ type packet struct {
 	tag     uint32 // the watched namespace's tag
 	mono    int64  // CLOCK_MONOTONIC ns
 	tcp     bool
+	out     bool // sent by the watched namespace (else received)
 	src     netip.AddrPort
 	dst     netip.AddrPort
 	payload []byte
@@ -29,6 +30,7 @@ type txKey struct {
 
 type pendingQuery struct {
 	mono int64
+	out  bool // the watched namespace sent the query: it is the client
 	msg  message
 }
 
@@ -60,6 +62,10 @@ type tracker struct {
 	done    map[txKey]int64 // completed or expired: when
 	out     []tagged
 	stats   trackerStats
+	// onAnswer, when set, is called for every query answered that the
+	// watched namespace itself sent, with the event about to be reported
+	// and the response's time.
+	onAnswer func(tag uint32, ev *types.Event, mono int64)
 }
 
 func newTracker(timeout time.Duration, maxPending int, wall func(int64) time.Time) *tracker {
@@ -96,7 +102,7 @@ func (t *tracker) handle(p packet) {
 			t.stats.pendingFull++
 			return
 		}
-		t.pending[k] = pendingQuery{mono: p.mono, msg: m}
+		t.pending[k] = pendingQuery{mono: p.mono, out: p.out, msg: m}
 		return
 	}
 	k := txKey{tag: p.tag, tcp: p.tcp, client: p.dst, server: p.src, id: m.id}
@@ -107,6 +113,9 @@ func (t *tracker) handle(p packet) {
 		ev := t.event(k, q.mono, q.msg, types.StatusAnswered)
 		fillResponse(&ev, m)
 		ev.LatencyNs = max(p.mono-q.mono, 0)
+		if q.out && t.onAnswer != nil {
+			t.onAnswer(k.tag, &ev, p.mono)
+		}
 		t.out = append(t.out, tagged{k.tag, ev})
 		return
 	}
