@@ -2,6 +2,7 @@ package trace
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"slices"
 
@@ -19,8 +20,8 @@ type companion struct {
 // startCompanions starts, for the capabilities the gadget Uses, an
 // instance of the first registered gadget (by name) that Provides each,
 // with the trace's node and filter, its own default parameters and the
-// trace's targets; their batches are discarded (their warnings are in
-// their logs). It
+// trace's targets; their batches and their logs below Error are
+// discarded. It
 // returns the name table the gadget's instance gets, or nil when nothing
 // provides one. A companion that fails is logged and left out: the trace
 // runs without what it would have provided.
@@ -44,8 +45,10 @@ func (t *Trace) startCompanions(ctx context.Context) gadget.Names {
 	inst, err := provider.New(gadget.Config{
 		Node:   t.cfg.Node,
 		Filter: t.cfg.Filter,
-		Logger: log,
-		Emit:   func(any) {}, // its warnings are in its log too
+		// Its own warnings (e.g. packets to port 53 that are not DNS) are
+		// about what the user did not ask to watch: only its errors show.
+		Logger: slog.New(minLevel{log.Handler(), slog.LevelError}),
+		Emit:   func(any) {},
 		Names:  table,
 	})
 	if err == nil {
@@ -97,4 +100,22 @@ func (t *Trace) stopCompanions(ctx context.Context) {
 		}
 	}
 	t.companions = nil
+}
+
+// minLevel is a slog.Handler passing on only records of at least level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.level}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.level}
 }
