@@ -16,7 +16,7 @@ import (
 	"os"
 
 	// Gadgets register themselves; this is where the CLI learns of them.
-	_ "github.com/gadgetkit/gadget/gadgets/networkgraph"
+	_ "github.com/gadgetkit/gadget/gadgets/all"
 )
 
 func main() {

@@ -25,7 +25,7 @@ import (
 	"github.com/gadgetkit/gadget/internal/version"
 
 	// The gadgets the agent runs register themselves.
-	_ "github.com/gadgetkit/gadget/gadgets/networkgraph"
+	_ "github.com/gadgetkit/gadget/gadgets/all"
 )
 
 // serve runs the node agent until ctx is done.

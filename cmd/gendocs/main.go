@@ -23,7 +23,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/registry"
 
 	// The gadgets to document register themselves.
-	_ "github.com/gadgetkit/gadget/gadgets/networkgraph"
+	_ "github.com/gadgetkit/gadget/gadgets/all"
 )
 
 func main() {

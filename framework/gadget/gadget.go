@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"regexp"
+	"time"
 )
 
 // OutputMode is how the results of a trace reach the user.
@@ -124,6 +126,33 @@ type Config struct {
 	// The batch's type is the gadget's own (network-graph: []types.Event).
 	// Emit must not block for long: it runs on the instance's drain path.
 	Emit func(batch any)
+	// Names, when set, connects the instance with the other instances of
+	// its trace: a gadget that declares CapabilityDNSNames in Provides
+	// records there the names its pods resolved, one that declares it in
+	// Uses looks them up. Nil when the trace has no such partner.
+	Names Names
+}
+
+// Capability is a kind of observation one gadget's instances share with
+// another gadget's instances of the same trace, through the framework:
+// neither gadget imports the other.
+type Capability string
+
+// CapabilityDNSNames is "which name did this pod resolve to this address":
+// Config.Names.
+const CapabilityDNSNames Capability = "dns-names"
+
+// Names is the record of the names the watched pods resolved, shared by
+// the instances of one trace (framework/names implements it). It is safe
+// for concurrent use.
+type Names interface {
+	// Observe records that the pod of target ID resolved name to addr at
+	// time at, valid for ttl.
+	Observe(target, name string, addr netip.Addr, ttl time.Duration, at time.Time)
+	// Lookup returns the name the pod of target ID last resolved to addr,
+	// and whether its TTL had run out at time at; ok is false when there
+	// is none.
+	Lookup(target string, addr netip.Addr, at time.Time) (name string, stale, ok bool)
 }
 
 // Instance is one running trace of a gadget.
@@ -185,6 +214,14 @@ type Info struct {
 	Formats []string
 	// NewOutput returns an Output writing format to w.
 	NewOutput func(format string, w io.Writer, errw io.Writer) (Output, error)
+	// Provides are the observations the gadget's instances record into
+	// Config.Names for other gadgets, e.g. CapabilityDNSNames.
+	Provides []Capability
+	// Uses are the observations the gadget's instances look up in
+	// Config.Names. The framework then runs an instance of a gadget that
+	// Provides them beside this one, on the same targets, its batches
+	// discarded; without such a gadget the trace runs without them.
+	Uses []Capability
 }
 
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)

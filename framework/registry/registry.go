@@ -76,6 +76,21 @@ func (r *Registry) All() []*gadget.Info {
 	return out
 }
 
+// Providers returns the registered gadgets that declare c in Provides,
+// sorted by name.
+func (r *Registry) Providers(c gadget.Capability) []*gadget.Info {
+	var out []*gadget.Info
+	for _, info := range r.All() {
+		for _, p := range info.Provides {
+			if p == c {
+				out = append(out, info)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // Default is the process-wide registry gadgets register into from init.
 // It is the only global mutable state of the framework.
 var Default = &Registry{}

@@ -55,6 +55,7 @@ type Config struct {
 // AddTarget, RemoveTarget) run one at a time.
 type Trace struct {
 	info *gadget.Info
+	reg  *registry.Registry
 	cfg  Config
 	log  *slog.Logger
 
@@ -62,6 +63,9 @@ type Trace struct {
 	state    State
 	instance gadget.Instance
 	targets  map[string]gadget.Target
+	// companions are the instances of other gadgets run beside instance
+	// because it Uses what they Provide (see startCompanions).
+	companions []companion
 
 	emitMu sync.Mutex
 }
@@ -98,6 +102,7 @@ func New(reg *registry.Registry, cfg Config) (*Trace, error) {
 	}
 	return &Trace{
 		info:    info,
+		reg:     reg,
 		cfg:     cfg,
 		log:     log.With("trace", cfg.Name),
 		state:   StateStopped,
@@ -156,17 +161,21 @@ func (t *Trace) Start(ctx context.Context) error {
 	if t.state == StateStarted {
 		return nil
 	}
+	nameTable := t.startCompanions(ctx)
 	inst, err := t.info.New(gadget.Config{
 		Node:       t.cfg.Node,
 		Filter:     t.cfg.Filter,
 		Parameters: maps.Clone(t.cfg.Parameters),
 		Logger:     t.log,
 		Emit:       t.emit,
+		Names:      nameTable,
 	})
 	if err != nil {
+		t.stopCompanions(ctx)
 		return fmt.Errorf("trace %s: create %s instance: %w", t.cfg.Name, t.info.Name, err)
 	}
 	if err := inst.Start(ctx); err != nil {
+		t.stopCompanions(ctx)
 		return fmt.Errorf("trace %s: start %s: %w", t.cfg.Name, t.info.Name, err)
 	}
 
@@ -183,6 +192,7 @@ func (t *Trace) Start(ctx context.Context) error {
 		if serr := inst.Stop(ctx); serr != nil {
 			err = errors.Join(err, fmt.Errorf("stop: %w", serr))
 		}
+		t.stopCompanions(ctx)
 		return fmt.Errorf("trace %s: start %s: no target could be added: %w", t.cfg.Name, t.info.Name, err)
 	}
 
@@ -204,7 +214,11 @@ func (t *Trace) Stop(ctx context.Context) error {
 	inst := t.instance
 	t.instance = nil
 	t.state = StateStopped
-	if err := inst.Stop(ctx); err != nil {
+	// The instance's final batch may still use its companions' names:
+	// they stop after it.
+	err := inst.Stop(ctx)
+	t.stopCompanions(ctx)
+	if err != nil {
 		return fmt.Errorf("trace %s: stop %s: %w", t.cfg.Name, t.info.Name, err)
 	}
 	t.log.Info("trace stopped", "gadget", t.info.Name)
@@ -231,12 +245,14 @@ func (t *Trace) AddTarget(ctx context.Context, tg gadget.Target) error {
 				return fmt.Errorf("trace %s: relabel target %s: %w", t.cfg.Name, tg.ID, err)
 			}
 			t.log.Debug("target relabelled", "target", tg.ID, "netns", tg.NetnsPath, "pod", tg.Pod)
+			t.companionsAdd(ctx, tg, true)
 			t.targets[tg.ID] = tg
 			return nil
 		}
 		if err := t.instance.RemoveTarget(ctx, tg.ID); err != nil {
 			return fmt.Errorf("trace %s: remove target %s to add it again: %w", t.cfg.Name, tg.ID, err)
 		}
+		t.companionsRemove(ctx, tg.ID)
 		delete(t.targets, tg.ID)
 		known = false
 	}
@@ -245,6 +261,9 @@ func (t *Trace) AddTarget(ctx context.Context, tg gadget.Target) error {
 			return fmt.Errorf("trace %s: add target %s: %w", t.cfg.Name, tg.ID, err)
 		}
 		t.log.Debug("target added", "target", tg.ID, "netns", tg.NetnsPath, "pod", tg.Pod)
+	}
+	if t.state == StateStarted && !known {
+		t.companionsAdd(ctx, tg, false)
 	}
 	t.targets[tg.ID] = tg
 	return nil
@@ -261,6 +280,7 @@ func (t *Trace) RemoveTarget(ctx context.Context, id string) error {
 	}
 	delete(t.targets, id)
 	if t.state == StateStarted {
+		t.companionsRemove(ctx, id)
 		if err := t.instance.RemoveTarget(ctx, id); err != nil {
 			return fmt.Errorf("trace %s: remove target %s: %w", t.cfg.Name, id, err)
 		}

@@ -749,6 +749,11 @@ func (in *instance) edgeEvent(a *attachment, k ngbpf.EdgeKey, v, prev ngbpf.Edge
 	ip := edgeAddr(k)
 	e.IP = ip.String()
 	in.enrichLocal(&e, a, ip)
+	if in.cfg.Names != nil {
+		if name, stale, ok := in.cfg.Names.Lookup(t.ID, ip, c.now); ok {
+			e.RemoteName, e.RemoteNameStale = name, stale
+		}
+	}
 	return e
 }
 

@@ -132,6 +132,9 @@ func remoteNode(e types.Event, podByIP map[string]string) dotNode {
 	if label == "" {
 		label = "unknown"
 	}
+	if n := remoteName(e); n != "" {
+		label = n + "\n" + label
+	}
 	return dotNode{id: "ip:" + e.IP, label: label}
 }
 

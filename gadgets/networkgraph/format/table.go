@@ -86,16 +86,36 @@ func number(n uint64) string {
 
 // remote describes what the remote end of an edge is, when an enricher
 // said so: "pod ns/name", "svc ns/name" or the free-form RemoteOther.
+// A DNS name the pod resolved follows, e.g. "web.test" or
+// "web.test (stale)".
 func remote(e types.Event) string {
+	var s string
 	switch e.RemoteKind {
 	case types.RemoteKindPod:
-		return "pod " + qualified(e.RemotePodNamespace, e.RemotePodName)
+		s = "pod " + qualified(e.RemotePodNamespace, e.RemotePodName)
 	case types.RemoteKindSvc:
-		return "svc " + qualified(e.RemoteSvcNamespace, e.RemoteSvcName)
-	case types.RemoteKindOther:
-		return e.RemoteOther
+		s = "svc " + qualified(e.RemoteSvcNamespace, e.RemoteSvcName)
+	default:
+		s = e.RemoteOther
 	}
-	return e.RemoteOther
+	if n := remoteName(e); n != "" {
+		if s == "" {
+			return n
+		}
+		return s + ", " + n
+	}
+	return s
+}
+
+// remoteName is the DNS name of the remote end, marked when stale.
+func remoteName(e types.Event) string {
+	if e.RemoteName == "" {
+		return ""
+	}
+	if e.RemoteNameStale {
+		return e.RemoteName + " (stale)"
+	}
+	return e.RemoteName
 }
 
 // qualified joins a namespace and a name as namespace/name, or returns the

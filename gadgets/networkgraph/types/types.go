@@ -48,6 +48,12 @@ type Event struct {
 	/* what enrichers add: "<plugin>/<name>" keys, e.g. "portnames/service" */
 	Annotations map[string]string `json:"annotations,omitempty"`
 
+	/* the DNS name the pod resolved to IP (the queried name, not the last
+	   CNAME), when the trace's dns data has it; RemoteNameStale once
+	   the answer's TTL has run out */
+	RemoteName      string `json:"remoteName,omitempty"`
+	RemoteNameStale bool   `json:"remoteNameStale,omitempty"`
+
 	/* counters and times, summed and widened by Unique */
 	Packets   uint64    `json:"packets,omitempty"`
 	Bytes     uint64    `json:"bytes,omitempty"`
@@ -91,7 +97,8 @@ func (e *Event) IsEdge() bool {
 
 // Unique merges the edges that share a Key: the first occurrence keeps its
 // place and its fields, the packet and byte counters of the later ones are
-// added to it, and FirstSeen/LastSeen widen to cover them all. Warn and err
+// added to it, FirstSeen/LastSeen widen to cover them all, and the last
+// RemoteName seen (with its RemoteNameStale) is kept. Warn and err
 // events are kept as they are, in order. The input is not modified.
 func Unique(edges []Event) []Event {
 	out := make([]Event, 0, len(edges))
@@ -117,6 +124,10 @@ func Unique(edges []Event) []Event {
 		}
 		if e.LastSeen.After(m.LastSeen) {
 			m.LastSeen = e.LastSeen
+		}
+		if e.RemoteName != "" {
+			// The later observation of the name is the current one.
+			m.RemoteName, m.RemoteNameStale = e.RemoteName, e.RemoteNameStale
 		}
 	}
 	return out

@@ -1,0 +1,100 @@
+package trace
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/registry"
+)
+
+// TestCompanion: a gadget that Uses dns-names gets a companion instance of
+// the gadget that Provides them, on the same targets, sharing one name
+// table; the companion's batches do not reach the trace, and it stops
+// after the trace's own instance.
+func TestCompanion(t *testing.T) {
+	user, provider := &fakeGadget{}, &fakeGadget{relabel: true}
+	userInfo, providerInfo := user.info(), provider.info()
+	userInfo.Uses = []gadget.Capability{gadget.CapabilityDNSNames}
+	providerInfo.Name, providerInfo.Provides = "provider", []gadget.Capability{gadget.CapabilityDNSNames}
+	reg := &registry.Registry{}
+	for _, info := range []*gadget.Info{userInfo, providerInfo} {
+		if err := reg.Register(info); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := reg.Providers(gadget.CapabilityDNSNames); len(got) != 1 || got[0].Name != "provider" {
+		t.Fatalf("Providers = %v, want provider", got)
+	}
+	var b batches
+	tr, err := New(reg, Config{Gadget: "fake", Node: "node1", Emit: b.emit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := tr.AddTarget(ctx, target("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.AddTarget(ctx, target("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.RemoveTarget(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+
+	u, p := user.Instances(), provider.Instances()
+	if len(u) != 1 || len(p) != 1 {
+		t.Fatalf("%d and %d instances, want one of each", len(u), len(p))
+	}
+	names := p[0].cfg.Names
+	if names == nil || u[0].cfg.Names != names {
+		t.Fatal("the instances do not share one name table")
+	}
+	now := time.Now()
+	names.Observe("b", "web.test", netip.MustParseAddr("10.0.0.2"), time.Second, now)
+	if name, stale, ok := u[0].cfg.Names.Lookup("b", netip.MustParseAddr("10.0.0.2"), now); !ok || stale || name != "web.test" {
+		t.Errorf("Lookup = %q, %v, %v", name, stale, ok)
+	}
+
+	if err := tr.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"start", "add a", "add b", "remove a", "stop"}
+	if got := p[0].Calls(); !slices.Equal(got, want) {
+		t.Errorf("companion calls %q, want %q", got, want)
+	}
+	if got := b.Got(); !slices.Equal(got, []string{"start", "add a", "add b", "remove a", "stop"}) {
+		t.Errorf("trace batches %q: the companion's leaked in, or the instance's are missing", got)
+	}
+	if !u[0].stopped || !p[0].stopped {
+		t.Error("not both stopped")
+	}
+
+	// Without a provider, the gadget runs without names.
+	reg2 := &registry.Registry{}
+	alone := &fakeGadget{}
+	aloneInfo := alone.info()
+	aloneInfo.Uses = []gadget.Capability{gadget.CapabilityDNSNames}
+	if err := reg2.Register(aloneInfo); err != nil {
+		t.Fatal(err)
+	}
+	tr2, err := New(reg2, Config{Gadget: "fake", Emit: func(any) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if alone.Instances()[0].cfg.Names != nil {
+		t.Error("Names set without a provider")
+	}
+	if err := tr2.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

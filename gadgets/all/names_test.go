@@ -1,0 +1,212 @@
+package all_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/gadgetkit/gadget/framework/containers"
+	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/trace"
+	_ "github.com/gadgetkit/gadget/gadgets/all"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
+	"github.com/gadgetkit/gadget/internal/testenv"
+)
+
+// serveName answers A queries for name (with the final dot) with addr and
+// a TTL of ttl seconds, over UDP at addr inside ns, until the test ends.
+func serveName(t *testing.T, ns *testenv.Netns, listen, name string, addr netip.Addr, ttl uint32) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := ns.Do(func() (err error) {
+		pc, err = net.ListenPacket("udp", listen)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		pc.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var p dnsmessage.Parser
+			h, err := p.Start(buf[:n])
+			if err != nil {
+				continue
+			}
+			q, err := p.Question()
+			if err != nil {
+				continue
+			}
+			b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true})
+			_ = b.StartQuestions()
+			_ = b.Question(q)
+			_ = b.StartAnswers()
+			if q.Name.String() == name && q.Type == dnsmessage.TypeA {
+				_ = b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: ttl},
+					dnsmessage.AResource{A: addr.As4()})
+			}
+			if resp, err := b.Finish(); err == nil {
+				_, _ = pc.WriteTo(resp, from)
+			}
+		}
+	})
+}
+
+// resolve sends one A query for name from inside ns to server and waits
+// for the response.
+func resolve(t *testing.T, ns *testenv.Netns, server, name string) {
+	t.Helper()
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 77, RecursionDesired: true})
+	_ = b.StartQuestions()
+	_ = b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
+	q, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c net.Conn
+	if err := ns.Do(func() (err error) {
+		c, err = net.Dial("udp", server)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(q); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 1500)); err != nil {
+		t.Fatalf("resolve %s: %v", name, err)
+	}
+}
+
+// TestDNSNamesOnEdges runs network-graph through the framework: the trace
+// runs dns beside it (network-graph Uses what dns Provides), and the edges
+// to an address the pod resolved carry the name, stale after the TTL.
+func TestDNSNamesOnEdges(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	dnsNS := testenv.NewNetns(t, "dns")
+	webNS := testenv.NewNetns(t, "web")
+	client := testenv.NewNetns(t, "client")
+	toDNS := testenv.Link(t, client, dnsNS)
+	toWeb := testenv.Link(t, client, webNS)
+	server := netip.AddrPortFrom(toDNS.B4, 53).String()
+	web := netip.AddrPortFrom(toWeb.B4, 8080).String()
+	const ttl = 2
+	serveName(t, dnsNS, server, "web.test.", toWeb.B4, ttl)
+	webNS.TCPEchoServer(t, web)
+	webNS.UDPEchoServer(t, web)
+
+	var mu sync.Mutex
+	var edges []types.Event
+	tr, err := trace.New(nil, trace.Config{
+		Gadget:     "network-graph",
+		Node:       "testnode",
+		Parameters: map[string]string{"interval": "200ms"},
+		Emit: func(b any) {
+			mu.Lock()
+			defer mu.Unlock()
+			edges = append(edges, b.([]types.Event)...)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino, err := containers.NetnsInode(client.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := tr.AddTarget(ctx, gadget.Target{ID: "client", Pod: client.Name(), NetnsPath: client.Path(), NetnsInode: ino}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Operate(ctx, "start"); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = tr.Operate(context.Background(), "stop")
+		}
+	})
+
+	resolve(t, client, server, "web.test.")
+	resolvedAt := time.Now()
+	client.TCPExchange(t, web, 100)
+	client.UDPExchange(t, web, 3, 100)
+
+	named := func(proto string, stale bool) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range edges {
+			if e.PktType == types.PktTypeOutgoing && e.Proto == proto && e.IP == toWeb.B4.String() && e.Port == 8080 &&
+				e.RemoteName == "web.test" && e.RemoteNameStale == stale {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				mu.Lock()
+				defer mu.Unlock()
+				t.Fatalf("timed out waiting for %s; edges: %s", what, types.EventsString(edges))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("the tcp and udp edges named web.test", func() bool { return named("tcp", false) && named("udp", false) })
+	if since := time.Since(resolvedAt); since >= ttl*time.Second {
+		t.Logf("the fresh name was seen %v after resolving, after its TTL: the check above proves little", since)
+	}
+
+	// After the TTL, new traffic on the same edges shows the name stale.
+	time.Sleep(time.Until(resolvedAt.Add(ttl*time.Second + 200*time.Millisecond)))
+	client.TCPExchange(t, web, 100)
+	client.UDPExchange(t, web, 3, 100)
+	waitFor("the edges' name stale", func() bool { return named("tcp", true) && named("udp", true) })
+
+	if err := tr.Operate(ctx, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+
+	mu.Lock()
+	final := types.Unique(edges)
+	mu.Unlock()
+	for _, format := range []string{"table", "dot"} {
+		var out, errw strings.Builder
+		o, err := tr.Info().NewOutput(format, &out, &errw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Batch(final); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s:\n%s", format, out.String())
+		want := "web.test (stale)"
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("%s output has no %q", format, want)
+		}
+	}
+}
