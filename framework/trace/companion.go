@@ -2,13 +2,33 @@ package trace
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/names"
 )
+
+// useParameter reads and removes from params the trace parameter that turns
+// the capability c a gadget Uses on: its name, e.g. dns-names=true. It is
+// off by default: the provider (dns) runs a packet socket in every watched
+// namespace, a cost per packet the user asks for. The gadget never sees the
+// parameter.
+func useParameter(params map[string]string, c gadget.Capability) (bool, error) {
+	v, ok := params[string(c)]
+	delete(params, string(c))
+	if !ok {
+		return false, nil
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("parameter %s=%q: use true or false", c, v)
+	}
+	return on, nil
+}
 
 // companion is an instance of another gadget run beside the trace's own
 // because the trace's gadget Uses what that gadget Provides.
@@ -25,8 +45,8 @@ type companion struct {
 // returns the name table the gadget's instance gets, or nil when nothing
 // provides one. A companion that fails is logged and left out: the trace
 // runs without what it would have provided.
-func (t *Trace) startCompanions(ctx context.Context) gadget.Names {
-	if !slices.Contains(t.info.Uses, gadget.CapabilityDNSNames) {
+func (t *Trace) startCompanions(ctx context.Context, on bool) gadget.Names {
+	if !on || !slices.Contains(t.info.Uses, gadget.CapabilityDNSNames) {
 		return nil
 	}
 	var provider *gadget.Info

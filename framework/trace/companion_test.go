@@ -30,7 +30,7 @@ func TestCompanion(t *testing.T) {
 		t.Fatalf("Providers = %v, want provider", got)
 	}
 	var b batches
-	tr, err := New(reg, Config{Gadget: "fake", Node: "node1", Emit: b.emit})
+	tr, err := New(reg, Config{Gadget: "fake", Node: "node1", Emit: b.emit, Parameters: map[string]string{"dns-names": "true"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,5 +96,34 @@ func TestCompanion(t *testing.T) {
 	}
 	if err := tr2.Stop(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUseParameter: a capability the gadget Uses is off unless the trace's
+// parameter of that name says true; the gadget never sees the parameter.
+func TestUseParameter(t *testing.T) {
+	for _, tc := range []struct {
+		params  map[string]string
+		want    bool
+		wantErr string
+	}{
+		{params: map[string]string{"interval": "1s"}, want: false},
+		{params: map[string]string{"dns-names": "true", "interval": "1s"}, want: true},
+		{params: map[string]string{"dns-names": "false"}, want: false},
+		{params: map[string]string{"dns-names": "yes please"}, wantErr: `parameter dns-names="yes please": use true or false`},
+	} {
+		got, err := useParameter(tc.params, gadget.CapabilityDNSNames)
+		if tc.wantErr != "" {
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("%v: error %v, want %q", tc.params, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%v: %v, %v; want %v", tc.params, got, err, tc.want)
+		}
+		if _, ok := tc.params["dns-names"]; ok {
+			t.Errorf("%v: the parameter is still there for the gadget", tc.params)
+		}
 	}
 }

@@ -161,11 +161,16 @@ func (t *Trace) Start(ctx context.Context) error {
 	if t.state == StateStarted {
 		return nil
 	}
-	nameTable := t.startCompanions(ctx)
+	params := maps.Clone(t.cfg.Parameters)
+	useNames, err := useParameter(params, gadget.CapabilityDNSNames)
+	if err != nil {
+		return fmt.Errorf("trace %s: %w", t.cfg.Name, err)
+	}
+	nameTable := t.startCompanions(ctx, useNames)
 	inst, err := t.info.New(gadget.Config{
 		Node:       t.cfg.Node,
 		Filter:     t.cfg.Filter,
-		Parameters: maps.Clone(t.cfg.Parameters),
+		Parameters: params,
 		Logger:     t.log,
 		Emit:       t.emit,
 		Names:      nameTable,

@@ -116,7 +116,7 @@ func TestDNSNamesOnEdges(t *testing.T) {
 	tr, err := trace.New(nil, trace.Config{
 		Gadget:     "network-graph",
 		Node:       "testnode",
-		Parameters: map[string]string{"interval": "200ms"},
+		Parameters: map[string]string{"interval": "200ms", "dns-names": "true"},
 		Emit: func(b any) {
 			mu.Lock()
 			defer mu.Unlock()
