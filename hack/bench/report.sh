@@ -679,8 +679,8 @@ the Go runtime: the slow runs and their RSS), and the fuel meter's rewrite of th
 (40–280 ms a run before). Where the rest goes (perf, 6 warm runs): wazero loading its cached native code, 14 MB
 for this guest (28 %, most of it reading the file into fresh pages, plus its CRC, 9 %), validating the module's
 code again (13 %) and decoding it (6 %), reading the module and its metered form (7 %), SHA-256 of the module
-(4 %), starting the instance (5 %); all but the last grow with the guest's code, 2.2 MB in \`dot.wasm\` of which the
-Go runtime is about 1.2 MB (a Go module with no \`encoding/json\`, \`fmt\` or \`reflect\` is 1.9 MB, \`dot.wasm\` 3.5 MB).
+(4 %), starting the instance (5 %); all but the last grow with the guest's code, 2.2 MB in \`dot.wasm\` of which
+the Go runtime and \`os\` take about 1.1 MB (the code of a module using only \`strconv\`; it is 1.9 MB in all, \`dot.wasm\` 3.5 MB).
 The 10,000-edge batches did not change (BenchmarkFormat10kPaired/wasm, 2×2 runs interleaved: 0.15–0.27× before,
 0.12–0.16× after, 18–33 and 18–21 ms a batch): the Go guest's own decoding and formatting is what they cost.
 EOF
