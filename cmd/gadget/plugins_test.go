@@ -41,12 +41,12 @@ func TestRunWithPlugins(t *testing.T) {
 		{
 			name:    "wasm enricher before a built-in format",
 			args:    []string{"--enricher", filepath.Join(dir, "portnames.wasm"), "-o", "jsonl"},
-			wantOut: []string{`"port":8080`, `"debug":"service=http-alt"`},
+			wantOut: []string{`"port":8080`, `"annotations":{"portnames/service":"http-alt"}`},
 		},
 		{
 			name:    "enricher parameter",
 			args:    []string{"--plugin-dir", dir, "--enricher", "portnames", "--plugin-param", "portnames.ports=8080/tcp=web", "--formatter", "jsonl"},
-			wantOut: []string{`"debug":"service=web"`},
+			wantOut: []string{`"annotations":{"portnames/service":"web"}`},
 		},
 		{
 			name:    "failing formatter falls back to json and exits 3",

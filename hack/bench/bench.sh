@@ -14,6 +14,7 @@
 #   BENCH_SCALE_ROUNDS (3)    rounds of scale.sh
 #   BENCH_SCALE_COUNTS ("100 250 500")
 #   BENCH_PIPELINE_ROUNDS (2) rounds of pipeline.sh
+#   BENCH_FORMAT_RUNS (10)    pairs of gadget format runs, built-in dot and dot.wasm (pipeline.sh)
 #   BENCH_CALM_WAIT (120)     seconds to wait at most for a load average under the core count
 #   BENCH_OUT                 where the raw results go (default: a new /tmp/gbench-run.* directory, kept)
 # Everything runs under 'nice -n -10' so that other work on the machine
@@ -51,7 +52,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_log "bench: results in $OUT"
 "$HERE/kernel.sh" "$GADGET" "$OUT" "$ROUNDS" "$SECS"
 "$HERE/churn.sh" "$OUT" "${BENCH_CHURN_SECONDS:-20}"
-"$HERE/pipeline.sh" "$OUT" "${BENCH_PIPELINE_ROUNDS:-2}"
+"$HERE/pipeline.sh" "$OUT" "${BENCH_PIPELINE_ROUNDS:-2}" "$GADGET"
 "$HERE/scale.sh" "$GADGET" "$OUT" "${BENCH_SCALE_ROUNDS:-3}" "${BENCH_SCALE_COUNTS:-100 250 500}"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$((SECONDS - start))
@@ -64,7 +65,7 @@ CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(npro
 memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 kernel: $(uname -r); $(go version | cut -d' ' -f3); $(iperf3 --version | head -1 | cut -d' ' -f1-2); tcpdump $(tcpdump --version 2>&1 | head -1 | awk '{print $3}')
 load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end
-settings: BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECS BENCH_FLOOD_SECONDS=${BENCH_FLOOD_SECONDS:-20} BENCH_CHURN_SECONDS=${BENCH_CHURN_SECONDS:-20} BENCH_SCALE_ROUNDS=${BENCH_SCALE_ROUNDS:-3} BENCH_PIPELINE_ROUNDS=${BENCH_PIPELINE_ROUNDS:-2}
+settings: BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECS BENCH_FLOOD_SECONDS=${BENCH_FLOOD_SECONDS:-20} BENCH_CHURN_SECONDS=${BENCH_CHURN_SECONDS:-20} BENCH_SCALE_ROUNDS=${BENCH_SCALE_ROUNDS:-3} BENCH_PIPELINE_ROUNDS=${BENCH_PIPELINE_ROUNDS:-2} BENCH_FORMAT_RUNS=${BENCH_FORMAT_RUNS:-10}
 MACHINE
 "$HERE/report.sh" "$OUT" "$DOC"
 bench_log "bench: done in ${elapsed}s; raw results in $OUT"

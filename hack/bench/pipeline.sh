@@ -2,7 +2,7 @@
 # Pipeline throughput (issue 7, item 3) and per-namespace kernel object
 # costs, as Go benchmarks:
 #
-#   hack/bench/pipeline.sh OUTDIR [ROUNDS]
+#   hack/bench/pipeline.sh OUTDIR [ROUNDS] [GADGET]
 #
 # Each round runs, one after the other (so rounds interleave the hosts):
 #   go test -run '^$' -bench 'Format10k$' -benchmem ./framework/plugin/...
@@ -19,6 +19,15 @@
 # (Format10k's edges/s) is noise, the paired ratio is not.
 # Then, once, a CPU profile of BenchmarkFormat10k/wasm (OUTDIR/wasm-profile.txt)
 # and hack/bench/wasmloop (OUTDIR/wasmloop.json).
+# With GADGET (bin/gadget), the CLI start-up of a Go WASM formatter: one
+# 'gadget format network-graph --input FILE --formatter F' with a fresh
+# cache of compiled plugins (cold), then BENCH_FORMAT_RUNS (10) pairs of
+# runs, the built-in dot and dot.wasm (plugins/dot built as make
+# plugins-wasm does) one after the other, the order flipped every pair,
+# each timed by /usr/bin/time; appended to OUTDIR/format-cli.tsv:
+#   pair  formatter  wall-s  max-rss-KiB
+# (pair 0 is the cold run). The report takes the median of the per-pair
+# ratios of wall times, so both runs of a ratio meet the same machine.
 # A package whose benchmarks are missing or fail to build is noted in
 # OUTDIR/pipeline-missing.txt and skipped, so the script runs while the
 # plugin hosts are still being written.
@@ -31,6 +40,7 @@ source "$HERE/lib.sh"
 [[ $# -ge 1 ]] || { echo "usage: $0 OUTDIR [ROUNDS]" >&2; exit 2; }
 OUT=$1
 ROUNDS=${2:-3}
+GADGET=${3:-}
 mkdir -p "$OUT"
 : >"$OUT/pipeline.tsv"
 : >"$OUT/pipeline-missing.txt"
@@ -90,4 +100,36 @@ if (cd "$ROOT" && go test -count=1 -run '^$' -bench 'Format10k$/^wasm$' -benchti
 		sed -n '/^Duration/p; /flat%/,$p' >"$OUT/wasm-profile.txt" || true
 fi
 (cd "$ROOT" && go run ./hack/bench/wasmloop) >"$OUT/wasmloop.json" || echo '{}' >"$OUT/wasmloop.json"
+
+# gadget format with a Go WASM formatter against the built-in one.
+: >"$OUT/format-cli.tsv"
+if [[ -n $GADGET ]]; then
+	bench_log "pipeline: gadget format, built-in dot vs dot.wasm"
+	(cd "$ROOT" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$TMP/dot.wasm" ./plugins/dot)
+	cat >"$TMP/events.json" <<'EVENTS'
+[{"node":"node1","pod":"frontend","pktType":"OUTGOING","proto":"tcp","ip":"10.77.0.3","port":8080,"podIP":"10.77.0.2","packets":6,"bytes":420},
+{"node":"node1","pod":"frontend","pktType":"OUTGOING","proto":"udp","ip":"10.77.0.5","port":53,"podIP":"10.77.0.2","packets":2,"bytes":90},
+{"node":"node1","pod":"api","pktType":"HOST","proto":"tcp","ip":"10.77.0.2","port":8080,"podIP":"10.77.0.3","packets":6,"bytes":900},
+{"node":"node1","pod":"api","pktType":"OUTGOING","proto":"tcp","ip":"10.77.0.4","port":5432,"podIP":"10.77.0.3","packets":4,"bytes":300},
+{"node":"node1","pod":"db","pktType":"HOST","proto":"tcp","ip":"10.77.0.3","port":5432,"podIP":"10.77.0.4","packets":4,"bytes":250}]
+EVENTS
+	# format PAIR NAME FORMATTER: one timed run; the cache of compiled
+	# plugins is this run's own (XDG_CACHE_HOME), so pair 0 starts cold.
+	format() {
+		local t
+		t=$(XDG_CACHE_HOME="$TMP/cache" /usr/bin/time -f '%e %M' "$GADGET" format network-graph \
+			--input "$TMP/events.json" --formatter "$3" 2>&1 >/dev/null | tail -1)
+		printf '%s\t%s\t%s\t%s\n' "$1" "$2" "${t% *}" "${t#* }" >>"$OUT/format-cli.tsv"
+	}
+	format 0 wasm-cold "$TMP/dot.wasm"
+	for ((i = 1; i <= ${BENCH_FORMAT_RUNS:-10}; i++)); do
+		if ((i % 2)); then
+			format "$i" builtin dot
+			format "$i" wasm "$TMP/dot.wasm"
+		else
+			format "$i" wasm "$TMP/dot.wasm"
+			format "$i" builtin dot
+		fi
+	done
+fi
 bench_log "pipeline: done"

@@ -7,15 +7,17 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
 )
 
 // header is the header row.
-var header = []string{"node", "namespace", "pod", "pktType", "proto", "ip", "port", "remoteKind", "remote", "packets", "bytes"}
+var header = []string{"node", "namespace", "pod", "pktType", "proto", "ip", "port", "remoteKind", "remote", "packets", "bytes", "annotations"}
 
 // edge holds the fields of a network-graph event that the CSV shows, with
 // the JSON names of gadgets/networkgraph/types.Event (this plugin, like any
@@ -37,6 +39,9 @@ type edge struct {
 	RemoteOther        string `json:"remoteOther"`
 	Packets            uint64 `json:"packets"`
 	Bytes              uint64 `json:"bytes"`
+	// Annotations are what enrichers added ("<plugin>/<name>" to value),
+	// shown in the last column as key=value pairs, sorted, joined by "; ".
+	Annotations map[string]string `json:"annotations"`
 
 	addr netip.Addr // IP parsed, for sorting; invalid when IP does not parse
 }
@@ -56,6 +61,17 @@ func (e *edge) remote() string {
 		return qualified(e.RemoteSvcNamespace, e.RemoteSvcName)
 	}
 	return e.RemoteOther
+}
+
+// annotations writes the annotations as key=value pairs sorted by key,
+// joined by "; ".
+func (e *edge) annotations() string {
+	keys := slices.Sorted(maps.Keys(e.Annotations))
+	pairs := make([]string, len(keys))
+	for i, k := range keys {
+		pairs[i] = k + "=" + e.Annotations[k]
+	}
+	return strings.Join(pairs, "; ")
 }
 
 func qualified(namespace, name string) string {
@@ -93,7 +109,8 @@ func (formatter) Format(_ context.Context, req abi.Request) ([]byte, string, err
 }
 
 // render writes the unique edges of batch, sorted, as CSV; warn and err
-// events are left out.
+// events are left out. Edges merged into one keep the annotations of the
+// first for a key both have.
 func render(batch []byte, withHeader bool) ([]byte, string, error) {
 	var events []edge
 	if err := json.Unmarshal(batch, &events); err != nil {
@@ -118,6 +135,7 @@ func render(batch []byte, withHeader bool) ([]byte, string, error) {
 		row[7], row[8] = e.RemoteKind, e.remote()
 		row[9] = strconv.FormatUint(e.Packets, 10)
 		row[10] = strconv.FormatUint(e.Bytes, 10)
+		row[11] = e.annotations()
 		_ = w.Write(row)
 	}
 	w.Flush()
@@ -141,6 +159,14 @@ func unique(events []edge) []*edge {
 		if m, ok := index[k]; ok {
 			m.Packets += e.Packets
 			m.Bytes += e.Bytes
+			for k, v := range e.Annotations {
+				if _, ok := m.Annotations[k]; !ok {
+					if m.Annotations == nil {
+						m.Annotations = map[string]string{}
+					}
+					m.Annotations[k] = v
+				}
+			}
 			continue
 		}
 		index[k] = e

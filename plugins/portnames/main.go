@@ -1,8 +1,8 @@
 // Command portnames is a network-graph enricher as a WASM plugin: it names
 // the well-known port of every edge (53/udp → dns, 5432/tcp → postgres)
-// in the edge's "debug" field, as "service=dns", appended with "; " to
-// what the field already holds. Warn and err events and edges of unknown
-// ports pass unchanged; every other field is kept as it came.
+// in the edge's annotations, as "portnames/service": "dns" (the other
+// enrichers' annotations are kept). Warn and err events and edges of
+// unknown ports pass unchanged; every other field is kept as it came.
 //
 // The parameter "ports" adds or overrides names, e.g.
 // "8080/tcp=web,9000=minio" (a port without protocol names both).
@@ -20,7 +20,7 @@ import (
 func init() {
 	wasm.Enricher(abi.Manifest{
 		Name:        "portnames",
-		Description: "Names well-known ports (53 → dns, 5432 → postgres) in the debug field.",
+		Description: "Names well-known ports (53 → dns, 5432 → postgres) in the annotation portnames/service.",
 	}, enrich)
 }
 
@@ -62,9 +62,12 @@ func names(param string) (map[string]string, error) {
 	return m, nil
 }
 
+// annotation is the key under which portnames names a port.
+const annotation = "portnames/service"
+
 // enrich names the ports of the batch. It reads the batch with the SDK's
 // ForEachObject and writes each event back member by member, in its order,
-// with only "debug" changed: no reflection, no map per event.
+// with only "annotations" changed: no reflection, no map per event.
 func enrich(req abi.Request) ([]byte, error) {
 	table, err := names(req.Parameters["ports"])
 	if err != nil {
@@ -83,7 +86,7 @@ func enrich(req abi.Request) ([]byte, error) {
 		out = append(out, '{')
 		for i := range o.Len() {
 			key, value := o.Member(i)
-			if name != "" && strings.EqualFold(string(key), "debug") {
+			if name != "" && string(key) == "annotations" {
 				continue
 			}
 			if out[len(out)-1] != '{' {
@@ -96,14 +99,9 @@ func enrich(req abi.Request) ([]byte, error) {
 			if out[len(out)-1] != '{' {
 				out = append(out, ',')
 			}
-			debug, err := o.String("debug")
-			if err != nil {
+			if out, err = appendAnnotations(out, o.Raw("annotations"), name); err != nil {
 				return err
 			}
-			if debug != "" {
-				debug += "; "
-			}
-			out = wasm.AppendString(append(out, `"debug":`...), debug+"service="+name)
 		}
 		out = append(out, '}')
 		return nil
@@ -112,6 +110,34 @@ func enrich(req abi.Request) ([]byte, error) {
 		return nil, fmt.Errorf("decode the batch: %w", err)
 	}
 	return append(out, ']'), nil
+}
+
+// appendAnnotations appends the member "annotations": the annotations of
+// old (a JSON object, null or nil) as they were, but for portnames' own,
+// which is set to name.
+func appendAnnotations(out, old []byte, name string) ([]byte, error) {
+	out = append(out, `"annotations":{`...)
+	if len(old) > 0 && string(old) != "null" {
+		if old[0] != '{' {
+			return nil, fmt.Errorf("field annotations: %s is not an object", old)
+		}
+		err := wasm.ForEachObject(append(append([]byte{'['}, old...), ']'), func(a wasm.Object) error {
+			for i := range a.Len() {
+				key, value := a.Member(i)
+				if string(key) == annotation {
+					continue
+				}
+				out = append(wasm.AppendString(out, string(key)), ':')
+				out = append(append(out, value...), ',')
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("field annotations: %w", err)
+		}
+	}
+	out = append(wasm.AppendString(out, annotation), ':')
+	return append(wasm.AppendString(out, name), '}'), nil
 }
 
 // serviceName returns the name of the port of the edge o, "" for warn

@@ -77,11 +77,11 @@ func TestCSV(t *testing.T) {
 		params map[string]string
 		want   string
 	}{
-		{nil, "node,namespace,pod,pktType,proto,ip,port,remoteKind,remote,packets,bytes\n" +
-			"n1,,web,HOST,tcp,10.0.0.9,80,,\"client, \"\"quoted\"\"\",0,0\n" +
-			"n1,,web,OUTGOING,tcp,10.0.0.2,5432,pod,db/pg-0,4,240\n"},
-		{map[string]string{"header": "false"}, "n1,,web,HOST,tcp,10.0.0.9,80,,\"client, \"\"quoted\"\"\",0,0\n" +
-			"n1,,web,OUTGOING,tcp,10.0.0.2,5432,pod,db/pg-0,4,240\n"},
+		{nil, "node,namespace,pod,pktType,proto,ip,port,remoteKind,remote,packets,bytes,annotations\n" +
+			"n1,,web,HOST,tcp,10.0.0.9,80,,\"client, \"\"quoted\"\"\",0,0,\n" +
+			"n1,,web,OUTGOING,tcp,10.0.0.2,5432,pod,db/pg-0,4,240,\n"},
+		{map[string]string{"header": "false"}, "n1,,web,HOST,tcp,10.0.0.9,80,,\"client, \"\"quoted\"\"\",0,0,\n" +
+			"n1,,web,OUTGOING,tcp,10.0.0.2,5432,pod,db/pg-0,4,240,\n"},
 	} {
 		got, err := f.Format(t.Context(), plugin.Batch{Gadget: "network-graph", Sequence: 1, Final: true, Events: []byte(smallBatch)}, tc.params)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/gadgetkit/gadget/framework/plugin"
@@ -62,7 +63,7 @@ func (m *module) instantiate(ctx context.Context) (*instance, error) {
 	if m.host.opts.GrantClock {
 		cfg = cfg.WithSysWalltime().WithSysNanotime()
 	}
-	mod, err := m.rt.InstantiateModule(ctx, m.cm, cfg)
+	mod, err := m.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator), m.cm, cfg)
 	if err != nil {
 		return nil, describe(ctx, err, stderr)
 	}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -55,8 +56,11 @@ const (
 // Options configure a Host. The zero value is usable: every zero field
 // takes its default.
 type Options struct {
-	// CacheDir, when set, keeps compiled modules on disk across runs
-	// (wazero's compilation cache); it is created if missing.
+	// CacheDir, when set, keeps compiled modules on disk across runs:
+	// wazero's compilation cache, and in CacheDir/metered the modules
+	// the fuel meter rewrote (see meterCache). It is created if missing;
+	// give each user their own (the CLI uses os.UserCacheDir), as its
+	// content is trusted like the plugins themselves.
 	CacheDir string
 	// MemoryLimitPages caps the memory of every instance, in 64 KiB
 	// pages; default DefaultMemoryLimitPages.
@@ -113,6 +117,7 @@ type Host struct {
 	// rt runs metered modules, rtChecked the others.
 	rt, rtChecked wazero.Runtime
 	cache         wazero.CompilationCache
+	meterCache    meterCache
 
 	mu       sync.Mutex
 	compiled map[[sha256.Size]byte]compiled
@@ -150,6 +155,9 @@ func NewHost(ctx context.Context, opts Options) (*Host, error) {
 		cfg = cfg.WithCompilationCache(c)
 	}
 	h := &Host{opts: opts, cache: cache, compiled: map[[sha256.Size]byte]compiled{}}
+	if opts.CacheDir != "" {
+		h.meterCache = meterCache{dir: filepath.Join(opts.CacheDir, meteredDir)}
+	}
 	h.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
 	h.rtChecked = wazero.NewRuntimeWithConfig(ctx, cfg.WithCloseOnContextDone(true))
 	_, err := h.rt.NewHostModuleBuilder(meter.ImportModule).
@@ -278,7 +286,7 @@ func (h *Host) compile(ctx context.Context, path string, code []byte) (compiled,
 	}
 	start := time.Now()
 	c := compiled{rt: h.rt}
-	metered, err := meter.Instrument(code, fuel)
+	metered, err := h.meterCache.instrument(code, sum)
 	if err != nil {
 		h.opts.Logger.Debug("wasm plugin not metered: its calls check their deadline on every loop", "plugin", path, "reason", err)
 		c.rt, metered = h.rtChecked, code

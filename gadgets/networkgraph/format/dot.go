@@ -25,11 +25,17 @@ type dotEdge struct {
 	port     int
 }
 
-func (e dotEdge) label() string {
-	if e.port == 0 {
-		return e.proto
+// label is proto/port (or proto alone without a port), then each of
+// notes, the arrow's annotations as key=value, on a line of its own.
+func (e dotEdge) label(notes []string) string {
+	l := e.proto
+	if e.port != 0 {
+		l += "/" + strconv.Itoa(e.port)
 	}
-	return e.proto + "/" + strconv.Itoa(e.port)
+	for _, n := range notes {
+		l += "\n" + n
+	}
+	return l
 }
 
 // renderDOT writes edges as a Graphviz digraph. Pods are boxes; remote
@@ -37,7 +43,8 @@ func (e dotEdge) label() string {
 // graph, or an enricher named the remote pod, in which case the arrow goes
 // to that pod's box. OUTGOING edges point from the pod to the remote end,
 // HOST edges from the remote end (the client) to the pod. Nodes and edges
-// are written in a fixed order, so equal graphs give equal files.
+// are written in a fixed order, so equal graphs give equal files. An
+// arrow's label lists the annotations of its events, sorted, each once.
 func renderDOT(w io.Writer, edges []types.Event) error {
 	podByIP := map[string]string{}
 	for _, e := range edges {
@@ -47,7 +54,7 @@ func renderDOT(w io.Writer, edges []types.Event) error {
 	}
 
 	nodes := map[string]dotNode{}
-	seen := map[dotEdge]bool{}
+	notes := map[dotEdge][]string{}
 	var arrows []dotEdge
 	for _, e := range edges {
 		pod := dotNode{id: podID(e.Namespace, e.Pod), label: qualified(e.Namespace, e.Pod), pod: true}
@@ -60,9 +67,19 @@ func renderDOT(w io.Writer, edges []types.Event) error {
 		if e.PktType == types.PktTypeHost {
 			a.from, a.to = far.id, pod.id
 		}
-		if !seen[a] {
-			seen[a] = true
+		n, ok := notes[a]
+		if !ok {
 			arrows = append(arrows, a)
+		}
+		for k, v := range e.Annotations {
+			n = append(n, k+"="+v)
+		}
+		notes[a] = n
+	}
+	for a, n := range notes {
+		if len(n) > 1 {
+			slices.Sort(n)
+			notes[a] = slices.Compact(n)
 		}
 	}
 
@@ -97,7 +114,7 @@ func renderDOT(w io.Writer, edges []types.Event) error {
 		fmt.Fprintf(&b, "\t%s [label=%s, shape=%s];\n", dotQuote(n.id), dotQuote(n.label), shape)
 	}
 	for _, a := range arrows {
-		fmt.Fprintf(&b, "\t%s -> %s [label=%s];\n", dotQuote(a.from), dotQuote(a.to), dotQuote(a.label()))
+		fmt.Fprintf(&b, "\t%s -> %s [label=%s];\n", dotQuote(a.from), dotQuote(a.to), dotQuote(a.label(notes[a])))
 	}
 	b.WriteString("}\n")
 	_, err := io.WriteString(w, b.String())

@@ -36,6 +36,8 @@ type Event struct {
 	RemotePodNamespace string `json:"remotePodNamespace"`
 	RemotePodName      string `json:"remotePodName"`
 	RemoteOther        string `json:"remoteOther"`
+	// Annotations are what enrichers added, "<plugin>/<name>" to value.
+	Annotations map[string]string `json:"annotations"`
 }
 
 // IsEdge reports whether e is an edge rather than a warning or error.
@@ -51,19 +53,34 @@ type Node struct {
 	Pod bool
 }
 
-// Arrow is an edge of the graph, labelled proto/port.
+// Arrow is an edge of the graph, labelled proto/port and the annotations
+// of the events it stands for.
 type Arrow struct {
 	From, To string
 	Proto    string
 	Port     int
+	// Notes are the annotations of the arrow's events as key=value,
+	// sorted, each once.
+	Notes []string
 }
 
-// Label is proto/port, or proto alone without a port.
+// Label is proto/port (or proto alone without a port), then each note on
+// a line of its own.
 func (a Arrow) Label() string {
-	if a.Port == 0 {
-		return a.Proto
+	l := a.Proto
+	if a.Port != 0 {
+		l += "/" + strconv.Itoa(a.Port)
 	}
-	return a.Proto + "/" + strconv.Itoa(a.Port)
+	for _, n := range a.Notes {
+		l += "\n" + n
+	}
+	return l
+}
+
+// arrowID identifies an arrow: the events of one ID make one arrow.
+type arrowID struct {
+	from, to, proto string
+	port            int
 }
 
 // Edges decodes a batch, a JSON array of events, and returns its edges
@@ -98,6 +115,11 @@ func Edges(batch []byte) ([]Event, error) {
 				return err
 			}
 		}
+		if raw := o.Raw("annotations"); len(raw) > 0 && string(raw) != "null" {
+			if e.Annotations, err = stringMap(raw); err != nil {
+				return fmt.Errorf("field annotations: %w", err)
+			}
+		}
 		if e.IsEdge() {
 			events = append(events, e)
 		}
@@ -120,7 +142,7 @@ func Build(edges []Event) Graph {
 		}
 	}
 	nodes := make(map[string]Node, len(edges))
-	seen := make(map[Arrow]bool, len(edges))
+	seen := make(map[arrowID]int, len(edges)) // index in arrows
 	var arrows []Arrow
 	for _, e := range edges {
 		pod := Node{ID: podID(e.Namespace, e.Pod), Label: qualified(e.Namespace, e.Pod), Pod: true}
@@ -133,9 +155,21 @@ func Build(edges []Event) Graph {
 		if e.PktType == "HOST" {
 			a.From, a.To = far.ID, pod.ID
 		}
-		if !seen[a] {
-			seen[a] = true
+		id := arrowID{a.From, a.To, a.Proto, a.Port}
+		i, ok := seen[id]
+		if !ok {
+			i = len(arrows)
+			seen[id] = i
 			arrows = append(arrows, a)
+		}
+		for k, v := range e.Annotations {
+			arrows[i].Notes = append(arrows[i].Notes, k+"="+v)
+		}
+	}
+	for i := range arrows {
+		if len(arrows[i].Notes) > 1 {
+			slices.Sort(arrows[i].Notes)
+			arrows[i].Notes = slices.Compact(arrows[i].Notes)
 		}
 	}
 	sorted := make([]Node, 0, len(nodes))
@@ -198,4 +232,21 @@ func remote(e Event, podByIP map[string]string) Node {
 		label = "unknown"
 	}
 	return Node{ID: "ip:" + e.IP, Label: label}
+}
+
+// stringMap decodes raw, a JSON object of strings.
+func stringMap(raw []byte) (map[string]string, error) {
+	m := map[string]string{}
+	err := wasm.ForEachObject(append(append([]byte{'['}, raw...), ']'), func(o wasm.Object) error {
+		for i := range o.Len() {
+			k, _ := o.Member(i)
+			v, err := o.String(string(k))
+			if err != nil {
+				return err
+			}
+			m[string(k)] = v
+		}
+		return nil
+	})
+	return m, err
 }

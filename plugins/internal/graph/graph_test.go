@@ -16,6 +16,7 @@ func TestEdgesMatchesEncodingJSON(t *testing.T) {
 		`[{"type":"warn","message":"m"},{"type":"normal","pod":"a"},{"type":"err"},null]`,
 		`[{"pod":"caf\u00e9 \"x\"\n","remoteKind":"svc","remoteServiceNamespace":"ns","remoteServiceName":"db","POD":"last"}]`,
 		`[{"remoteKind":"pod","remotePodNamespace":"ns","remotePodName":"p","remoteOther":"host","podIP":null,"port":null}]`,
+		`[{"pod":"a","annotations":{"geo/city":"A \"B\"\n","portnames/service":"dns"}},{"pod":"b","annotations":null},{"pod":"c","annotations":{}}]`,
 	} {
 		t.Run(batch, func(t *testing.T) {
 			var all []Event
@@ -37,9 +38,31 @@ func TestEdgesMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestEdgesErrors(t *testing.T) {
-	for _, batch := range []string{`{}`, `[{"port":"80"}]`, `[{"pod":1}]`, `[{"port":1.5}]`, `[1]`, `[{"pod":"a"}`} {
+	for _, batch := range []string{`{}`, `[{"annotations":{"a/b":1}}]`, `[{"annotations":"a"}]`, `[{"port":"80"}]`, `[{"pod":1}]`, `[{"port":1.5}]`, `[1]`, `[{"pod":"a"}`} {
 		if _, err := Edges([]byte(batch)); err == nil {
 			t.Errorf("Edges(%s): no error", batch)
 		}
+	}
+}
+
+// TestBuildNotes checks that an arrow lists the annotations of all its
+// events, sorted, each once, after proto/port.
+func TestBuildNotes(t *testing.T) {
+	edge := func(port int, ann map[string]string) Event {
+		return Event{Pod: "a", PktType: "OUTGOING", Proto: "tcp", IP: "10.0.0.1", Port: port, Annotations: ann}
+	}
+	g := Build([]Event{
+		edge(80, map[string]string{"portnames/service": "http", "geo/country": "NL"}),
+		edge(80, map[string]string{"portnames/service": "http"}),
+		edge(80, nil),
+		edge(443, nil),
+	})
+	var labels []string
+	for _, a := range g.Arrows {
+		labels = append(labels, a.Label())
+	}
+	want := []string{"tcp/80\ngeo/country=NL\nportnames/service=http", "tcp/443"}
+	if !slices.Equal(labels, want) {
+		t.Errorf("labels = %q, want %q", labels, want)
 	}
 }

@@ -37,6 +37,11 @@ const (
 	ImportName   = "refuel"
 )
 
+// Version identifies what Instrument writes: raise it with any change to
+// its output, so that modules instrumented by an older meter and kept on
+// disk (the host's cache) are instrumented again.
+const Version = 1
+
 // LoopsPerFuel is the number of loop iterations of one function call that
 // spend one unit of fuel; every call spends one too.
 const LoopsPerFuel = 64
