@@ -271,16 +271,9 @@ func stopTrace(ctx context.Context, tr *trace.Trace) error {
 }
 
 // checkParameters lets the gadget reject the parameters before anything
-// runs, so that a bad --interval or --param is a usage error: creating an instance
-// touches nothing (gadget.Info.New's contract) and the unstarted instance
-// is dropped.
+// runs, so that a bad --interval or --param is a usage error.
 func checkParameters(info *gadget.Info, params map[string]string) error {
-	_, err := info.New(gadget.Config{
-		Parameters: params,
-		Logger:     slog.New(slog.DiscardHandler),
-		Emit:       func(any) {},
-	})
-	if err != nil {
+	if err := trace.CheckParameters(info, params); err != nil {
 		return usageError{fmt.Errorf("%s: %w (set with --interval or --param KEY=VALUE)", info.Name, err)}
 	}
 	return nil

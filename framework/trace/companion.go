@@ -30,6 +30,26 @@ func useParameter(params map[string]string, c gadget.Capability) (bool, error) {
 	return on, nil
 }
 
+// CheckParameters lets a gadget reject a trace's parameters before anything
+// runs, as Start would see them: the framework's own (a capability the
+// gadget Uses, e.g. dns-names=true) are checked and removed, the rest go to
+// info.New, which touches nothing (gadget.Info.New's contract); the
+// unstarted instance is dropped. params is not changed.
+func CheckParameters(info *gadget.Info, params map[string]string) error {
+	params = maps.Clone(params)
+	for _, c := range info.Uses {
+		if _, err := useParameter(params, c); err != nil {
+			return err
+		}
+	}
+	_, err := info.New(gadget.Config{
+		Parameters: params,
+		Logger:     slog.New(slog.DiscardHandler),
+		Emit:       func(any) {},
+	})
+	return err
+}
+
 // companion is an instance of another gadget run beside the trace's own
 // because the trace's gadget Uses what that gadget Provides.
 type companion struct {

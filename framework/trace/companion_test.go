@@ -2,6 +2,7 @@ package trace
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -125,5 +126,45 @@ func TestUseParameter(t *testing.T) {
 		if _, ok := tc.params["dns-names"]; ok {
 			t.Errorf("%v: the parameter is still there for the gadget", tc.params)
 		}
+	}
+}
+
+// TestCheckParameters: the CLI's early check sees the parameters as Start
+// does: the framework's own are checked and removed before the gadget's New.
+func TestCheckParameters(t *testing.T) {
+	info := &gadget.Info{
+		Name: "user",
+		Uses: []gadget.Capability{gadget.CapabilityDNSNames},
+		New: func(cfg gadget.Config) (gadget.Instance, error) {
+			for k := range cfg.Parameters {
+				if k != "interval" {
+					return nil, fmt.Errorf("parameter %q: unknown", k)
+				}
+			}
+			return nil, nil
+		},
+	}
+	for _, tc := range []struct {
+		params  map[string]string
+		wantErr string
+	}{
+		{params: map[string]string{"interval": "1s", "dns-names": "true"}},
+		{params: map[string]string{"dns-names": "sometimes"}, wantErr: `parameter dns-names="sometimes": use true or false`},
+		{params: map[string]string{"max": "1"}, wantErr: `parameter "max": unknown`},
+	} {
+		err := CheckParameters(info, tc.params)
+		if (err == nil) != (tc.wantErr == "") || (err != nil && err.Error() != tc.wantErr) {
+			t.Errorf("%v: %v, want %q", tc.params, err, tc.wantErr)
+		}
+	}
+	// Without the capability in Uses, the parameter is the gadget's to judge.
+	info.Uses = nil
+	if err := CheckParameters(info, map[string]string{"dns-names": "true"}); err == nil {
+		t.Error("dns-names passed to a gadget that does not use dns names")
+	}
+	params := map[string]string{"dns-names": "true"}
+	info.Uses = []gadget.Capability{gadget.CapabilityDNSNames}
+	if err := CheckParameters(info, params); err != nil || params["dns-names"] != "true" {
+		t.Errorf("CheckParameters changed its argument or failed: %v, %v", params, err)
 	}
 }
