@@ -12,22 +12,27 @@ import (
 	"github.com/gadgetkit/gadget/framework/names"
 )
 
-// useParameter reads and removes from params the trace parameter that turns
-// the capability c a gadget Uses on: its name, e.g. dns-names=true. It is
-// off by default: the provider (dns) runs a packet socket in every watched
-// namespace, a cost per packet the user asks for. The gadget never sees the
-// parameter.
-func useParameter(params map[string]string, c gadget.Capability) (bool, error) {
-	v, ok := params[string(c)]
-	delete(params, string(c))
-	if !ok {
-		return false, nil
+// splitParameters separates the framework's parameters from the gadget's:
+// for each capability the gadget Uses, the parameter of that name (e.g.
+// dns-names=true) turns it on. It is off by default: the provider (dns)
+// runs a packet socket in every watched namespace, a cost per packet the
+// user asks for. The gadget never sees those parameters; every other one,
+// including a capability's name the gadget does not use, is the gadget's
+// to judge. params is not changed.
+func splitParameters(info *gadget.Info, params map[string]string) (own map[string]string, on map[gadget.Capability]bool, err error) {
+	own = maps.Clone(params)
+	on = map[gadget.Capability]bool{}
+	for _, c := range info.Uses {
+		v, ok := own[string(c)]
+		if !ok {
+			continue
+		}
+		delete(own, string(c))
+		if on[c], err = strconv.ParseBool(v); err != nil {
+			return nil, nil, fmt.Errorf("parameter %s=%q: use true or false", c, v)
+		}
 	}
-	on, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("parameter %s=%q: use true or false", c, v)
-	}
-	return on, nil
+	return own, on, nil
 }
 
 // CheckParameters lets a gadget reject a trace's parameters before anything
@@ -36,14 +41,12 @@ func useParameter(params map[string]string, c gadget.Capability) (bool, error) {
 // info.New, which touches nothing (gadget.Info.New's contract); the
 // unstarted instance is dropped. params is not changed.
 func CheckParameters(info *gadget.Info, params map[string]string) error {
-	params = maps.Clone(params)
-	for _, c := range info.Uses {
-		if _, err := useParameter(params, c); err != nil {
-			return err
-		}
+	own, _, err := splitParameters(info, params)
+	if err != nil {
+		return err
 	}
-	_, err := info.New(gadget.Config{
-		Parameters: params,
+	_, err = info.New(gadget.Config{
+		Parameters: own,
 		Logger:     slog.New(slog.DiscardHandler),
 		Emit:       func(any) {},
 	})
@@ -65,8 +68,8 @@ type companion struct {
 // returns the name table the gadget's instance gets, or nil when nothing
 // provides one. A companion that fails is logged and left out: the trace
 // runs without what it would have provided.
-func (t *Trace) startCompanions(ctx context.Context, on bool) gadget.Names {
-	if !on || !slices.Contains(t.info.Uses, gadget.CapabilityDNSNames) {
+func (t *Trace) startCompanions(ctx context.Context, on map[gadget.Capability]bool) gadget.Names {
+	if !on[gadget.CapabilityDNSNames] {
 		return nil
 	}
 	var provider *gadget.Info

@@ -3,6 +3,7 @@ package trace
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -100,31 +101,33 @@ func TestCompanion(t *testing.T) {
 	}
 }
 
-// TestUseParameter: a capability the gadget Uses is off unless the trace's
-// parameter of that name says true; the gadget never sees the parameter.
-func TestUseParameter(t *testing.T) {
+// TestSplitParameters: a capability the gadget Uses is off unless the
+// trace's parameter of that name says true; the gadget never sees the
+// parameter, and one the gadget does not Use stays the gadget's.
+func TestSplitParameters(t *testing.T) {
+	uses := &gadget.Info{Name: "user", Uses: []gadget.Capability{gadget.CapabilityDNSNames}}
 	for _, tc := range []struct {
+		info    *gadget.Info
 		params  map[string]string
 		want    bool
+		wantOwn map[string]string
 		wantErr string
 	}{
-		{params: map[string]string{"interval": "1s"}, want: false},
-		{params: map[string]string{"dns-names": "true", "interval": "1s"}, want: true},
-		{params: map[string]string{"dns-names": "false"}, want: false},
-		{params: map[string]string{"dns-names": "yes please"}, wantErr: `parameter dns-names="yes please": use true or false`},
+		{info: uses, params: map[string]string{"interval": "1s"}, wantOwn: map[string]string{"interval": "1s"}},
+		{info: uses, params: map[string]string{"dns-names": "true", "interval": "1s"}, want: true, wantOwn: map[string]string{"interval": "1s"}},
+		{info: uses, params: map[string]string{"dns-names": "false"}, wantOwn: map[string]string{}},
+		{info: uses, params: map[string]string{"dns-names": "yes please"}, wantErr: `parameter dns-names="yes please": use true or false`},
+		{info: &gadget.Info{Name: "other"}, params: map[string]string{"dns-names": "true"}, wantOwn: map[string]string{"dns-names": "true"}},
 	} {
-		got, err := useParameter(tc.params, gadget.CapabilityDNSNames)
+		own, on, err := splitParameters(tc.info, tc.params)
 		if tc.wantErr != "" {
 			if err == nil || err.Error() != tc.wantErr {
-				t.Errorf("%v: error %v, want %q", tc.params, err, tc.wantErr)
+				t.Errorf("%s %v: error %v, want %q", tc.info.Name, tc.params, err, tc.wantErr)
 			}
 			continue
 		}
-		if err != nil || got != tc.want {
-			t.Errorf("%v: %v, %v; want %v", tc.params, got, err, tc.want)
-		}
-		if _, ok := tc.params["dns-names"]; ok {
-			t.Errorf("%v: the parameter is still there for the gadget", tc.params)
+		if err != nil || on[gadget.CapabilityDNSNames] != tc.want || !maps.Equal(own, tc.wantOwn) {
+			t.Errorf("%s %v: %v, %v, %v; want %v, %v", tc.info.Name, tc.params, own, on, err, tc.wantOwn, tc.want)
 		}
 	}
 }

@@ -161,12 +161,11 @@ func (t *Trace) Start(ctx context.Context) error {
 	if t.state == StateStarted {
 		return nil
 	}
-	params := maps.Clone(t.cfg.Parameters)
-	useNames, err := useParameter(params, gadget.CapabilityDNSNames)
+	params, uses, err := splitParameters(t.info, t.cfg.Parameters)
 	if err != nil {
 		return fmt.Errorf("trace %s: %w", t.cfg.Name, err)
 	}
-	nameTable := t.startCompanions(ctx, useNames)
+	nameTable := t.startCompanions(ctx, uses)
 	inst, err := t.info.New(gadget.Config{
 		Node:       t.cfg.Node,
 		Filter:     t.cfg.Filter,
