@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -31,8 +30,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	ngtypes "github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 	"github.com/gadgetkit/gadget/internal/testenv"
+	"github.com/gadgetkit/gadget/test/internal/edgetest"
 )
 
 var kubectlGadgetPath = flag.String("kubectl-gadget", "", "kubectl-gadget binary to run (hack/e2e.sh builds it)")
@@ -193,10 +192,12 @@ func TestKubectlGadgetStream(t *testing.T) {
 	}
 	got := map[string]string{}
 	poll(ctx, t, "every expected edge in the stream", func() (bool, string) {
-		for _, e := range readEvents(t, streamFile) {
-			if e.IsEdge() {
-				got[edgeKey(e)] = remoteOf(e)
-			}
+		edges, err := edgetest.ReadEdges(streamFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range edges {
+			got[edgetest.Key(e)] = edgetest.Remote(e)
 		}
 		for k, v := range want {
 			if got[k] != v {
@@ -374,37 +375,6 @@ func sendUDP(t *testing.T, client, server *testenv.Netns, ip string, port, n int
 			t.Fatalf("datagram %d to %s not received: %v", i, ip, err)
 		}
 	}
-}
-
-// readEvents reads the JSON lines written so far.
-func readEvents(t *testing.T, path string) []ngtypes.Event {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events []ngtypes.Event
-	for _, line := range strings.Split(string(b), "\n") {
-		var e ngtypes.Event
-		if json.Unmarshal([]byte(line), &e) == nil {
-			events = append(events, e)
-		}
-	}
-	return events
-}
-
-func edgeKey(e ngtypes.Event) string {
-	return fmt.Sprintf("%s/%s %s %s %s %d", e.Namespace, e.Pod, e.PktType, e.Proto, e.IP, e.Port)
-}
-
-func remoteOf(e ngtypes.Event) string {
-	switch e.RemoteKind {
-	case "pod":
-		return "pod " + e.RemotePodNamespace + "/" + e.RemotePodName
-	case "svc":
-		return "svc " + e.RemoteSvcNamespace + "/" + e.RemoteSvcName
-	}
-	return e.RemoteKind + " " + e.RemoteOther
 }
 
 // checkStreamRefused checks who cannot read the running trace's stream:

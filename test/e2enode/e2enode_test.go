@@ -43,6 +43,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	ngtypes "github.com/gadgetkit/gadget/gadgets/networkgraph/types"
+	"github.com/gadgetkit/gadget/test/internal/edgetest"
 )
 
 var (
@@ -396,36 +397,11 @@ func (s *stream) stop() {
 
 // events reads the edges the stream has written so far.
 func (s *stream) events() []ngtypes.Event {
-	b, err := os.ReadFile(s.path)
+	edges, err := edgetest.ReadEdges(s.path)
 	if err != nil {
 		s.e.t.Fatal(err)
 	}
-	var out []ngtypes.Event
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if len(line) == 0 || line[0] != '{' {
-			continue
-		}
-		var ev ngtypes.Event
-		if json.Unmarshal(line, &ev) == nil && ev.IsEdge() {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-func edgeKey(ev ngtypes.Event) string {
-	return fmt.Sprintf("%s/%s %s %s %s %d", ev.Namespace, ev.Pod, ev.PktType, ev.Proto, ev.IP, ev.Port)
-}
-
-func remoteOf(ev ngtypes.Event) string {
-	switch ev.RemoteKind {
-	case "pod":
-		return "pod " + ev.RemotePodNamespace + "/" + ev.RemotePodName
-	case "svc":
-		return "svc " + ev.RemoteSvcNamespace + "/" + ev.RemoteSvcName
-	default:
-		return ev.RemoteKind + " " + ev.RemoteOther
-	}
+	return edges
 }
 
 // waitEdges waits until every edge of want is in the stream, remote as
@@ -435,11 +411,11 @@ func (s *stream) waitEdges(want map[string]string) map[string]ngtypes.Event {
 	got := map[string]ngtypes.Event{}
 	s.e.poll("the edges in the stream", 90*time.Second, func() (bool, string) {
 		for _, ev := range s.events() {
-			got[edgeKey(ev)] = ev
+			got[edgetest.Key(ev)] = ev
 		}
 		var missing []string
 		for k, v := range want {
-			if ev, ok := got[k]; !ok || remoteOf(ev) != v {
+			if ev, ok := got[k]; !ok || edgetest.Remote(ev) != v {
 				missing = append(missing, k+" → "+v)
 			}
 		}
@@ -448,14 +424,14 @@ func (s *stream) waitEdges(want map[string]string) map[string]ngtypes.Event {
 		}
 		var have []string
 		for k, ev := range got {
-			have = append(have, k+" → "+remoteOf(ev))
+			have = append(have, k+" → "+edgetest.Remote(ev))
 		}
 		slices.Sort(have)
 		return false, fmt.Sprintf("missing %v; have %v; stream: %s", missing, have, tail(s.path))
 	})
 	var lines []string
 	for k := range want {
-		lines = append(lines, fmt.Sprintf("  %-60s %s", k, remoteOf(got[k])))
+		lines = append(lines, fmt.Sprintf("  %-60s %s", k, edgetest.Remote(got[k])))
 	}
 	slices.Sort(lines)
 	s.e.logf("edges checked:\n%s", strings.Join(lines, "\n"))
@@ -475,8 +451,8 @@ func (e *env) waitEdgeMatching(s *stream, re *regexp.Regexp, ok func(ngtypes.Eve
 	e.t.Helper()
 	e.poll("an edge matching "+re.String(), 60*time.Second, func() (bool, string) {
 		for _, ev := range s.events() {
-			if re.MatchString(edgeKey(ev)) && ok(ev) {
-				e.logf("edge: %s → %s", edgeKey(ev), remoteOf(ev))
+			if re.MatchString(edgetest.Key(ev)) && ok(ev) {
+				e.logf("edge: %s → %s", edgetest.Key(ev), edgetest.Remote(ev))
 				return true, ""
 			}
 		}
@@ -495,13 +471,13 @@ func (e *env) checkOwners(edges map[string]ngtypes.Event, want map[string]string
 			}
 			found = true
 			if ev.PodOwner != owner {
-				e.t.Errorf("edge %s: podOwner %q, want %q", edgeKey(ev), ev.PodOwner, owner)
+				e.t.Errorf("edge %s: podOwner %q, want %q", edgetest.Key(ev), ev.PodOwner, owner)
 			}
 			if ev.PodIP == "" || ev.PodHostIP != e.nodeIP || ev.Node != e.node {
-				e.t.Errorf("edge %s: podIP %q, podHostIP %q (want %s), node %q (want %s)", edgeKey(ev), ev.PodIP, ev.PodHostIP, e.nodeIP, ev.Node, e.node)
+				e.t.Errorf("edge %s: podIP %q, podHostIP %q (want %s), node %q (want %s)", edgetest.Key(ev), ev.PodIP, ev.PodHostIP, e.nodeIP, ev.Node, e.node)
 			}
 			if ev.PodLabels[workload] != "workload" {
-				e.t.Errorf("edge %s: podLabels %v lack %s=workload", edgeKey(ev), ev.PodLabels, workload)
+				e.t.Errorf("edge %s: podLabels %v lack %s=workload", edgetest.Key(ev), ev.PodLabels, workload)
 			}
 		}
 		if !found {
@@ -658,7 +634,7 @@ func (e *env) exampleTrace() {
 	var sawServer, sawUDP bool
 	for _, ev := range evs {
 		if ev.Namespace != dataNS && ev.IsEdge() {
-			e.t.Errorf("status.output has an edge of namespace %q, the filter is %s: %s", ev.Namespace, dataNS, edgeKey(ev))
+			e.t.Errorf("status.output has an edge of namespace %q, the filter is %s: %s", ev.Namespace, dataNS, edgetest.Key(ev))
 		}
 		sawServer = sawServer || (ev.PktType == "HOST" && ev.Proto == "tcp" && ev.Port == tcpPort && ev.RemoteKind == "pod")
 		sawUDP = sawUDP || (ev.Pod == "udp-server" && ev.Proto == "udp" && ev.RemotePodName == "udp-client")
