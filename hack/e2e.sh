@@ -5,7 +5,8 @@
 #
 # It builds gadgetd and the e2e test (test/e2e, build tag e2e), then the
 # test starts a real kube-apiserver and etcd (envtest, binaries from
-# hack/envtest-assets.sh), applies the Trace CRD and deploy/namespace.yaml +
+# hack/envtest-assets.sh), applies the Trace CRD, deploy/admission.yaml (the
+# scope policy, which gadgetd requires), deploy/namespace.yaml and
 # deploy/rbac.yaml, creates two network namespaces joined by a veth as the
 # pods demo/client and demo/server (Pod objects with status.podIP on node
 # e2e-node), runs gadgetd as a real process with the ServiceAccount's token

@@ -92,7 +92,7 @@ func TestNetworkGraphStatusOutput(t *testing.T) {
 
 	step := func(format string, args ...any) { t.Logf("== "+format, args...) }
 
-	step("starting kube-apiserver and etcd from %s with the Trace CRD, applying deploy/namespace.yaml and "+
+	step("starting kube-apiserver and etcd from %s with the Trace CRD, applying deploy/admission.yaml, namespace.yaml and "+
 		"deploy/rbac.yaml; gadgetd runs as ServiceAccount gadget/gadget", assets)
 	c := startCluster(ctx, t, assets)
 	cs, dyn, kubeconfig := c.cs, c.dyn, c.agentKubeconfig
@@ -264,7 +264,7 @@ func startCluster(ctx context.Context, t *testing.T, assets string) cluster {
 	}
 	cfg := testenv.StartEnv(t, env)
 	c := cluster{env: env, cfg: cfg, cs: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
-	for _, f := range []string{"namespace.yaml", "rbac.yaml"} {
+	for _, f := range []string{"admission.yaml", "namespace.yaml", "rbac.yaml"} {
 		applyFile(ctx, t, cfg, c.dyn, filepath.Join(repo, "deploy", f))
 	}
 	c.agentKubeconfig = serviceAccountKubeconfig(ctx, t, cfg, c.cs)
