@@ -435,7 +435,11 @@ func (r *Reconciler) operate(ctx context.Context, log *slog.Logger, tr *v1alpha1
 	}
 	if err == nil && !rt.started() && r.opts.RequireScopePolicy {
 		// Whatever op is, it may start the trace.
-		err = checkScope(ctx, r.reader, tr)
+		if err := checkScope(ctx, r.reader, tr); err != nil {
+			log.Warn("trace not started", "operation", op, "err", err)
+			rt.setError(op, err)
+			return rt.status(), nil
+		}
 	}
 	if err != nil {
 		log.Warn("trace not runnable", "operation", op, "err", err)

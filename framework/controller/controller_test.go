@@ -535,6 +535,8 @@ func TestCRDValidation(t *testing.T) {
 		{name: "bad-run-mode", obj: `{"spec":{"gadget":"probe","runMode":"Sometimes"}}`, want: "spec.runMode"},
 		{name: "bad-output-mode", obj: `{"spec":{"gadget":"probe","outputMode":"Printer"}}`, want: "spec.outputMode"},
 		{name: "missing-gadget", obj: `{"spec":{"node":"n"}}`, want: "spec.gadget"},
+		{name: "missing-node", obj: `{"spec":{"gadget":"probe"}}`, want: "spec.node"},
+		{name: "empty-node", obj: `{"spec":{"gadget":"probe","node":""}}`, want: "spec.node"},
 		{name: "empty-gadget", obj: `{"spec":{"gadget":""}}`, want: "spec.gadget"},
 		{name: "missing-spec", obj: `{}`, want: "spec"},
 	}
