@@ -16,6 +16,12 @@ const OperationAnnotation = "gadget.kinvolk.io/operation"
 // Traces with, e.g. spec.node=worker-1 (the CRD declares it selectable).
 const NodeField = "spec.node"
 
+// AgentFinalizer is the finalizer the node agent puts on every Trace of
+// its node, so that deleting the Trace first stops its gadget. A Trace
+// whose agent is gone (AgentReady not True) may lose it safely: the
+// agent's kernel objects went with its process.
+const AgentFinalizer = "gadget.kinvolk.io/node-agent"
+
 // ScopePolicyName is the name of the ValidatingAdmissionPolicy and of its
 // binding (deploy/admission.yaml) that let a user create or widen a Trace
 // only for pods the user may list. The node agent runs no Trace unless both

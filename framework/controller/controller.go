@@ -41,7 +41,7 @@ import (
 
 // Finalizer is put on every Trace of the node so that deleting it first
 // stops its gadget and releases its kernel objects.
-const Finalizer = "gadget.kinvolk.io/node-agent"
+const Finalizer = v1alpha1.AgentFinalizer
 
 // releaseTimeout bounds stopping the traces when the agent shuts down.
 const releaseTimeout = 30 * time.Second
