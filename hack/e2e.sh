@@ -87,6 +87,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The test reads deploy/ and docs/ relative to its package folder.
-(cd test/e2e && exec ../../bin/e2e.test -test.v -test.count=1 -test.timeout=6m -gadgetd ../../bin/gadgetd -kubectl-gadget ../../bin/kubectl-gadget) &
+(cd test/e2e && exec ../../bin/e2e.test -test.v -test.count=1 -test.timeout=10m -gadgetd ../../bin/gadgetd -kubectl-gadget ../../bin/kubectl-gadget) &
 test_pid=$!
 wait "$test_pid"
