@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -248,4 +250,58 @@ func errString(err error) string {
 		return "no error"
 	}
 	return err.Error()
+}
+
+// TestScopePolicyStatic checks what TestScopePolicy does not: the policy
+// fails closed, its binding denies, it comes first in apply order, and
+// the agent may read the two objects by name only.
+func TestScopePolicyStatic(t *testing.T) {
+	ms := readManifests(t)
+	if k := ms[0].obj.GetKind(); k != "ValidatingAdmissionPolicy" {
+		t.Errorf("first object applied is a %s; want the scope policy, so that no Trace is admitted unchecked", k)
+	}
+	var policy, binding, agent *unstructured.Unstructured
+	for _, m := range ms {
+		switch {
+		case m.obj.GetKind() == "ValidatingAdmissionPolicy":
+			policy = m.obj
+		case m.obj.GetKind() == "ValidatingAdmissionPolicyBinding":
+			binding = m.obj
+		case m.obj.GetKind() == "ClusterRole" && m.obj.GetName() == "gadget":
+			agent = m.obj
+		}
+	}
+	if policy == nil || binding == nil || agent == nil {
+		t.Fatalf("policy %v, binding %v, agent ClusterRole %v: one is missing", policy != nil, binding != nil, agent != nil)
+	}
+	if policy.GetName() != v1alpha1.ScopePolicyName || binding.GetName() != v1alpha1.ScopePolicyName {
+		t.Errorf("names %s and %s, want %s (gadgetd looks them up by it)", policy.GetName(), binding.GetName(), v1alpha1.ScopePolicyName)
+	}
+	if fp, _, _ := unstructured.NestedString(policy.Object, "spec", "failurePolicy"); fp != "Fail" {
+		t.Errorf("failurePolicy %q, want Fail", fp)
+	}
+	if name, _, _ := unstructured.NestedString(binding.Object, "spec", "policyName"); name != policy.GetName() {
+		t.Errorf("binding policyName %q, want %q", name, policy.GetName())
+	}
+	if acts, _, _ := unstructured.NestedStringSlice(binding.Object, "spec", "validationActions"); !slices.Equal(acts, []string{"Deny"}) {
+		t.Errorf("binding validationActions %v, want [Deny]", acts)
+	}
+	rules, _, _ := unstructured.NestedSlice(agent.Object, "rules")
+	found := false
+	for _, r := range rules {
+		r := r.(map[string]any)
+		groups, _, _ := unstructured.NestedStringSlice(r, "apiGroups")
+		if !slices.Contains(groups, "admissionregistration.k8s.io") {
+			continue
+		}
+		found = true
+		verbs, _, _ := unstructured.NestedStringSlice(r, "verbs")
+		names, _, _ := unstructured.NestedStringSlice(r, "resourceNames")
+		if !slices.Equal(verbs, []string{"get"}) || !slices.Equal(names, []string{v1alpha1.ScopePolicyName}) {
+			t.Errorf("ClusterRole gadget: %v on admission objects named %v; want get on %s only", verbs, names, v1alpha1.ScopePolicyName)
+		}
+	}
+	if !found {
+		t.Error("ClusterRole gadget cannot read the scope policy, and gadgetd runs no trace without it")
+	}
 }

@@ -236,3 +236,34 @@ func readYAML(t *testing.T, path string) []*unstructured.Unstructured {
 		}
 	}
 }
+
+// TestStopWhileAgentDown checks that a stop asked while no agent runs is
+// carried out by the next agent after it resumed the trace from its
+// checkpoint: the output holds what was recorded before.
+func TestStopWhileAgentDown(t *testing.T) {
+	c := requireCluster(t)
+	ns := newNamespace(t, c)
+	node := ns + "-node"
+	reg, p := newProbeRegistry()
+	opts := Options{Node: node, Registry: reg, CheckpointDir: t.TempDir()}
+	first := startAgent(t, opts)
+	key := createTrace(t, c, ns, "down", v1alpha1.TraceSpec{Node: node, Gadget: "probe", OutputMode: v1alpha1.OutputModeStatus})
+	annotate(t, c, key, "start")
+	waitTrace(t, c, key, "started", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStarted
+	})
+	p.emitNow([]string{"recorded"})
+	first.stop(t) // its final checkpoint holds the edge
+
+	annotate(t, c, key, "stop")
+	startAgent(t, opts)
+	tr := waitTrace(t, c, key, "stopped", func(tr *v1alpha1.Trace) bool {
+		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStopped
+	})
+	if tr.Status.Output == "" || !strings.Contains(tr.Status.Output, `"recorded"`) {
+		t.Errorf("status.output = %q, want the edge recorded before the agent stopped", tr.Status.Output)
+	}
+	if !strings.Contains(tr.Status.OperationWarning, "restarted") || tr.Status.OperationError != "" {
+		t.Errorf("operationWarning %q, operationError %q", tr.Status.OperationWarning, tr.Status.OperationError)
+	}
+}
