@@ -561,7 +561,8 @@ func (r *Reconciler) ensure(ctx context.Context, tr *v1alpha1.Trace) (*running, 
 	}
 	r.mu.Unlock()
 	if closing {
-		rt.close(ctx, false)
+		// Keep its checkpoint: the next agent resumes from it.
+		rt.close(ctx, true)
 		return nil, errClosing
 	}
 	return rt, nil

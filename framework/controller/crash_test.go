@@ -146,27 +146,39 @@ func TestResumeAfterCrash(t *testing.T) {
 	}
 }
 
-// TestResumeWithoutCheckpoint checks that an agent that keeps no
-// checkpoints says at resume that the earlier edges are lost.
+// TestResumeWithoutCheckpoint checks what a resumed trace says when no
+// checkpoint keeps its earlier edges: an agent that keeps no checkpoints
+// (Status output mode), and a stream, whose readers missed the batches
+// while no agent ran.
 func TestResumeWithoutCheckpoint(t *testing.T) {
 	c := requireCluster(t)
-	ns := newNamespace(t, c)
-	node := ns + "-node"
-	reg, _ := newProbeRegistry()
-	first := startAgent(t, Options{Node: node, Registry: reg})
-	key := createTrace(t, c, ns, "nockpt", v1alpha1.TraceSpec{Node: node, Gadget: "probe", OutputMode: v1alpha1.OutputModeStatus})
-	annotate(t, c, key, "start")
-	waitTrace(t, c, key, "started", func(tr *v1alpha1.Trace) bool {
-		return handled(tr) && tr.Status.State == v1alpha1.TraceStateStarted
-	})
-	first.stop(t)
-	startAgent(t, Options{Node: node, Registry: reg})
-	tr := waitTrace(t, c, key, "resumed", func(tr *v1alpha1.Trace) bool {
-		return strings.Contains(tr.Status.OperationWarning, "restarted")
-	})
-	if w := tr.Status.OperationWarning; !strings.Contains(w, "are not in the output (the agent keeps no checkpoints") ||
-		!strings.Contains(w, "the previous agent's last heartbeat") {
-		t.Errorf("operationWarning = %q", w)
+	for _, tc := range []struct {
+		mode v1alpha1.OutputMode
+		want string
+	}{
+		{v1alpha1.OutputModeStatus, "are not in the output (the agent keeps no checkpoints"},
+		{v1alpha1.OutputModeStream, "were not streamed"},
+	} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			ns := newNamespace(t, c)
+			node := ns + "-node"
+			reg, _ := newProbeRegistry()
+			first := startAgent(t, Options{Node: node, Registry: reg})
+			key := createTrace(t, c, ns, "nockpt", v1alpha1.TraceSpec{Node: node, Gadget: "probe", OutputMode: tc.mode})
+			annotate(t, c, key, "start")
+			waitTrace(t, c, key, "started", func(tr *v1alpha1.Trace) bool {
+				return handled(tr) && tr.Status.State == v1alpha1.TraceStateStarted
+			})
+			first.stop(t)
+			startAgent(t, Options{Node: node, Registry: reg})
+			tr := waitTrace(t, c, key, "resumed", func(tr *v1alpha1.Trace) bool {
+				return strings.Contains(tr.Status.OperationWarning, "restarted")
+			})
+			if w := tr.Status.OperationWarning; !strings.Contains(w, tc.want) ||
+				!strings.Contains(w, "the previous agent's last heartbeat") {
+				t.Errorf("operationWarning = %q, want it to say %q and from when", w, tc.want)
+			}
+		})
 	}
 }
 
