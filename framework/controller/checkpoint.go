@@ -52,8 +52,10 @@ func (c checkpoints) path(uid types.UID) string {
 }
 
 // save writes h and the data write produces to the file of h.UID, through
-// a temporary file renamed over it, so that a crash leaves the previous
-// checkpoint or the new one, never half of one. Data larger than the
+// a temporary file renamed over it, so that a crash of the agent leaves
+// the previous checkpoint or the new one, never half of one. It does not
+// fsync (the caller holds the trace's lock): a crash of the whole node may
+// leave a file that load reports as unreadable. Data larger than the
 // bound is not written (the previous checkpoint stays): the error says so.
 func (c checkpoints) save(h checkpointHeader, write func(io.Writer) error) error {
 	var buf bytes.Buffer
@@ -71,9 +73,6 @@ func (c checkpoints) save(h checkpointHeader, write func(io.Writer) error) error
 		return fmt.Errorf("create the checkpoint file: %w", err)
 	}
 	_, err = f.Write(buf.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

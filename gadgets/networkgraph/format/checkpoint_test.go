@@ -3,10 +3,13 @@ package format
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 )
 
 // TestCheckpointRestore checks that a checkpoint taken after any batch of
@@ -72,4 +75,30 @@ func TestCheckpointErrors(t *testing.T) {
 	if err := c.Checkpoint(&bytes.Buffer{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("checkpoint after close: %v, want ErrClosed", err)
 	}
+}
+
+// BenchmarkCheckpoint measures one checkpoint of a Status output holding
+// 16384 distinct edges (max-edges' default), as the node agent takes it
+// at every heartbeat.
+func BenchmarkCheckpoint(b *testing.B) {
+	o, _ := New(JSON, io.Discard, io.Discard)
+	batch := make([]types.Event, 0, 16384)
+	for i := range 16384 {
+		e := edge("web", types.PktTypeOutgoing, "udp", fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255), 53, 1, 80)
+		e.Namespace = "demo"
+		e.PodLabels = map[string]string{"app": "web"}
+		batch = append(batch, e)
+	}
+	if err := o.Batch(batch); err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if err := o.(gadget.Checkpointer).Checkpoint(&buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len()), "bytes/checkpoint")
 }
