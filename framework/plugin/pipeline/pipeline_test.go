@@ -220,7 +220,9 @@ func (c *counter) Result() ([]byte, error) {
 }
 
 // failFinal is a Final that must not be called.
-func failFinal([]byte) ([]byte, error) { return nil, errors.New("Final called although a merger is set") }
+func failFinal([]byte) ([]byte, error) {
+	return nil, errors.New("Final called although a merger is set")
+}
 
 func TestAbort(t *testing.T) {
 	for _, streaming := range []bool{false, true} {
