@@ -98,3 +98,42 @@ func TestFormatInput(t *testing.T) {
 		})
 	}
 }
+
+// TestBadTargets runs gadget run against this machine's real discovery:
+// every bad --netns or --pid exits 2 with one line naming the flag and a
+// true hint. None of them gets as far as tracing, so no root is needed.
+func TestBadTargets(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"netns given as a path", []string{"--netns", "/proc/1/ns/net"}, "--pid 1"},
+		{"netns path of self", []string{"--netns", "/proc/self/ns/net"}, "not a namespace name: use a name from 'ip netns list'"},
+		{"netns relative path", []string{"--netns", "../etc"}, "not a namespace name"},
+		{"netns name too long", []string{"--netns", long}, "a name of 300 bytes, longer than any file name (255)"},
+		{"netns missing", []string{"--netns", "inputs-no-such-ns"}, `no network namespace named "inputs-no-such-ns"`},
+		{"pid missing", []string{"--pid", "2147483647"}, "--pid 2147483647: no such process"},
+		{"pid too large for an int", []string{"--pid", "99999999999999999999"}, `invalid argument "99999999999999999999" for "--pid" flag`},
+		{"second selection bad", []string{"--netns", "inputs-no-such-ns", "--all"}, "no network namespace named"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			e := defaultEnv()
+			e.stdout, e.stderr = &stdout, &stderr
+			e.euid = func() int { return 0 }
+			code := execute(t.Context(), append([]string{"run", "network-graph", "--duration", "1s"}, tt.args...), e)
+			if code != exitUsage {
+				t.Errorf("exit code %d, want %d; stderr %q", code, exitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.want) || strings.Count(stderr.String(), "\n") != 1 {
+				t.Errorf("stderr = %q, want one line containing %q", stderr.String(), tt.want)
+			}
+			if strings.Contains(stderr.String(), "run as root") && os.Geteuid() == 0 {
+				t.Errorf("stderr %q tells root to run as root", stderr.String())
+			}
+		})
+	}
+}
