@@ -96,6 +96,7 @@ type pluginOptions struct {
 	memory        string        // --plugin-memory, e.g. 1GiB; 0 for no cap
 	cpu           time.Duration // --plugin-cpu; 0 for no bound
 	errors        string        // --plugin-errors: fail or warn
+	privileged    []string      // --plugin-privileged: go-plugins that keep root
 }
 
 // Plugin failure policies of --plugin-errors.
@@ -232,6 +233,7 @@ func loadPlugins(ctx context.Context, e env, info *gadget.Info, o runOptions) (*
 		Wasm: wasm.Options{CacheDir: wasmCacheDir(), CallTimeout: o.plugins.pluginTimeout, Logger: logger},
 		GoPlugin: goplugin.Options{CallTimeout: o.plugins.pluginTimeout, Logger: logger,
 			MemoryLimit: memory, CPULimit: cpu},
+		Privileged: o.plugins.privileged,
 	}
 	set, err := loader.Load(ctx, spec, o.plugins.enrichers, opts)
 	if err != nil {
@@ -324,6 +326,8 @@ func (o *pluginOptions) addFlags(f *pflag.FlagSet) {
 	f.DurationVar(&o.pluginTimeout, "plugin-timeout", 30*time.Second, "fail a plugin call that takes longer than this")
 	f.StringVar(&o.memory, "plugin-memory", goplugin.FormatBytes(goplugin.DefaultMemoryLimit), "cap the data memory of each go-plugin process (RLIMIT_DATA), e.g. 512MiB; 0 for no cap")
 	f.DurationVar(&o.cpu, "plugin-cpu", goplugin.DefaultCPULimit, "bound the CPU time of each go-plugin process over its life (RLIMIT_CPU); 0 for no bound")
+	f.StringArrayVar(&o.privileged, "plugin-privileged", nil, "let the go-plugin `NAME|PATH` keep gadget's user and capabilities when gadget runs as root; repeatable. "+
+		"Every other go-plugin then runs as nobody (65534) without capabilities, with no_new_privs and an empty environment")
 	f.StringVar(&o.errors, "plugin-errors", pluginErrorsFail, "when a plugin call failed (its batch skipped the enricher or was written as JSON): fail exits with status 3, warn with 0")
 }
 

@@ -32,7 +32,10 @@ type options struct {
 	streamAddr  string
 	kubeEnrich  bool
 	pluginDir   string
-	logLevel    slog.Level
+	// privileged are the go-plugins of pluginDir that keep gadgetd's
+	// privileges (--plugin-privileged); the others run as nobody.
+	privileged []string
+	logLevel   slog.Level
 }
 
 // errVersion is what parseFlags returns once --version printed the
@@ -59,6 +62,16 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 		"enrich events from the cluster's pods, services and nodes (informer caches)")
 	fs.StringVar(&o.pluginDir, "plugin-dir", "",
 		"directory of the plugins a Trace may name in spec.parameters.formatter and spec.parameters.enrichers (NAME.wasm or a go-plugin executable NAME); empty: built-in formats only")
+	fs.Func("plugin-privileged",
+		"let the go-plugin `NAME` of --plugin-dir run as gadgetd's user with its capabilities; repeatable. "+
+			"The others run as nobody (65534) without capabilities, with no_new_privs and an empty environment",
+		func(name string) error {
+			if name == "" || strings.ContainsAny(name, "/\x00") {
+				return fmt.Errorf("%q: want the file name of a go-plugin in --plugin-dir, e.g. --plugin-privileged csv", name)
+			}
+			o.privileged = append(o.privileged, name)
+			return nil
+		})
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
