@@ -235,7 +235,7 @@ func (h host) permissionHint(what string) string {
 	if h.euid == nil || h.euid() != 0 {
 		return "run as root"
 	}
-	return "denied although gadget runs as root: the kernel's ptrace access check refused " + what +
+	return "gadget runs as root, yet the kernel's ptrace access check refused " + what +
 		" (a security module such as AppArmor, SELinux or Landlock, a sandbox, or another user namespace); choose another target"
 }
 
