@@ -134,6 +134,10 @@ plugins-goplugin: ## Build the go-plugin formatter csv into bin/plugins/.
 bench: build ## Benchmarks (root): kernel overhead, churn, pipeline, scale; writes docs/benchmarks.md.
 	./hack/bench/bench.sh $(BIN)/gadget docs/benchmarks.md
 
+.PHONY: bench-recording
+bench-recording: ## Peak RSS of gadget format and advise on a 500 MiB recording (no root; BENCH_RECORDING_BEFORE=REF compares).
+	GO=$(GO) ./hack/bench/recording.sh $$(mktemp -d /tmp/gbench-recording-out.XXXXXX)
+
 .PHONY: kubectl-gadget
 kubectl-gadget: ## Build the kubectl plugin into bin/kubectl-gadget (deploys $(IMAGE_REPO):$(VERSION) by default).
 	$(GO) build -trimpath -ldflags "-X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).ImageRepo=$(IMAGE_REPO)" \

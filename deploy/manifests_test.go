@@ -91,6 +91,8 @@ var allowedCapabilities = map[string]string{
 	"PERFMON":      "eBPF programs that read kernel memory, without CAP_SYS_ADMIN",
 	"NET_ADMIN":    "TCX attach without CAP_SYS_ADMIN",
 	"SYS_RESOURCE": "RLIMIT_MEMLOCK for eBPF maps on kernels before 5.11",
+	"SETUID":       "start go-plugin children as nobody",
+	"SETGID":       "start go-plugin children in group nogroup without supplementary groups",
 }
 
 // TestManifestsStatic checks what the API server does not: the agent runs

@@ -37,7 +37,7 @@ type env struct {
 	hostname func() (string, error)
 	// resolve, resolveNamed and watch are containers.Resolve,
 	// containers.ResolveNamed and containers.WatchNamed; resolve's errors
-	// wrapping containers.ErrNotFound are the user's.
+	// wrapping containers.ErrBadTarget are the user's.
 	resolve      func(ctx context.Context, node string, sel containers.Selector) ([]gadget.Target, error)
 	resolveNamed func(ctx context.Context, node string, sel containers.Selector) ([]gadget.Target, error)
 	watch        func(ctx context.Context, interval time.Duration, resolve, named func(context.Context) ([]gadget.Target, error),

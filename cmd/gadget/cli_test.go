@@ -133,7 +133,7 @@ func run(t *testing.T, g *fakeGadget, euid int, args ...string) result {
 					return nil, errors.New("read /proc: permission denied")
 				case "frontend", "api":
 				default:
-					return nil, fmt.Errorf("--netns %s: no network namespace named %q: %w", n, n, containers.ErrNotFound)
+					return nil, fmt.Errorf("--netns %s: no network namespace named %q: %w: %w", n, n, containers.ErrNotFound, containers.ErrBadTarget)
 				}
 				out = append(out, gadget.Target{ID: "netns:" + n, Node: node, Pod: n, NetnsPath: "/var/run/netns/" + n})
 			}

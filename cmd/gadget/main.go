@@ -7,8 +7,9 @@
 //
 // Exit codes: 0 on success, 1 when the trace fails, 2 when the command
 // line is wrong or cannot be carried out as given (flag values, no target,
-// no such network namespace, not root), 3 when a plugin call failed
-// (unless --plugin-errors=warn).
+// a --netns or --pid that does not exist, is malformed or may not be
+// opened, a missing or bad --input file, not root), 3 when a plugin call
+// failed (unless --plugin-errors=warn).
 package main
 
 import (

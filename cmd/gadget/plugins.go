@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/plugin/loader"
 	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
 	"github.com/gadgetkit/gadget/framework/plugin/wasm"
+	"github.com/gadgetkit/gadget/framework/recording"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
@@ -41,6 +41,11 @@ type pluginSupport struct {
 	// checkEnriched checks an enricher's result against its input: the
 	// same edges, none invented and none with changed identity.
 	checkEnriched func(in, out []byte) error
+	// newMerger folds the batches into the final result as they arrive.
+	newMerger func() pipeline.Merger
+	// checkEvent checks one recorded event for gadget format, naming a
+	// field of the wrong type.
+	checkEvent func(event []byte) error
 }
 
 // gadgetPlugins returns the plugin support of the gadget called name.
@@ -48,7 +53,7 @@ func gadgetPlugins(name string) (pluginSupport, bool) {
 	switch name {
 	case networkgraph.Name:
 		return pluginSupport{formatters: format.Plugins, final: format.FinalGraph, messages: format.WriteMessages,
-			checkEnriched: checkEdgesKept}, true
+			checkEnriched: checkEdgesKept, newMerger: format.NewMerger, checkEvent: format.CheckEvent}, true
 	}
 	return pluginSupport{}, false
 }
@@ -91,6 +96,7 @@ type pluginOptions struct {
 	memory        string        // --plugin-memory, e.g. 1GiB; 0 for no cap
 	cpu           time.Duration // --plugin-cpu; 0 for no bound
 	errors        string        // --plugin-errors: fail or warn
+	privileged    []string      // --plugin-privileged: go-plugins that keep root
 }
 
 // Plugin failure policies of --plugin-errors.
@@ -227,6 +233,7 @@ func loadPlugins(ctx context.Context, e env, info *gadget.Info, o runOptions) (*
 		Wasm: wasm.Options{CacheDir: wasmCacheDir(), CallTimeout: o.plugins.pluginTimeout, Logger: logger},
 		GoPlugin: goplugin.Options{CallTimeout: o.plugins.pluginTimeout, Logger: logger,
 			MemoryLimit: memory, CPULimit: cpu},
+		Privileged: o.plugins.privileged,
 	}
 	set, err := loader.Load(ctx, spec, o.plugins.enrichers, opts)
 	if err != nil {
@@ -249,6 +256,7 @@ func loadPlugins(ctx context.Context, e env, info *gadget.Info, o runOptions) (*
 		Params:    params,
 		Fallback:  fallback,
 		Final:     support.final,
+		NewMerger: support.newMerger,
 		Messages:  support.messages,
 		// An enricher's result keeps the gadget's edges.
 		CheckEnriched: support.checkEnriched,
@@ -318,8 +326,14 @@ func (o *pluginOptions) addFlags(f *pflag.FlagSet) {
 	f.DurationVar(&o.pluginTimeout, "plugin-timeout", 30*time.Second, "fail a plugin call that takes longer than this")
 	f.StringVar(&o.memory, "plugin-memory", goplugin.FormatBytes(goplugin.DefaultMemoryLimit), "cap the data memory of each go-plugin process (RLIMIT_DATA), e.g. 512MiB; 0 for no cap")
 	f.DurationVar(&o.cpu, "plugin-cpu", goplugin.DefaultCPULimit, "bound the CPU time of each go-plugin process over its life (RLIMIT_CPU); 0 for no bound")
+	f.StringArrayVar(&o.privileged, "plugin-privileged", nil, "let the go-plugin `NAME|PATH` keep gadget's user and capabilities when gadget runs as root; repeatable. "+
+		"Every other go-plugin then runs as nobody (65534) without capabilities, with no_new_privs and an empty environment")
 	f.StringVar(&o.errors, "plugin-errors", pluginErrorsFail, "when a plugin call failed (its batch skipped the enricher or was written as JSON): fail exits with status 3, warn with 0")
 }
+
+// formatBatchBytes is the size of the batches gadget format cuts its
+// input into: each goes through the plugins as one call.
+const formatBatchBytes = 1 << 20
 
 // newFormatCmd returns "gadget format <gadget>": recorded events through
 // the plugins, to try a formatter or an enricher without tracing.
@@ -330,8 +344,11 @@ func newFormatCmd(e env, g *globalFlags) *cobra.Command {
 		Use:   "format <gadget> --input FILE [flags]",
 		Short: "Run recorded events through plugins, without tracing",
 		Long: "Read the events of a gadget recorded with 'gadget run -o json' (a JSON array) or '-o jsonl'\n" +
-			"(one event per line) as one batch, run it through the --enricher plugins and print it\n" +
-			"with the --formatter plugin (or the --output format). Needs no root: use it to try a plugin.",
+			"(one event per line), run them through the --enricher plugins in batches of about 1 MiB and\n" +
+			"print them with the --formatter plugin (or the --output format). The input is streamed:\n" +
+			"memory follows the number of unique edges, not the size of the file. An event that is not\n" +
+			"valid JSON or has a field of the wrong type ends the command with exit status 2, naming its\n" +
+			"line. Needs no root: use it to try a plugin.",
 		Example: "  gadget format network-graph --input graph.json --formatter bin/plugins/dot.wasm",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -353,7 +370,10 @@ func newFormatCmd(e env, g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// formatEvents runs the events of the file input through the plugins of o.
+// formatEvents runs the events of the file input through the plugins of
+// o, streaming: it reads one batch of about formatBatchBytes at a time.
+// An input that turns out bad half way aborts the pipeline, so no final
+// result of part of it is printed.
 func formatEvents(ctx context.Context, e env, name, input string, o runOptions) error {
 	info, err := e.reg.Lookup(name)
 	if err != nil {
@@ -362,13 +382,19 @@ func formatEvents(ctx context.Context, e env, name, input string, o runOptions) 
 	if input == "" {
 		return usagef("--input: name the file of recorded events, e.g. --input graph.json")
 	}
-	data, err := os.ReadFile(input)
+	file, err := os.Open(input)
 	if err != nil {
-		return usagef("--input %s: %v", input, err)
+		return usagef("--input %s: %v", input, errors.Unwrap(err))
 	}
-	batch, err := eventsOf(data)
-	if err != nil {
-		return usagef("--input %s: %v", input, err)
+	defer file.Close()
+	if st, err := file.Stat(); err == nil && st.IsDir() {
+		return usagef("--input %s: is a directory: name a file of recorded events", input)
+	}
+	var check func([]byte) error
+	if e.plugins != nil {
+		if support, ok := e.plugins(info.Name); ok {
+			check = support.checkEvent
+		}
 	}
 	plugins, err := loadPlugins(ctx, e, info, o)
 	if err != nil {
@@ -379,37 +405,50 @@ func formatEvents(ctx context.Context, e env, name, input string, o runOptions) 
 	if err != nil {
 		return err
 	}
-	if err := errors.Join(out.Batch(batch), out.Close()); err != nil {
+	var batch []byte
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		b := append(batch, ']')
+		// A fresh buffer for the next batch: the pipeline may keep this one.
+		batch = nil
+		return out.Batch(json.RawMessage(b))
+	}
+	var writeErr error
+	readErr := recording.Read(file, func(_ int, event []byte) error {
+		if check != nil {
+			if err := check(event); err != nil {
+				return err
+			}
+		}
+		if len(batch) == 0 {
+			batch = make([]byte, 0, formatBatchBytes+len(event)+2)
+			batch = append(batch, '[')
+		} else {
+			batch = append(batch, ',')
+		}
+		batch = append(batch, event...)
+		if len(batch) >= formatBatchBytes {
+			if writeErr = flush(); writeErr != nil {
+				return writeErr
+			}
+		}
+		return nil
+	})
+	if readErr == nil {
+		readErr = flush()
+		writeErr = readErr
+	}
+	if readErr != nil {
+		abortErr := plugins.pipe.Abort()
+		if writeErr != nil {
+			return errors.Join(writeErr, abortErr)
+		}
+		return usageError{fmt.Errorf("--input %s: %w", input, readErr)}
+	}
+	if err := out.Close(); err != nil {
 		return err
 	}
 	return plugins.failed()
-}
-
-// eventsOf returns recorded events as one JSON array: data is a JSON
-// array already, or JSON lines of one event each.
-func eventsOf(data []byte) (json.RawMessage, error) {
-	data = bytes.TrimSpace(data)
-	if len(data) > 0 && data[0] == '[' {
-		if !json.Valid(data) {
-			return nil, errors.New("not a valid JSON array of events")
-		}
-		return data, nil
-	}
-	var b bytes.Buffer
-	b.WriteByte('[')
-	for i, line := range bytes.Split(data, []byte("\n")) {
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		if !json.Valid(line) || line[0] != '{' {
-			return nil, fmt.Errorf("line %d: not a JSON object: want a JSON array or one event per line", i+1)
-		}
-		if b.Len() > 1 {
-			b.WriteByte(',')
-		}
-		b.Write(line)
-	}
-	b.WriteByte(']')
-	return b.Bytes(), nil
 }

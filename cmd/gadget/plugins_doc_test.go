@@ -105,7 +105,17 @@ func TestPluginsDoc(t *testing.T) {
 		fmt.Fprintf(&script, "echo '@@block %d@@'\n%s", i, b.script)
 	}
 	cmd := exec.Command("bash", "-c", script.String())
-	cmd.Dir = t.TempDir()
+	// Not t.TempDir, whose parent is private: run as root, gadget starts
+	// the go-plugin built there as nobody, who must reach it.
+	work, err := os.MkdirTemp("", "plugins-doc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(work) })
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "GADGET_REPO="+root, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

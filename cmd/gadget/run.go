@@ -152,7 +152,8 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 	sel := o.selector()
 	targets, err := e.resolve(runCtx, node, sel)
 	switch {
-	case errors.Is(err, containers.ErrNotFound):
+	case errors.Is(err, containers.ErrBadTarget):
+		// Missing, malformed or inaccessible: the selection is wrong.
 		return usageError{err}
 	case err != nil:
 		return fmt.Errorf("select targets: %w", err)

@@ -34,7 +34,10 @@ type options struct {
 	streamAddr  string
 	kubeEnrich  bool
 	pluginDir   string
-	logLevel    slog.Level
+	// privileged are the go-plugins of pluginDir that keep gadgetd's
+	// privileges (--plugin-privileged); the others run as nobody.
+	privileged []string
+	logLevel   slog.Level
 	// scopePolicy: start no Trace unless the API server enforces the
 	// scope policy (deploy/admission.yaml).
 	scopePolicy       bool
@@ -76,6 +79,16 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "",
 		"existing folder where the output so far of each running Status-mode trace is saved at every heartbeat and at shutdown, "+
 			"so that a restarted agent resumes with it; empty keeps none")
+	fs.Func("plugin-privileged",
+		"let the go-plugin `NAME` of --plugin-dir run as gadgetd's user with its capabilities; repeatable. "+
+			"The others run as nobody (65534) without capabilities, with no_new_privs and an empty environment",
+		func(name string) error {
+			if name == "" || strings.ContainsAny(name, "/\x00") {
+				return fmt.Errorf("%q: want the file name of a go-plugin in --plugin-dir, e.g. --plugin-privileged csv", name)
+			}
+			o.privileged = append(o.privileged, name)
+			return nil
+		})
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,10 @@ func TestParseFlags(t *testing.T) {
 			want: options{nodeName: "w2", kubeconfig: "/c", metricsAddr: "0", healthAddr: "127.0.0.1:9", streamAddr: "0", logLevel: slog.LevelDebug,
 				heartbeatInterval: 5 * time.Second, checkpointDir: "/var/lib/ckpt"}},
 		{name: "sub-second heartbeat", args: []string{"--node-name", "n", "--heartbeat-interval", "1500ms"}, wantErr: "--heartbeat-interval 1.5s: use whole seconds"},
+		{name: "privileged plugins", args: []string{"--node-name", "n", "--plugin-privileged", "csv", "--plugin-privileged", "net"},
+			want: options{nodeName: "n", metricsAddr: "127.0.0.1:9442", healthAddr: ":9441", streamAddr: ":7070", kubeEnrich: true, logLevel: slog.LevelInfo,
+				scopePolicy: true, heartbeatInterval: 30 * time.Second, privileged: []string{"csv", "net"}}},
+		{name: "privileged plugin path", args: []string{"--node-name", "n", "--plugin-privileged", "/bin/sh"}, wantErr: `want the file name of a go-plugin in --plugin-dir`},
 		{name: "no node", wantErr: "--node-name is empty"},
 		{name: "bad level", args: []string{"--node-name", "n", "--log-level", "loud"}, wantErr: `--log-level "loud"`},
 		{name: "offset level", args: []string{"--node-name", "n", "--log-level", "info+2"}, wantErr: `--log-level "info+2"`},
@@ -55,7 +60,7 @@ func TestParseFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("options = %+v, want %+v", got, tt.want)
 			}
 		})

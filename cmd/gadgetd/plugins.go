@@ -22,8 +22,9 @@ import (
 // tracePlugins returns the controller's plugin hook: a Trace's
 // spec.parameters.formatter and spec.parameters.enrichers (names only,
 // looked up among the gadget's built-in formats and in dir) render its
-// Status output. cacheDir keeps compiled WASM modules across runs.
-func tracePlugins(dir, cacheDir string) func(*gadget.Info, map[string]string) (map[string]string, controller.PluginOutput, error) {
+// Status output. cacheDir keeps compiled WASM modules across runs; the
+// go-plugins named in privileged keep the agent's privileges.
+func tracePlugins(dir, cacheDir string, privileged []string) func(*gadget.Info, map[string]string) (map[string]string, controller.PluginOutput, error) {
 	return func(info *gadget.Info, params map[string]string) (map[string]string, controller.PluginOutput, error) {
 		formatter, enrichers, err := loader.FromParameters(params)
 		if err != nil {
@@ -42,9 +43,10 @@ func tracePlugins(dir, cacheDir string) func(*gadget.Info, map[string]string) (m
 			formatter = format.JSON
 		}
 		opts := loader.Options{
-			PluginDir: dir,
-			NamesOnly: true,
-			Wasm:      wasm.Options{CacheDir: cacheDir},
+			PluginDir:  dir,
+			NamesOnly:  true,
+			Wasm:       wasm.Options{CacheDir: cacheDir},
+			Privileged: privileged,
 		}
 		load := func(ctx context.Context) (*loader.Set, error) {
 			o := opts
@@ -78,6 +80,7 @@ func tracePlugins(dir, cacheDir string) func(*gadget.Info, map[string]string) (m
 				Formatter: set.Formatter,
 				Fallback:  fallback,
 				Final:     format.FinalGraph,
+				NewMerger: format.NewMerger,
 				Messages:  format.WriteMessages,
 				Stdout:    w,
 				Stderr:    errw,

@@ -111,7 +111,7 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 		Targets:  targets,
 		Logger:   log,
 		Enrich:   enrich,
-		Plugins:  tracePlugins(o.pluginDir, defaultWasmCache()),
+		Plugins:  tracePlugins(o.pluginDir, defaultWasmCache(), o.privileged),
 
 		RequireScopePolicy: o.scopePolicy,
 		HeartbeatInterval:  o.heartbeatInterval,

@@ -304,3 +304,40 @@ func TestAdviseOffline(t *testing.T) {
 		t.Errorf("advise without --input: code %d, %q", code, stderr)
 	}
 }
+
+// TestAdviseBadInput checks that a bad recording ends advise with exit
+// status 2 and one line naming the file, the line and the field.
+func TestAdviseBadInput(t *testing.T) {
+	dir := t.TempDir()
+	good := `{"namespace":"shop","pod":"web-1","pktType":"OUTGOING","proto":"tcp","ip":"10.0.0.5","port":80,"podLabels":{"app":"web"}}`
+	files := map[string]string{
+		"badtype.jsonl": good + "\n" + good + "\n" + `{"namespace":"shop","pod":"web-1","podLabels":"app=web"}` + "\n",
+		"badjson.jsonl": good + "\n" + `{"pod":` + "\n",
+		"number.jsonl":  good + "\n42\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct{ file, want string }{
+		{"badtype.jsonl", `line 3: field "podLabels": a JSON string where an object belongs`},
+		{"badjson.jsonl", "line 2: the input ends inside this event: the recording is cut off"},
+		{"number.jsonl", "line 2: found '4': want one JSON object (event) per line"},
+		{"missing.jsonl", "missing.jsonl: no such file or directory"},
+		{".", "is a directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join(dir, tt.file)
+			stdout, stderr, code := cli(t, nil, "network-graph", "advise", "--input", path)
+			if code != 2 || !strings.Contains(stderr, "--input "+filepath.Clean(path)) && !strings.Contains(stderr, "--input "+path) ||
+				!strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("advise --input %s: code %d, stderr %q; want 2 and one line with %q", tt.file, code, stderr, tt.want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+		})
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
+	"github.com/gadgetkit/gadget/framework/recording"
 	"github.com/gadgetkit/gadget/framework/streamhttp"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
@@ -194,7 +195,7 @@ func newStopCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
 			var events []types.Event
 			for _, tr := range traces {
 				if err := c.ctrl.Get(ctx, client.ObjectKeyFromObject(tr), tr); err == nil && tr.Status.Output != "" {
-					evs, err := decodeEvents([]byte(tr.Status.Output))
+					evs, err := readEvents(strings.NewReader(tr.Status.Output))
 					if err != nil {
 						fmt.Fprintf(cmd.ErrOrStderr(), "warning: trace %s: status.output: %v\n", tr.Name, err)
 					}
@@ -319,18 +320,26 @@ func newAdviseCmd(f *ngFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "advise",
 		Short: "Turn a recording (JSON array or JSON lines) into NetworkPolicies, offline",
-		Args:  cobra.NoArgs,
+		Long: "advise reads a recording from 'network-graph record' (JSON lines) or '-o json' (a JSON array) and prints\n" +
+			"the NetworkPolicies allowing exactly the traffic recorded. The recording is streamed: memory follows the\n" +
+			"number of unique edges, not the size of the file. An event that is not valid JSON or has a field of the\n" +
+			"wrong type ends it with exit status 2, naming its line and field.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return usagef("--input is required: a recording from 'network-graph record' or '-o json', e.g. --input graph.jsonl")
 			}
-			data, err := os.ReadFile(file)
+			r, err := os.Open(file)
 			if err != nil {
-				return fmt.Errorf("--input: %w", err)
+				return usagef("--input %s: %v", file, errors.Unwrap(err))
 			}
-			events, err := decodeEvents(data)
+			defer r.Close()
+			if st, err := r.Stat(); err == nil && st.IsDir() {
+				return usagef("--input %s: is a directory: name a recording", file)
+			}
+			events, err := readEvents(r)
 			if err != nil {
-				return fmt.Errorf("--input %s: %w", file, err)
+				return usagef("--input %s: %w", file, err)
 			}
 			return render(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.outputOr(format.NetworkPolicy), events)
 		},
@@ -358,33 +367,24 @@ func render(stdout, stderr io.Writer, name string, events []types.Event) error {
 	return out.Close()
 }
 
-// decodeEvents reads a JSON array of events or JSON lines of events.
-func decodeEvents(data []byte) ([]types.Event, error) {
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 {
-		return nil, nil
-	}
-	if trimmed[0] == '[' {
-		var events []types.Event
-		if err := json.Unmarshal(trimmed, &events); err != nil {
-			return nil, fmt.Errorf("not a JSON array of network-graph events: %w", err)
+// readEvents reads a JSON array of events or JSON lines of events,
+// streaming, and returns the unique graph: memory follows the number of
+// unique edges, not the size of the input. An event that is not valid JSON
+// or has a field of the wrong type is an error naming its line and field.
+func readEvents(r io.Reader) ([]types.Event, error) {
+	var g types.Graph
+	err := recording.Read(r, func(_ int, raw []byte) error {
+		e, err := format.DecodeEvent(raw)
+		if err != nil {
+			return err
 		}
-		return events, nil
+		g.Add(e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	var events []types.Event
-	sc := bufio.NewScanner(bytes.NewReader(trimmed))
-	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
-	for line := 1; sc.Scan(); line++ {
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
-		var e types.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, fmt.Errorf("line %d: not a network-graph event: %w", line, err)
-		}
-		events = append(events, e)
-	}
-	return events, sc.Err()
+	return g.Events(), nil
 }
 
 // traceName is the name of the session's Trace on node.

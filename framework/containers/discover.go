@@ -19,6 +19,40 @@ import (
 // or a process that does not exist: the user's mistake, not the machine's.
 var ErrNotFound = errors.New("not found")
 
+// ErrBadTarget is wrapped by every Resolve error about a target as the
+// selector names it, which the user fixes by changing the selection: a
+// name or process that does not exist (those wrap ErrNotFound too), a
+// name that cannot be one (a path, too long) and a namespace this process
+// may not open. Errors of the machine itself (reading /proc fails) do not
+// wrap it.
+var ErrBadTarget = errors.New("bad target")
+
+// nameMax is the longest file name, so the longest name of a named
+// network namespace (NAME_MAX).
+const nameMax = 255
+
+// badTarget is an error about a selected target: its text is msg alone,
+// and it wraps ErrBadTarget and the causes.
+type badTarget struct {
+	msg    string
+	causes []error
+}
+
+func (e *badTarget) Error() string   { return e.msg }
+func (e *badTarget) Unwrap() []error { return append([]error{ErrBadTarget}, e.causes...) }
+
+// badTargetf returns a badTarget with the message of format and args,
+// wrapping the errors among args (for %v as for %w).
+func badTargetf(format string, args ...any) error {
+	var causes []error
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			causes = append(causes, err)
+		}
+	}
+	return &badTarget{msg: fmt.Sprintf(format, args...), causes: causes}
+}
+
 // HostPod is the pod name Resolve gives the host's own network namespace.
 const HostPod = "host"
 
@@ -42,10 +76,13 @@ type host struct {
 	// fs.ErrNotExist when it is gone and errNotNamespace when the file is
 	// not a namespace.
 	inode func(path string) (uint64, error)
+	// euid is this process's effective user ID, for hints that must be
+	// true ("run as root" only when it does not).
+	euid func() int
 }
 
 func defaultHost() host {
-	h := host{procRoot: "/proc", netnsRoots: distinctDirs("/var/run/netns", "/run/netns"), inode: NetnsInode}
+	h := host{procRoot: "/proc", netnsRoots: distinctDirs("/var/run/netns", "/run/netns"), inode: NetnsInode, euid: os.Geteuid}
 	// One stat per file instead of NetnsInode's two, where the namespace
 	// file system's device is known: --all looks at every named namespace
 	// on every rescan.
@@ -151,8 +188,14 @@ func target(node, pod, path string, ino uint64) gadget.Target {
 }
 
 func (h host) named(node, name string) (gadget.Target, error) {
+	if pid, ok := procNetnsPID(name); ok {
+		return gadget.Target{}, badTargetf("--netns %q: takes a name from 'ip netns list', not a path: for the network namespace of process %d use --pid %d", name, pid, pid)
+	}
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
-		return gadget.Target{}, fmt.Errorf("--netns %q: not a namespace name: use a name from 'ip netns list'", name)
+		return gadget.Target{}, badTargetf("--netns %q: not a namespace name: use a name from 'ip netns list'", name)
+	}
+	if len(name) > nameMax {
+		return gadget.Target{}, badTargetf("--netns %.20s…: a name of %d bytes, longer than any file name (%d): use a name from 'ip netns list'", name, len(name), nameMax)
 	}
 	for _, root := range h.netnsRoots {
 		p := filepath.Join(root, name)
@@ -161,20 +204,44 @@ func (h host) named(node, name string) (gadget.Target, error) {
 		case err == nil:
 			return target(node, name, p, ino), nil
 		case errors.Is(err, errNotNamespace):
-			return gadget.Target{}, fmt.Errorf("--netns %s: %s is a stale name, not a mounted network namespace (remove it with 'ip netns del %s'): %w",
+			return gadget.Target{}, badTargetf("--netns %s: %s is a stale name, not a mounted network namespace (remove it with 'ip netns del %s'): %v",
 				name, p, name, ErrNotFound)
 		case errors.Is(err, fs.ErrPermission):
-			return gadget.Target{}, fmt.Errorf("--netns %s: %w: run as root", name, err)
+			return gadget.Target{}, badTargetf("--netns %s: %v: %s", name, err, h.permissionHint("the namespace file"))
 		case !errors.Is(err, fs.ErrNotExist):
 			return gadget.Target{}, fmt.Errorf("--netns %s: %w", name, err)
 		}
 	}
-	return gadget.Target{}, fmt.Errorf("--netns %s: no network namespace named %q (see 'ip netns list'): %w", name, name, ErrNotFound)
+	return gadget.Target{}, badTargetf("--netns %s: no network namespace named %q (see 'ip netns list'): %v", name, name, ErrNotFound)
+}
+
+// procNetnsPID recognises /proc/PID/ns/net, which users pass to --netns.
+func procNetnsPID(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(filepath.Clean(name), "/proc/")
+	if !ok {
+		return 0, false
+	}
+	pidText, ok := strings.CutSuffix(rest, "/ns/net")
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(pidText)
+	return pid, err == nil && pid > 0
+}
+
+// permissionHint says why access to what was denied and what to do: run
+// as root, unless this process is root already, when root is not enough.
+func (h host) permissionHint(what string) string {
+	if h.euid == nil || h.euid() != 0 {
+		return "run as root"
+	}
+	return "gadget runs as root, yet the kernel's ptrace access check refused " + what +
+		" (a security module such as AppArmor, SELinux or Landlock, a sandbox, or another user namespace); choose another target"
 }
 
 func (h host) process(node string, pid int) (gadget.Target, error) {
 	if pid <= 0 {
-		return gadget.Target{}, fmt.Errorf("--pid %d: not a process ID: use a positive number, e.g. from pgrep", pid)
+		return gadget.Target{}, badTargetf("--pid %d: not a process ID: use a positive number, e.g. from pgrep", pid)
 	}
 	p := h.procNetns(pid)
 	ino, err := h.inode(p)
@@ -186,9 +253,9 @@ func (h host) process(node string, pid int) (gadget.Target, error) {
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotNamespace):
-		return gadget.Target{}, fmt.Errorf("--pid %d: no such process: %w", pid, ErrNotFound)
+		return gadget.Target{}, badTargetf("--pid %d: no such process: %v", pid, ErrNotFound)
 	case errors.Is(err, fs.ErrPermission):
-		return gadget.Target{}, fmt.Errorf("--pid %d: %w: run as root", pid, err)
+		return gadget.Target{}, badTargetf("--pid %d: %v: %s", pid, err, h.permissionHint("its namespace"))
 	default:
 		return gadget.Target{}, fmt.Errorf("--pid %d: %w", pid, err)
 	}

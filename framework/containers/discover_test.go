@@ -120,6 +120,7 @@ func TestResolve(t *testing.T) {
 		want     []string // pod@path below the fake root
 		wantErr  string
 		notFound bool
+		asRoot   bool // the process resolving runs as root (euid 0)
 	}{
 		{name: "nothing", sel: Selector{}, want: nil},
 		{name: "named", sel: Selector{Netns: []string{"db", "frontend"}},
@@ -184,6 +185,16 @@ func TestResolve(t *testing.T) {
 			wantErr: "--pid 601: no such process"},
 		{name: "pid not readable", sel: Selector{PIDs: []int{602}},
 			wantErr: "--pid 602: stat %ROOT%/proc/602/ns/net: permission denied: run as root"},
+		{name: "pid not readable by root", sel: Selector{PIDs: []int{602}}, asRoot: true,
+			wantErr: "--pid 602: stat %ROOT%/proc/602/ns/net: permission denied: gadget runs as root, yet the kernel's ptrace access check refused its namespace"},
+		{name: "netns not readable by root", sel: Selector{Netns: []string{"locked"}}, asRoot: true,
+			wantErr: "--netns locked: stat %ROOT%/varrun/netns/locked: permission denied: gadget runs as root, yet"},
+		{name: "netns given as a process's path", sel: Selector{Netns: []string{"/proc/1/ns/net"}},
+			wantErr: `--netns "/proc/1/ns/net": takes a name from 'ip netns list', not a path: for the network namespace of process 1 use --pid 1`},
+		{name: "netns name too long", sel: Selector{Netns: []string{strings.Repeat("n", 256)}},
+			wantErr: "--netns nnnnnnnnnnnnnnnnnnnn…: a name of 256 bytes, longer than any file name (255): use a name from 'ip netns list'"},
+		{name: "netns name of the longest length", sel: Selector{Netns: []string{strings.Repeat("n", 255)}}, notFound: true,
+			wantErr: "--netns " + strings.Repeat("n", 255) + ": no network namespace named"},
 		{name: "negative pid", sel: Selector{PIDs: []int{-3}},
 			wantErr: "--pid -3: not a process ID: use a positive number"},
 		{name: "pid 0", sel: Selector{PIDs: []int{0}},
@@ -198,6 +209,10 @@ func TestResolve(t *testing.T) {
 				tree = *tt.tree
 			}
 			h, root := tree.build(t)
+			h.euid = func() int { return 1000 }
+			if tt.asRoot {
+				h.euid = func() int { return 0 }
+			}
 			got, err := h.resolve(context.Background(), "node1", tt.sel, true)
 			if tt.wantErr != "" {
 				want := strings.ReplaceAll(tt.wantErr, "%ROOT%", root)
@@ -209,6 +224,10 @@ func TestResolve(t *testing.T) {
 				}
 				if errors.Is(err, ErrNotFound) != tt.notFound {
 					t.Errorf("errors.Is(err, ErrNotFound) = %v, want %v", !tt.notFound, tt.notFound)
+				}
+				// Every error about a selected target is the user's to fix.
+				if !errors.Is(err, ErrBadTarget) {
+					t.Errorf("error %q does not wrap ErrBadTarget", err)
 				}
 				return
 			}

@@ -4,8 +4,9 @@
 #   hack/bench/bench.sh GADGET DOC
 #
 # Runs, in order, kernel.sh (kernel overhead), churn.sh (connection churn),
-# pipeline.sh (Go benchmarks of Unique and the formatter hosts) and scale.sh
-# (100/250/500 namespaces), then report.sh, which writes DOC
+# pipeline.sh (Go benchmarks of Unique and the formatter hosts), scale.sh
+# (100/250/500 namespaces) and recording.sh (memory of gadget format and
+# advise on a 500 MiB recording), then report.sh, which writes DOC
 # (docs/benchmarks.md). Rounds and durations come from the environment:
 #   BENCH_ROUNDS (5)          rounds of kernel.sh
 #   BENCH_SECONDS (2)         seconds per iperf3 run
@@ -15,6 +16,7 @@
 #   BENCH_SCALE_COUNTS ("100 250 500")
 #   BENCH_PIPELINE_ROUNDS (2) rounds of pipeline.sh
 #   BENCH_FORMAT_RUNS (10)    pairs of gadget format runs, built-in dot and dot.wasm (pipeline.sh)
+#   BENCH_RECORDING_SIZE (500MiB), BENCH_RECORDING_EDGES (10000), BENCH_RECORDING_BEFORE (a commit to compare with; unset: none)
 #   BENCH_CALM_WAIT (120)     seconds to wait at most for a load average under the core count
 #   BENCH_OUT                 where the raw results go (default: a new /tmp/gbench-run.* directory, kept)
 # Everything runs under 'nice -n -10' so that other work on the machine
@@ -54,6 +56,7 @@ bench_log "bench: results in $OUT"
 "$HERE/churn.sh" "$OUT" "${BENCH_CHURN_SECONDS:-20}"
 "$HERE/pipeline.sh" "$OUT" "${BENCH_PIPELINE_ROUNDS:-2}" "$GADGET"
 "$HERE/scale.sh" "$GADGET" "$OUT" "${BENCH_SCALE_ROUNDS:-3}" "${BENCH_SCALE_COUNTS:-100 250 500}"
+"$HERE/recording.sh" "$OUT"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$((SECONDS - start))
 

@@ -43,6 +43,28 @@ why_churn() {
 # rounds FILE: how many rounds (round 0 is an extra run outside the rounds).
 rounds() { awk -F'\t' '$1 != 0 {print $1}' "$1" | sort -u | wc -l; }
 
+# recording_section writes section 5 from OUT/recording.tsv (recording.sh),
+# if the run has one.
+recording_section() {
+	[[ -s $OUT/recording.tsv ]] || return 0
+	local bytes lines edges
+	read -r bytes lines edges <"$OUT/recording-input.txt"
+	cat <<TXT
+## 5. Large recordings
+
+\`hack/bench/recording.sh\` (\`make bench-recording\`, no root) writes a recording of $(fmt "$(awk -v b="$bytes" 'BEGIN {print b / 1048576}')" 0) MiB of JSON lines
+($lines events over $edges distinct edges, \`hack/bench/recording\`) and runs \`gadget format network-graph --input FILE -o json\`
+and \`kubectl-gadget network-graph advise --input FILE\` on it once each under \`/usr/bin/time\`. Both stream the file:
+memory follows the number of unique edges, not the file's size. Target: peak RSS under 300 MiB.
+With \`BENCH_RECORDING_BEFORE=REF\` the commands of commit REF run too, side by side.
+
+| version | command | peak RSS | wall | exit status | under 300 MiB |
+|---|---|---|---|---|---|
+TXT
+	awk -F'\t' '{printf "| %s | %s | %.0f MiB | %s s | %s | %s |\n", $1, $2, $3 / 1024, $4, $5, ($3 / 1024 < 300 ? "PASS" : "**MISS**")}' "$OUT/recording.tsv"
+	echo
+}
+
 # --- kernel -----------------------------------------------------------------
 K=$OUT/kernel.tsv
 kval() { awk -F'\t' -v t="$1" -v c="$2" -v col="${3:-4}" '$3 == t && $2 == c {print $col}' "$K" | median; }
@@ -745,10 +767,11 @@ other whatever the concurrency — about 6 ms per link here, where packet socket
 parallel (500 namespaces stopped in about 0.1 s in an earlier run). Per packet TCX is the cheaper hook; for a
 trace over hundreds of namespaces that is started and stopped often, \`attach=packet\` is the faster to set up.
 
+$(recording_section)
 ## Raw data
 
 Per-round values, as the scripts wrote them, are in the run's output directory (printed at the end of
-\`make bench\`; \`BENCH_OUT=dir\` keeps them): kernel.tsv, kernel-flood.jsonl, churn.jsonl, scale.jsonl, pipeline.tsv.
+\`make bench\`; \`BENCH_OUT=dir\` keeps them): kernel.tsv, kernel-flood.jsonl, churn.jsonl, scale.jsonl, pipeline.tsv, recording.tsv.
 EOF
 } >"$DOC"
 echo "wrote $DOC"

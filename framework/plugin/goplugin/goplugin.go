@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -82,6 +83,23 @@ type Options struct {
 	// whole seconds, rounded up). 0 means DefaultCPULimit, a negative
 	// value no bound.
 	CPULimit time.Duration
+	// Privileged lets the plugin process keep the host's identity: its
+	// user, groups and capabilities. Without it (the default) a host
+	// running as root starts the plugin as UID:GID with no supplementary
+	// groups and no capabilities; a host that is not root starts it as
+	// itself. Either way the process has no_new_privs set (Linux) and a
+	// clean environment. Grant it only to a plugin that needs root, e.g.
+	// to read a root-only file; the operator decides, never the plugin.
+	Privileged bool
+	// UID and GID are the identity of an unprivileged plugin process
+	// started by a root host; 0 means DefaultUID and DefaultGID (65534,
+	// nobody). The plugin file and its directories must be executable by
+	// it (OpenFormatter says so when they are not).
+	UID, GID uint32
+	// Env is the plugin process's environment, as KEY=VALUE, besides
+	// go-plugin's handshake variables. The host's own environment is never
+	// passed on: a plugin sees no token, proxy or credential of the host.
+	Env []string
 }
 
 // OpenFormatter starts the go-plugin formatter at path and checks its
@@ -237,6 +255,16 @@ func (h *host) start(ctx context.Context) (*process, abi.Manifest, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, abi.Manifest{}, fmt.Errorf("go-plugin %s: start: %w: %w", h.path, plugin.ErrPluginFailed, err)
 	}
+	id := h.identity(os.Geteuid())
+	if err := id.checkExecutable(h.path); err != nil {
+		return nil, abi.Manifest{}, fmt.Errorf("go-plugin %s: start: %w: %v", h.path, plugin.ErrPluginFailed, err)
+	}
+	cmd := h.launcherCommand()
+	// Only what the plugin needs: go-plugin adds its handshake variables
+	// (SkipHostEnv keeps the host's out).
+	cmd.Env = append([]string{}, h.opts.Env...)
+	cmd.Dir = "/"
+	id.restrict(cmd)
 	cfg := &goplugin.ClientConfig{
 		HandshakeConfig: goplugin.HandshakeConfig{
 			ProtocolVersion:  abi.ContractVersion,
@@ -244,7 +272,8 @@ func (h *host) start(ctx context.Context) (*process, abi.Manifest, error) {
 			MagicCookieValue: sdk.MagicCookieValue,
 		},
 		Plugins:          goplugin.PluginSet{"plugin": grpcPlugin{}},
-		Cmd:              exec.Command(h.path),
+		Cmd:              cmd,
+		SkipHostEnv:      true,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Logger:           newSlogLogger(h.log),
 		StartTimeout:     timeout,
@@ -263,31 +292,35 @@ func (h *host) start(ctx context.Context) (*process, abi.Manifest, error) {
 			grpc.WithWriteBufferSize(sdk.GRPCBufferSize),
 		},
 	}
-	if h.checksum != nil {
-		cfg.SecureConfig = &goplugin.SecureConfig{Checksum: h.checksum, Hash: sha256.New()}
+	// The launcher, not the plugin, is the command go-plugin starts: the
+	// plugin file's checksum is checked here, as go-plugin would.
+	if err := h.checkChecksum(); err != nil {
+		return nil, abi.Manifest{}, err
 	}
 	stderr := &lastLine{}
 	cfg.Stderr = stderr
 	p := &process{client: goplugin.NewClient(cfg), cmd: cfg.Cmd, stderr: stderr}
-	m, err := h.handshake(ctx, p)
+	m, err := h.handshake(ctx, p, id)
 	if err != nil {
 		p.stop(true)
 		return nil, abi.Manifest{}, err
-	}
-	if err := h.limit(p.cmd.Process.Pid); err != nil {
-		p.stop(true)
-		return nil, abi.Manifest{}, fmt.Errorf("go-plugin %s: %w", h.path, err)
 	}
 	h.log.Debug("plugin started", "pid", p.cmd.Process.Pid, "name", m.Name)
 	return p, m, nil
 }
 
-func (h *host) handshake(ctx context.Context, p *process) (abi.Manifest, error) {
-	cp, err := p.client.Client()
+func (h *host) handshake(ctx context.Context, p *process, id identity) (abi.Manifest, error) {
+	var cp goplugin.ClientProtocol
+	err := startNoNewPrivs(func() error {
+		var err error
+		cp, err = p.client.Client()
+		return err
+	})
 	if err != nil {
+		if e := id.explainStart(h.path, err); e != nil {
+			return abi.Manifest{}, fmt.Errorf("go-plugin %s: start: %w: %v", h.path, plugin.ErrPluginFailed, e)
+		}
 		switch {
-		case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
-			return abi.Manifest{}, fmt.Errorf("go-plugin %s: the file's SHA-256 is not the pinned checksum %s; rebuild or re-pin it: %w", h.path, h.opts.Checksum, plugin.ErrIncompatible)
 		case strings.Contains(err.Error(), "incompatible API version"):
 			return abi.Manifest{}, fmt.Errorf("go-plugin %s: speaks another contract version than %d: %w: %v", h.path, abi.ContractVersion, plugin.ErrIncompatible, err)
 		case strings.Contains(err.Error(), "Unrecognized remote plugin message"):
@@ -324,6 +357,27 @@ func (h *host) handshake(ctx context.Context, p *process) (abi.Manifest, error) 
 		return abi.Manifest{}, fmt.Errorf("go-plugin %s: %w: %w", h.path, plugin.ErrIncompatible, err)
 	}
 	return m, nil
+}
+
+// checkChecksum fails with plugin.ErrIncompatible when the plugin file's
+// SHA-256 is not the pinned Options.Checksum.
+func (h *host) checkChecksum() error {
+	if h.checksum == nil {
+		return nil
+	}
+	f, err := os.Open(h.path)
+	if err != nil {
+		return fmt.Errorf("go-plugin %s: start: %w: %w", h.path, plugin.ErrPluginFailed, err)
+	}
+	defer f.Close()
+	sum := sha256.New()
+	if _, err := io.Copy(sum, f); err != nil {
+		return fmt.Errorf("go-plugin %s: start: %w: %w", h.path, plugin.ErrPluginFailed, err)
+	}
+	if !bytes.Equal(sum.Sum(nil), h.checksum) {
+		return fmt.Errorf("go-plugin %s: the file's SHA-256 is not the pinned checksum %s; rebuild or re-pin it: %w", h.path, h.opts.Checksum, plugin.ErrIncompatible)
+	}
+	return nil
 }
 
 // noHandshake is the error of a process that never completed go-plugin's

@@ -39,6 +39,11 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Plugins run as nobody when the tests run as root: it must reach them.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	csvPlugin = filepath.Join(dir, "csv")
 	faultyPlugin = filepath.Join(dir, "faulty")
 	for bin, pkg := range map[string]string{csvPlugin: "../../../plugins/csv", faultyPlugin: "./testdata/faulty"} {
@@ -110,14 +115,14 @@ func TestFaults(t *testing.T) {
 		{"formatter", "panic", Options{}, "plugin panicked: asked to panic"},
 		{"formatter", "panic-goroutine", Options{}, "plugin process died"},
 		{"formatter", "exit", Options{}, "plugin process died"},
-		{"formatter", "hang", Options{CallTimeout: 300 * time.Millisecond}, "no result within the deadline"},
+		{"formatter", "hang", Options{CallTimeout: time.Second}, "no result within the deadline"},
 		{"formatter", "big", Options{MaxResultSize: 1 << 20}, "result larger than 1048576 bytes"},
 		{"enricher", "garbage", Options{}, "not a JSON array"},
 		{"enricher", "exit", Options{}, "plugin process died"},
-		{"enricher", "hang", Options{CallTimeout: 300 * time.Millisecond}, "no result within the deadline"},
+		{"enricher", "hang", Options{CallTimeout: time.Second}, "no result within the deadline"},
 	} {
 		t.Run(tc.kind+"/"+tc.mode, func(t *testing.T) {
-			t.Setenv("FAULTY_KIND", tc.kind)
+			tc.opts.Env = []string{"FAULTY_KIND=" + tc.kind}
 			var call func(seq uint64, mode string) ([]byte, error)
 			if tc.kind == "enricher" {
 				e, err := OpenEnricher(t.Context(), faultyPlugin, tc.opts)
@@ -207,8 +212,7 @@ func TestIncompatible(t *testing.T) {
 		t.Errorf("csv opened as an enricher: err = %v, want ErrIncompatible", err)
 	}
 	t.Run("protocol", func(t *testing.T) {
-		t.Setenv("FAULTY_PROTOCOL", "99")
-		_, err := OpenFormatter(ctx, faultyPlugin, Options{})
+		_, err := OpenFormatter(ctx, faultyPlugin, Options{Env: []string{"FAULTY_PROTOCOL=99"}})
 		if !errors.Is(err, plugin.ErrIncompatible) {
 			t.Errorf("plugin of protocol 99: err = %v, want ErrIncompatible", err)
 		}
@@ -216,7 +220,7 @@ func TestIncompatible(t *testing.T) {
 	if _, err := OpenFormatter(ctx, filepath.Join(t.TempDir(), "missing"), Options{}); !errors.Is(err, plugin.ErrNotFound) {
 		t.Errorf("missing file: err = %v, want ErrNotFound", err)
 	}
-	script := filepath.Join(t.TempDir(), "not-a-plugin")
+	script := filepath.Join(execDir(t), "not-a-plugin")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\necho hello\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}

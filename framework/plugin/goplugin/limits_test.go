@@ -27,7 +27,6 @@ func TestLimits(t *testing.T) {
 		{"spin", Options{CPULimit: time.Second, CallTimeout: time.Minute}, "plugin process exceeded its CPU time limit of 1s"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			t.Setenv("FAULTY_KIND", "formatter")
 			f := openFormatter(t, faultyPlugin, tc.opts)
 			_, err := f.Format(t.Context(), plugin.Batch{Sequence: 4, Events: []byte(`[]`)}, map[string]string{"mode": tc.mode})
 			if !errors.Is(err, plugin.ErrPluginFailed) {
@@ -53,7 +52,7 @@ func TestLimits(t *testing.T) {
 // TestNoHandshake checks the error of an executable that exits at once
 // instead of serving: one line naming the mistake, its stderr and the fix.
 func TestNoHandshake(t *testing.T) {
-	exe := filepath.Join(t.TempDir(), "quitter")
+	exe := filepath.Join(execDir(t), "quitter")
 	if err := os.WriteFile(exe, []byte("#!/bin/sh\necho 'usage: quitter FILE' >&2\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,25 @@ type Options struct {
 	Wasm wasm.Options
 	// GoPlugin configures the go-plugin host.
 	GoPlugin goplugin.Options
+	// Privileged names the go-plugins that keep the host's privileges
+	// (goplugin.Options.Privileged), by file name (NAME, as in
+	// --plugin-dir) or by path; every other go-plugin of a root host runs
+	// as nobody without capabilities.
+	Privileged []string
+}
+
+// goPluginOptions returns the go-plugin options of the plugin file path.
+func goPluginOptions(path string, opts Options) goplugin.Options {
+	o := opts.GoPlugin
+	abs, _ := filepath.Abs(path)
+	for _, p := range opts.Privileged {
+		if p == filepath.Base(path) || p == path || p == abs {
+			o.Privileged = true
+		} else if pa, err := filepath.Abs(p); err == nil && pa == abs {
+			o.Privileged = true
+		}
+	}
+	return o
 }
 
 // Set is the loaded plugins of one trace.
@@ -119,7 +138,7 @@ func loadFormatter(ctx context.Context, s *Set, spec string, opts Options) (plug
 		}
 		return h.OpenFormatter(ctx, r.path)
 	}
-	return goplugin.OpenFormatter(ctx, r.path, opts.GoPlugin)
+	return goplugin.OpenFormatter(ctx, r.path, goPluginOptions(r.path, opts))
 }
 
 func loadEnricher(ctx context.Context, s *Set, spec string, opts Options) (plugin.Enricher, error) {
@@ -141,7 +160,7 @@ func loadEnricher(ctx context.Context, s *Set, spec string, opts Options) (plugi
 		}
 		return h.OpenEnricher(ctx, r.path)
 	}
-	return goplugin.OpenEnricher(ctx, r.path, opts.GoPlugin)
+	return goplugin.OpenEnricher(ctx, r.path, goPluginOptions(r.path, opts))
 }
 
 // byName returns the plugin of plugins whose manifest is called name.

@@ -94,3 +94,23 @@ func TestFromParameters(t *testing.T) {
 		t.Errorf("FromParameters(nil) = %q, %q, %v", f, e, err)
 	}
 }
+
+func TestGoPluginPrivileged(t *testing.T) {
+	tests := []struct {
+		path       string
+		privileged []string
+		want       bool
+	}{
+		{"/var/lib/gadget/plugins/csv", nil, false},
+		{"/var/lib/gadget/plugins/csv", []string{"csv"}, true},
+		{"/var/lib/gadget/plugins/csv", []string{"/var/lib/gadget/plugins/csv"}, true},
+		{"/var/lib/gadget/plugins/csv", []string{"/var/lib/gadget/plugins/../plugins/csv"}, true},
+		{"/var/lib/gadget/plugins/csv", []string{"cs", "csv2", "/other/csv"}, false},
+	}
+	for _, tt := range tests {
+		got := goPluginOptions(tt.path, Options{Privileged: tt.privileged}).Privileged
+		if got != tt.want {
+			t.Errorf("goPluginOptions(%s) with Privileged %q: Privileged = %v, want %v", tt.path, tt.privileged, got, tt.want)
+		}
+	}
+}

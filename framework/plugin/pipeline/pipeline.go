@@ -45,6 +45,11 @@ type Config struct {
 	// final result for a formatter that is not streaming, e.g. the unique
 	// graph; nil passes the events as they are.
 	Final func(events []byte) ([]byte, error)
+	// NewMerger, if set, is used instead of Final: it returns the merger
+	// that folds every batch into the final result as the batch arrives,
+	// so the pipeline holds the merged result (e.g. the unique edges)
+	// rather than every batch of the trace.
+	NewMerger func() Merger
 	// Messages, if set, writes the warnings and errors of every batch to
 	// Stderr as they arrive when the formatter is not streaming.
 	Messages func(events []byte, w io.Writer) error
@@ -59,6 +64,16 @@ type Config struct {
 	Close func() error
 }
 
+// Merger folds the batches of a trace, each a JSON array of events, into
+// its final result as they arrive.
+type Merger interface {
+	// Add merges one batch. A batch it refuses is left out of the merge
+	// and comes after the final result as it is.
+	Add(events []byte) error
+	// Result returns the final result, a JSON array of events.
+	Result() ([]byte, error)
+}
+
 // Pipeline is a gadget.Output running the plugins of its Config. It is
 // safe for concurrent use; batches are processed one at a time, in order.
 type Pipeline struct {
@@ -68,6 +83,7 @@ type Pipeline struct {
 	mu       sync.Mutex
 	seq      uint64
 	events   [][]byte // the enriched batches, for a formatter that is not streaming
+	merger   Merger   // folds the enriched batches when Config.NewMerger is set
 	closed   bool
 	failures int
 }
@@ -87,7 +103,11 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
-	return &Pipeline{ctx: ctx, cfg: cfg}, nil
+	p := &Pipeline{ctx: ctx, cfg: cfg}
+	if cfg.NewMerger != nil && !cfg.Formatter.Manifest().Streaming {
+		p.merger = cfg.NewMerger()
+	}
+	return p, nil
 }
 
 // Batch runs one batch of the gadget through the enrichers and, for a
@@ -132,6 +152,13 @@ func (p *Pipeline) Batch(batch any) error {
 			p.errorf("error: batch %d: show its warnings: %v", b.Sequence, err)
 		}
 	}
+	if p.merger != nil {
+		err := p.merger.Add(b.Events)
+		if err == nil {
+			return nil
+		}
+		p.errorf("error: batch %d: merge it into the final result: %v; it follows the final result as it is", b.Sequence, err)
+	}
 	p.events = append(p.events, b.Events)
 	return nil
 }
@@ -149,6 +176,17 @@ func (p *Pipeline) Failures() int {
 // Close formats the final result for a formatter that is not streaming,
 // then closes the plugins.
 func (p *Pipeline) Close() error {
+	return p.close(true)
+}
+
+// Abort closes the plugins without formatting the final result, for a
+// caller whose input failed half way: a final result of part of it would
+// mislead. What a streaming formatter wrote stays written.
+func (p *Pipeline) Abort() error {
+	return p.close(false)
+}
+
+func (p *Pipeline) close(final bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -156,9 +194,10 @@ func (p *Pipeline) Close() error {
 	}
 	p.closed = true
 	var err error
-	if !p.cfg.Formatter.Manifest().Streaming {
+	if final && !p.cfg.Formatter.Manifest().Streaming {
 		err = p.formatFinal()
 	}
+	p.events, p.merger = nil, nil
 	for _, e := range p.cfg.Enrichers {
 		err = errors.Join(err, e.Close())
 	}
@@ -175,6 +214,9 @@ func (p *Pipeline) Close() error {
 // formatFinal merges the batches and formats them as the final batch,
 // numbered one after the last.
 func (p *Pipeline) formatFinal() error {
+	if p.merger != nil {
+		return p.formatMerged()
+	}
 	all, err := concat(p.events)
 	p.events = nil
 	if err != nil {
@@ -187,6 +229,22 @@ func (p *Pipeline) formatFinal() error {
 		} else {
 			all = merged
 		}
+	}
+	return p.format(plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq + 1, Final: true, Events: all})
+}
+
+// formatMerged formats the merger's result, followed by the batches it
+// refused, as the final batch.
+func (p *Pipeline) formatMerged() error {
+	merged, err := p.merger.Result()
+	if err != nil {
+		p.errorf("error: merge the batches into the final result: %v; the batches it refused follow alone", err)
+		merged = []byte("[]")
+	}
+	all, err := concat(append([][]byte{merged}, p.events...))
+	p.events = nil
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
 	}
 	return p.format(plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq + 1, Final: true, Events: all})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -96,6 +97,22 @@ func TestPipeline(t *testing.T) {
 			wantOut: "#3 [\"merged\"] final\n",
 		},
 		{
+			name:    "final merged as the batches arrive",
+			cfg:     pipeline.Config{Formatter: echo(false, nil), NewMerger: newCounter(""), Final: failFinal},
+			wantOut: "#3 [\"3 events in 2 batches\"] final\n",
+		},
+		{
+			name:       "a batch the merger refuses follows the final result",
+			cfg:        pipeline.Config{Formatter: echo(false, nil), NewMerger: newCounter(`["e","e"]`)},
+			wantOut:    "#3 [\"1 events in 1 batches\",\"e\",\"e\"] final\n",
+			wantErrors: []string{"error: batch 2: merge it into the final result: refused on purpose; it follows the final result as it is"},
+		},
+		{
+			name:    "a streaming formatter needs no merger",
+			cfg:     pipeline.Config{Formatter: echo(true, nil), NewMerger: newCounter("")},
+			wantOut: "#1 [\"e\"]\n#2 [\"e\",\"e\"]\n",
+		},
+		{
 			name:    "enricher chain in order",
 			cfg:     pipeline.Config{Formatter: echo(true, nil), Enrichers: []plugin.Enricher{tagger("a", "A", false), tagger("b", "B", false)}},
 			wantOut: "#1 [\"A\"]\n#2 [\"A\",\"A\"]\n",
@@ -175,6 +192,63 @@ func TestPipeline(t *testing.T) {
 				t.Errorf("stderr = %q, want nothing", errs)
 			}
 		})
+	}
+}
+
+// counter is a Merger counting events and batches; it refuses the batch
+// equal to refuse.
+type counter struct {
+	refuse          string
+	events, batches int
+}
+
+func newCounter(refuse string) func() pipeline.Merger {
+	return func() pipeline.Merger { return &counter{refuse: refuse} }
+}
+
+func (c *counter) Add(b []byte) error {
+	if string(b) == c.refuse {
+		return errors.New("refused on purpose")
+	}
+	c.batches++
+	c.events += strings.Count(string(b), `"e"`)
+	return nil
+}
+
+func (c *counter) Result() ([]byte, error) {
+	return []byte(fmt.Sprintf(`["%d events in %d batches"]`, c.events, c.batches)), nil
+}
+
+// failFinal is a Final that must not be called.
+func failFinal([]byte) ([]byte, error) {
+	return nil, errors.New("Final called although a merger is set")
+}
+
+func TestAbort(t *testing.T) {
+	for _, streaming := range []bool{false, true} {
+		var out bytes.Buffer
+		closed := 0
+		p, err := pipeline.New(context.Background(), pipeline.Config{Formatter: echo(streaming, nil), NewMerger: newCounter(""),
+			Stdout: &out, Close: func() error { closed++; return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Batch([]string{"e"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Abort(); err != nil {
+			t.Fatalf("Abort: %v", err)
+		}
+		want := ""
+		if streaming {
+			want = "#1 [\"e\"]\n"
+		}
+		if out.String() != want || closed != 1 {
+			t.Errorf("streaming %v: after Abort stdout = %q and Config.Close called %d times, want %q and once", streaming, out.String(), closed, want)
+		}
+		if err := p.Close(); !errors.Is(err, pipeline.ErrClosed) {
+			t.Errorf("Close after Abort = %v, want ErrClosed", err)
+		}
 	}
 }
 

@@ -11,8 +11,8 @@ import (
 
 var _ gadget.Checkpointer = (*output)(nil)
 
-// Checkpoint writes the unique events so far as one JSON array and keeps
-// only those: the final result is the same, the memory smaller. The
+// Checkpoint writes the unique events so far (the output merges every
+// batch as it arrives) as one JSON array. The
 // streaming jsonl format has nothing to save and writes an empty array.
 func (o *output) Checkpoint(w io.Writer) error {
 	o.mu.Lock()
@@ -20,8 +20,7 @@ func (o *output) Checkpoint(w io.Writer) error {
 	if o.closed {
 		return fmt.Errorf("%s output: checkpoint: %w", o.name, ErrClosed)
 	}
-	o.events = types.Unique(o.events)
-	events := o.events
+	events := o.graph.Events()
 	if events == nil {
 		events = []types.Event{}
 	}
@@ -46,6 +45,9 @@ func (o *output) Restore(r io.Reader) error {
 	if o.final == nil {
 		return nil // jsonl printed its batches already
 	}
-	o.events = append(events, o.events...)
+	var g types.Graph
+	g.Add(events...)
+	g.Add(o.graph.Events()...)
+	o.graph = g
 	return nil
 }

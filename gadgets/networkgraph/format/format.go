@@ -85,8 +85,10 @@ type output struct {
 	// writing them to errw.
 	keepMessages bool
 
-	mu     sync.Mutex
-	events []types.Event
+	mu sync.Mutex
+	// graph merges the batches as they arrive: a long trace or a large
+	// recording costs memory for its unique edges only.
+	graph  types.Graph
 	closed bool
 }
 
@@ -121,7 +123,7 @@ func (o *output) Batch(batch any) error {
 			return fmt.Errorf("%s output: %w", o.name, err)
 		}
 	}
-	o.events = append(o.events, events...)
+	o.graph.Add(events...)
 	return nil
 }
 
@@ -136,8 +138,8 @@ func (o *output) Close() error {
 	if o.final == nil {
 		return nil
 	}
-	all := types.Unique(o.events)
-	o.events = nil
+	all := o.graph.Events()
+	o.graph = types.Graph{}
 	if !o.keepMessages {
 		// The messages already went to errw as they arrived.
 		all = slices.DeleteFunc(all, func(e types.Event) bool { return !e.IsEdge() })

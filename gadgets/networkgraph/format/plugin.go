@@ -63,20 +63,11 @@ func mediaType(name string) string {
 // final graph handed to formatters that are not streaming: the unique
 // edges, sorted, then the warn and err events in their order.
 func FinalGraph(events []byte) ([]byte, error) {
-	all, err := decode(events)
-	if err != nil {
+	m := merger{}
+	if err := m.Add(events); err != nil {
 		return nil, err
 	}
-	all = types.Unique(all)
-	sortEvents(all)
-	if all == nil {
-		return []byte("[]"), nil
-	}
-	b, err := json.Marshal(all)
-	if err != nil {
-		return nil, fmt.Errorf("encode the final graph: %w", err)
-	}
-	return b, nil
+	return m.Result()
 }
 
 // WriteMessages writes the warn and err events of a batch, a JSON array,

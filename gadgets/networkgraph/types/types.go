@@ -101,22 +101,43 @@ func (e *Event) IsEdge() bool {
 // RemoteName seen (with its RemoteNameStale) is kept. Warn and err
 // events are kept as they are, in order. The input is not modified.
 func Unique(edges []Event) []Event {
-	out := make([]Event, 0, len(edges))
-	index := make(map[edgeKey]int, len(edges))
-	for _, e := range edges {
+	g := Graph{events: make([]Event, 0, len(edges)), index: make(map[edgeKey]int, len(edges))}
+	g.Add(edges...)
+	return g.events
+}
+
+// Graph merges edges as Unique does, batch by batch, as they arrive: it
+// holds one Event per unique edge (and every warn and err event), so its
+// memory follows the size of the graph, not the number of events added.
+// Add costs one map lookup per event. The zero Graph is empty and ready
+// to use; a Graph is not safe for concurrent use.
+type Graph struct {
+	events []Event
+	index  map[edgeKey]int
+}
+
+// Add merges events into the graph, as Unique merges them: the first
+// occurrence of an edge keeps its place and fields, later ones add their
+// counters, widen FirstSeen/LastSeen and update RemoteName. The events are
+// copied; the caller may reuse the slice.
+func (g *Graph) Add(events ...Event) {
+	if g.index == nil {
+		g.index = make(map[edgeKey]int, len(events))
+	}
+	for _, e := range events {
 		if !e.IsEdge() {
-			out = append(out, e)
+			g.events = append(g.events, e)
 			continue
 		}
 		// The fields of Key, without building its string.
 		k := edgeKey{e.Namespace, e.Pod, e.PktType, e.Proto, e.IP, e.Port}
-		i, seen := index[k]
+		i, seen := g.index[k]
 		if !seen {
-			index[k] = len(out)
-			out = append(out, e)
+			g.index[k] = len(g.events)
+			g.events = append(g.events, e)
 			continue
 		}
-		m := &out[i]
+		m := &g.events[i]
 		m.Packets += e.Packets
 		m.Bytes += e.Bytes
 		if !e.FirstSeen.IsZero() && (m.FirstSeen.IsZero() || e.FirstSeen.Before(m.FirstSeen)) {
@@ -130,8 +151,16 @@ func Unique(edges []Event) []Event {
 			m.RemoteName, m.RemoteNameStale = e.RemoteName, e.RemoteNameStale
 		}
 	}
-	return out
 }
+
+// Len returns the number of events in the graph: unique edges plus warn
+// and err events.
+func (g *Graph) Len() int { return len(g.events) }
+
+// Events returns the merged events, edges in the order they were first
+// added and warn and err events in theirs. The slice is the graph's own:
+// the caller must not modify it while it goes on adding.
+func (g *Graph) Events() []Event { return g.events }
 
 // edgeKey is Key as a comparable value.
 type edgeKey struct {

@@ -154,6 +154,21 @@ func TestUnique(t *testing.T) {
 			if !reflect.DeepEqual(in, tc.in) {
 				t.Errorf("Unique() modified its input:\n%s\nwas\n%s", types.EventsString(in), types.EventsString(tc.in))
 			}
+			// A Graph fed the same events in batches of one and two
+			// merges them as Unique does.
+			for _, size := range []int{1, 2} {
+				var g types.Graph
+				for chunk := range slices.Chunk(in, size) {
+					g.Add(chunk...)
+				}
+				got := g.Events()
+				if got == nil {
+					got = []types.Event{}
+				}
+				if !reflect.DeepEqual(got, tc.want) || g.Len() != len(tc.want) {
+					t.Errorf("Graph.Add in batches of %d: %d events\n%s\nwant\n%s", size, g.Len(), types.EventsString(got), types.EventsString(tc.want))
+				}
+			}
 		})
 	}
 }

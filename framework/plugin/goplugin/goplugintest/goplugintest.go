@@ -4,6 +4,7 @@ package goplugintest
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -19,7 +20,16 @@ import (
 func Host(tb testing.TB) plugintest.Host {
 	tb.Helper()
 	root := plugintest.ModuleRoot(tb)
-	dir := tb.TempDir()
+	// Not tb.TempDir, whose parent is private: a root host runs the
+	// plugins as nobody, who must reach them.
+	dir, err := os.MkdirTemp("", "goplugintest-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
 	bins := map[string]string{}
 	for _, kind := range []string{"formatter", "enricher"} {
 		bins[kind] = filepath.Join(dir, kind)

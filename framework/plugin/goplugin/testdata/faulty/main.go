@@ -7,15 +7,19 @@
 //
 // Modes: ok (default: formatter echoes the batch, enricher returns it),
 // error, panic, panic-goroutine (kills the process), exit, hang (ignores
-// the context), garbage, big (16 MiB).
+// the context), garbage, big (16 MiB), whoami (returns the process's
+// identity as JSON: uid, gid, groups, the Cap* and NoNewPrivs lines of
+// /proc/self/status and its environment).
 package main
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -67,6 +71,8 @@ func misbehave(req abi.Request) ([]byte, error) {
 			}
 			keep = append(keep, b)
 		}
+	case "whoami":
+		return whoami()
 	case "spin":
 		for n := 0; ; n++ {
 			_ = n
@@ -94,6 +100,34 @@ func main() {
 		return
 	}
 	goplugin.Serve(faulty{})
+}
+
+// identity is what mode whoami returns.
+type identity struct {
+	UID    int               `json:"uid"`
+	GID    int               `json:"gid"`
+	Groups []int             `json:"groups"`
+	Status map[string]string `json:"status"`
+	Env    []string          `json:"env"`
+}
+
+func whoami() ([]byte, error) {
+	groups, err := os.Getgroups()
+	if err != nil {
+		return nil, err
+	}
+	id := identity{UID: os.Getuid(), GID: os.Getgid(), Groups: groups, Status: map[string]string{}, Env: os.Environ()}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && (strings.HasPrefix(k, "Cap") || k == "NoNewPrivs") {
+			id.Status[k] = strings.TrimSpace(v)
+		}
+	}
+	return json.Marshal(id)
 }
 
 // rawPlugin serves the Plugin service without the SDK.
