@@ -571,7 +571,8 @@ class View {
       lastSeq: this.lastSeq,
       edges: this.graph.edges.size,
       endpoints: this.graph.endpoints.size,
-      visibleEdges: this.cy ? this.cy.edges(":visible").length : 0,
+      // style() computes pending styles, where :visible may read stale ones.
+      visibleEdges: this.cy ? this.cy.edges().filter((e) => [e, e.source(), e.target()].every((x) => x.style("display") !== "none")).length : 0,
       warnings: this.warningCount,
       layoutDone: this.laidOut,
     };
