@@ -4,8 +4,8 @@
 #   hack/bench/bench.sh GADGET DOC
 #
 # Runs, in order, kernel.sh (kernel overhead), churn.sh (connection churn),
-# pipeline.sh (Go benchmarks of Unique and the formatter hosts) and scale.sh
-# (100/250/500 namespaces), then report.sh, which writes DOC
+# pipeline.sh (Go benchmarks of Unique and the formatter hosts), scale.sh
+# (100/250/500 namespaces) and web.sh (the live view in Chromium), then report.sh, which writes DOC
 # (docs/benchmarks.md). Rounds and durations come from the environment:
 #   BENCH_ROUNDS (5)          rounds of kernel.sh
 #   BENCH_SECONDS (2)         seconds per iperf3 run
@@ -54,6 +54,7 @@ bench_log "bench: results in $OUT"
 "$HERE/churn.sh" "$OUT" "${BENCH_CHURN_SECONDS:-20}"
 "$HERE/pipeline.sh" "$OUT" "${BENCH_PIPELINE_ROUNDS:-2}" "$GADGET"
 "$HERE/scale.sh" "$GADGET" "$OUT" "${BENCH_SCALE_ROUNDS:-3}" "${BENCH_SCALE_COUNTS:-100 250 500}"
+"$HERE/web.sh" "$OUT"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$((SECONDS - start))
 

@@ -84,6 +84,19 @@ S=$OUT/scale.jsonl
 sval() { jq -r --argjson n "$1" "select(.netns == \$n) | $2" "$S" | median; }
 smax() { jq -r --argjson n "$1" "select(.netns == \$n) | $2" "$S" | sort -g | tail -1; }
 
+# --- live view (web.sh) ---------------------------------------------------------
+if [[ -s $OUT/web.txt ]]; then
+	WEB_SECTION="\`hack/bench/web.sh\` (\`go run ./hack/bench/web\`) draws a synthetic graph in headless Chromium (software
+rendering, no GPU) and times the page's script and the next animation frame; targets: first layout ≤ 2 s,
+update ≤ 200 ms:
+
+\`\`\`
+$(cat "$OUT/web.txt")
+\`\`\`"
+else
+	WEB_SECTION="not measured in this run (web.sh wrote nothing)."
+fi
+
 # --- pipeline ---------------------------------------------------------------
 P=$OUT/pipeline.tsv
 pval() { awk -F'\t' -v b="$1" -v col="$2" '$2 == b && $col != "" {print $col}' "$P" | median; }
@@ -744,6 +757,10 @@ $(fmt "$(sval "$MAXN" .detach_one_ms)" 0) ms. That is the price of TCX: the kern
 other whatever the concurrency — about 6 ms per link here, where packet sockets (\`attach=packet\`) close in
 parallel (500 namespaces stopped in about 0.1 s in an earlier run). Per packet TCX is the cheaper hook; for a
 trace over hundreds of namespaces that is started and stopped often, \`attach=packet\` is the faster to set up.
+
+## Live view in the browser
+
+$WEB_SECTION
 
 ## Raw data
 

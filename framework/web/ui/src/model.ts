@@ -104,7 +104,7 @@ export class Graph {
    * add merges one record into the graph and returns what it created:
    * the IDs of new endpoints and edges, and of the edge it touched.
    */
-  add(e: GadgetEvent, seq: number): { newEndpoints: string[]; newEdge: boolean; edge: string } {
+  add(e: GadgetEvent, seq: number): { key: string; newEndpoints: string[]; newEdge: boolean; edge: string } {
     const key = observationKey(e);
     let o = this.observations.get(key);
     const bytes = e.bytes ?? 0;
@@ -149,7 +149,7 @@ export class Graph {
       this.edges.set(id, edge);
     }
     if (!edge.keys.includes(key)) edge.keys.push(key);
-    return { newEndpoints, newEdge, edge: id };
+    return { key, newEndpoints, newEdge, edge: id };
   }
 
   private endpoint(ep: Endpoint, created: string[]): string {
