@@ -53,7 +53,7 @@ lint: ## gofmt, go vet and staticcheck, in every module.
 	cd plugins/sdk && GOOS=wasip1 GOARCH=wasm $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(CURDIR)/$(BIN)/tools/staticcheck -checks inherit,-U1000 ./...
 
 .PHONY: demo
-demo: build ## Local demo (root): four netns pods, real traffic, the graph as a table and as DOT.
+demo: build ## Local demo (root): four netns pods, real traffic, the graph as a table, as DOT and live on a web page (DEMO_WEB=1 keeps it until Ctrl-C).
 	./hack/demo.sh $(BIN)/gadget
 
 .PHONY: generate
@@ -202,3 +202,8 @@ web-assets: ## Type-check the live view's TypeScript (tsc) and bundle it into fr
 	cd $(WEB_UI) && node_modules/.bin/tsc -p .
 	cd $(WEB_UI) && node_modules/.bin/esbuild src/main.ts --bundle --minify --format=iife --target=es2020 \
 		--legal-comments=eof --log-level=warning '--banner:js=$(WEB_BANNER)' --outfile=../assets/app.js
+
+.PHONY: docs-screenshots
+docs-screenshots: build ## Write docs/images/network-graph-web.png: the live view of the demo (root, Chromium).
+	@mkdir -p docs/images
+	GDEMO_SCREENSHOT=$(CURDIR)/docs/images/network-graph-web.png ./hack/demo.sh $(BIN)/gadget

@@ -65,6 +65,11 @@ function download(name: string, blob: Blob): void {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
+/** formatTime shortens an RFC 3339 time to the second: 2026-01-02 15:04:05Z. */
+function formatTime(t: string): string {
+  return t ? t.replace("T", " ").replace(/\.\d+(?=Z|[+-]\d\d:\d\d$)/, "") : "";
+}
+
 /** Edge width in pixels for a byte count or a rate in bytes per second. */
 function widthFor(v: number): number {
   // Half-pixel steps: a counter that moves a little redraws nothing.
@@ -460,9 +465,9 @@ class View {
       case "bytes":
         return formatBytes(o.bytes);
       case "firstSeen":
-        return o.firstSeen;
+        return formatTime(o.firstSeen);
       case "lastSeen":
-        return o.lastSeen;
+        return formatTime(o.lastSeen);
     }
     const v = e[col];
     return v === undefined || v === null ? "" : String(v);
@@ -571,9 +576,9 @@ class View {
       row("packets", String(c.packets));
       row("bytes", formatBytes(c.bytes));
       if (secs > 0) row("rate", `${formatBytes(c.lastBytes / secs)}/s (last batch)`);
-      row("first seen", c.firstSeen || "–");
-      row("last seen", c.lastSeen || "–");
-      row("seen by", edge.keys.map((k) => this.graph.observations.get(k)?.event.pod ?? "?").join(", "));
+      row("first seen", formatTime(c.firstSeen) || "–");
+      row("last seen", formatTime(c.lastSeen) || "–");
+      row("seen by", [...new Set(edge.keys.map((k) => this.graph.observations.get(k)?.event.pod ?? "?"))].join(", "));
       box.replaceChildren(text("h3", "Edge"), dl);
       return;
     }
