@@ -5,7 +5,8 @@
 #
 # It builds gadgetd and the e2e test (test/e2e, build tag e2e), then the
 # test starts a real kube-apiserver and etcd (envtest, binaries from
-# hack/envtest-assets.sh), applies the Trace CRD and deploy/namespace.yaml +
+# hack/envtest-assets.sh), applies the Trace CRD, deploy/admission.yaml (the
+# scope policy, which gadgetd requires), deploy/namespace.yaml and
 # deploy/rbac.yaml, creates two network namespaces joined by a veth as the
 # pods demo/client and demo/server (Pod objects with status.podIP on node
 # e2e-node), runs gadgetd as a real process with the ServiceAccount's token
@@ -86,6 +87,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The test reads deploy/ and docs/ relative to its package folder.
-(cd test/e2e && exec ../../bin/e2e.test -test.v -test.count=1 -test.timeout=6m -gadgetd ../../bin/gadgetd -kubectl-gadget ../../bin/kubectl-gadget) &
+(cd test/e2e && exec ../../bin/e2e.test -test.v -test.count=1 -test.timeout=10m -gadgetd ../../bin/gadgetd -kubectl-gadget ../../bin/kubectl-gadget) &
 test_pid=$!
 wait "$test_pid"

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -13,6 +15,18 @@ const OperationAnnotation = "gadget.kinvolk.io/operation"
 // NodeField is the field selector a node agent lists and watches its own
 // Traces with, e.g. spec.node=worker-1 (the CRD declares it selectable).
 const NodeField = "spec.node"
+
+// AgentFinalizer is the finalizer the node agent puts on every Trace of
+// its node, so that deleting the Trace first stops its gadget. A Trace
+// whose agent is gone (AgentReady not True) may lose it safely: the
+// agent's kernel objects went with its process.
+const AgentFinalizer = "gadget.kinvolk.io/node-agent"
+
+// ScopePolicyName is the name of the ValidatingAdmissionPolicy and of its
+// binding (deploy/admission.yaml) that let a user create or widen a Trace
+// only for pods the user may list. The node agent runs no Trace unless both
+// are in force.
+const ScopePolicyName = "gadget-trace-scope"
 
 // RunMode says when a trace starts.
 // +kubebuilder:validation:Enum=Auto;Manual
@@ -77,9 +91,12 @@ type TraceFilter struct {
 
 // TraceSpec is what the user asks of a trace.
 type TraceSpec struct {
-	// Node is the name of the node whose agent runs the trace.
-	// +optional
-	Node string `json:"node,omitempty"`
+	// Node is the name of the node whose agent runs the trace. Required:
+	// a Trace runs on exactly one node (kubectl gadget creates one per
+	// node).
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	Node string `json:"node"`
 	// Gadget is the registered name of the gadget to run, e.g. network-graph.
 	// +kubebuilder:validation:MinLength=1
 	// +required
@@ -134,6 +151,76 @@ type TraceStatus struct {
 	// Empty when the trace has not started in the Stream output mode.
 	// +optional
 	StreamToken string `json:"streamToken,omitempty"`
+	// Conditions are the observations of the node agent about the trace;
+	// the one condition so far is AgentReady, the agent's liveness: the
+	// agent renews its lastHeartbeatTime every heartbeatIntervalSeconds,
+	// and a condition not renewed for StaleHeartbeats intervals reads
+	// Unknown (see AgentReady).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []TraceCondition `json:"conditions,omitempty"`
+}
+
+// ConditionType names a condition of a Trace.
+type ConditionType string
+
+// ConditionAgentReady is the condition of the node agent's liveness: True
+// while the agent on spec.node runs and renews it, False when the agent
+// stopped on purpose, Unknown (computed by readers, see AgentReady) when
+// it stopped renewing it.
+const ConditionAgentReady ConditionType = "AgentReady"
+
+// The reasons of the AgentReady condition.
+const (
+	// ReasonAgentRunning: the agent runs and renews the heartbeat.
+	ReasonAgentRunning = "AgentRunning"
+	// ReasonAgentStopped: the agent shut down on purpose; the next agent
+	// on the node resumes the trace.
+	ReasonAgentStopped = "AgentStopped"
+	// ReasonHeartbeatStale: the heartbeat was not renewed in time; the
+	// agent crashed, hangs, or the node is gone.
+	ReasonHeartbeatStale = "HeartbeatStale"
+	// ReasonNoHeartbeat: no agent has reported on the trace yet.
+	ReasonNoHeartbeat = "NoHeartbeat"
+)
+
+// StaleHeartbeats is how many heartbeat intervals may pass without a
+// renewal before the AgentReady condition reads Unknown.
+const StaleHeartbeats = 3
+
+// DefaultHeartbeatInterval is how often the node agent renews the
+// heartbeat of each of its Traces unless configured otherwise.
+const DefaultHeartbeatInterval = 30 * time.Second
+
+// TraceCondition is one observation about a Trace, in the shape of the
+// conditions of Nodes: it carries a heartbeat.
+type TraceCondition struct {
+	// Type is the condition's name, e.g. AgentReady.
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	Type ConditionType `json:"type"`
+	// Status is True, False or Unknown.
+	// +kubebuilder:validation:Enum=True;False;Unknown
+	// +required
+	Status metav1.ConditionStatus `json:"status"`
+	// LastHeartbeatTime is when the agent last renewed the condition.
+	// +optional
+	LastHeartbeatTime metav1.Time `json:"lastHeartbeatTime,omitempty"`
+	// HeartbeatIntervalSeconds is how often the agent renews it; the
+	// condition is stale StaleHeartbeats intervals after lastHeartbeatTime.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	HeartbeatIntervalSeconds int32 `json:"heartbeatIntervalSeconds,omitempty"`
+	// LastTransitionTime is when the status last changed.
+	// +optional
+	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
+	// Reason is a CamelCase word saying why, e.g. AgentRunning.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Message says it for people.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // Trace asks the node agent on spec.node to run a gadget on the pods
@@ -144,6 +231,7 @@ type TraceStatus struct {
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.node`
 // +kubebuilder:printcolumn:name="Gadget",type=string,JSONPath=`.spec.gadget`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="Heartbeat",type=date,JSONPath=`.status.conditions[?(@.type=="AgentReady")].lastHeartbeatTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:selectablefield:JSONPath=`.spec.node`
 type Trace struct {

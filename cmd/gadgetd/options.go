@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
+	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/internal/version"
 )
 
@@ -33,6 +35,11 @@ type options struct {
 	kubeEnrich  bool
 	pluginDir   string
 	logLevel    slog.Level
+	// scopePolicy: start no Trace unless the API server enforces the
+	// scope policy (deploy/admission.yaml).
+	scopePolicy       bool
+	heartbeatInterval time.Duration
+	checkpointDir     string
 }
 
 // errVersion is what parseFlags returns once --version printed the
@@ -59,6 +66,16 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 		"enrich events from the cluster's pods, services and nodes (informer caches)")
 	fs.StringVar(&o.pluginDir, "plugin-dir", "",
 		"directory of the plugins a Trace may name in spec.parameters.formatter and spec.parameters.enrichers (NAME.wasm or a go-plugin executable NAME); empty: built-in formats only")
+	fs.BoolVar(&o.scopePolicy, "require-scope-policy", true,
+		"start no Trace unless the API server enforces the ValidatingAdmissionPolicy "+v1alpha1.ScopePolicyName+
+			" (deploy/admission.yaml), which lets a user create a Trace only for pods the user may list; "+
+			"false trusts every Trace, e.g. on a cluster where only administrators may create them")
+	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", v1alpha1.DefaultHeartbeatInterval,
+		"how often the agent renews the AgentReady condition of each of its Traces (readers take it as Unknown "+
+			"after 3 intervals) and checkpoints the running ones; whole seconds")
+	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "",
+		"existing folder where the output so far of each running Status-mode trace is saved at every heartbeat and at shutdown, "+
+			"so that a restarted agent resumes with it; empty keeps none")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -76,6 +93,9 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	if o.nodeName == "" {
 		return o, usageError{errors.New("--node-name is empty: pass --node-name NODE or set NODE_NAME (a DaemonSet sets it from spec.nodeName)")}
+	}
+	if o.heartbeatInterval < time.Second || o.heartbeatInterval%time.Second != 0 {
+		return o, usageError{fmt.Errorf("--heartbeat-interval %v: use whole seconds, at least 1s", o.heartbeatInterval)}
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil || strings.ContainsAny(*level, "+-") {
 		return o, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", *level)}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gadgetkit/gadget/internal/version"
 )
@@ -24,11 +25,15 @@ func TestParseFlags(t *testing.T) {
 		wantErr string
 	}{
 		{name: "node from the environment", env: map[string]string{"NODE_NAME": "w1", "KUBECONFIG": "/k"},
-			want: options{nodeName: "w1", kubeconfig: "/k", metricsAddr: "127.0.0.1:9442", healthAddr: ":9441", streamAddr: ":7070", kubeEnrich: true, logLevel: slog.LevelInfo}},
+			want: options{nodeName: "w1", kubeconfig: "/k", metricsAddr: "127.0.0.1:9442", healthAddr: ":9441", streamAddr: ":7070", kubeEnrich: true, logLevel: slog.LevelInfo,
+				scopePolicy: true, heartbeatInterval: 30 * time.Second}},
 		{name: "flags win", env: map[string]string{"NODE_NAME": "w1"},
 			args: []string{"--node-name", "w2", "--kubeconfig", "/c", "--metrics-bind-address", "0",
-				"--health-probe-bind-address", "127.0.0.1:9", "--log-level", "debug", "--stream-bind-address", "0", "--kube-enrich=false"},
-			want: options{nodeName: "w2", kubeconfig: "/c", metricsAddr: "0", healthAddr: "127.0.0.1:9", streamAddr: "0", logLevel: slog.LevelDebug}},
+				"--health-probe-bind-address", "127.0.0.1:9", "--log-level", "debug", "--stream-bind-address", "0", "--kube-enrich=false",
+				"--require-scope-policy=false", "--heartbeat-interval", "5s", "--checkpoint-dir", "/var/lib/ckpt"},
+			want: options{nodeName: "w2", kubeconfig: "/c", metricsAddr: "0", healthAddr: "127.0.0.1:9", streamAddr: "0", logLevel: slog.LevelDebug,
+				heartbeatInterval: 5 * time.Second, checkpointDir: "/var/lib/ckpt"}},
+		{name: "sub-second heartbeat", args: []string{"--node-name", "n", "--heartbeat-interval", "1500ms"}, wantErr: "--heartbeat-interval 1.5s: use whole seconds"},
 		{name: "no node", wantErr: "--node-name is empty"},
 		{name: "bad level", args: []string{"--node-name", "n", "--log-level", "loud"}, wantErr: `--log-level "loud"`},
 		{name: "offset level", args: []string{"--node-name", "n", "--log-level", "info+2"}, wantErr: `--log-level "info+2"`},

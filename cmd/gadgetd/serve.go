@@ -112,6 +112,10 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 		Logger:   log,
 		Enrich:   enrich,
 		Plugins:  tracePlugins(o.pluginDir, defaultWasmCache()),
+
+		RequireScopePolicy: o.scopePolicy,
+		HeartbeatInterval:  o.heartbeatInterval,
+		CheckpointDir:      o.checkpointDir,
 	})
 	if err != nil {
 		return nil, err

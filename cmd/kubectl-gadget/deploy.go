@@ -97,6 +97,14 @@ func newUndeployCmd(k *kubeFlags) *cobra.Command {
 						return explain(fmt.Errorf("delete trace %s/%s: %w", traces.Items[i].Namespace, traces.Items[i].Name, err), "delete traces")
 					}
 				}
+				// Traces no agent is there to release go at once.
+				ptrs := make([]*v1alpha1.Trace, len(traces.Items))
+				for i := range traces.Items {
+					ptrs[i] = &traces.Items[i]
+				}
+				if err := releaseOrphans(ctx, c, ptrs, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
 				if err := waitTracesGone(ctx, c, k.timeout, cmd.ErrOrStderr()); err != nil {
 					return err
 				}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -173,19 +176,86 @@ func TestKubectlGadget(t *testing.T) {
 		}
 	})
 
-	t.Run("stop annotates, then deletes the traces", func(t *testing.T) {
-		_, stderr, code := cli(t, cfg, "network-graph", "stop", "--wait-timeout", "1s")
-		if code != 1 || !strings.Contains(stderr, "no answer within 1s") {
-			t.Errorf("stop: code %d, stderr %q", code, stderr)
+	t.Run("the scope policy's denial is explained", func(t *testing.T) {
+		// tenant may create Traces in gadget and list the pods there only.
+		if err := c.ctrl.Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "gadget", Name: "tenant-traces"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "gadget-trace-user"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "tenant"}},
+		}); err != nil {
+			t.Fatal(err)
 		}
+		user, err := env.ControlPlane.AddUser(envtest.User{Name: "tenant"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr string
+		var code int
+		// RBAC and the policy take effect asynchronously.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, stderr, code = cli(t, user.Config(), "network-graph", "start", "--name", "wide", "--node", "node-a", "--wait-timeout", "1s")
+			if strings.Contains(stderr, "may not list pods") || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if code != 1 || !strings.Contains(stderr, "tenant may not list pods in all namespaces") ||
+			!strings.Contains(stderr, "pass --namespace/-n NAMESPACE") || strings.Contains(stderr, "RBAC forbids") {
+			t.Errorf("start without -n as a namespaced user: code %d, stderr %q", code, stderr)
+		}
+	})
+
+	t.Run("stop annotates, then deletes the traces; those without an agent lose the finalizer", func(t *testing.T) {
+		// Both agents once ran (finalizer): node-a's died ten minutes ago,
+		// node-b's renewed its heartbeat just now but does not answer.
 		var list v1alpha1.TraceList
 		if err := c.ctrl.List(ctx, &list, client.InNamespace("gadget")); err != nil {
 			t.Fatal(err)
 		}
+		for i := range list.Items {
+			tr := &list.Items[i]
+			tr.Finalizers = append(tr.Finalizers, v1alpha1.AgentFinalizer)
+			if err := c.ctrl.Update(ctx, tr); err != nil {
+				t.Fatal(err)
+			}
+			beat := time.Now()
+			if tr.Spec.Node == "node-a" {
+				beat = beat.Add(-10 * time.Minute)
+			}
+			tr.Status.Conditions = []v1alpha1.TraceCondition{{Type: v1alpha1.ConditionAgentReady, Status: metav1.ConditionTrue,
+				Reason: v1alpha1.ReasonAgentRunning, LastHeartbeatTime: metav1.NewTime(beat), HeartbeatIntervalSeconds: 30}}
+			if err := c.ctrl.Status().Update(ctx, tr); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		_, stderr, code := cli(t, cfg, "network-graph", "stop", "--wait-timeout", "1s")
+		if code != 1 || !strings.Contains(stderr, "no answer within 1s") {
+			t.Errorf("stop: code %d, stderr %q", code, stderr)
+		}
+		for _, want := range []string{
+			`node node-a: no answer: AgentReady Unknown (HeartbeatStale): the agent on node "node-a" has not renewed its heartbeat since`,
+			"warning: trace gadget/network-graph-node-a: no agent releases it (AgentReady Unknown, HeartbeatStale",
+		} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stop: stderr lacks %q:\n%s", want, stderr)
+			}
+		}
+		list = v1alpha1.TraceList{}
+		if err := c.ctrl.List(ctx, &list, client.InNamespace("gadget")); err != nil {
+			t.Fatal(err)
+		}
+		var left []string
 		for _, tr := range list.Items {
+			left = append(left, tr.Spec.Node)
 			if tr.DeletionTimestamp == nil {
 				t.Errorf("trace %s not deleted by stop", tr.Name)
 			}
+		}
+		// node-b's live agent releases its own trace (it is not there).
+		if !slices.Equal(left, []string{"node-b"}) {
+			t.Errorf("traces left after stop on nodes %v, want node-b's only (its agent is alive)", left)
 		}
 	})
 

@@ -212,6 +212,9 @@ func newStopCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
 						return explain(fmt.Errorf("delete trace %s/%s: %w", tr.Namespace, tr.Name, err), "delete traces")
 					}
 				}
+				if err := releaseOrphans(ctx, c, traces, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
 			}
 			return waitErr
 		},
@@ -448,6 +451,7 @@ func waitState(ctx context.Context, c *clients, traces []*v1alpha1.Trace, want v
 			lines = append(lines, l)
 		} else {
 			silent = append(silent, tr.Spec.Node)
+			lines = append(lines, fmt.Sprintf("node %s: no answer: %s", tr.Spec.Node, agentState(ctx, c, tr)))
 		}
 	}
 	var errs []error
@@ -606,6 +610,10 @@ func explain(err error, action string) error {
 	switch {
 	case isNoTraceCRD(err):
 		return fmt.Errorf("%w\nthe Trace CRD is not installed in this cluster: run 'kubectl gadget deploy'", err)
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy '"+v1alpha1.ScopePolicyName+"'"):
+		// The scope policy's message names the field and the right.
+		return fmt.Errorf("%w\na Trace may watch only pods you may list: pass --namespace/-n NAMESPACE "+
+			"(check with 'kubectl auth can-i list pods -n NAMESPACE')", err)
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("%w\nRBAC forbids you to %s: ask a cluster admin for that permission (see 'kubectl auth can-i')", err, action)
 	case apierrors.IsUnauthorized(err):

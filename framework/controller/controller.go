@@ -15,9 +15,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -39,7 +41,7 @@ import (
 
 // Finalizer is put on every Trace of the node so that deleting it first
 // stops its gadget and releases its kernel objects.
-const Finalizer = "gadget.kinvolk.io/node-agent"
+const Finalizer = v1alpha1.AgentFinalizer
 
 // releaseTimeout bounds stopping the traces when the agent shuts down.
 const releaseTimeout = 30 * time.Second
@@ -78,6 +80,27 @@ type Options struct {
 	// FirstTargetsTimeout bounds how long creating a trace waits for the
 	// first set of targets before it runs the operation anyway; 0 means 5s.
 	FirstTargetsTimeout time.Duration
+	// HeartbeatInterval is how often the agent renews the AgentReady
+	// condition of each of its Traces (one status write per trace and
+	// interval), and checkpoints the running ones; whole seconds, 0 means
+	// v1alpha1.DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
+	// CheckpointDir, when set, is the folder (it must exist) where the
+	// output so far of each running trace in the Status output mode is
+	// saved at every heartbeat and when the agent stops, so that an agent
+	// that restarts, after a crash too, resumes with it. Empty keeps none.
+	CheckpointDir string
+	// MaxCheckpoint bounds one trace's checkpoint in bytes; a larger one
+	// is not written (the previous one stays, and the status says so).
+	// 0 means DefaultMaxCheckpoint.
+	MaxCheckpoint int
+	// RequireScopePolicy makes the agent start no trace unless the API
+	// server enforces the scope policy (v1alpha1.ScopePolicyName,
+	// deploy/admission.yaml) and did so when the trace was created: only
+	// then has someone checked that the trace's creator may list the pods
+	// it selects. gadgetd sets it; the agent then needs get on that
+	// ValidatingAdmissionPolicy and its binding.
+	RequireScopePolicy bool
 }
 
 // PluginOutput makes the Output of one run of a trace whose parameters
@@ -89,6 +112,7 @@ type PluginOutput func(ctx context.Context, w, errw io.Writer) (gadget.Output, e
 // It implements Streams.
 type Reconciler struct {
 	client client.Client
+	reader client.Reader // uncached: the scope policy
 	opts   Options
 	log    *slog.Logger
 
@@ -135,6 +159,20 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.FirstTargetsTimeout <= 0 {
 		opts.FirstTargetsTimeout = 5 * time.Second
 	}
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = v1alpha1.DefaultHeartbeatInterval
+	}
+	if opts.HeartbeatInterval%time.Second != 0 {
+		return nil, fmt.Errorf("controller: Options.HeartbeatInterval %v: use whole seconds", opts.HeartbeatInterval)
+	}
+	if opts.MaxCheckpoint <= 0 {
+		opts.MaxCheckpoint = DefaultMaxCheckpoint
+	}
+	if opts.CheckpointDir != "" {
+		if fi, err := os.Stat(opts.CheckpointDir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("controller: Options.CheckpointDir %s is not a folder: create it, or leave it empty to keep no checkpoints", opts.CheckpointDir)
+		}
+	}
 	return &Reconciler{
 		opts:   opts,
 		log:    opts.Logger.With("node", opts.Node),
@@ -149,6 +187,7 @@ func New(opts Options) (*Reconciler, error) {
 // next agent resumes them. mgr's scheme must know v1alpha1.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.client = mgr.GetClient()
+	r.reader = mgr.GetAPIReader()
 	onNode := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		t, ok := o.(*v1alpha1.Trace)
 		return ok && t.Spec.Node == r.opts.Node
@@ -167,11 +206,45 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		stopCtx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 		defer cancel()
 		r.releaseAll(stopCtx)
+		r.markStopped(stopCtx)
 		return nil
 	})); err != nil {
 		return fmt.Errorf("controller: add the shutdown hook: %w", err)
 	}
+	if r.opts.CheckpointDir != "" {
+		started := time.Now()
+		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			r.pruneCheckpoints(ctx, mgr.GetCache(), started)
+			return nil
+		})); err != nil {
+			return fmt.Errorf("controller: add the checkpoint pruner: %w", err)
+		}
+	}
 	return nil
+}
+
+// pruneCheckpoints removes, once the cache holds the node's Traces, the
+// checkpoints of the traces that are gone (deleted while no agent ran).
+func (r *Reconciler) pruneCheckpoints(ctx context.Context, c cache.Cache, started time.Time) {
+	if !c.WaitForCacheSync(ctx) {
+		return
+	}
+	var list v1alpha1.TraceList
+	if err := c.List(ctx, &list); err != nil {
+		r.log.Warn("list the traces to prune checkpoints", "err", err)
+		return
+	}
+	keep := map[types.UID]bool{}
+	for _, tr := range list.Items {
+		keep[tr.UID] = true
+	}
+	removed, err := checkpoints{dir: r.opts.CheckpointDir}.prune(keep, started)
+	if err != nil {
+		r.log.Warn("prune checkpoints", "err", err)
+	}
+	if len(removed) > 0 {
+		r.log.Info("checkpoints of deleted traces removed", "files", removed)
+	}
 }
 
 // CacheOptions are the manager cache options of a node agent: Traces are
@@ -185,8 +258,23 @@ func CacheOptions(node string) cache.Options {
 
 // Reconcile brings one Trace of this node to what its annotation, run mode
 // and deletion ask. It is idempotent: running it again on the same object
-// changes nothing.
+// changes nothing, but the heartbeat: every Trace of the node comes back
+// every half heartbeat interval, to renew its AgentReady condition when
+// it is due and to checkpoint it.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res, live, err := r.reconcile(ctx, req)
+	if live && err == nil && res.RequeueAfter == 0 {
+		if rt := r.lookup(req.NamespacedName); rt != nil {
+			rt.checkpoint()
+		}
+		res.RequeueAfter = r.opts.HeartbeatInterval / 2
+	}
+	return res, err
+}
+
+// reconcile is Reconcile; live says whether the trace is still this
+// node's.
+func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, live bool, _ error) {
 	key := req.NamespacedName
 	log := r.log.With("trace", key.String())
 
@@ -194,9 +282,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.client.Get(ctx, key, &tr); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.release(ctx, key)
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, false, nil
 		}
-		return ctrl.Result{}, fmt.Errorf("get trace %s: %w", key, err)
+		return ctrl.Result{}, false, fmt.Errorf("get trace %s: %w", key, err)
 	}
 
 	if tr.Spec.Node != r.opts.Node || !tr.DeletionTimestamp.IsZero() {
@@ -210,13 +298,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			case apierrors.IsNotFound(err):
 			case apierrors.IsConflict(err):
 				// Changed meanwhile: the change's own event comes back here.
-				return ctrl.Result{}, nil
+				return ctrl.Result{}, false, nil
 			case err != nil:
-				return ctrl.Result{}, fmt.Errorf("remove the finalizer of trace %s: %w", key, err)
+				return ctrl.Result{}, false, fmt.Errorf("remove the finalizer of trace %s: %w", key, err)
 			}
 			log.Info("trace released")
 		}
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, false, nil
 	}
 
 	if !controllerutil.ContainsFinalizer(&tr, Finalizer) {
@@ -227,9 +315,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		switch {
 		case apierrors.IsConflict(err):
 			// Changed meanwhile: the change's own event comes back here.
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, true, nil
 		case err != nil:
-			return ctrl.Result{}, fmt.Errorf("add the finalizer to trace %s: %w", key, err)
+			return ctrl.Result{}, true, fmt.Errorf("add the finalizer to trace %s: %w", key, err)
 		}
 	}
 
@@ -248,39 +336,73 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if rt != nil {
 			status = rt.status()
 		}
-		return r.finish(ctx, &tr, op, status)
+		res, err := r.finish(ctx, &tr, op, status)
+		return res, true, err
 	}
+	// A trace Started by an earlier agent that this one does not run yet:
+	// the agent restarted. It resumes the trace before anything else, so
+	// that a stop asked meanwhile ends with what was recorded before.
+	resume := rt == nil && tr.Status.State == v1alpha1.TraceStateStarted
 	switch {
+	case resume:
+		log.Info("resuming started trace")
+		status, err := r.operate(ctx, log, &tr, "start", r.resumeInfo(&tr))
+		if errors.Is(err, errClosing) || r.isClosing() {
+			log.Info("operation not done: shutting down", "operation", "start")
+			return ctrl.Result{}, true, nil
+		}
+		if !annotated || op == "start" {
+			if annotated {
+				r.remember(key, tr.ResourceVersion, status)
+				res, err := r.finish(ctx, &tr, op, status)
+				return res, true, err
+			}
+			return ctrl.Result{}, true, r.writeStatus(ctx, &tr, status)
+		}
 	case annotated:
 	case rt != nil:
 		// Nothing asked: show what runs. This also repairs a status
 		// write that failed, and a status read from a stale cache.
-		return ctrl.Result{}, r.writeStatus(ctx, &tr, rt.status())
-	case tr.Status.State == v1alpha1.TraceStateStarted:
-		op = "start" // the agent restarted: resume
-		log.Info("resuming started trace")
+		return ctrl.Result{}, true, r.writeStatus(ctx, &tr, rt.status())
 	case tr.Status.State == "" && tr.Spec.RunMode == v1alpha1.RunModeAuto:
 		op = "start"
 	case tr.Status.State == "":
 		// A new Manual trace: show that it does not run.
-		return ctrl.Result{}, r.writeStatus(ctx, &tr, v1alpha1.TraceStatus{State: v1alpha1.TraceStateStopped})
+		return ctrl.Result{}, true, r.writeStatus(ctx, &tr, v1alpha1.TraceStatus{State: v1alpha1.TraceStateStopped})
 	default:
-		return ctrl.Result{}, nil
+		// Nothing to do but the heartbeat.
+		return ctrl.Result{}, true, r.writeStatus(ctx, &tr, tr.Status)
 	}
 
-	status, err := r.operate(ctx, log, &tr, op)
+	status, err := r.operate(ctx, log, &tr, op, nil)
 	if errors.Is(err, errClosing) || r.isClosing() {
 		// Keep the status as it is for the next agent to resume.
 		log.Info("operation not done: shutting down", "operation", op)
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, true, nil
 	}
 	if annotated {
-		r.mu.Lock()
-		r.done[key] = doneOp{resourceVersion: tr.ResourceVersion, status: status}
-		r.mu.Unlock()
-		return r.finish(ctx, &tr, op, status)
+		r.remember(key, tr.ResourceVersion, status)
+		res, err := r.finish(ctx, &tr, op, status)
+		return res, true, err
 	}
-	return ctrl.Result{}, r.writeStatus(ctx, &tr, status)
+	return ctrl.Result{}, true, r.writeStatus(ctx, &tr, status)
+}
+
+// remember records that the operation asked by the annotation of the
+// trace's version resourceVersion is carried out, with status.
+func (r *Reconciler) remember(key types.NamespacedName, resourceVersion string, status v1alpha1.TraceStatus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.done[key] = doneOp{resourceVersion: resourceVersion, status: status}
+}
+
+// resumeInfo is what the agent knows of the previous agent of tr.
+func (r *Reconciler) resumeInfo(tr *v1alpha1.Trace) *resumeInfo {
+	ri := &resumeInfo{at: time.Now()}
+	if c := tr.Status.Condition(v1alpha1.ConditionAgentReady); c != nil {
+		ri.lastSeen = c.LastHeartbeatTime.Time
+	}
+	return ri
 }
 
 // finish ends an operation asked by annotation: it removes the annotation,
@@ -306,15 +428,24 @@ func (r *Reconciler) doneFor(key types.NamespacedName) (doneOp, bool) {
 // operate carries out op on the trace and returns the status to write.
 // Its error is errClosing when the agent shuts down; the other failures
 // are in the status.
-func (r *Reconciler) operate(ctx context.Context, log *slog.Logger, tr *v1alpha1.Trace, op string) (v1alpha1.TraceStatus, error) {
+func (r *Reconciler) operate(ctx context.Context, log *slog.Logger, tr *v1alpha1.Trace, op string, resume *resumeInfo) (v1alpha1.TraceStatus, error) {
 	rt, err := r.ensure(ctx, tr)
 	if errors.Is(err, errClosing) {
 		return v1alpha1.TraceStatus{}, err
+	}
+	if err == nil && !rt.started() && r.opts.RequireScopePolicy {
+		// Whatever op is, it may start the trace.
+		if err := checkScope(ctx, r.reader, tr); err != nil {
+			log.Warn("trace not started", "operation", op, "err", err)
+			rt.setError(op, err)
+			return rt.status(), nil
+		}
 	}
 	if err != nil {
 		log.Warn("trace not runnable", "operation", op, "err", err)
 		return v1alpha1.TraceStatus{State: v1alpha1.TraceStateStopped, OperationError: err.Error()}, nil
 	}
+	rt.setResume(resume)
 	if err := rt.operate(ctx, op); err != nil {
 		log.Warn("operation failed", "operation", op, "err", err)
 	} else {
@@ -326,7 +457,8 @@ func (r *Reconciler) operate(ctx context.Context, log *slog.Logger, tr *v1alpha1
 // writeStatus writes status through the status subresource when it
 // differs from the trace's.
 func (r *Reconciler) writeStatus(ctx context.Context, tr *v1alpha1.Trace, status v1alpha1.TraceStatus) error {
-	if tr.Status == status {
+	status = r.withHeartbeat(tr.Status, status, time.Now())
+	if equality.Semantic.DeepEqual(tr.Status, status) {
 		return nil
 	}
 	orig := tr.DeepCopy()
@@ -429,7 +561,8 @@ func (r *Reconciler) ensure(ctx context.Context, tr *v1alpha1.Trace) (*running, 
 	}
 	r.mu.Unlock()
 	if closing {
-		rt.close(ctx)
+		// Keep its checkpoint: the next agent resumes from it.
+		rt.close(ctx, true)
 		return nil, errClosing
 	}
 	return rt, nil
@@ -443,7 +576,7 @@ func (r *Reconciler) release(ctx context.Context, key types.NamespacedName) {
 	delete(r.done, key)
 	r.mu.Unlock()
 	if rt != nil {
-		rt.close(ctx)
+		rt.close(ctx, false)
 	}
 }
 
@@ -457,7 +590,7 @@ func (r *Reconciler) releaseAll(ctx context.Context) {
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, rt := range all {
-		wg.Go(func() { rt.close(ctx) })
+		wg.Go(func() { rt.close(ctx, true) })
 	}
 	wg.Wait()
 }

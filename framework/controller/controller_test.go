@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -470,7 +471,7 @@ func TestOtherNodeIgnored(t *testing.T) {
 	if err := c.Get(context.Background(), other, &tr); err != nil {
 		t.Fatal(err)
 	}
-	if handled(&tr) || len(tr.Finalizers) > 0 || tr.Status != (v1alpha1.TraceStatus{}) {
+	if handled(&tr) || len(tr.Finalizers) > 0 || !equality.Semantic.DeepEqual(tr.Status, v1alpha1.TraceStatus{}) {
 		t.Errorf("another node's trace was touched: annotations %v, finalizers %v, status %+v", tr.Annotations, tr.Finalizers, tr.Status)
 	}
 	if starts, _, _ := p.counts(); starts != 1 {
@@ -534,6 +535,8 @@ func TestCRDValidation(t *testing.T) {
 		{name: "bad-run-mode", obj: `{"spec":{"gadget":"probe","runMode":"Sometimes"}}`, want: "spec.runMode"},
 		{name: "bad-output-mode", obj: `{"spec":{"gadget":"probe","outputMode":"Printer"}}`, want: "spec.outputMode"},
 		{name: "missing-gadget", obj: `{"spec":{"node":"n"}}`, want: "spec.gadget"},
+		{name: "missing-node", obj: `{"spec":{"gadget":"probe"}}`, want: "spec.node"},
+		{name: "empty-node", obj: `{"spec":{"gadget":"probe","node":""}}`, want: "spec.node"},
 		{name: "empty-gadget", obj: `{"spec":{"gadget":""}}`, want: "spec.gadget"},
 		{name: "missing-spec", obj: `{}`, want: "spec"},
 	}

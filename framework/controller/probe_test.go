@@ -26,6 +26,16 @@ type probe struct {
 	running int
 	ops     map[string]int           // operations carried out, by name
 	targets map[string]gadget.Target // of the last started instance
+	emit    func(any)                // of the last started instance
+}
+
+// emitNow makes the last started instance emit batch, as a gadget does
+// while it runs.
+func (p *probe) emitNow(batch []string) {
+	p.mu.Lock()
+	emit := p.emit
+	p.mu.Unlock()
+	emit(batch)
 }
 
 // operations returns how many times op was carried out.
@@ -120,6 +130,7 @@ func (i *probeInstance) Start(context.Context) error {
 	i.p.starts++
 	i.p.running++
 	i.p.targets = i.targets
+	i.p.emit = i.emit
 	return nil
 }
 
@@ -176,4 +187,23 @@ func (o *probeOutput) Close() error {
 	}
 	_, err = o.w.Write(append(data, '\n'))
 	return err
+}
+
+var _ gadget.Checkpointer = (*probeOutput)(nil)
+
+// Checkpoint writes the edges so far as a JSON array.
+func (o *probeOutput) Checkpoint(w io.Writer) error {
+	return json.NewEncoder(w).Encode(slices.Sorted(maps.Keys(o.edges)))
+}
+
+// Restore adds the edges of a checkpoint.
+func (o *probeOutput) Restore(r io.Reader) error {
+	var edges []string
+	if err := json.NewDecoder(r).Decode(&edges); err != nil {
+		return fmt.Errorf("probe output: read the checkpoint: %w", err)
+	}
+	for _, e := range edges {
+		o.edges[e] = true
+	}
+	return nil
 }

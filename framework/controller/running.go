@@ -43,6 +43,7 @@ func (p *pluginLog) Write(b []byte) (int, error) {
 // running is the agent's side of one Trace: the framework trace, the
 // goroutine that follows its targets and what its output mode keeps.
 type running struct {
+	name       string // namespace/name
 	uid        types.UID
 	generation int64
 	mode       gadget.OutputMode
@@ -69,6 +70,24 @@ type running struct {
 	// filter selects but that are not watched, in the current or last run.
 	targetWarning string
 	opError       string // why the last operation failed, for status.operationError
+
+	ckpt checkpoints
+	// resume is set when this agent resumes a trace an earlier agent ran:
+	// the next run restores its checkpoint and says what may be missing.
+	resume *resumeInfo
+	// resumeWarning says, for the current or last run, from when edges may
+	// be missing because the agent restarted.
+	resumeWarning string
+	// ckptErr is why the last checkpoint failed, once; empty when it did
+	// not.
+	ckptErr string
+}
+
+// resumeInfo is what an agent knows when it resumes a trace that was
+// Started when the previous agent stopped.
+type resumeInfo struct {
+	at       time.Time // now
+	lastSeen time.Time // the previous agent's last heartbeat; zero if unknown
 }
 
 // newRunning creates the (stopped) trace of tr; base is the agent's
@@ -122,6 +141,7 @@ func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace) (*running, 
 	}
 
 	rt := &running{
+		name:       tr.Namespace + "/" + tr.Name,
 		uid:        tr.UID,
 		generation: tr.Generation,
 		mode:       mode,
@@ -130,6 +150,7 @@ func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace) (*running, 
 		log:        log,
 		filter:     filter,
 		plugins:    plugins,
+		ckpt:       checkpoints{dir: opts.CheckpointDir, max: opts.MaxCheckpoint},
 	}
 	rt.tr, err = trace.New(opts.Registry, trace.Config{
 		Name:       tr.Namespace + "/" + tr.Name,
@@ -235,6 +256,14 @@ func (rt *running) stopWatchLocked() {
 	}
 }
 
+// setResume says that the next run resumes the trace after an agent
+// restart (nil: it does not).
+func (rt *running) setResume(r *resumeInfo) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.resume = r
+}
+
 func (rt *running) started() bool { return rt.tr.State() == trace.StateStarted }
 
 // operate carries out op. Before an operation on a stopped trace the
@@ -291,11 +320,108 @@ func (rt *running) beginRun() (prev *stream, err error) {
 			return nil, fmt.Errorf("create the %s output of gadget %s: %w", statusFormat, rt.info.Name, err)
 		}
 		rt.sink, rt.sinkBuf = out, buf
+		rt.resumeWarning = rt.restoreLocked()
 	case gadget.OutputModeStream:
 		prev = rt.stream
 		rt.stream = newStream(rt.opts.StreamBatches)
+		rt.resumeWarning = ""
+		if r := rt.resume; r != nil {
+			rt.resumeWarning = fmt.Sprintf("the node agent restarted and resumed this trace at %s: edges %s were not streamed",
+				stamp(r.at), r.since())
+		}
 	}
+	rt.resume = nil
 	return prev, nil
+}
+
+// restoreLocked prepares the checkpoint of a Status run: a resumed run
+// adds the last checkpoint to its output, a new run drops the one of an
+// earlier run. It returns the warning of the run. rt.mu is held.
+func (rt *running) restoreLocked() (warning string) {
+	r := rt.resume
+	if r == nil {
+		if err := rt.ckpt.remove(rt.uid); err != nil {
+			rt.log.Warn("checkpoint of an earlier run", "err", err)
+		}
+		return ""
+	}
+	lost := fmt.Sprintf("the node agent restarted and resumed this trace at %s: edges %s are not in the output",
+		stamp(r.at), r.since())
+	cp, ok := rt.sink.(gadget.Checkpointer)
+	switch {
+	case !rt.ckpt.enabled():
+		return lost + " (the agent keeps no checkpoints: see gadgetd --checkpoint-dir)"
+	case !ok:
+		return lost + " (this output, made by plugins, cannot be checkpointed)"
+	}
+	h, data, found, err := rt.ckpt.load(rt.uid)
+	if err != nil {
+		rt.log.Warn("checkpoint not restored", "err", err)
+		return lost + " (its checkpoint is unreadable: " + err.Error() + ")"
+	}
+	if !found {
+		return lost + " (no checkpoint was taken)"
+	}
+	defer data.Close()
+	if h.Gadget != rt.info.Name || h.Format != rt.checkpointFormat() {
+		return lost + fmt.Sprintf(" (its checkpoint is of gadget %s, format %s)", h.Gadget, h.Format)
+	}
+	if err := cp.Restore(data); err != nil {
+		rt.log.Warn("checkpoint not restored", "err", err)
+		return lost + " (its checkpoint is unreadable: " + err.Error() + ")"
+	}
+	rt.log.Info("checkpoint restored", "taken", h.Time)
+	return fmt.Sprintf("the node agent restarted and resumed this trace at %s: the output holds what was recorded until "+
+		"the checkpoint of %s; edges between %s and %s may be missing", stamp(r.at), stamp(h.Time), stamp(h.Time), stamp(r.at))
+}
+
+// since says from when edges may be missing: from the last sign of life
+// of the previous agent, when known.
+func (r *resumeInfo) since() string {
+	if r.lastSeen.IsZero() {
+		return "before " + stamp(r.at)
+	}
+	return "between " + stamp(r.lastSeen) + " (the previous agent's last heartbeat) and " + stamp(r.at)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// checkpointFormat names what the sink of a Status run writes.
+func (rt *running) checkpointFormat() string {
+	if rt.plugins != nil {
+		return "plugins"
+	}
+	return statusFormat
+}
+
+// saveLocked writes the checkpoint of the sink, if it can be
+// checkpointed. rt.mu is held.
+func (rt *running) saveLocked() error {
+	cp, ok := rt.sink.(gadget.Checkpointer)
+	if !ok {
+		return nil
+	}
+	h := checkpointHeader{Trace: rt.name, UID: rt.uid, Gadget: rt.info.Name, Format: rt.checkpointFormat(), Time: time.Now()}
+	return rt.ckpt.save(h, cp.Checkpoint)
+}
+
+// checkpoint saves the output so far of a running trace in the Status
+// output mode, when the agent keeps checkpoints and the output can. A
+// failure is logged once per run and shown in status.operationWarning.
+func (rt *running) checkpoint() {
+	if !rt.ckpt.enabled() || rt.mode != gadget.OutputModeStatus || !rt.started() {
+		return
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	err := rt.saveLocked()
+	switch {
+	case err != nil && rt.ckptErr == "":
+		rt.log.Warn("checkpoint not written", "err", err)
+		rt.ckptErr = "checkpoint not written, a restart of the agent would lose edges: " + err.Error()
+	case err == nil:
+		rt.ckptErr = ""
+	}
 }
 
 // settleRun follows beginRun once the operation is done: if the trace
@@ -306,7 +432,7 @@ func (rt *running) settleRun(prev *stream) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if started {
-		rt.output, rt.warning = "", ""
+		rt.output, rt.warning, rt.ckptErr = "", "", ""
 		if prev != nil {
 			prev.end()
 		}
@@ -331,6 +457,10 @@ func (rt *running) endRun() {
 	err := rt.sink.Close()
 	raw := rt.sinkBuf.Bytes()
 	rt.sink, rt.sinkBuf = nil, nil
+	rt.ckptErr = ""
+	if err := rt.ckpt.remove(rt.uid); err != nil {
+		rt.log.Warn("checkpoint of the run that ended", "err", err)
+	}
 	rt.output, rt.warning = boundOutput(raw, rt.opts.MaxStatusOutput)
 	if err = errors.Join(rt.sinkErr, err); err != nil {
 		rt.log.Warn("output incomplete", "err", err)
@@ -388,7 +518,7 @@ func (rt *running) status() v1alpha1.TraceStatus {
 	defer rt.mu.Unlock()
 	st := v1alpha1.TraceStatus{State: state(rt.tr.State()), Output: rt.output, OperationError: rt.opError}
 	if rt.opError == "" {
-		st.OperationWarning = joinWarnings(rt.targetWarning, rt.warning)
+		st.OperationWarning = joinWarnings(joinWarnings(joinWarnings(rt.resumeWarning, rt.targetWarning), rt.warning), rt.ckptErr)
 	}
 	if rt.stream != nil {
 		st.StreamToken = rt.stream.token
@@ -397,12 +527,29 @@ func (rt *running) status() v1alpha1.TraceStatus {
 }
 
 // close stops following targets, stops the trace (releasing its kernel
-// objects) and ends its stream. It is safe to call more than once.
-func (rt *running) close(ctx context.Context) {
+// objects) and ends its stream. When the agent shuts down (keep), a
+// running trace's output is checkpointed for the next agent; otherwise
+// (the trace was deleted, moved or changed) its checkpoint goes. It is
+// safe to call more than once.
+func (rt *running) close(ctx context.Context, keep bool) {
 	rt.closeOnce.Do(func() {
+		started := rt.started()
 		rt.stopWatch()
 		if err := rt.tr.Stop(ctx); err != nil {
 			rt.log.Warn("stop trace", "err", err)
+		}
+		if keep && started && rt.ckpt.enabled() && rt.mode == gadget.OutputModeStatus {
+			// Stopped, so the state check of checkpoint would refuse.
+			rt.mu.Lock()
+			if err := rt.saveLocked(); err != nil {
+				rt.log.Warn("final checkpoint not written", "err", err)
+			}
+			rt.mu.Unlock()
+		}
+		if !keep {
+			if err := rt.ckpt.remove(rt.uid); err != nil {
+				rt.log.Warn("checkpoint of a released trace", "err", err)
+			}
 		}
 		rt.mu.Lock()
 		defer rt.mu.Unlock()

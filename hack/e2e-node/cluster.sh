@@ -42,7 +42,8 @@ API_PORT=6443
 SOCK=$STATE/containerd/containerd.sock
 # Host paths the kubelet, containerd and libcni use whatever their flags say;
 # removed by down when up found them missing.
-FIXED_PATHS=(/run/containerd /var/lib/cni /var/lib/kubelet /usr/libexec/kubernetes /var/log/containers /var/log/pods)
+FIXED_PATHS=(/run/containerd /var/lib/cni /var/lib/kubelet /usr/libexec/kubernetes /var/log/containers /var/log/pods
+	/var/lib/gadget) # the last: the DaemonSet's hostPaths (plugins, checkpoints)
 SYSCTLS=(net.ipv4.ip_forward vm.overcommit_memory kernel.panic kernel.panic_on_oops
 	net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv4.conf.all.route_localnet)
 

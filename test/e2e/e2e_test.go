@@ -92,7 +92,7 @@ func TestNetworkGraphStatusOutput(t *testing.T) {
 
 	step := func(format string, args ...any) { t.Logf("== "+format, args...) }
 
-	step("starting kube-apiserver and etcd from %s with the Trace CRD, applying deploy/namespace.yaml and "+
+	step("starting kube-apiserver and etcd from %s with the Trace CRD, applying deploy/admission.yaml, namespace.yaml and "+
 		"deploy/rbac.yaml; gadgetd runs as ServiceAccount gadget/gadget", assets)
 	c := startCluster(ctx, t, assets)
 	cs, dyn, kubeconfig := c.cs, c.dyn, c.agentKubeconfig
@@ -264,7 +264,7 @@ func startCluster(ctx context.Context, t *testing.T, assets string) cluster {
 	}
 	cfg := testenv.StartEnv(t, env)
 	c := cluster{env: env, cfg: cfg, cs: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
-	for _, f := range []string{"namespace.yaml", "rbac.yaml"} {
+	for _, f := range []string{"admission.yaml", "namespace.yaml", "rbac.yaml"} {
 		applyFile(ctx, t, cfg, c.dyn, filepath.Join(repo, "deploy", f))
 	}
 	c.agentKubeconfig = serviceAccountKubeconfig(ctx, t, cfg, c.cs)
@@ -435,6 +435,31 @@ func createPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, n
 // its log (debug level), which is shown in the test's output.
 func startGadgetd(t *testing.T, bin, kubeconfig string, extra ...string) string {
 	t.Helper()
+	return startGadgetdProcess(t, bin, kubeconfig, extra...).log
+}
+
+// gadgetdProcess is a gadgetd that startGadgetdProcess started.
+type gadgetdProcess struct {
+	log    string
+	cmd    *exec.Cmd
+	exited chan error
+	killed bool
+}
+
+// kill sends SIGKILL to gadgetd, as the kernel's OOM killer would, and
+// waits for it to exit.
+func (g *gadgetdProcess) kill(t *testing.T) {
+	t.Helper()
+	g.killed = true
+	if err := g.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill gadgetd: %v", err)
+	}
+	<-g.exited
+}
+
+// startGadgetdProcess is startGadgetd, returning the process.
+func startGadgetdProcess(t *testing.T, bin, kubeconfig string, extra ...string) *gadgetdProcess {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "gadgetd.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -462,8 +487,21 @@ func startGadgetd(t *testing.T, bin, kubeconfig string, extra ...string) string 
 		}
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	g := &gadgetdProcess{log: logPath, cmd: cmd, exited: make(chan error, 1)}
+	go func() {
+		err := cmd.Wait()
+		exited <- err
+		g.exited <- err
+	}()
 	t.Cleanup(func() {
+		if g.killed {
+			logf.Close()
+			if t.Failed() || testing.Verbose() {
+				b, _ := os.ReadFile(logPath)
+				t.Logf("log of the gadgetd killed:\n%s", tail(string(b), 100))
+			}
+			return
+		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-exited:
@@ -481,7 +519,7 @@ func startGadgetd(t *testing.T, bin, kubeconfig string, extra ...string) string 
 			t.Logf("gadgetd log:\n%s", tail(string(b), 200))
 		}
 	})
-	return logPath
+	return g
 }
 
 // waitLog waits until a line of the log file at path matches pattern: the
