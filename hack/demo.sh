@@ -14,7 +14,12 @@
 #
 # Then it runs 'gadget run network-graph --netns ... --duration 6s' twice at
 # once over the same traffic, once with -o table and once with -o dot,
-# prints both results and checks that every expected edge was seen.
+# prints both results and checks that every expected edge was seen. A third
+# run serves the live web view (--web, docs/web.md) meanwhile and prints
+# its address:
+#   DEMO_WEB=1            keep serving it, with the traffic going, until Ctrl-C
+#   GDEMO_WEB_ADDR        where to serve it (127.0.0.1:8099)
+#   GDEMO_SCREENSHOT=F    save a screenshot of it to F (make docs-screenshots)
 # Everything it creates is named gdemo-* and removed on success, failure or
 # Ctrl-C. Traffic only flows between these namespaces.
 set -euo pipefail
@@ -24,6 +29,10 @@ PODS=(frontend api db dns)
 declare -A IP4=([frontend]=10.77.0.2 [api]=10.77.0.3 [db]=10.77.0.4 [dns]=10.77.0.5)
 declare -A IP6=([frontend]=fd77::2 [api]=fd77::3 [db]=fd77::4 [dns]=fd77::5)
 DURATION=${GDEMO_DURATION:-6s}
+WEB_ADDR=${GDEMO_WEB_ADDR:-127.0.0.1:8099}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+# The clients stop after 60s, unless the live view is kept open.
+if [[ ${DEMO_WEB:-} == 1 ]]; then export GDEMO_FOREVER=1; fi
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { echo "demo: $*" >&2; exit 1; }
@@ -110,7 +119,7 @@ done
 # One small program plays every role: servers answer, clients send a
 # request or query every 200ms for at most 60s, then stop by themselves.
 cat >"$TMP/roles.py" <<'PY'
-import socket, sys, time, urllib.request
+import os, socket, sys, time, urllib.request
 
 def dual(kind, port):
     s = socket.socket(socket.AF_INET6, kind)
@@ -135,9 +144,12 @@ def udp_server(port):
         s.sendto(b"answer:" + data, peer)
 
 def loop(once):
+    forever = os.environ.get("GDEMO_FOREVER") == "1"
     deadline = time.monotonic() + 60
-    for _ in range(300):
-        if time.monotonic() > deadline:
+    n = 0
+    while forever or n < 300:
+        n += 1
+        if not forever and time.monotonic() > deadline:
             break
         try:
             once()
@@ -215,6 +227,24 @@ echo "  frontend -> api tcp/8080, api -> db tcp/5432, frontend+api -> dns udp/53
 args=(run network-graph --duration "$DURATION")
 for p in "${PODS[@]}"; do args+=(--netns "$PREFIX-$p"); done
 
+# The live view: a third run with --web, for as long as the others (or,
+# with DEMO_WEB=1 or a screenshot to take, until the end of the demo).
+webargs=(run network-graph --web "$WEB_ADDR" -o jsonl)
+for p in "${PODS[@]}"; do webargs+=(--netns "$PREFIX-$p"); done
+if [[ ${DEMO_WEB:-} != 1 && -z ${GDEMO_SCREENSHOT:-} ]]; then webargs+=(--duration "$DURATION"); fi
+"$GADGET" "${webargs[@]}" >/dev/null 2>"$TMP/web.err" &
+webpid=$!
+PIDS+=("$webpid")
+url=""
+for _ in $(seq 100); do
+	url=$(sed -n 's/^live view: \(http[^ ]*\).*/\1/p' "$TMP/web.err")
+	[[ -n $url ]] && break
+	kill -0 "$webpid" 2>/dev/null || { cat "$TMP/web.err" >&2; die "gadget run --web $WEB_ADDR failed (is the port free? set GDEMO_WEB_ADDR)"; }
+	sleep 0.1
+done
+[[ -n $url ]] || die "gadget run --web printed no address in 10s; see $TMP/web.err"
+say "live view of the graph: $url"
+
 say "gadget ${args[*]} -o table   (and -o dot at the same time)"
 "$GADGET" "${args[@]}" -o dot >"$TMP/graph.dot" 2>"$TMP/dot.err" &
 dotpid=$!
@@ -257,3 +287,13 @@ done
 [[ $missing -eq 0 ]] || die "$missing of ${#expected[@]} expected edges are missing from the graph"
 grep -qF -- "-> " "$TMP/graph.dot" || die "the DOT graph has no edge"
 echo "demo: all ${#expected[@]} expected edges seen"
+
+if [[ -n ${GDEMO_SCREENSHOT:-} ]]; then
+	say "screenshot of $url to $GDEMO_SCREENSHOT"
+	(cd "$REPO" && go run ./hack/webshot -url "$url" -edges 4 -out "$GDEMO_SCREENSHOT")
+fi
+if [[ ${DEMO_WEB:-} == 1 ]]; then
+	say "serving the live view at $url until Ctrl-C (DEMO_WEB=1)"
+	trap 'exit 0' INT
+	wait "$webpid"
+fi

@@ -209,6 +209,7 @@ func newGadgetCmd(e env, g *globalFlags, info *gadget.Info) *cobra.Command {
 	} else {
 		f.StringVarP(&o.output, "output", "o", "jsonl", "output format: jsonl")
 	}
+	f.StringVar(&o.web, "web", "", "serve a live view of the trace at `ADDR` (HOST:PORT, e.g. 127.0.0.1:8099) while it runs; see docs/web.md")
 	o.plugins.addFlags(f)
 	return cmd
 }

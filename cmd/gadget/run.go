@@ -35,6 +35,7 @@ type runOptions struct {
 	output   string
 	logLevel string
 	plugins  pluginOptions
+	web      string // --web ADDR: serve the live view there
 }
 
 // validate checks the flags that need no machine state; its errors are
@@ -174,6 +175,19 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 		return usageError{err}
 	}
 	sink := &batchSink{out: out, log: log}
+	if o.web != "" {
+		view, err := openLiveView(info, o.web, node, o.interval, log, nil)
+		if err != nil {
+			return err
+		}
+		// The page is served until the final batch is out: the run's end,
+		// not the signal, stops it.
+		viewCtx, stopView := context.WithCancel(context.WithoutCancel(ctx))
+		defer func() { stopView(); _ = view.wait() }()
+		view.serve(viewCtx)
+		sink.view = view
+		fmt.Fprintf(e.stderr, "live view: %s\n", view.url)
+	}
 	tr, err := trace.New(e.reg, trace.Config{
 		Gadget:     info.Name,
 		Node:       node,
@@ -290,14 +304,16 @@ func closeOutput(out gadget.Output) error {
 // batchSink feeds the instance's batches to the output and keeps the first
 // error, which ends the run with exit code 1 once the trace has stopped.
 type batchSink struct {
-	out gadget.Output
-	log *slog.Logger
+	out  gadget.Output
+	log  *slog.Logger
+	view *liveView // nil without --web
 
 	mu    sync.Mutex
 	first error
 }
 
 func (s *batchSink) batch(b any) {
+	s.view.publish(b, s.log)
 	err := s.out.Batch(b)
 	if err == nil {
 		return

@@ -72,7 +72,7 @@ func newNetworkGraphCmd(k *kubeFlags) *cobra.Command {
 	pf.StringVar(&f.agentAddress, "agent-address", "", "read the streams from the agent at HOST:PORT directly instead of through the API server's pods/proxy "+
 		"(a single node whose agent you can reach, e.g. the simulated node of make e2e)")
 	cmd.AddCommand(newStartCmd(k, f), newStopCmd(k, f), newStreamCmd(k, f, false), newStreamCmd(k, f, true),
-		newRecordCmd(k, f), newAdviseCmd(f))
+		newRecordCmd(k, f), newAdviseCmd(f), newUICmd(networkgraph.Name, networkGraphUI(k, f)))
 	return cmd
 }
 
@@ -629,4 +629,37 @@ func isNoTraceCRD(err error) bool {
 		return true
 	}
 	return apierrors.IsNotFound(err) && strings.Contains(err.Error(), "the server could not find the requested resource")
+}
+
+// networkGraphUI is the source of 'network-graph ui': the streams of the
+// session's Traces, as 'stream' reads them.
+func networkGraphUI(k *kubeFlags, f *ngFlags) func(cmd *cobra.Command) (uiSource, error) {
+	return func(cmd *cobra.Command) (uiSource, error) {
+		c, err := k.connect()
+		if err != nil {
+			return uiSource{}, err
+		}
+		traces, err := sessionTraces(cmd.Context(), c, f)
+		if err != nil {
+			return uiSource{}, err
+		}
+		var interval time.Duration
+		if d, err := time.ParseDuration(traces[0].Spec.Parameters["interval"]); err == nil {
+			interval = d
+		}
+		return uiSource{
+			gadget:   networkgraph.Name,
+			source:   fmt.Sprintf("%q in namespace %s, %d node(s), through the API server", f.session, f.traceNamespace, len(traces)),
+			interval: interval,
+			follow: func(ctx context.Context, warn io.Writer, emit func([]any) error) error {
+				return followTraces(ctx, c, f, true, warn, func(events []types.Event) error {
+					batch := make([]any, len(events))
+					for i := range events {
+						batch[i] = events[i]
+					}
+					return emit(batch)
+				})
+			},
+		}, nil
+	}
 }

@@ -5,8 +5,9 @@
 #
 # Runs, in order, kernel.sh (kernel overhead), churn.sh (connection churn),
 # pipeline.sh (Go benchmarks of Unique and the formatter hosts), scale.sh
-# (100/250/500 namespaces) and recording.sh (memory of gadget format and
-# advise on a 500 MiB recording), then report.sh, which writes DOC
+# (100/250/500 namespaces), recording.sh (memory of gadget format and
+# advise on a 500 MiB recording) and web.sh (the live view in Chromium),
+# then report.sh, which writes DOC
 # (docs/benchmarks.md). Rounds and durations come from the environment:
 #   BENCH_ROUNDS (5)          rounds of kernel.sh
 #   BENCH_SECONDS (2)         seconds per iperf3 run
@@ -57,6 +58,7 @@ bench_log "bench: results in $OUT"
 "$HERE/pipeline.sh" "$OUT" "${BENCH_PIPELINE_ROUNDS:-2}" "$GADGET"
 "$HERE/scale.sh" "$GADGET" "$OUT" "${BENCH_SCALE_ROUNDS:-3}" "${BENCH_SCALE_COUNTS:-100 250 500}"
 "$HERE/recording.sh" "$OUT"
+"$HERE/web.sh" "$OUT"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$((SECONDS - start))
 

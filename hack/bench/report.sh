@@ -106,6 +106,19 @@ S=$OUT/scale.jsonl
 sval() { jq -r --argjson n "$1" "select(.netns == \$n) | $2" "$S" | median; }
 smax() { jq -r --argjson n "$1" "select(.netns == \$n) | $2" "$S" | sort -g | tail -1; }
 
+# --- live view (web.sh) ---------------------------------------------------------
+if [[ -s $OUT/web.txt ]]; then
+	WEB_SECTION="\`hack/bench/web.sh\` (\`go run ./hack/bench/web\`) draws a synthetic graph in headless Chromium (software
+rendering, no GPU) and times the page's script and the next animation frame; targets: first layout ≤ 2 s,
+update ≤ 200 ms:
+
+\`\`\`
+$(cat "$OUT/web.txt")
+\`\`\`"
+else
+	WEB_SECTION="not measured in this run (web.sh wrote nothing)."
+fi
+
 # --- pipeline ---------------------------------------------------------------
 P=$OUT/pipeline.tsv
 pval() { awk -F'\t' -v b="$1" -v col="$2" '$2 == b && $col != "" {print $col}' "$P" | median; }
@@ -768,6 +781,11 @@ parallel (500 namespaces stopped in about 0.1 s in an earlier run). Per packet T
 trace over hundreds of namespaces that is started and stopped often, \`attach=packet\` is the faster to set up.
 
 $(recording_section)
+
+## Live view in the browser
+
+$WEB_SECTION
+
 ## Raw data
 
 Per-round values, as the scripts wrote them, are in the run's output directory (printed at the end of
