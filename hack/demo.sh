@@ -51,12 +51,15 @@ GADGET=$(realpath "$1") || die "gadget binary $1 not found: run 'make build' fir
 # Tools: iproute2 and python3 come from Debian's packages on a fresh machine.
 need=()
 command -v ip >/dev/null || need+=(iproute2)
-command -v python3 >/dev/null || need+=(python3)
+[[ -x /usr/bin/python3 ]] || need+=(python3)
 if [[ ${#need[@]} -gt 0 ]]; then
 	say "installing ${need[*]}"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# Debian's python3, not a shim on PATH (a pyenv shim took seconds to start
+# each client, longer than the trace runs when the machine is busy).
+PYTHON=/usr/bin/python3
 
 NETNS=("$PREFIX-br")
 for p in "${PODS[@]}"; do NETNS+=("$PREFIX-$p"); done
@@ -196,9 +199,9 @@ in_pod() { # in_pod POD CMD...: run CMD in the background inside the pod
 }
 
 say "starting servers: api tcp/8080 (HTTP), db tcp/5432, dns udp/53"
-in_pod api python3 -m http.server --bind :: --directory "$TMP/www" 8080
-in_pod db python3 "$TMP/roles.py" tcp-server 5432
-in_pod dns python3 "$TMP/roles.py" udp-server 53
+in_pod api "$PYTHON" -m http.server --bind :: --directory "$TMP/www" 8080
+in_pod db "$PYTHON" "$TMP/roles.py" tcp-server 5432
+in_pod dns "$PYTHON" "$TMP/roles.py" udp-server 53
 
 wait_listening() { # wait_listening POD tcp|udp PORT
 	local ns=$PREFIX-$1 flag=-ltn
@@ -214,14 +217,14 @@ wait_listening db tcp 5432
 wait_listening dns udp 53
 
 say "starting traffic"
-in_pod frontend python3 "$TMP/roles.py" http-client "http://${IP4[api]}:8080/"
-in_pod frontend python3 "$TMP/roles.py" http-client "http://[${IP6[api]}]:8080/"
-in_pod frontend python3 "$TMP/roles.py" udp-client "${IP4[dns]}" 53
-in_pod frontend python3 "$TMP/roles.py" udp-client "${IP6[dns]}" 53
-in_pod api python3 "$TMP/roles.py" tcp-client "${IP4[db]}" 5432
-in_pod api python3 "$TMP/roles.py" tcp-client "${IP6[db]}" 5432
-in_pod api python3 "$TMP/roles.py" udp-client "${IP4[dns]}" 53
-in_pod api python3 "$TMP/roles.py" udp-client "${IP6[dns]}" 53
+in_pod frontend "$PYTHON" "$TMP/roles.py" http-client "http://${IP4[api]}:8080/"
+in_pod frontend "$PYTHON" "$TMP/roles.py" http-client "http://[${IP6[api]}]:8080/"
+in_pod frontend "$PYTHON" "$TMP/roles.py" udp-client "${IP4[dns]}" 53
+in_pod frontend "$PYTHON" "$TMP/roles.py" udp-client "${IP6[dns]}" 53
+in_pod api "$PYTHON" "$TMP/roles.py" tcp-client "${IP4[db]}" 5432
+in_pod api "$PYTHON" "$TMP/roles.py" tcp-client "${IP6[db]}" 5432
+in_pod api "$PYTHON" "$TMP/roles.py" udp-client "${IP4[dns]}" 53
+in_pod api "$PYTHON" "$TMP/roles.py" udp-client "${IP6[dns]}" 53
 echo "  frontend -> api tcp/8080, api -> db tcp/5432, frontend+api -> dns udp/53 (v4 and v6)"
 
 args=(run network-graph --duration "$DURATION")
