@@ -226,6 +226,11 @@ func TestKubectlGadgetStream(t *testing.T) {
 	}
 	t.Logf("== the graph kubectl gadget streamed:\n%s", graph.String())
 
+	step("kubectl gadget network-graph ui: the live page on this machine, fed through the API server")
+	checkUI(ctx, t, kg, []string{"--kubeconfig", userKubeconfig, "--as", user}, agentPort,
+		func() { echoTCP(t, web, db, dbIP, clusterIP, 5432, 1) },
+		fmt.Sprintf("shop/web OUTGOING tcp %s 5432", clusterIP), "svc data/db")
+
 	checkStreamRefused(ctx, t, c, outsider, streamAddr, agentPort, kg, userKubeconfig)
 	checkMetricsLoopback(t, outsider, agentIP, metricsAddr)
 
