@@ -36,6 +36,7 @@ import (
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/registry"
+	"github.com/gadgetkit/gadget/framework/streambuf"
 	"github.com/gadgetkit/gadget/framework/trace"
 )
 
@@ -62,9 +63,10 @@ type Options struct {
 	// MaxStatusOutput bounds status.output in bytes; 0 means
 	// DefaultMaxStatusOutput.
 	MaxStatusOutput int
-	// StreamBatches is how many batches a trace in the Stream output mode
-	// keeps; 0 means DefaultStreamBatches.
-	StreamBatches int
+	// StreamBytes bounds the events a trace in the Stream output mode
+	// keeps for its readers, in bytes of NDJSON; the oldest go first.
+	// 0 means streambuf.DefaultBytes (8 MiB).
+	StreamBytes int
 	// Enrich, when set, is called with every batch of every trace before
 	// the output mode sees it, with the name of the trace's gadget; it
 	// returns the batch to deliver (e.g. the same slice, enriched in place
@@ -153,8 +155,8 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.MaxStatusOutput <= 0 {
 		opts.MaxStatusOutput = DefaultMaxStatusOutput
 	}
-	if opts.StreamBatches <= 0 {
-		opts.StreamBatches = DefaultStreamBatches
+	if opts.StreamBytes <= 0 {
+		opts.StreamBytes = streambuf.DefaultBytes
 	}
 	if opts.FirstTargetsTimeout <= 0 {
 		opts.FirstTargetsTimeout = 5 * time.Second
@@ -511,17 +513,13 @@ func jsonPointerEscape(s string) string {
 }
 
 // Stream implements Streams.
-func (r *Reconciler) Stream(key types.NamespacedName, after uint64) ([]StreamBatch, <-chan struct{}, string, bool) {
+func (r *Reconciler) Stream(key types.NamespacedName) (*streambuf.Ring, bool) {
 	rt := r.lookup(key)
 	if rt == nil {
-		return nil, nil, "", false
+		return nil, false
 	}
 	s := rt.currentStream()
-	if s == nil {
-		return nil, nil, "", false
-	}
-	batches, next := s.since(after)
-	return batches, next, s.token, true
+	return s, s != nil
 }
 
 func (r *Reconciler) isClosing() bool {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/streambuf"
 	"github.com/gadgetkit/gadget/framework/trace"
 )
 
@@ -63,8 +64,8 @@ type running struct {
 	sink    gadget.Output // Status mode: the json output of the current run
 	sinkBuf *bytes.Buffer
 	sinkErr error
-	stream  *stream // Stream mode: the batches of the current run
-	output  string  // Status mode: the bounded result of the last run
+	stream  *streambuf.Ring // Stream mode: the buffer of the current run
+	output  string          // Status mode: the bounded result of the last run
 	warning string
 	// targetWarning is what the target source says of the pods the
 	// filter selects but that are not watched, in the current or last run.
@@ -300,7 +301,7 @@ func (rt *running) operate(ctx context.Context, op string) error {
 // beginRun prepares what the output mode keeps of the next run; it
 // returns the stream of the previous run, which settleRun ends or
 // restores.
-func (rt *running) beginRun() (prev *stream, err error) {
+func (rt *running) beginRun() (prev *streambuf.Ring, err error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.sink, rt.sinkBuf, rt.sinkErr = nil, nil, nil
@@ -323,7 +324,7 @@ func (rt *running) beginRun() (prev *stream, err error) {
 		rt.resumeWarning = rt.restoreLocked()
 	case gadget.OutputModeStream:
 		prev = rt.stream
-		rt.stream = newStream(rt.opts.StreamBatches)
+		rt.stream = newStream(rt.opts.StreamBytes)
 		rt.resumeWarning = ""
 		if r := rt.resume; r != nil {
 			rt.resumeWarning = fmt.Sprintf("the node agent restarted and resumed this trace at %s: edges %s were not streamed",
@@ -427,14 +428,14 @@ func (rt *running) checkpoint() {
 // settleRun follows beginRun once the operation is done: if the trace
 // started, the previous run's result and stream are over; if it did not,
 // they stay and the prepared ones are dropped.
-func (rt *running) settleRun(prev *stream) {
+func (rt *running) settleRun(prev *streambuf.Ring) {
 	started := rt.tr.State() == trace.StateStarted
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if started {
 		rt.output, rt.warning, rt.ckptErr = "", "", ""
 		if prev != nil {
-			prev.end()
+			prev.End()
 		}
 		return
 	}
@@ -481,7 +482,7 @@ func (rt *running) emit(batch any) {
 		}
 	}
 	if rt.stream != nil {
-		if err := rt.stream.add(batch); err != nil {
+		if err := addBatch(rt.stream, batch); err != nil {
 			rt.log.Warn("batch not kept for the stream", "err", err)
 		}
 	}
@@ -493,7 +494,7 @@ func (rt *running) setTargetWarning(w string) {
 	rt.targetWarning = w
 }
 
-func (rt *running) currentStream() *stream {
+func (rt *running) currentStream() *streambuf.Ring {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	return rt.stream
@@ -521,7 +522,7 @@ func (rt *running) status() v1alpha1.TraceStatus {
 		st.OperationWarning = joinWarnings(joinWarnings(joinWarnings(rt.resumeWarning, rt.targetWarning), rt.warning), rt.ckptErr)
 	}
 	if rt.stream != nil {
-		st.StreamToken = rt.stream.token
+		st.StreamToken = rt.stream.Token()
 	}
 	return st
 }
@@ -558,7 +559,7 @@ func (rt *running) close(ctx context.Context, keep bool) {
 			rt.sink = nil
 		}
 		if rt.stream != nil {
-			rt.stream.end()
+			rt.stream.End()
 		}
 	})
 }
