@@ -103,6 +103,16 @@ type Options struct {
 	// it selects. gadgetd sets it; the agent then needs get on that
 	// ValidatingAdmissionPolicy and its binding.
 	RequireScopePolicy bool
+	// MaxTraces bounds the traces started on this node at once; 0 means
+	// DefaultMaxTraces. Starting one more fails with an operationError
+	// wrapping ErrNodeBudget.
+	MaxTraces int
+	// KernelMemoryBudget bounds, in bytes, the kernel memory the started
+	// traces of this node pin together, as their gadgets estimate it from
+	// their parameters (gadget.Info.KernelMemory); 0 means no limit.
+	// Starting a trace that would exceed it fails with an operationError
+	// wrapping ErrNodeBudget that names the trace's estimate.
+	KernelMemoryBudget uint64
 }
 
 // PluginOutput makes the Output of one run of a trace whose parameters
@@ -117,6 +127,7 @@ type Reconciler struct {
 	reader client.Reader // uncached: the scope policy
 	opts   Options
 	log    *slog.Logger
+	budget *nodeBudget
 
 	mu      sync.Mutex
 	traces  map[types.NamespacedName]*running
@@ -158,6 +169,9 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.StreamBytes <= 0 {
 		opts.StreamBytes = streambuf.DefaultBytes
 	}
+	if opts.MaxTraces <= 0 {
+		opts.MaxTraces = DefaultMaxTraces
+	}
 	if opts.FirstTargetsTimeout <= 0 {
 		opts.FirstTargetsTimeout = 5 * time.Second
 	}
@@ -178,6 +192,7 @@ func New(opts Options) (*Reconciler, error) {
 	return &Reconciler{
 		opts:   opts,
 		log:    opts.Logger.With("node", opts.Node),
+		budget: newNodeBudget(opts.Node, opts.KernelMemoryBudget, opts.MaxTraces),
 		traces: map[types.NamespacedName]*running{},
 		done:   map[types.NamespacedName]doneOp{},
 	}, nil
@@ -548,7 +563,7 @@ func (r *Reconciler) ensure(ctx context.Context, tr *v1alpha1.Trace) (*running, 
 	if r.isClosing() {
 		return nil, errClosing
 	}
-	rt, err := newRunning(r.opts, r.log, tr)
+	rt, err := newRunning(r.opts, r.log, tr, r.budget)
 	if err != nil {
 		return nil, err
 	}

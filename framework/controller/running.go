@@ -54,7 +54,9 @@ type running struct {
 	log        *slog.Logger
 
 	filter    gadget.Filter
-	plugins   PluginOutput // Status mode with plugins chosen by spec.parameters
+	plugins   PluginOutput
+	budget    *nodeBudget
+	kmem      uint64 // estimated kernel memory of a run, held in budget while started // Status mode with plugins chosen by spec.parameters
 	closeOnce sync.Once
 
 	watchMu sync.Mutex
@@ -93,7 +95,7 @@ type resumeInfo struct {
 
 // newRunning creates the (stopped) trace of tr; base is the agent's
 // logger. Its errors name the spec field to fix.
-func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace) (*running, error) {
+func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace, budget *nodeBudget) (*running, error) {
 	log := base.With("trace", tr.Namespace+"/"+tr.Name)
 	mode := gadget.OutputMode(tr.Spec.OutputMode)
 	switch mode {
@@ -140,8 +142,14 @@ func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace) (*running, 
 	}); err != nil {
 		return nil, fmt.Errorf("spec.parameters: %w", err)
 	}
+	kmem, err := trace.KernelMemory(opts.Registry, info, params)
+	if err != nil {
+		return nil, fmt.Errorf("spec.parameters: %w", err)
+	}
 
 	rt := &running{
+		budget:     budget,
+		kmem:       kmem,
 		name:       tr.Namespace + "/" + tr.Name,
 		uid:        tr.UID,
 		generation: tr.Generation,
@@ -274,6 +282,16 @@ func (rt *running) started() bool { return rt.tr.State() == trace.StateStarted }
 func (rt *running) operate(ctx context.Context, op string) error {
 	before := rt.tr.State()
 	if before == trace.StateStopped {
+		// Whatever op is, it may start the trace: it must fit.
+		if err := rt.budget.reserve(rt); err != nil {
+			rt.setError(op, err)
+			return err
+		}
+		defer func() {
+			if !rt.started() {
+				rt.budget.release(rt)
+			}
+		}()
 		if err := rt.startWatch(ctx); err != nil {
 			rt.setError(op, err)
 			return err
@@ -294,6 +312,7 @@ func (rt *running) operate(ctx context.Context, op string) error {
 	}
 	if before == trace.StateStarted && after == trace.StateStopped {
 		rt.endRun()
+		rt.budget.release(rt)
 	}
 	return err
 }
@@ -539,6 +558,7 @@ func (rt *running) close(ctx context.Context, keep bool) {
 		if err := rt.tr.Stop(ctx); err != nil {
 			rt.log.Warn("stop trace", "err", err)
 		}
+		rt.budget.release(rt)
 		if keep && started && rt.ckpt.enabled() && rt.mode == gadget.OutputModeStatus {
 			// Stopped, so the state check of checkpoint would refuse.
 			rt.mu.Lock()
