@@ -159,4 +159,3 @@ func TestNodeBudgetHundredTraces(t *testing.T) {
 		return handled(tr) && strings.Contains(tr.Status.OperationError, "--kernel-memory-budget")
 	})
 }
-
