@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,7 +63,7 @@ type running struct {
 
 	mu      sync.Mutex
 	sink    gadget.Output // Status mode: the json output of the current run
-	sinkBuf *bytes.Buffer
+	sinkBuf *cappedBuffer
 	sinkErr error
 	stream  *streambuf.Ring // Stream mode: the buffer of the current run
 	output  string          // Status mode: the bounded result of the last run
@@ -326,7 +325,7 @@ func (rt *running) beginRun() (prev *streambuf.Ring, err error) {
 	rt.sink, rt.sinkBuf, rt.sinkErr = nil, nil, nil
 	switch rt.mode {
 	case gadget.OutputModeStatus:
-		buf := &bytes.Buffer{}
+		buf := &cappedBuffer{limit: rt.opts.MaxStatusOutput * statusRenderFactor}
 		var out gadget.Output
 		var err error
 		if rt.plugins != nil {
@@ -475,13 +474,13 @@ func (rt *running) endRun() {
 		return
 	}
 	err := rt.sink.Close()
-	raw := rt.sinkBuf.Bytes()
+	raw, lost := rt.sinkBuf.buf.Bytes(), rt.sinkBuf.dropped
 	rt.sink, rt.sinkBuf = nil, nil
 	rt.ckptErr = ""
 	if err := rt.ckpt.remove(rt.uid); err != nil {
 		rt.log.Warn("checkpoint of the run that ended", "err", err)
 	}
-	rt.output, rt.warning = boundOutput(raw, rt.opts.MaxStatusOutput)
+	rt.output, rt.warning = boundOutput(raw, rt.opts.MaxStatusOutput, lost)
 	if err = errors.Join(rt.sinkErr, err); err != nil {
 		rt.log.Warn("output incomplete", "err", err)
 		rt.warning = joinWarnings(rt.warning, "output incomplete: "+err.Error())
