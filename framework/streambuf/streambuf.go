@@ -278,7 +278,7 @@ func splitLines(data json.RawMessage) ([][]byte, error) {
 
 // compact returns v without insignificant space (v is valid JSON).
 func compact(v []byte) []byte {
-	if bytes.IndexAny(v, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(v, " \t\r\n") {
 		return v
 	}
 	var b bytes.Buffer
