@@ -28,8 +28,8 @@
 //     chunks of at most 64 KiB, however large the batches are;
 //   - a reader takes at most Server.ReaderBytes (256 KiB) of it at a time,
 //     so a reader that does not read pins no more than that;
-//   - a write that does not complete within Server.WriteTimeout (gadgetd
-//     --stream-write-timeout, 30s) ends the reader's stream;
+//   - a write of a chunk that does not complete within Server.WriteTimeout
+//     (gadgetd --stream-write-timeout, 30s) ends the reader's stream;
 //   - a trace has at most Server.MaxReaders readers at once (gadgetd
 //     --stream-max-readers, 64); the next is answered 429 Too Many
 //     Requests.
@@ -262,10 +262,11 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	for {
 		chunks, next := ring.Since(cur.Seq(), readerBytes)
-		if len(chunks) > 0 {
-			_ = rc.SetWriteDeadline(time.Now().Add(timeout))
-		}
 		for _, c := range chunks {
+			// A deadline per chunk (64 KiB at most): a reader is cut off
+			// when it accepts nothing for the timeout, not when it is
+			// slow to drain what the socket buffers hold.
+			_ = rc.SetWriteDeadline(time.Now().Add(timeout))
 			if g, missed := cur.Advance(c); missed {
 				missedEvents += g.Events
 				s.count(func(st *Stats) {
