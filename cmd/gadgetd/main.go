@@ -9,6 +9,8 @@
 //	gadgetd --node-name NODE [--kubeconfig FILE] [--metrics-bind-address ADDR]
 //	        [--health-probe-bind-address ADDR] [--stream-bind-address ADDR]
 //	        [--plugin-dir DIR] [--log-level LEVEL]
+//	        [--kernel-memory-budget auto|SIZE] [--max-traces N] [--stream-bytes SIZE]
+//	        [--stream-max-readers N] [--stream-write-timeout DURATION]
 //	gadgetd --version
 package main
 

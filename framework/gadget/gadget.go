@@ -217,6 +217,16 @@ type Info struct {
 	// Provides are the observations the gadget's instances record into
 	// Config.Names for other gadgets, e.g. CapabilityDNSNames.
 	Provides []Capability
+	// KernelMemory estimates, from a trace's parameters (those New gets),
+	// the most kernel memory in bytes one instance pins while it runs:
+	// its eBPF maps and programs, which the kernel charges to the memory
+	// cgroup of the process that creates them. The node agent adds up the
+	// estimates of the traces it runs and refuses to start one that would
+	// exceed its budget. It must be cheap and must not touch the kernel;
+	// an estimate errs on the high side. Its errors are about the
+	// parameters, like New's. Nil means the gadget pins none worth
+	// counting.
+	KernelMemory func(params map[string]string) (uint64, error)
 	// Uses are the observations the gadget's instances look up in
 	// Config.Names. The framework then runs an instance of a gadget that
 	// Provides them beside this one, on the same targets, its batches
