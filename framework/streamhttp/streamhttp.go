@@ -41,6 +41,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gadgetkit/gadget/framework/controller"
+	"github.com/gadgetkit/gadget/framework/metrics"
 )
 
 // Server is the HTTP handler of the streams. Its zero value is not usable:
@@ -50,6 +51,9 @@ type Server struct {
 	Streams controller.Streams
 	// Logger receives one line per reader; nil discards.
 	Logger *slog.Logger
+	// Metrics, when set, counts the connected readers and the batches
+	// they missed.
+	Metrics *metrics.Set
 }
 
 // PathPrefix is the path of the streams; a trace's stream is
@@ -129,6 +133,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	log := s.log().With("trace", key.String(), "remote", r.RemoteAddr)
 	log.Info("stream reader connected")
+	s.Metrics.StreamReader(1)
+	defer s.Metrics.StreamReader(-1)
 	w.Header().Set("Content-Type", MediaType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
@@ -145,6 +151,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 			if expectNext && b.Seq > after+1 {
 				gap := b.Seq - after - 1
 				dropped += gap
+				s.Metrics.StreamDropped(gap)
 				log.Warn("stream reader too slow: batches dropped", "dropped", gap)
 				if err := writeLine(w, dropWarning(gap)); err != nil {
 					return

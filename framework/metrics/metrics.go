@@ -1,0 +1,388 @@
+// Package metrics keeps the Prometheus metrics of one process (gadget run,
+// gadgetd): the state of its traces, their targets and batches, the
+// latency of the stages a batch goes through, the calls of the plugins,
+// the stream readers, and the metrics each gadget declares in
+// gadget.Info.Metrics. A Set is created once per process on the registry
+// that serves it (for gadgetd, controller-runtime's) and handed to the
+// parts that report into it; a nil *Set keeps nothing, so callers need no
+// checks. docs/metrics.md lists every metric.
+package metrics
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gadgetkit/gadget/framework/gadget"
+)
+
+// DefaultTrafficLimit is the default cap on the label sets (edges) of the
+// traffic metrics of a process.
+const DefaultTrafficLimit = 10000
+
+// The stages of a batch timed in gadget_pipeline_stage_duration_seconds.
+const (
+	// StageEmit is the whole way of a batch from the instance's Emit
+	// until every consumer has it.
+	StageEmit = "emit"
+	// StageEnrich is the node agent's enrichment from the cluster.
+	StageEnrich = "enrich"
+	// StageOutput is the output (formatter, plugins, merge) of one batch.
+	StageOutput = "output"
+	// StageStream is keeping the batch for the stream readers.
+	StageStream = "stream"
+	// StageWeb is publishing the batch to the live view.
+	StageWeb = "web"
+)
+
+// Options configure a Set.
+type Options struct {
+	// Traffic keeps the gadgets' per-edge traffic counters (declared with
+	// gadget.Metric.Traffic). Off by default: their label sets grow with
+	// the traffic.
+	Traffic bool
+	// TrafficLimit caps the label sets of the traffic counters; updates
+	// of label sets beyond it are dropped and counted in
+	// gadget_traffic_edges_dropped_total. 0 means DefaultTrafficLimit.
+	TrafficLimit int
+	// Logger receives the one warning when the cap is first reached; nil
+	// discards it.
+	Logger *slog.Logger
+}
+
+// Set is the metrics of one process. Its methods are safe for concurrent
+// use and do nothing on a nil *Set.
+type Set struct {
+	opts Options
+	log  *slog.Logger
+
+	traces          *prometheus.GaugeVec
+	targets         *prometheus.GaugeVec
+	attach          *prometheus.HistogramVec
+	batches         *prometheus.CounterVec
+	stage           *prometheus.HistogramVec
+	pluginCalls     *prometheus.CounterVec
+	pluginErrors    *prometheus.CounterVec
+	pluginTimeouts  *prometheus.CounterVec
+	pluginRestarts  *prometheus.CounterVec
+	streamReaders   prometheus.Gauge
+	streamDropped   prometheus.Counter
+	trafficEdges    prometheus.Gauge
+	trafficLimit    prometheus.Gauge
+	trafficDropped  prometheus.Counter
+	gadgetGauges    map[string]*prometheus.GaugeVec
+	gadgetCounters  map[string]*prometheus.CounterVec
+	gadgetMetrics   map[string]gadget.Metric
+	gadgetByMetric  map[string]string // metric name -> gadget name
+	trafficMu       sync.Mutex
+	trafficSeen     map[string]bool // gadget + label values
+	trafficRefused  map[string]bool // bounded: maxRefused
+	trafficWarned   bool
+}
+
+// maxRefused bounds the memory spent telling refused label sets apart;
+// past it every refused update counts as a new label set.
+const maxRefused = 100000
+
+// New registers the metrics of the framework and of every gadget in
+// gadgets on reg and returns the Set. It fails when a metric is already
+// registered on reg (a second Set on the same registry) or a gadget's
+// declaration is invalid.
+func New(reg prometheus.Registerer, gadgets []*gadget.Info, opts Options) (*Set, error) {
+	if opts.TrafficLimit <= 0 {
+		opts.TrafficLimit = DefaultTrafficLimit
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	latency := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	s := &Set{
+		opts: opts,
+		log:  log,
+		traces: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gadget_traces", Help: "Traces known to this process, by gadget and state (Started, Stopped).",
+		}, []string{"gadget", "state"}),
+		targets: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gadget_targets_attached", Help: "Targets (pods, network namespaces) the started traces watch, by gadget.",
+		}, []string{"gadget"}),
+		attach: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gadget_attach_duration_seconds", Help: "Time to attach a gadget instance to one target, by gadget.",
+			Buckets: latency,
+		}, []string{"gadget"}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gadget_batches_total", Help: "Batches of events the gadget instances emitted, by gadget.",
+		}, []string{"gadget"}),
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gadget_pipeline_stage_duration_seconds", Help: "Time one batch spent in a stage of the pipeline (emit, enrich, output, stream, web), by gadget and stage.",
+			Buckets: latency,
+		}, []string{"gadget", "stage"}),
+		pluginCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gadget_plugin_calls_total", Help: "Calls of enricher and formatter plugins, by plugin and kind.",
+		}, []string{"plugin", "kind"}),
+		pluginErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gadget_plugin_errors_total", Help: "Plugin calls that failed (timeouts included), by plugin and kind.",
+		}, []string{"plugin", "kind"}),
+		pluginTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gadget_plugin_timeouts_total", Help: "Plugin calls that failed for want of a result within the call timeout, by plugin and kind.",
+		}, []string{"plugin", "kind"}),
+		pluginRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gadget_plugin_restarts_total", Help: "Times a go-plugin process was started again after it died or was killed, by plugin.",
+		}, []string{"plugin"}),
+		streamReaders: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gadget_stream_readers", Help: "Readers connected to the stream server.",
+		}),
+		streamDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gadget_stream_batches_dropped_total", Help: "Batches stream readers missed because they fell behind the kept batches.",
+		}),
+		trafficEdges: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gadget_traffic_edges", Help: "Label sets (edges) of the per-edge traffic counters kept so far.",
+		}),
+		trafficLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gadget_traffic_edges_limit", Help: "Cap on the label sets of the per-edge traffic counters (--traffic-metrics-limit); 0 when traffic metrics are off.",
+		}),
+		trafficDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gadget_traffic_edges_dropped_total", Help: "Label sets (edges) of the per-edge traffic counters not kept because the cap was reached.",
+		}),
+		gadgetGauges:   map[string]*prometheus.GaugeVec{},
+		gadgetCounters: map[string]*prometheus.CounterVec{},
+		gadgetMetrics:  map[string]gadget.Metric{},
+		gadgetByMetric: map[string]string{},
+		trafficSeen:    map[string]bool{},
+		trafficRefused: map[string]bool{},
+	}
+	if opts.Traffic {
+		s.trafficLimit.Set(float64(opts.TrafficLimit))
+	}
+	cs := []prometheus.Collector{s.traces, s.targets, s.attach, s.batches, s.stage,
+		s.pluginCalls, s.pluginErrors, s.pluginTimeouts, s.pluginRestarts,
+		s.streamReaders, s.streamDropped, s.trafficEdges, s.trafficLimit, s.trafficDropped}
+	for _, info := range gadgets {
+		if err := info.Validate(); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		for _, m := range info.Metrics {
+			if _, dup := s.gadgetMetrics[m.Name]; dup {
+				return nil, fmt.Errorf("metrics: %s is declared by gadgets %s and %s", m.Name, s.gadgetByMetric[m.Name], info.Name)
+			}
+			s.gadgetMetrics[m.Name] = m
+			s.gadgetByMetric[m.Name] = info.Name
+			if m.Traffic && !opts.Traffic {
+				continue // not exported at all
+			}
+			switch m.Kind {
+			case gadget.MetricGauge:
+				g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: m.Name, Help: m.Help}, append([]string{"trace"}, m.Labels...))
+				s.gadgetGauges[m.Name] = g
+				cs = append(cs, g)
+			case gadget.MetricCounter:
+				c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: m.Name, Help: m.Help}, m.Labels)
+				s.gadgetCounters[m.Name] = c
+				cs = append(cs, c)
+			}
+		}
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: register: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// TraceCreated counts a new, stopped trace of gadget.
+func (s *Set) TraceCreated(gadgetName string) {
+	if s == nil {
+		return
+	}
+	s.traces.WithLabelValues(gadgetName, "Stopped").Inc()
+}
+
+// TraceState moves a trace of gadget from state from to state to (e.g.
+// "Stopped" to "Started"); an empty to forgets the trace.
+func (s *Set) TraceState(gadgetName, from, to string) {
+	if s == nil || from == to {
+		return
+	}
+	if from != "" {
+		s.traces.WithLabelValues(gadgetName, from).Dec()
+	}
+	if to != "" {
+		s.traces.WithLabelValues(gadgetName, to).Inc()
+	}
+}
+
+// TargetsAttached adds delta (maybe negative) to the targets the traces of
+// gadget watch.
+func (s *Set) TargetsAttached(gadgetName string, delta int) {
+	if s == nil || delta == 0 {
+		return
+	}
+	s.targets.WithLabelValues(gadgetName).Add(float64(delta))
+}
+
+// Attached records that attaching an instance of gadget to one target
+// took d.
+func (s *Set) Attached(gadgetName string, d time.Duration) {
+	if s == nil {
+		return
+	}
+	s.attach.WithLabelValues(gadgetName).Observe(d.Seconds())
+}
+
+// Batch counts one batch emitted by an instance of gadget.
+func (s *Set) Batch(gadgetName string) {
+	if s == nil {
+		return
+	}
+	s.batches.WithLabelValues(gadgetName).Inc()
+}
+
+// Stage records that a batch of gadget spent the time since start in
+// stage (StageEmit, StageOutput, ...).
+func (s *Set) Stage(gadgetName, stage string, start time.Time) {
+	if s == nil {
+		return
+	}
+	s.stage.WithLabelValues(gadgetName, stage).Observe(time.Since(start).Seconds())
+}
+
+// PluginCall counts one call of the plugin name of kind (enricher,
+// formatter) and its outcome: failed, and failed for want of time.
+func (s *Set) PluginCall(name, kind string, failed, timedOut bool) {
+	if s == nil {
+		return
+	}
+	s.pluginCalls.WithLabelValues(name, kind).Inc()
+	if failed {
+		s.pluginErrors.WithLabelValues(name, kind).Inc()
+	}
+	if timedOut {
+		s.pluginTimeouts.WithLabelValues(name, kind).Inc()
+	}
+}
+
+// PluginRestarted counts one restart of the go-plugin process of name.
+func (s *Set) PluginRestarted(name string) {
+	if s == nil {
+		return
+	}
+	s.pluginRestarts.WithLabelValues(name).Inc()
+}
+
+// StreamReader adds delta (+1 on connect, -1 when done) to the readers of
+// the stream server.
+func (s *Set) StreamReader(delta int) {
+	if s == nil {
+		return
+	}
+	s.streamReaders.Add(float64(delta))
+}
+
+// StreamDropped counts n batches a slow stream reader missed.
+func (s *Set) StreamDropped(n uint64) {
+	if s == nil || n == 0 {
+		return
+	}
+	s.streamDropped.Add(float64(n))
+}
+
+// Gadget returns the gadget.Metrics of one trace (called trace) of the
+// gadget gadgetName; Close it when the trace stops to remove the trace's
+// gauges. It is never nil: on a nil *Set it keeps nothing.
+func (s *Set) Gadget(gadgetName, trace string) *GadgetMetrics {
+	return &GadgetMetrics{set: s, gadget: gadgetName, trace: trace}
+}
+
+// GadgetMetrics is the gadget.Metrics of one trace.
+type GadgetMetrics struct {
+	set    *Set
+	gadget string
+	trace  string
+}
+
+var _ gadget.Metrics = (*GadgetMetrics)(nil)
+
+// owned returns the declaration of name if the trace's gadget declared it.
+func (g *GadgetMetrics) owned(name string, labels []string) (gadget.Metric, bool) {
+	if g.set == nil || g.set.gadgetByMetric[name] != g.gadget {
+		return gadget.Metric{}, false
+	}
+	m := g.set.gadgetMetrics[name]
+	return m, len(labels) == len(m.Labels)
+}
+
+// Set sets the gauge name of the trace.
+func (g *GadgetMetrics) Set(name string, v float64, labels ...string) {
+	if _, ok := g.owned(name, labels); !ok {
+		return
+	}
+	if vec := g.set.gadgetGauges[name]; vec != nil {
+		vec.WithLabelValues(append([]string{g.trace}, labels...)...).Set(v)
+	}
+}
+
+// Add adds v to the counter name; a Traffic counter's new label set
+// beyond the cap is dropped and counted.
+func (g *GadgetMetrics) Add(name string, v float64, labels ...string) {
+	m, ok := g.owned(name, labels)
+	if !ok || v < 0 {
+		return
+	}
+	vec := g.set.gadgetCounters[name]
+	if vec == nil {
+		return // a Traffic metric while traffic metrics are off
+	}
+	if m.Traffic && !g.set.admit(g.gadget, labels) {
+		return
+	}
+	vec.WithLabelValues(labels...).Add(v)
+}
+
+// Traffic reports whether traffic metrics are kept.
+func (g *GadgetMetrics) Traffic() bool { return g.set != nil && g.set.opts.Traffic }
+
+// Close removes the gauges of the trace.
+func (g *GadgetMetrics) Close() {
+	if g.set == nil {
+		return
+	}
+	for name, vec := range g.set.gadgetGauges {
+		if g.set.gadgetByMetric[name] == g.gadget {
+			vec.DeletePartialMatch(prometheus.Labels{"trace": g.trace})
+		}
+	}
+}
+
+// admit reports whether the traffic label set of gadget may be kept: it
+// is known, or there is room under the cap. Label sets are shared by the
+// traffic counters of a gadget (packets and bytes of one edge count once).
+func (s *Set) admit(gadgetName string, labels []string) bool {
+	key := gadgetName + "\x00" + strings.Join(labels, "\x00")
+	s.trafficMu.Lock()
+	defer s.trafficMu.Unlock()
+	if s.trafficSeen[key] {
+		return true
+	}
+	if len(s.trafficSeen) < s.opts.TrafficLimit {
+		s.trafficSeen[key] = true
+		s.trafficEdges.Set(float64(len(s.trafficSeen)))
+		return true
+	}
+	if !s.trafficRefused[key] {
+		if len(s.trafficRefused) < maxRefused {
+			s.trafficRefused[key] = true
+		}
+		s.trafficDropped.Inc()
+	}
+	if !s.trafficWarned {
+		s.trafficWarned = true
+		s.log.Warn("traffic metrics: cap reached, new edges are not counted; raise --traffic-metrics-limit or count them in gadget_traffic_edges_dropped_total",
+			"limit", s.opts.TrafficLimit)
+	}
+	return false
+}
