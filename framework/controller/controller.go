@@ -35,6 +35,7 @@ import (
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/metrics"
 	"github.com/gadgetkit/gadget/framework/registry"
 	"github.com/gadgetkit/gadget/framework/trace"
 )
@@ -101,6 +102,9 @@ type Options struct {
 	// it selects. gadgetd sets it; the agent then needs get on that
 	// ValidatingAdmissionPolicy and its binding.
 	RequireScopePolicy bool
+	// Metrics, when set, receives the metrics of the traces (their state,
+	// targets, batches and stage latencies) and of their gadgets.
+	Metrics *metrics.Set
 }
 
 // PluginOutput makes the Output of one run of a trace whose parameters

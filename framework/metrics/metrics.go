@@ -9,6 +9,7 @@
 package metrics
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -60,28 +61,28 @@ type Set struct {
 	opts Options
 	log  *slog.Logger
 
-	traces          *prometheus.GaugeVec
-	targets         *prometheus.GaugeVec
-	attach          *prometheus.HistogramVec
-	batches         *prometheus.CounterVec
-	stage           *prometheus.HistogramVec
-	pluginCalls     *prometheus.CounterVec
-	pluginErrors    *prometheus.CounterVec
-	pluginTimeouts  *prometheus.CounterVec
-	pluginRestarts  *prometheus.CounterVec
-	streamReaders   prometheus.Gauge
-	streamDropped   prometheus.Counter
-	trafficEdges    prometheus.Gauge
-	trafficLimit    prometheus.Gauge
-	trafficDropped  prometheus.Counter
-	gadgetGauges    map[string]*prometheus.GaugeVec
-	gadgetCounters  map[string]*prometheus.CounterVec
-	gadgetMetrics   map[string]gadget.Metric
-	gadgetByMetric  map[string]string // metric name -> gadget name
-	trafficMu       sync.Mutex
-	trafficSeen     map[string]bool // gadget + label values
-	trafficRefused  map[string]bool // bounded: maxRefused
-	trafficWarned   bool
+	traces         *prometheus.GaugeVec
+	targets        *prometheus.GaugeVec
+	attach         *prometheus.HistogramVec
+	batches        *prometheus.CounterVec
+	stage          *prometheus.HistogramVec
+	pluginCalls    *prometheus.CounterVec
+	pluginErrors   *prometheus.CounterVec
+	pluginTimeouts *prometheus.CounterVec
+	pluginRestarts *prometheus.CounterVec
+	streamReaders  prometheus.Gauge
+	streamDropped  prometheus.Counter
+	trafficEdges   prometheus.Gauge
+	trafficLimit   prometheus.Gauge
+	trafficDropped prometheus.Counter
+	gadgetGauges   map[string]*prometheus.GaugeVec
+	gadgetCounters map[string]*prometheus.CounterVec
+	gadgetMetrics  map[string]gadget.Metric
+	gadgetByMetric map[string]string // metric name -> gadget name
+	trafficMu      sync.Mutex
+	trafficSeen    map[string]bool // gadget + label values
+	trafficRefused map[string]bool // bounded: maxRefused
+	trafficWarned  bool
 }
 
 // maxRefused bounds the memory spent telling refused label sets apart;
@@ -89,9 +90,9 @@ type Set struct {
 const maxRefused = 100000
 
 // New registers the metrics of the framework and of every gadget in
-// gadgets on reg and returns the Set. It fails when a metric is already
-// registered on reg (a second Set on the same registry) or a gadget's
-// declaration is invalid.
+// gadgets on reg and returns the Set. A second Set on the same registry
+// shares the first one's collectors. It fails when a gadget's declaration
+// is invalid or reg holds another metric of the same name.
 func New(reg prometheus.Registerer, gadgets []*gadget.Info, opts Options) (*Set, error) {
 	if opts.TrafficLimit <= 0 {
 		opts.TrafficLimit = DefaultTrafficLimit
@@ -155,12 +156,6 @@ func New(reg prometheus.Registerer, gadgets []*gadget.Info, opts Options) (*Set,
 		trafficSeen:    map[string]bool{},
 		trafficRefused: map[string]bool{},
 	}
-	if opts.Traffic {
-		s.trafficLimit.Set(float64(opts.TrafficLimit))
-	}
-	cs := []prometheus.Collector{s.traces, s.targets, s.attach, s.batches, s.stage,
-		s.pluginCalls, s.pluginErrors, s.pluginTimeouts, s.pluginRestarts,
-		s.streamReaders, s.streamDropped, s.trafficEdges, s.trafficLimit, s.trafficDropped}
 	for _, info := range gadgets {
 		if err := info.Validate(); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
@@ -178,20 +173,62 @@ func New(reg prometheus.Registerer, gadgets []*gadget.Info, opts Options) (*Set,
 			case gadget.MetricGauge:
 				g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: m.Name, Help: m.Help}, append([]string{"trace"}, m.Labels...))
 				s.gadgetGauges[m.Name] = g
-				cs = append(cs, g)
 			case gadget.MetricCounter:
 				c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: m.Name, Help: m.Help}, m.Labels)
 				s.gadgetCounters[m.Name] = c
-				cs = append(cs, c)
 			}
 		}
 	}
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("metrics: register: %w", err)
-		}
+	var errs []error
+	adopt(reg, &s.traces, &errs)
+	adopt(reg, &s.targets, &errs)
+	adopt(reg, &s.attach, &errs)
+	adopt(reg, &s.batches, &errs)
+	adopt(reg, &s.stage, &errs)
+	adopt(reg, &s.pluginCalls, &errs)
+	adopt(reg, &s.pluginErrors, &errs)
+	adopt(reg, &s.pluginTimeouts, &errs)
+	adopt(reg, &s.pluginRestarts, &errs)
+	adopt(reg, &s.streamReaders, &errs)
+	adopt(reg, &s.streamDropped, &errs)
+	adopt(reg, &s.trafficEdges, &errs)
+	adopt(reg, &s.trafficLimit, &errs)
+	adopt(reg, &s.trafficDropped, &errs)
+	for name := range s.gadgetGauges {
+		g := s.gadgetGauges[name]
+		adopt(reg, &g, &errs)
+		s.gadgetGauges[name] = g
+	}
+	for name := range s.gadgetCounters {
+		c := s.gadgetCounters[name]
+		adopt(reg, &c, &errs)
+		s.gadgetCounters[name] = c
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("metrics: register: %w", err)
+	}
+	if opts.Traffic {
+		s.trafficLimit.Set(float64(opts.TrafficLimit))
 	}
 	return s, nil
+}
+
+// adopt registers *c on reg; when reg already has an equal collector (a
+// second Set of the same process, e.g. two agents in one test binary),
+// *c becomes that one, so that both Sets report into the same series.
+func adopt[C prometheus.Collector](reg prometheus.Registerer, c *C, errs *[]error) {
+	err := reg.Register(*c)
+	if err == nil {
+		return
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			*c = existing
+			return
+		}
+	}
+	*errs = append(*errs, err)
 }
 
 // TraceCreated counts a new, stopped trace of gadget.
