@@ -86,6 +86,10 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 	if err != nil {
 		return nil, fmt.Errorf("create the manager: %w", err)
 	}
+	set, err := newMetrics(reg, o.metrics, log.With("component", "metrics"))
+	if err != nil {
+		return nil, err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("health check: %w", err)
 	}
@@ -111,7 +115,8 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 		Targets:  targets,
 		Logger:   log,
 		Enrich:   enrich,
-		Plugins:  tracePlugins(o.pluginDir, defaultWasmCache(), o.privileged),
+		Plugins:  tracePlugins(o.pluginDir, defaultWasmCache(), o.privileged, set),
+		Metrics:  set,
 
 		RequireScopePolicy: o.scopePolicy,
 		HeartbeatInterval:  o.heartbeatInterval,
@@ -124,7 +129,7 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 		return nil, err
 	}
 	if o.streamAddr != "0" && o.streamAddr != "" {
-		srv := &streamhttp.Server{Streams: r, Logger: log.With("component", "stream")}
+		srv := &streamhttp.Server{Streams: r, Logger: log.With("component", "stream"), Metrics: set}
 		err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 			log.Info("stream server listening", "address", o.streamAddr)
 			return streamhttp.ListenAndServe(ctx, o.streamAddr, srv.Handler())
