@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +84,7 @@ type Set struct {
 	trafficSeen    map[string]bool // gadget + label values
 	trafficRefused map[string]bool // bounded: maxRefused
 	trafficWarned  bool
+	descriptions   []Description
 }
 
 // maxRefused bounds the memory spent telling refused label sets apart;
@@ -101,54 +103,9 @@ func New(reg prometheus.Registerer, gadgets []*gadget.Info, opts Options) (*Set,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	latency := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	s := &Set{
-		opts: opts,
-		log:  log,
-		traces: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gadget_traces", Help: "Traces known to this process, by gadget and state (Started, Stopped).",
-		}, []string{"gadget", "state"}),
-		targets: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gadget_targets_attached", Help: "Targets (pods, network namespaces) the started traces watch, by gadget.",
-		}, []string{"gadget"}),
-		attach: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gadget_attach_duration_seconds", Help: "Time to attach a gadget instance to one target, by gadget.",
-			Buckets: latency,
-		}, []string{"gadget"}),
-		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gadget_batches_total", Help: "Batches of events the gadget instances emitted, by gadget.",
-		}, []string{"gadget"}),
-		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gadget_pipeline_stage_duration_seconds", Help: "Time one batch spent in a stage of the pipeline (emit, enrich, output, stream, web), by gadget and stage.",
-			Buckets: latency,
-		}, []string{"gadget", "stage"}),
-		pluginCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gadget_plugin_calls_total", Help: "Calls of enricher and formatter plugins, by plugin and kind.",
-		}, []string{"plugin", "kind"}),
-		pluginErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gadget_plugin_errors_total", Help: "Plugin calls that failed (timeouts included), by plugin and kind.",
-		}, []string{"plugin", "kind"}),
-		pluginTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gadget_plugin_timeouts_total", Help: "Plugin calls that failed for want of a result within the call timeout, by plugin and kind.",
-		}, []string{"plugin", "kind"}),
-		pluginRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gadget_plugin_restarts_total", Help: "Times a go-plugin process was started again after it died or was killed, by plugin.",
-		}, []string{"plugin"}),
-		streamReaders: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gadget_stream_readers", Help: "Readers connected to the stream server.",
-		}),
-		streamDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gadget_stream_batches_dropped_total", Help: "Batches stream readers missed because they fell behind the kept batches.",
-		}),
-		trafficEdges: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gadget_traffic_edges", Help: "Label sets (edges) of the per-edge traffic counters kept so far.",
-		}),
-		trafficLimit: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gadget_traffic_edges_limit", Help: "Cap on the label sets of the per-edge traffic counters (--traffic-metrics-limit); 0 when traffic metrics are off.",
-		}),
-		trafficDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gadget_traffic_edges_dropped_total", Help: "Label sets (edges) of the per-edge traffic counters not kept because the cap was reached.",
-		}),
+		opts:           opts,
+		log:            log,
 		gadgetGauges:   map[string]*prometheus.GaugeVec{},
 		gadgetCounters: map[string]*prometheus.CounterVec{},
 		gadgetMetrics:  map[string]gadget.Metric{},
@@ -156,6 +113,25 @@ func New(reg prometheus.Registerer, gadgets []*gadget.Info, opts Options) (*Set,
 		trafficSeen:    map[string]bool{},
 		trafficRefused: map[string]bool{},
 	}
+	s.traces = s.gaugeVec("gadget_traces", "Traces known to this process, by gadget and state (Started, Stopped).", "gadget", "state")
+	s.targets = s.gaugeVec("gadget_targets_attached", "Targets (pods, network namespaces) the started traces watch, by gadget.", "gadget")
+	s.attach = s.histogramVec("gadget_attach_duration_seconds", "Time to attach a gadget instance to one target, by gadget.", "gadget")
+	s.batches = s.counterVec("gadget_batches_total", "Batches of events the gadget instances emitted, by gadget.", "gadget")
+	s.stage = s.histogramVec("gadget_pipeline_stage_duration_seconds",
+		"Time one batch spent in a stage of the pipeline (emit, enrich, output, stream, web), by gadget and stage.", "gadget", "stage")
+	s.pluginCalls = s.counterVec("gadget_plugin_calls_total", "Calls of enricher and formatter plugins, by plugin and kind.", "plugin", "kind")
+	s.pluginErrors = s.counterVec("gadget_plugin_errors_total", "Plugin calls that failed (timeouts included), by plugin and kind.", "plugin", "kind")
+	s.pluginTimeouts = s.counterVec("gadget_plugin_timeouts_total",
+		"Plugin calls that failed for want of a result within the call timeout, by plugin and kind.", "plugin", "kind")
+	s.pluginRestarts = s.counterVec("gadget_plugin_restarts_total",
+		"Times a go-plugin process was started again after it died or was killed, by plugin.", "plugin")
+	s.streamReaders = s.gauge("gadget_stream_readers", "Readers connected to the stream server.")
+	s.streamDropped = s.counter("gadget_stream_batches_dropped_total", "Batches stream readers missed because they fell behind the kept batches.")
+	s.trafficEdges = s.gauge("gadget_traffic_edges", "Label sets (edges) of the per-edge traffic counters kept so far.")
+	s.trafficLimit = s.gauge("gadget_traffic_edges_limit",
+		"Cap on the label sets of the per-edge traffic counters (--traffic-metrics-limit); 0 when traffic metrics are off.")
+	s.trafficDropped = s.counter("gadget_traffic_edges_dropped_total",
+		"Label sets (edges) of the per-edge traffic counters not kept because the cap was reached.")
 	for _, info := range gadgets {
 		if err := info.Validate(); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
@@ -171,11 +147,9 @@ func New(reg prometheus.Registerer, gadgets []*gadget.Info, opts Options) (*Set,
 			}
 			switch m.Kind {
 			case gadget.MetricGauge:
-				g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: m.Name, Help: m.Help}, append([]string{"trace"}, m.Labels...))
-				s.gadgetGauges[m.Name] = g
+				s.gadgetGauges[m.Name] = s.gaugeVec(m.Name, m.Help, append([]string{"trace"}, m.Labels...)...)
 			case gadget.MetricCounter:
-				c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: m.Name, Help: m.Help}, m.Labels)
-				s.gadgetCounters[m.Name] = c
+				s.gadgetCounters[m.Name] = s.counterVec(m.Name, m.Help, m.Labels...)
 			}
 		}
 	}
@@ -422,4 +396,63 @@ func (s *Set) admit(gadgetName string, labels []string) bool {
 			"limit", s.opts.TrafficLimit)
 	}
 	return false
+}
+
+// Description describes one metric of a Set, for documentation and
+// dashboards.
+type Description struct {
+	Name   string
+	Type   string // counter, gauge or histogram
+	Help   string
+	Labels []string
+}
+
+// Descriptions returns the metrics s exports, in registration order.
+func (s *Set) Descriptions() []Description {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.descriptions)
+}
+
+// Describe returns every metric a Set of gadgets exports with traffic
+// metrics on.
+func Describe(gadgets []*gadget.Info) ([]Description, error) {
+	s, err := New(prometheus.NewRegistry(), gadgets, Options{Traffic: true})
+	if err != nil {
+		return nil, err
+	}
+	return s.Descriptions(), nil
+}
+
+// latencyBuckets are the buckets of the latency histograms, in seconds.
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+func (s *Set) describe(name, typ, help string, labels []string) {
+	s.descriptions = append(s.descriptions, Description{Name: name, Type: typ, Help: help, Labels: labels})
+}
+
+func (s *Set) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	s.describe(name, "gauge", help, labels)
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+}
+
+func (s *Set) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	s.describe(name, "counter", help, labels)
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func (s *Set) histogramVec(name, help string, labels ...string) *prometheus.HistogramVec {
+	s.describe(name, "histogram", help, labels)
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: latencyBuckets}, labels)
+}
+
+func (s *Set) gauge(name, help string) prometheus.Gauge {
+	s.describe(name, "gauge", help, nil)
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+}
+
+func (s *Set) counter(name, help string) prometheus.Counter {
+	s.describe(name, "counter", help, nil)
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 }
