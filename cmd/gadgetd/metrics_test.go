@@ -38,7 +38,7 @@ func counterGadget() *gadget.Info {
 		OutputModes:  []gadget.OutputMode{gadget.OutputModeStream},
 		TypesPackage: "example.com/counter",
 		New:          func(cfg gadget.Config) (gadget.Instance, error) { return counterInstance{cfg}, nil },
-		Metrics: []gadget.Metric{{Name: "gadget_counter_targets_seen_total", Help: "Targets added.", Kind: gadget.MetricCounter}},
+		Metrics:      []gadget.Metric{{Name: "gadget_counter_targets_seen_total", Help: "Targets added.", Kind: gadget.MetricCounter}},
 	}
 }
 
@@ -114,7 +114,7 @@ func TestAgentMetrics(t *testing.T) {
 	key := types.NamespacedName{Namespace: ns.Name, Name: "count"}
 	if err := c.Create(ctx, &v1alpha1.Trace{
 		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
-		Spec: v1alpha1.TraceSpec{Node: node, Gadget: "counter", RunMode: v1alpha1.RunModeAuto, OutputMode: v1alpha1.OutputModeStream},
+		Spec:       v1alpha1.TraceSpec{Node: node, Gadget: "counter", RunMode: v1alpha1.RunModeAuto, OutputMode: v1alpha1.OutputModeStream},
 	}); err != nil {
 		t.Fatal(err)
 	}
