@@ -13,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gadgetkit/gadget/framework/controller"
+	"github.com/gadgetkit/gadget/framework/metrics"
+	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
 	"github.com/gadgetkit/gadget/framework/streamhttp"
 )
 
@@ -146,7 +149,12 @@ func TestStreamSlowReaderIsToldOfDrops(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		r.add(edge(i))
 	}
-	srv := httptest.NewServer((&streamhttp.Server{Streams: r}).Handler())
+	prom := prometheus.NewRegistry()
+	set, err := metrics.New(prom, nil, metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer((&streamhttp.Server{Streams: r, Metrics: set}).Handler())
 	defer srv.Close()
 	// Resuming after batch 1: batches 2 and 3 are gone.
 	resp := get(t, srv, streamhttp.PathPrefix+"demo/graph?after=1")
@@ -159,12 +167,32 @@ func TestStreamSlowReaderIsToldOfDrops(t *testing.T) {
 			t.Fatalf("line %q, want %q", sc.Text(), want)
 		}
 	}
+	f := metricstest.Gather(t, prom)
+	if v, _ := f.Value("gadget_stream_readers", nil); v != 1 {
+		t.Errorf("gadget_stream_readers = %v with one reader connected, want 1", v)
+	}
+	if v, _ := f.Value("gadget_stream_batches_dropped_total", nil); v != 2 {
+		t.Errorf("gadget_stream_batches_dropped_total = %v, want 2", v)
+	}
 	done := make(chan struct{})
 	go func() { defer close(done); r.end() }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("ending the trace blocked on a reader")
+	}
+	// The reader's request ends with the trace.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, _ := metricstest.Gather(t, prom).Value("gadget_stream_readers", nil)
+		if v == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gadget_stream_readers = %v after the stream ended, want 0", v)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
