@@ -8,7 +8,8 @@
 //
 //	gadgetd --node-name NODE [--kubeconfig FILE] [--metrics-bind-address ADDR]
 //	        [--health-probe-bind-address ADDR] [--stream-bind-address ADDR]
-//	        [--plugin-dir DIR] [--log-level LEVEL]
+//	        [--plugin-dir DIR] [--traffic-metrics] [--traffic-metrics-limit N]
+//	        [--log-level LEVEL]
 //	gadgetd --version
 package main
 
