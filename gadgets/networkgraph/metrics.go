@@ -33,9 +33,9 @@ func metrics() []gadget.Metric {
 		{Name: metricFlowsNotRemembered, Kind: gadget.MetricCounter,
 			Help: "Flows (TCP connections, UDP streams) whose direction the kernel could not remember because its flow map was full."},
 		{Name: metricTrafficPackets, Kind: gadget.MetricCounter, Labels: trafficLabels, Traffic: true,
-			Help: "Packets per edge (off by default: --traffic-metrics); direction is outgoing (pktType OUTGOING) or incoming (HOST)."},
+			Help: "Packets per edge, both directions of the flow; direction is outgoing (pktType OUTGOING) or incoming (HOST)."},
 		{Name: metricTrafficBytes, Kind: gadget.MetricCounter, Labels: trafficLabels, Traffic: true,
-			Help: "Bytes per edge (off by default: --traffic-metrics); direction is outgoing (pktType OUTGOING) or incoming (HOST)."},
+			Help: "Bytes per edge, both directions of the flow; direction is outgoing (pktType OUTGOING) or incoming (HOST)."},
 	}
 }
 
