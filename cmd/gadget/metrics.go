@@ -118,6 +118,14 @@ func (m *runMetrics) serve(ctx context.Context) {
 	}()
 }
 
+// closeUnserved closes the listener of a run that ended before serving
+// it.
+func (m *runMetrics) closeUnserved() {
+	if m != nil && m.ln != nil && m.done == nil {
+		_ = m.ln.Close()
+	}
+}
+
 // wait returns the error of serve once its ctx is done.
 func (m *runMetrics) wait() error {
 	if m == nil || m.done == nil {

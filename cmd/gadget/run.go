@@ -132,6 +132,7 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 	if err != nil {
 		return err
 	}
+	defer mx.closeUnserved()
 	o.metrics.set = mx.metricsSet()
 	// Plugins load before the run's clock starts: compiling a WASM module
 	// may take seconds.
