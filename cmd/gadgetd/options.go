@@ -44,6 +44,7 @@ type options struct {
 	heartbeatInterval time.Duration
 	checkpointDir     string
 	limits            limits
+	metrics           metricsOptions // --traffic-metrics*: metrics.go
 }
 
 // errVersion is what parseFlags returns once --version printed the
@@ -91,6 +92,7 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 			return nil
 		})
 	o.limits.register(fs)
+	o.metrics.addFlags(fs)
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -114,6 +116,9 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	if err := o.limits.check(); err != nil {
 		return o, usageError{err}
+	}
+	if err := o.metrics.validate(); err != nil {
+		return o, err
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil || strings.ContainsAny(*level, "+-") {
 		return o, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", *level)}

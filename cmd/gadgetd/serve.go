@@ -90,6 +90,10 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 	if err != nil {
 		return nil, fmt.Errorf("create the manager: %w", err)
 	}
+	set, err := newMetrics(reg, o.metrics, log.With("component", "metrics"))
+	if err != nil {
+		return nil, err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("health check: %w", err)
 	}
@@ -115,7 +119,8 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 		Targets:  targets,
 		Logger:   log,
 		Enrich:   enrich,
-		Plugins:  tracePlugins(o.pluginDir, defaultWasmCache(), o.privileged),
+		Plugins:  tracePlugins(o.pluginDir, defaultWasmCache(), o.privileged, set),
+		Metrics:  set,
 
 		RequireScopePolicy: o.scopePolicy,
 		HeartbeatInterval:  o.heartbeatInterval,
@@ -132,7 +137,7 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 	}
 	if o.streamAddr != "0" && o.streamAddr != "" {
 		srv := &streamhttp.Server{
-			Streams: r, Logger: log.With("component", "stream"),
+			Streams: r, Logger: log.With("component", "stream"), Metrics: set,
 			MaxReaders: o.limits.streamMaxReaders, WriteTimeout: o.limits.streamWriteTimeout,
 		}
 		err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/metrics"
 	"github.com/gadgetkit/gadget/framework/registry"
 	"github.com/gadgetkit/gadget/framework/streambuf"
 	"github.com/gadgetkit/gadget/framework/trace"
@@ -113,6 +114,9 @@ type Options struct {
 	// Starting a trace that would exceed it fails with an operationError
 	// wrapping ErrNodeBudget that names the trace's estimate.
 	KernelMemoryBudget uint64
+	// Metrics, when set, receives the metrics of the traces (their state,
+	// targets, batches and stage latencies) and of their gadgets.
+	Metrics *metrics.Set
 }
 
 // PluginOutput makes the Output of one run of a trace whose parameters

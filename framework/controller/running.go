@@ -16,6 +16,7 @@ import (
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/metrics"
 	"github.com/gadgetkit/gadget/framework/streambuf"
 	"github.com/gadgetkit/gadget/framework/trace"
 )
@@ -169,6 +170,7 @@ func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace, budget *nod
 		OutputMode: mode,
 		Logger:     base, // trace.New adds the trace's name
 		Emit:       rt.emit,
+		Metrics:    opts.Metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("spec: %w", err)
@@ -489,20 +491,27 @@ func (rt *running) endRun() {
 
 // emit receives every batch of the instance.
 func (rt *running) emit(batch any) {
+	m := rt.opts.Metrics
 	if rt.opts.Enrich != nil {
+		start := time.Now()
 		batch = rt.opts.Enrich(rt.info.Name, batch)
+		m.Stage(rt.info.Name, metrics.StageEnrich, start)
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.sink != nil {
+		start := time.Now()
 		if err := rt.sink.Batch(batch); err != nil && rt.sinkErr == nil {
 			rt.sinkErr = err
 		}
+		m.Stage(rt.info.Name, metrics.StageOutput, start)
 	}
 	if rt.stream != nil {
+		start := time.Now()
 		if err := addBatch(rt.stream, batch); err != nil {
 			rt.log.Warn("batch not kept for the stream", "err", err)
 		}
+		m.Stage(rt.info.Name, metrics.StageStream, start)
 	}
 }
 
@@ -554,7 +563,7 @@ func (rt *running) close(ctx context.Context, keep bool) {
 	rt.closeOnce.Do(func() {
 		started := rt.started()
 		rt.stopWatch()
-		if err := rt.tr.Stop(ctx); err != nil {
+		if err := rt.tr.Close(ctx); err != nil {
 			rt.log.Warn("stop trace", "err", err)
 		}
 		rt.budget.release(rt)

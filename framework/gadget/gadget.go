@@ -131,6 +131,9 @@ type Config struct {
 	// records there the names its pods resolved, one that declares it in
 	// Uses looks them up. Nil when the trace has no such partner.
 	Names Names
+	// Metrics receives the measurements the gadget declares in
+	// Info.Metrics. Nil when nobody keeps them: use NoMetrics then.
+	Metrics Metrics
 }
 
 // Capability is a kind of observation one gadget's instances share with
@@ -232,6 +235,10 @@ type Info struct {
 	// Provides them beside this one, on the same targets, its batches
 	// discarded; without such a gadget the trace runs without them.
 	Uses []Capability
+	// Metrics are the Prometheus metrics the gadget's instances report
+	// through Config.Metrics, besides those the framework keeps for every
+	// gadget (docs/metrics.md).
+	Metrics []Metric
 }
 
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
@@ -279,6 +286,9 @@ func (i *Info) Validate() error {
 	}
 	if len(i.Formats) > 0 && i.NewOutput == nil {
 		return bad("Formats are declared but NewOutput is nil")
+	}
+	if err := i.validateMetrics(); err != nil {
+		return bad("Metrics: %v", err)
 	}
 	return nil
 }

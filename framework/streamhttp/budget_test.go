@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gadgetkit/gadget/framework/metrics"
+	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
 	"github.com/gadgetkit/gadget/framework/streambuf"
 	"github.com/gadgetkit/gadget/framework/streamhttp"
 )
@@ -80,7 +84,12 @@ func TestStreamFloodIdleReaders(t *testing.T) {
 		batches     = 30 // ~90 MB in all
 	)
 	r := &ring{bytes: budget, buf: streambuf.New(testToken, streambuf.Config{Bytes: budget})}
-	s := &streamhttp.Server{Streams: r, MaxReaders: readers + 1, WriteTimeout: 3 * time.Second, ReaderBytes: readerBytes}
+	prom := prometheus.NewRegistry()
+	set, err := metrics.New(prom, nil, metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &streamhttp.Server{Streams: r, MaxReaders: readers + 1, WriteTimeout: 3 * time.Second, ReaderBytes: readerBytes, Metrics: set}
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	path := streamhttp.PathPrefix + "demo/graph"
@@ -149,6 +158,10 @@ func TestStreamFloodIdleReaders(t *testing.T) {
 	st := s.Stats()
 	if st.ReadersRefused != 1 || st.MissedEvents < ne {
 		t.Errorf("stats %+v: want 1 reader refused and at least %d events missed", st, ne)
+	}
+	// The metric counts what the readers were told they missed.
+	if v, _ := metricstest.Gather(t, prom).Value("gadget_stream_batches_dropped_total", nil); v < float64(nb) || v != float64(st.MissedBatches) {
+		t.Errorf("gadget_stream_batches_dropped_total = %v, want the %d batches the stats count (at least the late reader's %d)", v, st.MissedBatches, nb)
 	}
 	r.end()
 }

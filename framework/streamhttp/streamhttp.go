@@ -56,6 +56,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gadgetkit/gadget/framework/controller"
+	"github.com/gadgetkit/gadget/framework/metrics"
 	"github.com/gadgetkit/gadget/framework/streambuf"
 )
 
@@ -87,6 +88,9 @@ type Server struct {
 	// ReaderBytes bounds what one reader takes from the buffer at a time
 	// (at least one chunk); 0 means DefaultReaderBytes.
 	ReaderBytes int
+	// Metrics, when set, counts the connected readers and the batches
+	// they missed.
+	Metrics *metrics.Set
 
 	mu      sync.Mutex
 	readers map[*streambuf.Ring]int
@@ -236,6 +240,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer leave()
 	log.Info("stream reader connected")
+	s.Metrics.StreamReader(1)
+	defer s.Metrics.StreamReader(-1)
 	w.Header().Set("Content-Type", MediaType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
@@ -275,6 +281,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 					st.MissedBytes += g.Bytes
 					st.MissedChunks += g.Chunks
 				})
+				s.Metrics.StreamDropped(g.Batches)
 				log.Warn("stream reader too slow: events missed", "batches", g.Batches, "events", g.Events, "bytes", g.Bytes)
 				if err := writeLine(w, missedWarning(g, ring.Budget())); err != nil {
 					fail(err)

@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/gadgetkit/gadget/framework/metrics"
+	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
 	"github.com/gadgetkit/gadget/framework/streambuf"
 	"github.com/gadgetkit/gadget/framework/streamhttp"
 )
@@ -134,7 +137,12 @@ func TestStreamSlowReaderIsToldOfDrops(t *testing.T) {
 	}
 	first, _ := r.current().Since(0, 0)
 	evicted := first[0].Seq - 1
-	srv := httptest.NewServer((&streamhttp.Server{Streams: r}).Handler())
+	prom := prometheus.NewRegistry()
+	set, err := metrics.New(prom, nil, metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer((&streamhttp.Server{Streams: r, Metrics: set}).Handler())
 	defer srv.Close()
 	// Resuming after chunk 1: chunks 2 to evicted are gone.
 	resp := get(t, srv, streamhttp.PathPrefix+"demo/graph?after=1")
@@ -148,12 +156,29 @@ func TestStreamSlowReaderIsToldOfDrops(t *testing.T) {
 			t.Fatalf("line %q, want %q", sc.Text(), edge(i))
 		}
 	}
+	f := metricstest.Gather(t, prom)
+	if v, _ := f.Value("gadget_stream_readers", nil); v != 1 {
+		t.Errorf("gadget_stream_readers = %v with one reader connected, want 1", v)
+	}
 	done := make(chan struct{})
 	go func() { defer close(done); r.end() }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("ending the trace blocked on a reader")
+	}
+	// The reader's request ends with the trace.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, _ := metricstest.Gather(t, prom).Value("gadget_stream_readers", nil)
+		if v == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gadget_stream_readers = %v after the stream ended, want 0", v)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

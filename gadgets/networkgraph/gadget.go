@@ -65,6 +65,7 @@ func Info() *gadget.Info {
 		// Remote addresses are named from the DNS answers the pods
 		// received, when a registered gadget (dns) provides them.
 		Uses:    []gadget.Capability{gadget.CapabilityDNSNames},
+		Metrics: metrics(),
 		Formats: format.Names(),
 		NewOutput: func(name string, w io.Writer, errw io.Writer) (gadget.Output, error) {
 			return format.New(name, w, errw)
