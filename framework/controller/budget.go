@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/gadgetkit/gadget/framework/metrics"
 )
 
 // DefaultMaxTraces is how many traces may run on a node at once when
@@ -24,14 +26,22 @@ type nodeBudget struct {
 	node      string
 	bytes     uint64 // 0: no limit
 	maxTraces int
+	metrics   *metrics.Set // nil: none
 
 	mu   sync.Mutex
 	used uint64
 	held map[*running]uint64 // started traces and their estimates
 }
 
-func newNodeBudget(node string, bytes uint64, maxTraces int) *nodeBudget {
-	return &nodeBudget{node: node, bytes: bytes, maxTraces: maxTraces, held: map[*running]uint64{}}
+func newNodeBudget(node string, bytes uint64, maxTraces int, m *metrics.Set) *nodeBudget {
+	b := &nodeBudget{node: node, bytes: bytes, maxTraces: maxTraces, metrics: m, held: map[*running]uint64{}}
+	b.report()
+	return b
+}
+
+// report hands the budget's use to the metrics; b.mu held or b unshared.
+func (b *nodeBudget) report() {
+	b.metrics.NodeBudget(len(b.held), b.maxTraces, b.used, b.bytes)
 }
 
 // reserve takes rt.kmem bytes for rt, unless that would exceed the
@@ -45,10 +55,12 @@ func (b *nodeBudget) reserve(rt *running) error {
 		return nil
 	}
 	if len(b.held) >= b.maxTraces {
+		b.metrics.NodeRefused(metrics.RefusedMaxTraces)
 		return fmt.Errorf("%w: node %s runs %d traces already, its limit (gadgetd --max-traces): "+
 			"stop another trace on this node, or raise gadgetd --max-traces", ErrNodeBudget, b.node, len(b.held))
 	}
 	if b.bytes > 0 && b.used+need > b.bytes {
+		b.metrics.NodeRefused(metrics.RefusedKernelMemory)
 		return fmt.Errorf("%w: trace %s needs an estimated %s of kernel memory (gadget %s with its spec.parameters), "+
 			"but the %d traces started on node %s take %s of its %s kernel memory budget (gadgetd --kernel-memory-budget): "+
 			"stop another trace on this node, ask for less (spec.parameters, e.g. max-edges), or raise gadgetd --kernel-memory-budget",
@@ -56,6 +68,7 @@ func (b *nodeBudget) reserve(rt *running) error {
 	}
 	b.held[rt] = need
 	b.used += need
+	b.report()
 	return nil
 }
 
@@ -66,6 +79,7 @@ func (b *nodeBudget) release(rt *running) {
 	if n, ok := b.held[rt]; ok {
 		b.used -= n
 		delete(b.held, rt)
+		b.report()
 	}
 }
 

@@ -6,12 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/metrics"
+	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
 )
 
 func TestNodeBudget(t *testing.T) {
@@ -25,31 +28,50 @@ func TestNodeBudget(t *testing.T) {
 		held      []uint64
 		need      uint64
 		wantErr   string // "" : reserved
+		reason    string // of gadget_node_traces_refused_total
 	}{
-		{"fits", 100, 10, []uint64{40, 40}, 20, ""},
-		{"no byte limit", 0, 10, []uint64{1 << 40}, 1 << 40, ""},
-		{"bytes exceeded", 100, 10, []uint64{40, 40}, 21, "needs an estimated 0.0 MiB of kernel memory (gadget probe"},
-		{"alone too big", 100, 10, nil, 101, "--kernel-memory-budget"},
-		{"count exceeded", 0, 2, []uint64{1, 1}, 1, "runs 2 traces already, its limit (gadgetd --max-traces)"},
+		{"fits", 100, 10, []uint64{40, 40}, 20, "", ""},
+		{"no byte limit", 0, 10, []uint64{1 << 40}, 1 << 40, "", ""},
+		{"bytes exceeded", 100, 10, []uint64{40, 40}, 21, "needs an estimated 0.0 MiB of kernel memory (gadget probe", metrics.RefusedKernelMemory},
+		{"alone too big", 100, 10, nil, 101, "--kernel-memory-budget", metrics.RefusedKernelMemory},
+		{"count exceeded", 0, 2, []uint64{1, 1}, 1, "runs 2 traces already, its limit (gadgetd --max-traces)", metrics.RefusedMaxTraces},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newNodeBudget("node-a", tt.bytes, tt.maxTraces)
+			prom := prometheus.NewRegistry()
+			set, err := metrics.New(prom, nil, metrics.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := newNodeBudget("node-a", tt.bytes, tt.maxTraces, set)
 			for i, n := range tt.held {
 				if err := b.reserve(rt(fmt.Sprintf("ns/held-%d", i), n)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			r := rt("ns/new", tt.need)
-			err := b.reserve(r)
+			err = b.reserve(r)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("reserve: %v", err)
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "node-a")):
 				t.Fatalf("reserve: %v; want an error naming node-a and %q", err, tt.wantErr)
 			}
+			f := metricstest.Gather(t, prom)
 			if tt.wantErr != "" {
+				if v, _ := f.Value("gadget_node_traces_refused_total", map[string]string{"reason": tt.reason}); v != 1 {
+					t.Errorf("gadget_node_traces_refused_total{reason=%q} = %v after the refusal, want 1", tt.reason, v)
+				}
 				return
+			}
+			if v, _ := f.Value("gadget_node_traces_started", nil); v != float64(len(tt.held)+1) {
+				t.Errorf("gadget_node_traces_started = %v, want %d", v, len(tt.held)+1)
+			}
+			if v, _ := f.Value("gadget_node_kernel_memory_bytes", nil); v != float64(sum(tt.held)+tt.need) {
+				t.Errorf("gadget_node_kernel_memory_bytes = %v, want %d", v, sum(tt.held)+tt.need)
+			}
+			if v, _ := f.Value("gadget_node_kernel_memory_budget_bytes", nil); v != float64(tt.bytes) {
+				t.Errorf("gadget_node_kernel_memory_budget_bytes = %v, want %d", v, tt.bytes)
 			}
 			if err := b.reserve(r); err != nil {
 				t.Errorf("reserve twice: %v", err)

@@ -196,7 +196,7 @@ func New(opts Options) (*Reconciler, error) {
 	return &Reconciler{
 		opts:   opts,
 		log:    opts.Logger.With("node", opts.Node),
-		budget: newNodeBudget(opts.Node, opts.KernelMemoryBudget, opts.MaxTraces),
+		budget: newNodeBudget(opts.Node, opts.KernelMemoryBudget, opts.MaxTraces, opts.Metrics),
 		traces: map[types.NamespacedName]*running{},
 		done:   map[types.NamespacedName]doneOp{},
 	}, nil

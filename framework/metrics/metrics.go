@@ -73,6 +73,13 @@ type Set struct {
 	pluginRestarts *prometheus.CounterVec
 	streamReaders  prometheus.Gauge
 	streamDropped  prometheus.Counter
+	streamRefused  prometheus.Counter
+	streamTimeouts prometheus.Counter
+	nodeTraces     prometheus.Gauge
+	nodeMaxTraces  prometheus.Gauge
+	nodeKmem       prometheus.Gauge
+	nodeKmemBudget prometheus.Gauge
+	nodeRefused    *prometheus.CounterVec
 	trafficEdges   prometheus.Gauge
 	trafficLimit   prometheus.Gauge
 	trafficDropped prometheus.Counter
@@ -127,6 +134,18 @@ func New(reg prometheus.Registerer, gadgets []*gadget.Info, opts Options) (*Set,
 		"Times a go-plugin process was started again after it died or was killed, by plugin.", "plugin")
 	s.streamReaders = s.gauge("gadget_stream_readers", "Readers connected to the stream server.")
 	s.streamDropped = s.counter("gadget_stream_batches_dropped_total", "Batches stream readers missed because they fell behind the kept batches.")
+	s.streamRefused = s.counter("gadget_stream_readers_refused_total",
+		"Stream readers refused (HTTP 429) because the trace had as many readers as its limit (gadgetd --stream-max-readers).")
+	s.streamTimeouts = s.counter("gadget_stream_write_timeouts_total",
+		"Stream readers disconnected because a write to them took longer than the write timeout (gadgetd --stream-write-timeout).")
+	s.nodeTraces = s.gauge("gadget_node_traces_started", "Traces started on this node, counted against gadgetd --max-traces.")
+	s.nodeMaxTraces = s.gauge("gadget_node_traces_limit", "Limit on the traces started on this node at once (gadgetd --max-traces).")
+	s.nodeKmem = s.gauge("gadget_node_kernel_memory_bytes",
+		"Kernel memory (eBPF maps) the started traces of this node take, as their gadgets estimate it from their parameters.")
+	s.nodeKmemBudget = s.gauge("gadget_node_kernel_memory_budget_bytes",
+		"Budget for the kernel memory of the started traces of this node (gadgetd --kernel-memory-budget); 0 when unlimited.")
+	s.nodeRefused = s.counterVec("gadget_node_traces_refused_total",
+		"Trace starts refused by the node's budget, by reason (max-traces, kernel-memory).", "reason")
 	s.trafficEdges = s.gauge("gadget_traffic_edges", "Label sets (edges) of the per-edge traffic counters kept so far.")
 	s.trafficLimit = s.gauge("gadget_traffic_edges_limit",
 		"Cap on the label sets of the per-edge traffic counters (--traffic-metrics-limit); 0 when traffic metrics are off.")
@@ -165,6 +184,13 @@ func New(reg prometheus.Registerer, gadgets []*gadget.Info, opts Options) (*Set,
 	adopt(reg, &s.pluginRestarts, &errs)
 	adopt(reg, &s.streamReaders, &errs)
 	adopt(reg, &s.streamDropped, &errs)
+	adopt(reg, &s.streamRefused, &errs)
+	adopt(reg, &s.streamTimeouts, &errs)
+	adopt(reg, &s.nodeTraces, &errs)
+	adopt(reg, &s.nodeMaxTraces, &errs)
+	adopt(reg, &s.nodeKmem, &errs)
+	adopt(reg, &s.nodeKmemBudget, &errs)
+	adopt(reg, &s.nodeRefused, &errs)
 	adopt(reg, &s.trafficEdges, &errs)
 	adopt(reg, &s.trafficLimit, &errs)
 	adopt(reg, &s.trafficDropped, &errs)
@@ -292,6 +318,49 @@ func (s *Set) StreamReader(delta int) {
 		return
 	}
 	s.streamReaders.Add(float64(delta))
+}
+
+// StreamRefused counts a stream reader refused for the reader limit.
+func (s *Set) StreamRefused() {
+	if s == nil {
+		return
+	}
+	s.streamRefused.Inc()
+}
+
+// StreamWriteTimeout counts a stream reader cut off by the write timeout.
+func (s *Set) StreamWriteTimeout() {
+	if s == nil {
+		return
+	}
+	s.streamTimeouts.Inc()
+}
+
+// Reasons of gadget_node_traces_refused_total.
+const (
+	RefusedMaxTraces    = "max-traces"
+	RefusedKernelMemory = "kernel-memory"
+)
+
+// NodeBudget reports what the started traces of the node take of its
+// budget: traces of maxTraces, kmem bytes of kmemBudget (0: unlimited).
+func (s *Set) NodeBudget(traces, maxTraces int, kmem, kmemBudget uint64) {
+	if s == nil {
+		return
+	}
+	s.nodeTraces.Set(float64(traces))
+	s.nodeMaxTraces.Set(float64(maxTraces))
+	s.nodeKmem.Set(float64(kmem))
+	s.nodeKmemBudget.Set(float64(kmemBudget))
+}
+
+// NodeRefused counts a trace start the node's budget refused, for reason
+// (RefusedMaxTraces, RefusedKernelMemory).
+func (s *Set) NodeRefused(reason string) {
+	if s == nil {
+		return
+	}
+	s.nodeRefused.WithLabelValues(reason).Inc()
 }
 
 // StreamDropped counts n batches a slow stream reader missed.

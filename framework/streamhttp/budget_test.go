@@ -159,9 +159,17 @@ func TestStreamFloodIdleReaders(t *testing.T) {
 	if st.ReadersRefused != 1 || st.MissedEvents < ne {
 		t.Errorf("stats %+v: want 1 reader refused and at least %d events missed", st, ne)
 	}
-	// The metric counts what the readers were told they missed.
-	if v, _ := metricstest.Gather(t, prom).Value("gadget_stream_batches_dropped_total", nil); v < float64(nb) || v != float64(st.MissedBatches) {
+	// The metrics count what the readers were told they missed, the
+	// refused reader and the readers cut off.
+	f := metricstest.Gather(t, prom)
+	if v, _ := f.Value("gadget_stream_batches_dropped_total", nil); v < float64(nb) || v != float64(st.MissedBatches) {
 		t.Errorf("gadget_stream_batches_dropped_total = %v, want the %d batches the stats count (at least the late reader's %d)", v, st.MissedBatches, nb)
+	}
+	if v, _ := f.Value("gadget_stream_readers_refused_total", nil); v != 1 {
+		t.Errorf("gadget_stream_readers_refused_total = %v, want 1", v)
+	}
+	if v, _ := f.Value("gadget_stream_write_timeouts_total", nil); v != float64(st.WriteTimeouts) || v < readers {
+		t.Errorf("gadget_stream_write_timeouts_total = %v, want the stats' %d (at least %d)", v, st.WriteTimeouts, readers)
 	}
 	r.end()
 }

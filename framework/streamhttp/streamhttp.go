@@ -134,6 +134,7 @@ func (s *Server) join(ring *streambuf.Ring) (leave func(), ok bool) {
 	}
 	if s.readers[ring] >= limit {
 		s.stats.ReadersRefused++
+		s.Metrics.StreamRefused()
 		return nil, false
 	}
 	s.readers[ring]++
@@ -261,6 +262,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	fail := func(err error) {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			s.count(func(st *Stats) { st.WriteTimeouts++ })
+			s.Metrics.StreamWriteTimeout()
 			log.Warn("stream reader disconnected: a write took longer than the write timeout", "timeout", timeout)
 			return
 		}
