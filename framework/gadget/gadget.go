@@ -222,13 +222,60 @@ type Info struct {
 	// Provides them beside this one, on the same targets, its batches
 	// discarded; without such a gadget the trace runs without them.
 	Uses []Capability
+	// Parameters are the trace parameters the gadget accepts, in
+	// documentation order; clients offer them as flags.
+	Parameters []Parameter
+	// CheckParameters, if set, validates the trace parameters the way New
+	// does, so that a client refuses a bad one before it creates a trace.
+	// Its error names the parameter and the fix.
+	CheckParameters func(params map[string]string) error
+	// Extensions are what the gadget declares to parts of the framework
+	// beyond this contract, each of its own type: its plugin support
+	// (framework/plugin/chain), its Kubernetes enrichment
+	// (framework/kubemeta). Each part finds its own with a type switch.
+	Extensions []Extension
+}
+
+// Parameter is one trace parameter a gadget accepts.
+type Parameter struct {
+	// Name is the key in Config.Parameters, e.g. "interval".
+	Name string
+	// Default is the value used when the parameter is not given, as text.
+	Default string
+	// Doc is a one-line description.
+	Doc string
+	// Flag, when true, has clients offer the parameter as its own flag,
+	// --NAME, with Default as its value (rather than only through
+	// --param NAME=VALUE).
+	Flag bool
+}
+
+// Extension is a declaration of a gadget addressed to one part of the
+// framework, which defines its concrete type; GadgetExtension names it for
+// error messages, e.g. "plugins".
+type Extension interface {
+	GadgetExtension() string
 }
 
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 
-// Validate checks that the declaration is complete and consistent. The
-// error wraps ErrInvalidInfo and names the field to fix.
+// Validate checks that the declaration of a gadget that runs here is
+// complete and consistent: ValidateDeclaration, and New is set. The error
+// wraps ErrInvalidInfo and names the field to fix.
 func (i *Info) Validate() error {
+	if err := i.ValidateDeclaration(); err != nil {
+		return err
+	}
+	if i.New == nil {
+		return fmt.Errorf("gadget %q: %w: New is nil", i.Name, ErrInvalidInfo)
+	}
+	return nil
+}
+
+// ValidateDeclaration checks what a client needs of a gadget: everything
+// Validate does but New, which only the gadget's tracer sets. The error
+// wraps ErrInvalidInfo and names the field to fix.
+func (i *Info) ValidateDeclaration() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("gadget %q: %w: %s", i.Name, ErrInvalidInfo, fmt.Sprintf(format, args...))
 	}
@@ -261,8 +308,17 @@ func (i *Info) Validate() error {
 	if i.TypesPackage == "" {
 		return bad("TypesPackage is empty")
 	}
-	if i.New == nil {
-		return bad("New is nil")
+	params := map[string]bool{}
+	for _, p := range i.Parameters {
+		switch {
+		case !namePattern.MatchString(p.Name):
+			return bad("parameter %q: Name must be lower-case words joined by '-', e.g. max-edges", p.Name)
+		case params[p.Name]:
+			return bad("parameter %q is declared twice", p.Name)
+		case p.Doc == "":
+			return bad("parameter %q has no Doc", p.Name)
+		}
+		params[p.Name] = true
 	}
 	if i.Example.OutputMode != "" && !i.SupportsOutputMode(i.Example.OutputMode) {
 		return bad("Example.OutputMode %q is not in OutputModes", i.Example.OutputMode)
