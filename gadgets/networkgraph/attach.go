@@ -61,14 +61,14 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 	tag := in.nextTag
 	a := &attachment{target: t, tag: tag}
 	var err error
-	if in.opts.attach == AttachTCX {
+	if in.opts.Attach == AttachTCX {
 		err = in.attachTCX(a)
 		if errors.Is(err, ebpf.ErrNotSupported) {
 			in.log.Warn("TCX not supported by this kernel: attaching through a packet socket instead", "netns", t.NetnsPath)
-			in.opts.attach = AttachPacket
+			in.opts.Attach = AttachPacket
 		}
 	}
-	if in.opts.attach == AttachPacket {
+	if in.opts.Attach == AttachPacket {
 		err = in.attachPacket(a)
 	}
 	if err != nil {
@@ -77,7 +77,7 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 	}
 	in.byID[t.ID] = a
 	in.byTag[tag] = a
-	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", tag, "mode", in.opts.attach)
+	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", tag, "mode", in.opts.Attach)
 	return nil
 }
 

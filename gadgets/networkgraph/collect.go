@@ -76,8 +76,8 @@ func (in *instance) statsWarning() *types.Event {
 		return nil
 	}
 	msg := fmt.Sprintf("network-graph: %d packets not recorded because the edge map is full (max-edges=%d; raise it), %d flows not remembered",
-		dropped, in.opts.maxEdges, flows)
-	in.log.Warn("edges dropped", "packets", dropped, "flows", flows, "max_edges", in.opts.maxEdges)
+		dropped, in.opts.MaxEdges, flows)
+	in.log.Warn("edges dropped", "packets", dropped, "flows", flows, "max_edges", in.opts.MaxEdges)
 	return &types.Event{Event: eventtypes.Warn(in.cfg.Node, msg)}
 }
 

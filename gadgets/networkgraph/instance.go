@@ -11,6 +11,7 @@ import (
 	ngbpf "github.com/gadgetkit/gadget/bpf/networkgraph"
 	"github.com/gadgetkit/gadget/framework/eventtypes"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/spec"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 )
 
@@ -20,7 +21,7 @@ var _ gadget.Relabeler = (*instance)(nil)
 
 type instance struct {
 	cfg  gadget.Config
-	opts options
+	opts spec.Options
 	log  *slog.Logger
 
 	mu      sync.Mutex
@@ -48,7 +49,7 @@ type instance struct {
 }
 
 func newInstance(cfg gadget.Config) (*instance, error) {
-	opts, err := parseParameters(cfg.Parameters)
+	opts, err := spec.ParseParameters(cfg.Parameters)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +87,7 @@ func (in *instance) Start(ctx context.Context) error {
 	if in.stopped {
 		return fmt.Errorf("network-graph: instance already stopped; create a new one")
 	}
-	objs, err := ngbpf.Load(ngbpf.Options{MaxEdges: in.opts.maxEdges})
+	objs, err := ngbpf.Load(ngbpf.Options{MaxEdges: in.opts.MaxEdges})
 	if err != nil {
 		return err
 	}
@@ -104,12 +105,12 @@ func (in *instance) Start(ctx context.Context) error {
 	in.cancel = cancel
 	in.drainErr = make(chan error, 1)
 	go func() { in.drainErr <- in.drainLoop(dctx) }()
-	in.log.Info("network-graph started", "interval", in.opts.interval, "max_edges", in.opts.maxEdges)
+	in.log.Info("network-graph started", "interval", in.opts.Interval, "max_edges", in.opts.MaxEdges)
 	return nil
 }
 
 func (in *instance) drainLoop(ctx context.Context) error {
-	tick := time.NewTicker(in.opts.interval)
+	tick := time.NewTicker(in.opts.Interval)
 	defer tick.Stop()
 	for {
 		select {
