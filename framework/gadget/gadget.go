@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -229,6 +230,16 @@ type Info struct {
 	// does, so that a client refuses a bad one before it creates a trace.
 	// Its error names the parameter and the fix.
 	CheckParameters func(params map[string]string) error
+	// NewBatch, if set, returns a BatchBuilder turning the JSON form of the
+	// gadget's events (a line of a stream, an event of a recording) back
+	// into a batch of its own type for NewOutput: how a client renders what
+	// agents stream or what was recorded. With merge, duplicate events are
+	// merged as they are added, so memory follows the unique events.
+	NewBatch func(merge bool) BatchBuilder
+	// Advice, if set, is the format of NewOutput that turns a recording
+	// into advice (network-graph: the NetworkPolicies allowing what was
+	// recorded); clients offer it as an "advise" command.
+	Advice *Advice
 	// Extensions are what the gadget declares to parts of the framework
 	// beyond this contract, each of its own type: its plugin support
 	// (framework/plugin/chain), its Kubernetes enrichment
@@ -248,6 +259,25 @@ type Parameter struct {
 	// --NAME, with Default as its value (rather than only through
 	// --param NAME=VALUE).
 	Flag bool
+}
+
+// BatchBuilder builds one batch of a gadget's events from their JSON form.
+type BatchBuilder interface {
+	// Add decodes one event and adds it; the error names a field of the
+	// wrong type.
+	Add(event []byte) error
+	// Len is the number of events in the batch.
+	Len() int
+	// Batch returns the batch, of the gadget's own type.
+	Batch() any
+}
+
+// Advice describes a gadget's advise command.
+type Advice struct {
+	// Format is the output format of the advice, e.g. "network-policy".
+	Format string
+	// Short is the command's one-line description.
+	Short string
 }
 
 // Extension is a declaration of a gadget addressed to one part of the
@@ -325,6 +355,9 @@ func (i *Info) ValidateDeclaration() error {
 	}
 	if len(i.Formats) > 0 && i.NewOutput == nil {
 		return bad("Formats are declared but NewOutput is nil")
+	}
+	if i.Advice != nil && (i.NewBatch == nil || !slices.Contains(i.Formats, i.Advice.Format) || i.Advice.Short == "") {
+		return bad("Advice needs NewBatch, a Format among Formats and a Short description")
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ package spec
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/registry"
+	"github.com/gadgetkit/gadget/gadgets/dns/types"
 )
 
 // Name is the gadget's registered name.
@@ -138,6 +140,7 @@ func Info() *gadget.Info {
 			{Name: ParamMaxPending, Default: strconv.Itoa(DefaultMaxPending),
 				Doc: "the queries waiting for a response at once; one beyond it is counted, not reported"},
 		},
+		NewBatch: func(bool) gadget.BatchBuilder { return &batch{} },
 		CheckParameters: func(params map[string]string) error {
 			_, err := ParseParameters(params)
 			return err
@@ -148,3 +151,21 @@ func Info() *gadget.Info {
 func init() {
 	registry.MustDeclare(Info())
 }
+
+// batch builds a batch of dns events from their JSON form. Every query is
+// its own event: there are no duplicates to merge.
+type batch struct{ events []types.Event }
+
+func (b *batch) Add(event []byte) error {
+	var e types.Event
+	if err := json.Unmarshal(event, &e); err != nil {
+		return fmt.Errorf("not a dns event: %w", err)
+	}
+	b.events = append(b.events, e)
+	return nil
+}
+
+func (b *batch) Len() int { return len(b.events) }
+
+// Batch returns the []types.Event added.
+func (b *batch) Batch() any { return b.events }

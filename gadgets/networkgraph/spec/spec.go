@@ -142,6 +142,11 @@ func Info() *gadget.Info {
 			{Name: ParamAttach, Default: AttachTCX,
 				Doc: "how the kernel program sees a namespace's packets: tcx, or packet (a packet socket)"},
 		},
+		NewBatch: func(merge bool) gadget.BatchBuilder { return &batch{merge: merge} },
+		Advice: &gadget.Advice{
+			Format: format.NetworkPolicy,
+			Short:  "Turn a recording (JSON array or JSON lines) into NetworkPolicies, offline",
+		},
 		CheckParameters: func(params map[string]string) error {
 			_, err := ParseParameters(params)
 			return err
@@ -188,4 +193,39 @@ func CheckEdgesKept(in, out []byte) error {
 
 func init() {
 	registry.MustDeclare(Info())
+}
+
+// batch builds a batch of network-graph events from their JSON form.
+type batch struct {
+	merge  bool
+	graph  types.Graph
+	events []types.Event
+}
+
+func (b *batch) Add(event []byte) error {
+	e, err := format.DecodeEvent(event)
+	if err != nil {
+		return err
+	}
+	if b.merge {
+		b.graph.Add(e)
+	} else {
+		b.events = append(b.events, e)
+	}
+	return nil
+}
+
+func (b *batch) Len() int {
+	if b.merge {
+		return b.graph.Len()
+	}
+	return len(b.events)
+}
+
+// Batch returns the []types.Event added: with merge, the unique graph.
+func (b *batch) Batch() any {
+	if b.merge {
+		return b.graph.Events()
+	}
+	return b.events
 }
