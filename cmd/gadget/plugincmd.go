@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gadgetkit/gadget/framework/plugin"
-	"github.com/gadgetkit/gadget/framework/plugin/chain"
 	"github.com/gadgetkit/gadget/framework/plugin/goplugin"
 	"github.com/gadgetkit/gadget/framework/plugin/loader"
+	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
 	"github.com/gadgetkit/gadget/framework/plugin/plugincheck"
 	"github.com/gadgetkit/gadget/framework/plugin/wasm"
 	"github.com/gadgetkit/gadget/framework/registry"
@@ -68,7 +68,7 @@ func newPluginCmd(e env, g *globalFlags) *cobra.Command {
 			return withPlugin(cmd.Context(), e, g, o, args[0], func(p loaded) error {
 				co := plugincheck.Options{Gadget: o.gadget, Params: params[p.manifest().Name]}
 				if info, err := e.reg.Lookup(o.gadget); err == nil {
-					if support, ok := chain.Of(info); ok {
+					if support, ok := pipeline.SupportOf(info); ok {
 						co.CheckEnriched = support.CheckEnriched
 					}
 				}
@@ -141,7 +141,7 @@ func withPlugin(ctx context.Context, e env, g *globalFlags, o pluginCmdOptions, 
 		name = pluginGadget(e.reg)
 	}
 	if info, err := e.reg.Lookup(name); err == nil {
-		opts.Formatters = chain.Formatters(info)
+		opts.Formatters = pipeline.Formatters(info)
 	}
 	host := "go-plugin"
 	switch {
@@ -208,7 +208,7 @@ func pluginGadget(reg *registry.Registry) string {
 		return ""
 	}
 	for _, info := range reg.All() {
-		if _, ok := chain.Of(info); ok {
+		if _, ok := pipeline.SupportOf(info); ok {
 			return info.Name
 		}
 	}

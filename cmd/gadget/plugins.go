@@ -299,7 +299,7 @@ func formatEvents(ctx context.Context, e env, name, input string, o runOptions) 
 		return usagef("--input %s: is a directory: name a file of recorded events", input)
 	}
 	var check func([]byte) error
-	if support, ok := chain.Of(info); ok {
+	if support, ok := pipeline.SupportOf(info); ok {
 		check = support.CheckEvent
 	}
 	plugins, err := loadPlugins(ctx, e, info, o)

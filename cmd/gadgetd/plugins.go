@@ -13,6 +13,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/plugin/chain"
 	"github.com/gadgetkit/gadget/framework/plugin/loader"
+	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
 	"github.com/gadgetkit/gadget/framework/plugin/wasm"
 )
 
@@ -33,7 +34,7 @@ func tracePlugins(dir, cacheDir string, privileged []string) func(*gadget.Info, 
 		if formatter == "" && len(enrichers) == 0 {
 			return rest, nil, nil
 		}
-		support, ok := chain.Of(info)
+		support, ok := pipeline.SupportOf(info)
 		if !ok {
 			return nil, nil, fmt.Errorf("%s, %s: gadget %s takes no plugins", loader.ParamFormatter, loader.ParamEnrichers, info.Name)
 		}

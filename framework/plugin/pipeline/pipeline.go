@@ -344,3 +344,48 @@ func isArray(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) > 0 && b[0] == '[' && json.Valid(b)
 }
+
+// Support is what a gadget offers the plugin pipeline. A gadget that takes
+// plugins puts a *Support in its gadget.Info.Extensions; framework/plugin/chain
+// builds the pipeline from it.
+type Support struct {
+	// Formatters returns the gadget's output formats as built-in
+	// formatter plugins, fresh on every call.
+	Formatters func() []plugin.Formatter
+	// Fallback is the built-in format that renders what a formatter
+	// failed to, and the agent's formatter when a Trace names enrichers
+	// only, e.g. "json".
+	Fallback string
+	// Final, NewMerger, Messages and CheckEnriched are the pipeline's
+	// (Config).
+	Final         func(events []byte) ([]byte, error)
+	NewMerger     func() Merger
+	Messages      func(events []byte, w io.Writer) error
+	CheckEnriched func(in, out []byte) error
+	// CheckEvent checks one recorded event for gadget format, naming a
+	// field of the wrong type.
+	CheckEvent func(event []byte) error
+}
+
+// GadgetExtension implements gadget.Extension.
+func (*Support) GadgetExtension() string { return "plugins" }
+
+// SupportOf returns the plugin support info declares, and whether it declares
+// any.
+func SupportOf(info *gadget.Info) (*Support, bool) {
+	for _, x := range info.Extensions {
+		if s, ok := x.(*Support); ok {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// Formatters returns the built-in formatters of info, none when it takes
+// no plugins.
+func Formatters(info *gadget.Info) []plugin.Formatter {
+	if s, ok := SupportOf(info); ok && s.Formatters != nil {
+		return s.Formatters()
+	}
+	return nil
+}

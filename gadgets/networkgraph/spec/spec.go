@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/gadgetkit/gadget/framework/gadget"
-	"github.com/gadgetkit/gadget/framework/plugin/chain"
+	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
 	"github.com/gadgetkit/gadget/framework/registry"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
@@ -151,7 +151,7 @@ func Info() *gadget.Info {
 			_, err := ParseParameters(params)
 			return err
 		},
-		Extensions: []gadget.Extension{&chain.Support{
+		Extensions: []gadget.Extension{&pipeline.Support{
 			Formatters:    format.Plugins,
 			Fallback:      format.JSON,
 			Final:         format.FinalGraph,
