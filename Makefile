@@ -40,6 +40,10 @@ lint: ## gofmt, go vet and staticcheck, in every module.
 	$(GO) vet -tags e2e ./test/e2e
 	$(GO) vet -tags e2enode ./test/e2enode
 	$(GO) tool staticcheck ./...
+	@# The import rules of the design (internal/importrules) and the client
+	@# staying free of eBPF and of the agent (go list -deps).
+	$(GO) test -count=1 ./internal/importrules
+	$(GO) test -count=1 -run 'TestClientDeps$$' ./cmd/kubectl-gadget
 	$(GO) tool staticcheck -tags e2e ./test/e2e
 	$(GO) tool staticcheck -tags e2enode ./test/e2enode
 	@# staticcheck is a tool of the main module; build it once and run it in the others.
