@@ -15,10 +15,10 @@ import (
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 )
 
-// instance is a running network-graph trace.
 // The instance takes new labels for a namespace without detaching.
 var _ gadget.Relabeler = (*instance)(nil)
 
+// instance is a running network-graph trace.
 type instance struct {
 	cfg  gadget.Config
 	opts spec.Options
