@@ -234,8 +234,12 @@ func traceParameters(info *gadget.Info, flags map[string]*string, params []strin
 		set[k] = true
 		out[k] = v
 	}
+	own, _, err := info.SplitParameters(out)
+	if err != nil {
+		return nil, usagef("--param: %v", err)
+	}
 	if info.CheckParameters != nil {
-		if err := info.CheckParameters(out); err != nil {
+		if err := info.CheckParameters(own); err != nil {
 			for name := range flags {
 				if strings.Contains(err.Error(), "parameter "+name+"=") {
 					return nil, usagef("--%s %q: %v", name, out[name], err)

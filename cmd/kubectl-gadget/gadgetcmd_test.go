@@ -52,3 +52,20 @@ func TestTraceParameters(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceParametersCapability checks that a capability a gadget Uses
+// (network-graph's dns-names) passes to the Trace as the framework's
+// parameter, not refused as unknown to the gadget.
+func TestTraceParametersCapability(t *testing.T) {
+	for _, info := range registry.Declared.All() {
+		for _, c := range info.Uses {
+			got, err := traceParameters(info, nil, []string{string(c) + "=true"})
+			if err != nil || got[string(c)] != "true" {
+				t.Errorf("%s: --param %s=true: %v, %v", info.Name, c, got, err)
+			}
+			if _, err := traceParameters(info, nil, []string{string(c) + "=maybe"}); err == nil {
+				t.Errorf("%s: --param %s=maybe accepted", info.Name, c)
+			}
+		}
+	}
+}

@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -360,6 +362,29 @@ func (i *Info) ValidateDeclaration() error {
 		return bad("Advice needs NewBatch, a Format among Formats and a Short description")
 	}
 	return nil
+}
+
+// SplitParameters separates the framework's parameters from the gadget's:
+// for each capability the gadget Uses, the parameter of that name (e.g.
+// dns-names=true) turns it on. It is off by default: the provider (dns)
+// runs a packet socket in every watched namespace, a cost per packet the
+// user asks for. The gadget never sees those parameters; every other one,
+// including a capability's name the gadget does not use, is the gadget's
+// to judge. params is not changed.
+func (i *Info) SplitParameters(params map[string]string) (own map[string]string, on map[Capability]bool, err error) {
+	own = maps.Clone(params)
+	on = map[Capability]bool{}
+	for _, c := range i.Uses {
+		v, ok := own[string(c)]
+		if !ok {
+			continue
+		}
+		delete(own, string(c))
+		if on[c], err = strconv.ParseBool(v); err != nil {
+			return nil, nil, fmt.Errorf("parameter %s=%q: use true or false", c, v)
+		}
+	}
+	return own, on, nil
 }
 
 // Operation returns the operation called name, or an error wrapping
