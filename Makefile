@@ -34,7 +34,7 @@ test-unit: ## Unit tests only, no root needed.
 	@for m in $(SUB_MODULES); do (cd $$m && $(GO) test -count=1 -short ./...) || exit 1; done
 
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck, in every module.
+lint: ## gofmt, go vet and staticcheck, in every module; the import rules (internal/importrules).
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e
