@@ -724,6 +724,16 @@ EOF
 
 \`Unique10k/distinct=N\`: a 10,000-edge batch with N distinct keys.
 
+**Sorting edges (issue 14, item 4).** network-graph's outputs sort their edges (\`sortEvents\`)
+by node, namespace, pod, direction, protocol, remote address (numerically) and port. The sort parsed both
+addresses on every comparison and copied the events it compared; it now parses each address once, compares
+through pointers, stops at the first field that differs and moves every event once. Measured once, 4 runs
+each, interleaved in one command on this VM under load (load average 13 on the 2 cores; the numbers spread
+2–4×): 10,000 edges of 8 pods to random IPv4 and IPv6 addresses, 14–28 ms a sort after against 48–190 ms
+before, 2 allocations (482 KiB: the parsed keys) against none:
+
+    go test -run '^\$' -bench 'BenchmarkSortEvents' -count 4 -benchmem ./gadgets/networkgraph/format/
+
 ## 4. Scale
 
 \`hack/bench/scale -netns N -new 20\` (this repository) creates N namespaces, drives network-graph through
