@@ -47,15 +47,16 @@ func Load(ctx context.Context, info *gadget.Info, formatter string, enrichers []
 		}
 	}
 	return &Chain{set: set, cfg: pipeline.Config{
-		Gadget:        info.Name,
-		Enrichers:     set.Enrichers,
-		Formatter:     set.Formatter,
-		Fallback:      fallback,
-		Final:         support.Final,
-		NewMerger:     support.NewMerger,
-		Messages:      support.Messages,
-		CheckEnriched: support.CheckEnriched,
-		Close:         set.Close,
+		Gadget:         info.Name,
+		Enrichers:      set.Enrichers,
+		Formatter:      set.Formatter,
+		Fallback:       fallback,
+		Final:          support.Final,
+		NewMerger:      support.NewMerger,
+		Messages:       support.Messages,
+		MessagesValues: support.MessagesValues,
+		CheckEnriched:  support.CheckEnriched,
+		Close:          set.Close,
 	}}, nil
 }
 

@@ -1,7 +1,10 @@
 package format
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"runtime"
 	"testing"
@@ -37,7 +40,7 @@ func BenchmarkPipelineBuiltin(b *testing.B) {
 			for b.Loop() {
 				p, err := pipeline.New(context.Background(), pipeline.Config{
 					Gadget: "network-graph", Formatter: f, Final: FinalGraph, NewMerger: NewMerger,
-					Messages: WriteMessages, Stdout: io.Discard, Stderr: io.Discard,
+					Messages: WriteMessages, MessagesValues: WriteMessagesValues, Stdout: io.Discard, Stderr: io.Discard,
 				})
 				if err != nil {
 					b.Fatal(err)
@@ -55,5 +58,41 @@ func BenchmarkPipelineBuiltin(b *testing.B) {
 			runtime.ReadMemStats(&after)
 			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(n*batches*perBatch), "allocs/edge")
 		})
+	}
+}
+
+// TestPipelineValuesSameOutput checks that every built-in format writes
+// the same bytes whether the pipeline hands it the tracer's Go values or
+// their JSON.
+func TestPipelineValuesSameOutput(t *testing.T) {
+	edges := sortInput(300)
+	edges = append(edges, edges[:50]...) // duplicates to merge
+	encoded, err := json.Marshal(edges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(f plugin.Formatter, batch any) string {
+		var out bytes.Buffer
+		p, err := pipeline.New(context.Background(), pipeline.Config{
+			Gadget: "network-graph", Formatter: f, Final: FinalGraph, NewMerger: NewMerger,
+			Messages: WriteMessages, MessagesValues: WriteMessagesValues, Stdout: &out, Stderr: io.Discard,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := errors.Join(p.Batch(batch), p.Close()); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	for _, f := range Plugins() {
+		if _, ok := f.(plugin.ValueFormatter); !ok {
+			t.Errorf("built-in %s is not a ValueFormatter", f.Manifest().Name)
+			continue
+		}
+		values, fromJSON := run(f, edges), run(f, json.RawMessage(encoded))
+		if values != fromJSON || values == "" {
+			t.Errorf("%s: output from Go values differs from the output from JSON (%d and %d bytes)", f.Manifest().Name, len(values), len(fromJSON))
+		}
 	}
 }

@@ -152,13 +152,14 @@ func Info() *gadget.Info {
 			return err
 		},
 		Extensions: []gadget.Extension{&pipeline.Support{
-			Formatters:    format.Plugins,
-			Fallback:      format.JSON,
-			Final:         format.FinalGraph,
-			NewMerger:     format.NewMerger,
-			Messages:      format.WriteMessages,
-			CheckEnriched: CheckEdgesKept,
-			CheckEvent:    format.CheckEvent,
+			Formatters:     format.Plugins,
+			Fallback:       format.JSON,
+			Final:          format.FinalGraph,
+			NewMerger:      format.NewMerger,
+			Messages:       format.WriteMessages,
+			MessagesValues: format.WriteMessagesValues,
+			CheckEnriched:  CheckEdgesKept,
+			CheckEvent:     format.CheckEvent,
 		}},
 	}
 }
