@@ -2,8 +2,8 @@ package registry_test
 
 import (
 	"context"
-	"io"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
