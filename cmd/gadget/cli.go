@@ -44,8 +44,6 @@ type env struct {
 		add func(gadget.Target), remove func(id string)) error
 	// signals stop a run cleanly.
 	signals []os.Signal
-	// plugins returns what a gadget offers the plugin pipeline.
-	plugins func(gadget string) (pluginSupport, bool)
 }
 
 func defaultEnv() env {
@@ -59,7 +57,6 @@ func defaultEnv() env {
 		resolveNamed: containers.ResolveNamed,
 		watch:        containers.WatchNamed,
 		signals:      []os.Signal{os.Interrupt, syscall.SIGTERM},
-		plugins:      gadgetPlugins,
 	}
 }
 

@@ -109,7 +109,7 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 	}
 	var enrich func(string, any) any
 	if o.kubeEnrich {
-		if enrich, err = addKubeEnricher(mgr, cfg, log.With("component", "enricher")); err != nil {
+		if enrich, err = addKubeEnricher(mgr, cfg, reg, log.With("component", "enricher")); err != nil {
 			return nil, err
 		}
 	}

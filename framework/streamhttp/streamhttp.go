@@ -58,6 +58,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/controller"
 	"github.com/gadgetkit/gadget/framework/metrics"
 	"github.com/gadgetkit/gadget/framework/streambuf"
+	"github.com/gadgetkit/gadget/framework/streamhttp/wire"
 )
 
 // Defaults of Server's limits.
@@ -155,16 +156,13 @@ func (s *Server) count(f func(*Stats)) {
 	f(&s.stats)
 }
 
-// PathPrefix is the path of the streams; a trace's stream is
-// PathPrefix + NAMESPACE/NAME.
-const PathPrefix = "/v1/streams/"
-
-// MediaType is the media type of a stream.
-const MediaType = "application/x-ndjson"
-
-// TokenHeader is the request header that carries the trace's stream token
-// (status.streamToken).
-const TokenHeader = "X-Gadget-Stream-Token"
+// PathPrefix, MediaType and TokenHeader are the stream's interface
+// (package wire, which clients import).
+const (
+	PathPrefix  = wire.PathPrefix
+	MediaType   = wire.MediaType
+	TokenHeader = wire.TokenHeader
+)
 
 // The answers to a request without a valid token; the 403 one is the same
 // for a wrong token and for a trace that does not stream here.

@@ -6,34 +6,16 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/names"
 	"github.com/gadgetkit/gadget/framework/registry"
 )
 
-// splitParameters separates the framework's parameters from the gadget's:
-// for each capability the gadget Uses, the parameter of that name (e.g.
-// dns-names=true) turns it on. It is off by default: the provider (dns)
-// runs a packet socket in every watched namespace, a cost per packet the
-// user asks for. The gadget never sees those parameters; every other one,
-// including a capability's name the gadget does not use, is the gadget's
-// to judge. params is not changed.
+// splitParameters separates the framework's parameters from the gadget's
+// (gadget.Info.SplitParameters).
 func splitParameters(info *gadget.Info, params map[string]string) (own map[string]string, on map[gadget.Capability]bool, err error) {
-	own = maps.Clone(params)
-	on = map[gadget.Capability]bool{}
-	for _, c := range info.Uses {
-		v, ok := own[string(c)]
-		if !ok {
-			continue
-		}
-		delete(own, string(c))
-		if on[c], err = strconv.ParseBool(v); err != nil {
-			return nil, nil, fmt.Errorf("parameter %s=%q: use true or false", c, v)
-		}
-	}
-	return own, on, nil
+	return info.SplitParameters(params)
 }
 
 // CheckParameters lets a gadget reject a trace's parameters before anything

@@ -62,6 +62,10 @@ type Config struct {
 	// Messages, if set, writes the warnings and errors of every batch to
 	// Stderr as they arrive when the formatter is not streaming.
 	Messages func(events []byte, w io.Writer) error
+	// MessagesValues, if set, is Messages for a batch of the gadget's Go
+	// values, which the pipeline passes as they are when it has no
+	// enricher and its formatter is a plugin.ValueFormatter.
+	MessagesValues func(batch any, w io.Writer) error
 	// CheckEnriched, if set, checks every enricher's result against the
 	// batch it was given (for a gadget, e.g., that no edge was invented or
 	// changed its identity); a result it refuses fails that call.
@@ -94,11 +98,29 @@ type Merger interface {
 	Result() ([]byte, error)
 }
 
+// ValueMerger is a Merger that also folds batches of the gadget's Go
+// values, and returns the final result as Go values.
+type ValueMerger interface {
+	Merger
+	// AddValues merges one batch of Go values; a batch it refuses comes
+	// after the final result as it is.
+	AddValues(batch any) error
+	// ResultValues returns the final result as Go values.
+	ResultValues() (any, error)
+}
+
 // Pipeline is a gadget.Output running the plugins of its Config. It is
 // safe for concurrent use; batches are processed one at a time, in order.
+//
+// With no enricher and a plugin.ValueFormatter (a built-in format), a
+// batch of Go values (the tracer's) goes to the formatter and the merger
+// as it is, never through JSON. Otherwise every batch is encoded to JSON
+// once, on its way in.
 type Pipeline struct {
 	ctx context.Context
 	cfg Config
+	// values is the formatter when batches of Go values skip JSON.
+	values plugin.ValueFormatter
 
 	mu       sync.Mutex
 	seq      uint64
@@ -131,18 +153,30 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 		cfg.MaxHeldBytes = DefaultMaxHeldBytes
 	}
 	p := &Pipeline{ctx: ctx, cfg: cfg}
-	if cfg.NewMerger != nil && !cfg.Formatter.Manifest().Streaming {
+	streaming := cfg.Formatter.Manifest().Streaming
+	if cfg.NewMerger != nil && !streaming {
 		p.merger = cfg.NewMerger()
+	}
+	if vf, ok := cfg.Formatter.(plugin.ValueFormatter); ok && len(cfg.Enrichers) == 0 {
+		_, mergesValues := p.merger.(ValueMerger)
+		if streaming || (mergesValues && (cfg.Messages == nil || cfg.MessagesValues != nil)) {
+			p.values = vf
+		}
 	}
 	return p, nil
 }
 
 // Batch runs one batch of the gadget through the enrichers and, for a
-// streaming formatter, the formatter. The batch is encoded as JSON (a
-// []byte or json.RawMessage is taken as already encoded). Only failures to
+// streaming formatter, the formatter. The batch is encoded as JSON once (a
+// []byte or json.RawMessage is taken as already encoded), unless the
+// pipeline has no enricher and a plugin.ValueFormatter: then it goes on as
+// Go values. Only failures to
 // encode or write are returned; plugin failures follow the package's
 // failure policy.
 func (p *Pipeline) Batch(batch any) error {
+	if p.values != nil && !isEncoded(batch) {
+		return p.batchValues(batch)
+	}
 	events, err := encode(batch)
 	if err != nil {
 		return fmt.Errorf("pipeline: %w", err)
@@ -199,6 +233,62 @@ func (p *Pipeline) Batch(batch any) error {
 	}
 	p.held += len(b.Events)
 	p.events = append(p.events, b.Events)
+	return nil
+}
+
+// batchValues is Batch for a batch of Go values when the pipeline has no
+// enricher and a ValueFormatter: the batch goes to the formatter (or the
+// merger) as it is. A batch the merger refuses is kept encoded, as Batch
+// keeps it.
+func (p *Pipeline) batchValues(batch any) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return fmt.Errorf("pipeline: batch after Close: %w", ErrClosed)
+	}
+	p.seq++
+	b := plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq, Values: batch}
+	if p.cfg.Formatter.Manifest().Streaming {
+		return p.formatValues(b)
+	}
+	if p.cfg.MessagesValues != nil {
+		if err := p.cfg.MessagesValues(batch, p.cfg.Stderr); err != nil {
+			p.errorf("error: batch %d: show its warnings: %v", b.Sequence, err)
+		}
+	}
+	err := p.merger.(ValueMerger).AddValues(batch)
+	if err == nil {
+		return nil
+	}
+	p.errorf("error: batch %d: merge it into the final result: %v; it follows the final result as it is", b.Sequence, err)
+	events, err := encode(batch)
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	p.events = append(p.events, events)
+	return nil
+}
+
+// formatValues writes b, a batch of Go values, through the formatter, or
+// encoded through the fallback when the formatter fails.
+func (p *Pipeline) formatValues(b plugin.Batch) error {
+	out, err := p.values.FormatValues(p.ctx, b, p.cfg.Params[p.cfg.Formatter.Manifest().Name])
+	if err != nil {
+		p.failures++
+		p.errorf("error: %v", err)
+		p.errorf("warning: batch %d is written as JSON instead", b.Sequence)
+		events, encErr := encode(b.Values)
+		if encErr != nil {
+			return fmt.Errorf("pipeline: batch %d: %w", b.Sequence, encErr)
+		}
+		b.Values, b.Events = nil, events
+		if out, err = p.fallback(b); err != nil {
+			return fmt.Errorf("pipeline: batch %d: %w", b.Sequence, err)
+		}
+	}
+	if _, err := p.cfg.Stdout.Write(out.Data); err != nil {
+		return fmt.Errorf("pipeline: write batch %d: %w", b.Sequence, err)
+	}
 	return nil
 }
 
@@ -275,6 +365,15 @@ func (p *Pipeline) formatFinal() error {
 // formatMerged formats the merger's result, followed by the batches it
 // refused, as the final batch.
 func (p *Pipeline) formatMerged() error {
+	if vm, ok := p.merger.(ValueMerger); ok && p.values != nil && len(p.events) == 0 {
+		// Nothing refused: the final result stays Go values.
+		merged, err := vm.ResultValues()
+		if err == nil {
+			return p.formatValues(plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq + 1, Final: true, Values: merged})
+		}
+		p.errorf("error: merge the batches into the final result: %v; the batches it refused follow alone", err)
+		return p.format(plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq + 1, Final: true, Events: []byte("[]")})
+	}
 	merged, err := p.merger.Result()
 	if err != nil {
 		p.errorf("error: merge the batches into the final result: %v; the batches it refused follow alone", err)
@@ -341,6 +440,15 @@ func (p *Pipeline) errorf(format string, args ...any) {
 	_, _ = fmt.Fprintf(p.cfg.Stderr, format+"\n", args...)
 }
 
+// isEncoded reports whether batch is already JSON.
+func isEncoded(batch any) bool {
+	switch batch.(type) {
+	case []byte, json.RawMessage:
+		return true
+	}
+	return false
+}
+
 // encode returns batch as a JSON array.
 func encode(batch any) ([]byte, error) {
 	var b []byte
@@ -394,4 +502,51 @@ func concat(arrays [][]byte) ([]byte, error) {
 func isArray(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) > 0 && b[0] == '[' && json.Valid(b)
+}
+
+// Support is what a gadget offers the plugin pipeline. A gadget that takes
+// plugins puts a *Support in its gadget.Info.Extensions; framework/plugin/chain
+// builds the pipeline from it.
+type Support struct {
+	// Formatters returns the gadget's output formats as built-in
+	// formatter plugins, fresh on every call.
+	Formatters func() []plugin.Formatter
+	// Fallback is the built-in format that renders what a formatter
+	// failed to, and the agent's formatter when a Trace names enrichers
+	// only, e.g. "json".
+	Fallback string
+	// Final, NewMerger, Messages and CheckEnriched are the pipeline's
+	// (Config).
+	Final     func(events []byte) ([]byte, error)
+	NewMerger func() Merger
+	Messages  func(events []byte, w io.Writer) error
+	// MessagesValues is Config.MessagesValues.
+	MessagesValues func(batch any, w io.Writer) error
+	CheckEnriched  func(in, out []byte) error
+	// CheckEvent checks one recorded event for gadget format, naming a
+	// field of the wrong type.
+	CheckEvent func(event []byte) error
+}
+
+// GadgetExtension implements gadget.Extension.
+func (*Support) GadgetExtension() string { return "plugins" }
+
+// SupportOf returns the plugin support info declares, and whether it declares
+// any.
+func SupportOf(info *gadget.Info) (*Support, bool) {
+	for _, x := range info.Extensions {
+		if s, ok := x.(*Support); ok {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// Formatters returns the built-in formatters of info, none when it takes
+// no plugins.
+func Formatters(info *gadget.Info) []plugin.Formatter {
+	if s, ok := SupportOf(info); ok && s.Formatters != nil {
+		return s.Formatters()
+	}
+	return nil
 }
