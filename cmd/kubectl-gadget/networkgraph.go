@@ -321,7 +321,8 @@ func newAdviseCmd(f *ngFlags) *cobra.Command {
 		Use:   "advise",
 		Short: "Turn a recording (JSON array or JSON lines) into NetworkPolicies, offline",
 		Long: "advise reads a recording from 'network-graph record' (JSON lines) or '-o json' (a JSON array) and prints\n" +
-			"the NetworkPolicies allowing exactly the traffic recorded. The recording is streamed: memory follows the\n" +
+			"the NetworkPolicies (-o ciliumnetworkpolicy: CiliumNetworkPolicies) allowing exactly the traffic recorded.\n" +
+			"The recording is streamed: memory follows the\n" +
 			"number of unique edges, not the size of the file. An event that is not valid JSON or has a field of the\n" +
 			"wrong type ends it with exit status 2, naming its line and field.",
 		Args: cobra.NoArgs,
