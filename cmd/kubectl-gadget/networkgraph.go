@@ -319,12 +319,11 @@ func newAdviseCmd(f *ngFlags) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "advise",
-		Short: "Turn a recording (JSON array or JSON lines) into NetworkPolicies, offline",
+		Short: "Turn a recording (JSON array or JSON lines) into NetworkPolicies or CiliumNetworkPolicies, offline",
 		Long: "advise reads a recording from 'network-graph record' (JSON lines) or '-o json' (a JSON array) and prints\n" +
 			"the NetworkPolicies (-o ciliumnetworkpolicy: CiliumNetworkPolicies) allowing exactly the traffic recorded.\n" +
-			"The recording is streamed: memory follows the\n" +
-			"number of unique edges, not the size of the file. An event that is not valid JSON or has a field of the\n" +
-			"wrong type ends it with exit status 2, naming its line and field.",
+			"The recording is streamed: memory follows the number of unique edges, not the size of the file. An event\n" +
+			"that is not valid JSON or has a field of the wrong type ends it with exit status 2, naming its line and field.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
