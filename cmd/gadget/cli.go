@@ -211,6 +211,7 @@ func newGadgetCmd(e env, g *globalFlags, info *gadget.Info) *cobra.Command {
 	}
 	f.StringVar(&o.web, "web", "", "serve a live view of the trace at `ADDR` (HOST:PORT, e.g. 127.0.0.1:8099) while it runs; see docs/web.md")
 	o.plugins.addFlags(f)
+	o.metrics.addFlags(f)
 	return cmd
 }
 

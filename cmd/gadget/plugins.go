@@ -234,6 +234,7 @@ func loadPlugins(ctx context.Context, e env, info *gadget.Info, o runOptions) (*
 		GoPlugin: goplugin.Options{CallTimeout: o.plugins.pluginTimeout, Logger: logger,
 			MemoryLimit: memory, CPULimit: cpu},
 		Privileged: o.plugins.privileged,
+		Metrics:    o.metrics.set,
 	}
 	set, err := loader.Load(ctx, spec, o.plugins.enrichers, opts)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gadgetkit/gadget/framework/containers"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/metrics"
 	"github.com/gadgetkit/gadget/framework/trace"
 )
 
@@ -36,6 +37,7 @@ type runOptions struct {
 	logLevel string
 	plugins  pluginOptions
 	web      string // --web ADDR: serve the live view there
+	metrics  metricsOptions
 }
 
 // validate checks the flags that need no machine state; its errors are
@@ -66,6 +68,9 @@ func (o runOptions) validate(info *gadget.Info) error {
 		return err
 	}
 	if err := o.plugins.validate(); err != nil {
+		return err
+	}
+	if err := o.metrics.validate(o.web); err != nil {
 		return err
 	}
 	if len(o.netns) == 0 && len(o.pids) == 0 && !o.all {
@@ -121,6 +126,14 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 	if uid := e.euid(); uid != 0 {
 		return usagef("gadget run needs root to load eBPF programs and enter network namespaces (running as uid %d): run it with sudo", uid)
 	}
+	level, _ := parseLogLevel(o.logLevel)
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	mx, err := openMetrics(e.reg, o, log)
+	if err != nil {
+		return err
+	}
+	defer mx.closeUnserved()
+	o.metrics.set = mx.metricsSet()
 	// Plugins load before the run's clock starts: compiling a WASM module
 	// may take seconds.
 	var plugins *pluginSet
@@ -131,8 +144,6 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 		}
 		defer plugins.release()
 	}
-	level, _ := parseLogLevel(o.logLevel)
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
 	node, err := e.hostname()
 	if err != nil {
@@ -174,9 +185,18 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 		}
 		return usageError{err}
 	}
-	sink := &batchSink{out: out, log: log}
+	sink := &batchSink{out: out, log: log, metrics: o.metrics.set, gadget: info.Name}
+	if mx != nil {
+		// Served until the final batch is out, like the page.
+		mxCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+		defer func() { stopMetrics(); _ = mx.wait() }()
+		mx.serve(mxCtx)
+		if mx.url != "" {
+			fmt.Fprintf(e.stderr, "metrics: %s\n", mx.url)
+		}
+	}
 	if o.web != "" {
-		view, err := openLiveView(info, o.web, node, o.interval, log, nil)
+		view, err := openLiveView(info, o.web, node, o.interval, log, mx.extra())
 		if err != nil {
 			return err
 		}
@@ -194,6 +214,7 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 		Parameters: o.parameters(),
 		Logger:     log,
 		Emit:       sink.batch,
+		Metrics:    o.metrics.set,
 	})
 	if err != nil {
 		return err
@@ -307,14 +328,23 @@ type batchSink struct {
 	out  gadget.Output
 	log  *slog.Logger
 	view *liveView // nil without --web
+	// metrics times the stages of each batch for gadget; nil keeps nothing.
+	metrics *metrics.Set
+	gadget  string
 
 	mu    sync.Mutex
 	first error
 }
 
 func (s *batchSink) batch(b any) {
-	s.view.publish(b, s.log)
+	if s.view != nil {
+		start := time.Now()
+		s.view.publish(b, s.log)
+		s.metrics.Stage(s.gadget, metrics.StageWeb, start)
+	}
+	start := time.Now()
 	err := s.out.Batch(b)
+	s.metrics.Stage(s.gadget, metrics.StageOutput, start)
 	if err == nil {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gadgetkit/gadget/framework/controller"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/metrics"
 	"github.com/gadgetkit/gadget/framework/plugin"
 	"github.com/gadgetkit/gadget/framework/plugin/loader"
 	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
@@ -23,8 +24,9 @@ import (
 // spec.parameters.formatter and spec.parameters.enrichers (names only,
 // looked up among the gadget's built-in formats and in dir) render its
 // Status output. cacheDir keeps compiled WASM modules across runs; the
-// go-plugins named in privileged keep the agent's privileges.
-func tracePlugins(dir, cacheDir string, privileged []string) func(*gadget.Info, map[string]string) (map[string]string, controller.PluginOutput, error) {
+// go-plugins named in privileged keep the agent's privileges; set counts
+// the plugins' calls.
+func tracePlugins(dir, cacheDir string, privileged []string, set *metrics.Set) func(*gadget.Info, map[string]string) (map[string]string, controller.PluginOutput, error) {
 	return func(info *gadget.Info, params map[string]string) (map[string]string, controller.PluginOutput, error) {
 		formatter, enrichers, err := loader.FromParameters(params)
 		if err != nil {
@@ -47,6 +49,7 @@ func tracePlugins(dir, cacheDir string, privileged []string) func(*gadget.Info, 
 			NamesOnly:  true,
 			Wasm:       wasm.Options{CacheDir: cacheDir},
 			Privileged: privileged,
+			Metrics:    set,
 		}
 		load := func(ctx context.Context) (*loader.Set, error) {
 			o := opts

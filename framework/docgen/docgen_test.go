@@ -527,3 +527,24 @@ func mustGetwd(t *testing.T) string {
 	}
 	return wd
 }
+
+func TestPageMetrics(t *testing.T) {
+	info := flowProbe()
+	info.Metrics = []gadget.Metric{
+		{Name: "gadget_flow_probe_edges", Help: "Edges | kept.", Kind: gadget.MetricGauge},
+		{Name: "gadget_flow_probe_bytes_total", Help: "Bytes.", Kind: gadget.MetricCounter, Labels: []string{"pod", "port"}, Traffic: true},
+	}
+	page, err := docgen.Page(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"### Metrics",
+		"| `gadget_flow_probe_edges` | gauge | `trace` | Edges \\| kept. |",
+		"| `gadget_flow_probe_bytes_total` | counter | `pod`, `port` | Bytes. Only with traffic metrics on (`--traffic-metrics`). |",
+	} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the page lacks %q:\n%s", want, page)
+		}
+	}
+}

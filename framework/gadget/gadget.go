@@ -131,6 +131,9 @@ type Config struct {
 	// records there the names its pods resolved, one that declares it in
 	// Uses looks them up. Nil when the trace has no such partner.
 	Names Names
+	// Metrics receives the measurements the gadget declares in
+	// Info.Metrics. Nil when nobody keeps them: use NoMetrics then.
+	Metrics Metrics
 }
 
 // Capability is a kind of observation one gadget's instances share with
@@ -217,11 +220,25 @@ type Info struct {
 	// Provides are the observations the gadget's instances record into
 	// Config.Names for other gadgets, e.g. CapabilityDNSNames.
 	Provides []Capability
+	// KernelMemory estimates, from a trace's parameters (those New gets),
+	// the most kernel memory in bytes one instance pins while it runs:
+	// its eBPF maps and programs, which the kernel charges to the memory
+	// cgroup of the process that creates them. The node agent adds up the
+	// estimates of the traces it runs and refuses to start one that would
+	// exceed its budget. It must be cheap and must not touch the kernel;
+	// an estimate errs on the high side. Its errors are about the
+	// parameters, like New's. Nil means the gadget pins none worth
+	// counting.
+	KernelMemory func(params map[string]string) (uint64, error)
 	// Uses are the observations the gadget's instances look up in
 	// Config.Names. The framework then runs an instance of a gadget that
 	// Provides them beside this one, on the same targets, its batches
 	// discarded; without such a gadget the trace runs without them.
 	Uses []Capability
+	// Metrics are the Prometheus metrics the gadget's instances report
+	// through Config.Metrics, besides those the framework keeps for every
+	// gadget (docs/metrics.md).
+	Metrics []Metric
 }
 
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
@@ -269,6 +286,9 @@ func (i *Info) Validate() error {
 	}
 	if len(i.Formats) > 0 && i.NewOutput == nil {
 		return bad("Formats are declared but NewOutput is nil")
+	}
+	if err := i.validateMetrics(); err != nil {
+		return bad("Metrics: %v", err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/names"
+	"github.com/gadgetkit/gadget/framework/registry"
 )
 
 // splitParameters separates the framework's parameters from the gadget's:
@@ -161,4 +162,40 @@ func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h.Handler.WithGroup(name), h.level}
+}
+
+// KernelMemory estimates the kernel memory in bytes one run of a trace of
+// info with params pins: the gadget's own (gadget.Info.KernelMemory)
+// plus that of the companion it runs for each capability params turn on
+// (with its default parameters). Its errors are about params.
+func KernelMemory(reg *registry.Registry, info *gadget.Info, params map[string]string) (uint64, error) {
+	if reg == nil {
+		reg = registry.Default
+	}
+	own, on, err := splitParameters(info, params)
+	if err != nil {
+		return 0, err
+	}
+	var total uint64
+	if info.KernelMemory != nil {
+		if total, err = info.KernelMemory(own); err != nil {
+			return 0, err
+		}
+	}
+	if on[gadget.CapabilityDNSNames] {
+		for _, p := range reg.Providers(gadget.CapabilityDNSNames) {
+			if p.Name == info.Name {
+				continue
+			}
+			if p.KernelMemory != nil {
+				n, err := p.KernelMemory(nil)
+				if err != nil {
+					return 0, fmt.Errorf("companion gadget %s: %w", p.Name, err)
+				}
+				total += n
+			}
+			break
+		}
+	}
+	return total, nil
 }

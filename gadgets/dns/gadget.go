@@ -11,8 +11,12 @@ package dns
 
 import (
 	"context"
+	"fmt"
 	"io"
 
+	"github.com/cilium/ebpf"
+
+	dnsbpf "github.com/gadgetkit/gadget/bpf/dns"
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/registry"
 )
@@ -54,6 +58,7 @@ func Info() *gadget.Info {
 			OutputMode: gadget.OutputModeStream,
 			Parameters: map[string]string{ParamTimeout: "5s"},
 		},
+		KernelMemory: kernelMemory,
 		New: func(cfg gadget.Config) (gadget.Instance, error) {
 			in, err := newInstance(cfg)
 			if err != nil {
@@ -73,4 +78,18 @@ func Info() *gadget.Info {
 
 func init() {
 	registry.MustRegister(Info())
+}
+
+// kernelMemory is Info.KernelMemory: the eBPF maps and programs one
+// instance with params loads.
+func kernelMemory(params map[string]string) (uint64, error) {
+	_, err := parseParameters(params)
+	if err != nil {
+		return 0, err
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return 0, fmt.Errorf("count the possible CPUs: %w", err)
+	}
+	return dnsbpf.MemoryEstimate(dnsbpf.Options{}, ncpu), nil
 }

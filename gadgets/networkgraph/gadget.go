@@ -9,8 +9,12 @@ package networkgraph
 
 import (
 	"context"
+	"fmt"
 	"io"
 
+	"github.com/cilium/ebpf"
+
+	ngbpf "github.com/gadgetkit/gadget/bpf/networkgraph"
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/registry"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
@@ -50,6 +54,7 @@ func Info() *gadget.Info {
 			RunMode:    "Manual",
 			OutputMode: gadget.OutputModeStream,
 		},
+		KernelMemory: kernelMemory,
 		New: func(cfg gadget.Config) (gadget.Instance, error) {
 			in, err := newInstance(cfg)
 			if err != nil {
@@ -60,6 +65,7 @@ func Info() *gadget.Info {
 		// Remote addresses are named from the DNS answers the pods
 		// received, when a registered gadget (dns) provides them.
 		Uses:    []gadget.Capability{gadget.CapabilityDNSNames},
+		Metrics: metrics(),
 		Formats: format.Names(),
 		NewOutput: func(name string, w io.Writer, errw io.Writer) (gadget.Output, error) {
 			return format.New(name, w, errw)
@@ -69,4 +75,18 @@ func Info() *gadget.Info {
 
 func init() {
 	registry.MustRegister(Info())
+}
+
+// kernelMemory is Info.KernelMemory: the eBPF maps and programs one
+// instance with params loads.
+func kernelMemory(params map[string]string) (uint64, error) {
+	opts, err := parseParameters(params)
+	if err != nil {
+		return 0, err
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return 0, fmt.Errorf("count the possible CPUs: %w", err)
+	}
+	return ngbpf.MemoryEstimate(ngbpf.Options{MaxEdges: opts.maxEdges}, ncpu), nil
 }

@@ -170,6 +170,9 @@ func newInstance(cfg gadget.Config) (*instance, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = gadget.NoMetrics{}
+	}
 	in := &instance{
 		cfg:     cfg,
 		opts:    opts,
@@ -203,6 +206,7 @@ func (in *instance) Start(ctx context.Context) error {
 	}
 	in.objs = objs
 	in.started = true
+	in.cfg.Metrics.Set(metricMapCapacity, float64(in.opts.maxEdges))
 	pending := in.pending
 	in.pending = nil
 	for _, t := range pending {
@@ -662,7 +666,9 @@ func (in *instance) collectLocked(only map[uint32]bool) error {
 	clock := newClock()
 	var batch []types.Event
 	var stale []ngbpf.EdgeKey
+	entries := 0
 	err := in.objs.Edges(func(k ngbpf.EdgeKey, v ngbpf.EdgeValue) {
+		entries++
 		if only != nil && !only[k.Netns] {
 			return
 		}
@@ -687,6 +693,10 @@ func (in *instance) collectLocked(only map[uint32]bool) error {
 			err = derr
 		}
 	}
+	if only == nil && err == nil {
+		in.cfg.Metrics.Set(metricMapEdges, float64(entries-len(stale)))
+	}
+	countTraffic(in.cfg.Metrics, batch)
 	if warn := in.statsWarning(); warn != nil {
 		batch = append(batch, *warn)
 	}
@@ -708,6 +718,8 @@ func (in *instance) statsWarning() *types.Event {
 	dropped := now[ngbpf.StatEdgesDropped] - prev[ngbpf.StatEdgesDropped]
 	flows := now[ngbpf.StatFlowsDropped] - prev[ngbpf.StatFlowsDropped]
 	untracked := now[ngbpf.StatTCPUntracked] - prev[ngbpf.StatTCPUntracked]
+	in.cfg.Metrics.Add(metricPacketsNotRecorded, float64(dropped))
+	in.cfg.Metrics.Add(metricFlowsNotRemembered, float64(flows))
 	if untracked > 0 {
 		in.log.Debug("TCP packets of connections opened before attaching were not counted", "packets", untracked)
 	}

@@ -288,6 +288,8 @@ func TestNetworkGraphFullMapIsReported(t *testing.T) {
 	l := testenv.Link(t, a, b)
 	ctx := context.Background()
 	in, rec := startInstance(t, map[string]string{ParamInterval: "1h", ParamMaxEdges: "2"})
+	m := &recordedMetrics{values: map[string]float64{}}
+	in.cfg.Metrics = m
 	if err := in.AddTarget(ctx, target(t, a)); err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +314,40 @@ func TestNetworkGraphFullMapIsReported(t *testing.T) {
 	if edges != 2 || warns != 1 {
 		t.Fatalf("edges=%d warnings=%d, want 2 edges and 1 warning: %s", edges, warns, types.EventsString(rec.all()))
 	}
+	// The metrics say the same: a full map of 2, and the packets of the
+	// 3 other ports (each datagram and its answer) not recorded.
+	for name, want := range map[string]float64{metricMapCapacity: 2, metricMapEdges: 2, metricPacketsNotRecorded: 6} {
+		if got := m.get(name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// recordedMetrics is a gadget.Metrics keeping the last value of each
+// gauge and the sum of each counter, labels aside.
+type recordedMetrics struct {
+	mu     sync.Mutex
+	values map[string]float64
+}
+
+func (r *recordedMetrics) Set(name string, v float64, _ ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.values[name] = v
+}
+
+func (r *recordedMetrics) Add(name string, v float64, _ ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.values[name] += v
+}
+
+func (r *recordedMetrics) Traffic() bool { return false }
+
+func (r *recordedMetrics) get(name string) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.values[name]
 }
 
 func TestParseParameters(t *testing.T) {

@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
 	"github.com/gadgetkit/gadget/internal/testenv"
 	"github.com/gadgetkit/gadget/test/internal/edgetest"
 )
@@ -493,21 +494,35 @@ func checkStreamRefused(ctx context.Context, t *testing.T, c cluster, outsider *
 	}
 }
 
-// checkMetricsLoopback checks that gadgetd's metrics answer on loopback
-// and are not reachable on its pod's address from another namespace.
+// checkMetricsLoopback checks that gadgetd's metrics answer on loopback,
+// with the agent's own (the started trace, its targets and batches), and
+// are not reachable on its pod's address from another namespace.
 func checkMetricsLoopback(t *testing.T, outsider *testenv.Netns, agentIP, metricsAddr string) {
 	t.Helper()
 	t.Logf("== metrics on %s: answered there, refused on %s from %s", metricsAddr, agentIP, outsider.Name())
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics on loopback: %v", err)
+	// The agent's own metrics, read as Prometheus does: the running
+	// trace, its pods and batches, and the stream reader that was here.
+	f := metricstest.Scrape(t, "http://"+metricsAddr+"/metrics")
+	ng := map[string]string{"gadget": "network-graph"}
+	for _, m := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"gadget_traces", map[string]string{"gadget": "network-graph", "state": "Started"}},
+		{"gadget_targets_attached", ng},
+		{"gadget_attach_duration_seconds", ng},
+		{"gadget_batches_total", ng},
+		{"gadget_pipeline_stage_duration_seconds", map[string]string{"gadget": "network-graph", "stage": "stream"}},
+	} {
+		if v, _ := f.Value(m.name, m.labels); v < 1 {
+			t.Errorf("gadgetd metrics: %s%v = %v, want at least 1", m.name, m.labels, v)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("metrics on loopback: %s, want 200", resp.Status)
+	if _, ok := f.Value("gadget_stream_readers", nil); !ok {
+		t.Error("gadgetd metrics: no gadget_stream_readers")
 	}
 	_, port, _ := net.SplitHostPort(metricsAddr)
-	err = outsider.Do(func() error {
+	err := outsider.Do(func() error {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort(agentIP, port), 5*time.Second)
 		if err == nil {
 			c.Close()

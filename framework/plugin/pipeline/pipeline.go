@@ -27,6 +27,15 @@ import (
 // ErrClosed is returned by Batch and Close after Close.
 var ErrClosed = errors.New("output already closed")
 
+// Defaults of Config's byte limits.
+const (
+	// DefaultMaxBatchBytes bounds one encoded batch sent to a plugin.
+	DefaultMaxBatchBytes = 16 << 20
+	// DefaultMaxHeldBytes bounds the batches a pipeline holds for a
+	// formatter that is not streaming and no merger.
+	DefaultMaxHeldBytes = 64 << 20
+)
+
 // Config is what a Pipeline runs.
 type Config struct {
 	// Gadget is the gadget's name, passed to every plugin call.
@@ -57,6 +66,17 @@ type Config struct {
 	// batch it was given (for a gadget, e.g., that no edge was invented or
 	// changed its identity); a result it refuses fails that call.
 	CheckEnriched func(in, out []byte) error
+	// MaxBatchBytes bounds one encoded batch (a JSON array of events) sent
+	// to a plugin, so that a flood of events costs no plugin (and no
+	// agent) more than that; 0 means DefaultMaxBatchBytes. A larger batch
+	// is not sent: it skips the enrichers and goes through the fallback
+	// instead of the formatter, with an error line naming the plugin.
+	MaxBatchBytes int
+	// MaxHeldBytes bounds the batches held until Close for a formatter
+	// that is not streaming when there is no merger; 0 means
+	// DefaultMaxHeldBytes. A batch beyond it is left out of the final
+	// result, with an error line saying so.
+	MaxHeldBytes int
 	// Stdout receives the formatted output, Stderr the error lines.
 	Stdout, Stderr io.Writer
 	// Close, if set, is called by the pipeline's Close after the plugins
@@ -83,6 +103,7 @@ type Pipeline struct {
 	mu       sync.Mutex
 	seq      uint64
 	events   [][]byte // the enriched batches, for a formatter that is not streaming
+	held     int      // bytes in events
 	merger   Merger   // folds the enriched batches when Config.NewMerger is set
 	closed   bool
 	failures int
@@ -102,6 +123,12 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
+	}
+	if cfg.MaxBatchBytes <= 0 {
+		cfg.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if cfg.MaxHeldBytes <= 0 {
+		cfg.MaxHeldBytes = DefaultMaxHeldBytes
 	}
 	p := &Pipeline{ctx: ctx, cfg: cfg}
 	if cfg.NewMerger != nil && !cfg.Formatter.Manifest().Streaming {
@@ -128,6 +155,11 @@ func (p *Pipeline) Batch(batch any) error {
 	p.seq++
 	b := plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq, Events: events}
 	for _, e := range p.cfg.Enrichers {
+		if len(b.Events) > p.cfg.MaxBatchBytes {
+			p.failures++
+			p.errorf("error: %v; the batch goes on without this enricher", p.tooLarge(e.Manifest().Name, b))
+			continue
+		}
 		out, err := e.Enrich(p.ctx, b, p.cfg.Params[e.Manifest().Name])
 		if err == nil && !isArray(out) {
 			err = fmt.Errorf("plugin %q: batch %d: %w: the enriched batch is not a JSON array", e.Manifest().Name, b.Sequence, plugin.ErrPluginFailed)
@@ -159,6 +191,13 @@ func (p *Pipeline) Batch(batch any) error {
 		}
 		p.errorf("error: batch %d: merge it into the final result: %v; it follows the final result as it is", b.Sequence, err)
 	}
+	if p.held+len(b.Events) > p.cfg.MaxHeldBytes {
+		p.failures++
+		p.errorf("error: batch %d of %d bytes is left out of the final result: the batches held for formatter %q "+
+			"would take more than %d bytes", b.Sequence, len(b.Events), p.cfg.Formatter.Manifest().Name, p.cfg.MaxHeldBytes)
+		return nil
+	}
+	p.held += len(b.Events)
 	p.events = append(p.events, b.Events)
 	return nil
 }
@@ -197,7 +236,7 @@ func (p *Pipeline) close(final bool) error {
 	if final && !p.cfg.Formatter.Manifest().Streaming {
 		err = p.formatFinal()
 	}
-	p.events, p.merger = nil, nil
+	p.events, p.merger, p.held = nil, nil, 0
 	for _, e := range p.cfg.Enrichers {
 		err = errors.Join(err, e.Close())
 	}
@@ -252,7 +291,13 @@ func (p *Pipeline) formatMerged() error {
 // format writes b through the formatter, or through the fallback when the
 // formatter fails.
 func (p *Pipeline) format(b plugin.Batch) error {
-	out, err := p.cfg.Formatter.Format(p.ctx, b, p.cfg.Params[p.cfg.Formatter.Manifest().Name])
+	var out plugin.Formatted
+	var err error
+	if name := p.cfg.Formatter.Manifest().Name; len(b.Events) > p.cfg.MaxBatchBytes {
+		err = p.tooLarge(name, b)
+	} else {
+		out, err = p.cfg.Formatter.Format(p.ctx, b, p.cfg.Params[name])
+	}
 	if err != nil {
 		p.failures++
 		p.errorf("error: %v", err)
@@ -282,6 +327,12 @@ func (p *Pipeline) fallback(b plugin.Batch) (plugin.Formatted, error) {
 	}
 	buf.WriteByte('\n')
 	return plugin.Formatted{Data: buf.Bytes(), MediaType: "application/json"}, nil
+}
+
+// tooLarge is the error of batch b, too large to send to plugin name.
+func (p *Pipeline) tooLarge(name string, b plugin.Batch) error {
+	return fmt.Errorf("plugin %q: batch %d: %w: the batch is %d bytes, more than the %d bytes a batch sent to a plugin may take",
+		name, b.Sequence, plugin.ErrPluginFailed, len(b.Events), p.cfg.MaxBatchBytes)
 }
 
 // errorf writes one line to Stderr; a failing Stderr is ignored, as there
