@@ -80,6 +80,10 @@ generate-crd: ## Regenerate the Trace deepcopy code and deploy/crd/gadget.kinvol
 	$(CONTROLLER_GEN) object paths=./api/... crd paths=./api/... output:crd:artifacts:config=deploy/crd
 	sed -i '1i $(CRD_HEADER)' deploy/crd/gadget.kinvolk.io_traces.yaml
 
+.PHONY: cilium-crd
+cilium-crd: ## Copy the CiliumNetworkPolicy CRD (CILIUM_VERSION) from the Go module cache into advise/testdata.
+	@hack/cilium-crd.sh
+
 .PHONY: check-generated
 check-generated: ## Fail if regenerating would change a committed file.
 	./hack/check-generated.sh

@@ -55,6 +55,12 @@ type Result struct {
 	// Skipped says, one line each and sorted, which edges gave no rule
 	// and why.
 	Skipped []string
+	// PeerNames names the IP blocks of the policies from the DNS names
+	// the pods resolved to them (Event.RemoteName): CIDR to the names,
+	// sorted and comma-separated, each marked " (stale)" when every edge
+	// that named it was past the answer's TTL. YAML writes them as
+	// comments beside the blocks.
+	PeerNames map[string]string
 }
 
 // workload is the set of pods one policy selects.
@@ -78,6 +84,7 @@ type rule struct {
 func Advise(events []types.Event) Result {
 	var res Result
 	workloads := map[string]*workload{}
+	names := peerNames{}
 	for _, e := range types.Unique(events) {
 		if !e.IsEdge() {
 			continue
@@ -126,16 +133,20 @@ func Advise(events []types.Event) Result {
 			rules[pk] = r
 		}
 		r.ports[portKey(port)] = port
+		if peer.IPBlock != nil {
+			names.add(peer.IPBlock.CIDR, e)
+		}
 	}
+	res.PeerNames = names.comments()
 
-	names := map[string]int{}
+	taken := map[string]int{}
 	for _, key := range slices.Sorted(maps.Keys(workloads)) {
 		w := workloads[key]
 		name := policyName(w)
-		if n := names[w.namespace+"/"+name]; n > 0 {
+		if n := taken[w.namespace+"/"+name]; n > 0 {
 			name = fmt.Sprintf("%s-%d", name, n+1)
 		}
-		names[w.namespace+"/"+policyName(w)]++
+		taken[w.namespace+"/"+policyName(w)]++
 		res.Policies = append(res.Policies, w.policy(name))
 	}
 	slices.Sort(res.Skipped)
@@ -143,6 +154,45 @@ func Advise(events []types.Event) Result {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	return res
+}
+
+// peerNames collects the DNS names of remote addresses: address (a CIDR)
+// to name to whether every edge naming it was stale.
+type peerNames map[string]map[string]bool
+
+// add records the name of e's remote end, if it has one, for addr.
+func (p peerNames) add(addr string, e types.Event) {
+	if e.RemoteName == "" {
+		return
+	}
+	names := p[addr]
+	if names == nil {
+		names = map[string]bool{}
+		p[addr] = names
+	}
+	stale, seen := names[e.RemoteName]
+	names[e.RemoteName] = e.RemoteNameStale && (!seen || stale)
+}
+
+// comments returns, per address, its names sorted and comma-separated,
+// each marked " (stale)" when only stale answers named it; nil when no
+// address has a name.
+func (p peerNames) comments() map[string]string {
+	if len(p) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(p))
+	for addr, names := range p {
+		var parts []string
+		for _, n := range slices.Sorted(maps.Keys(names)) {
+			if names[n] {
+				n += " (stale)"
+			}
+			parts = append(parts, n)
+		}
+		out[addr] = strings.Join(parts, ", ")
+	}
+	return out
 }
 
 // policy builds the workload's NetworkPolicy called name.

@@ -27,7 +27,28 @@ func (r Result) YAML() ([]byte, error) {
 			return nil, fmt.Errorf("network policy %s/%s: %w", p.Namespace, p.Name, err)
 		}
 		b.WriteString("---\n")
-		b.Write(out)
+		b.Write(nameCIDRs(out, "cidr: ", r.PeerNames))
 	}
 	return b.Bytes(), nil
+}
+
+// nameCIDRs appends a comment with the DNS names of names to every line of
+// doc, a YAML document, that holds a CIDR of names after prefix (e.g.
+// "cidr: 10.0.0.1/32" or "- 10.0.0.1/32"), once indentation is removed.
+func nameCIDRs(doc []byte, prefix string, names map[string]string) []byte {
+	if len(names) == 0 {
+		return doc
+	}
+	lines := strings.SplitAfter(string(doc), "\n")
+	for i, l := range lines {
+		body := strings.TrimRight(l, "\n")
+		v, ok := strings.CutPrefix(strings.TrimLeft(body, " "), prefix)
+		if !ok {
+			continue
+		}
+		if n, ok := names[strings.Trim(v, `"'`)]; ok {
+			lines[i] = body + " # " + strings.ReplaceAll(n, "\n", " ") + l[len(body):]
+		}
+	}
+	return []byte(strings.Join(lines, ""))
 }

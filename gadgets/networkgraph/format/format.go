@@ -8,7 +8,9 @@
 //     printed as the batches arrive;
 //   - dot: the final unique graph as a Graphviz digraph, printed by Close;
 //   - networkpolicy: Kubernetes NetworkPolicies allowing exactly the final
-//     graph's traffic (package advise), printed by Close.
+//     graph's traffic (package advise), printed by Close;
+//   - ciliumnetworkpolicy: the same as CiliumNetworkPolicies, with toFQDNs
+//     rules for the named peers outside the cluster, printed by Close.
 //
 // Warn and err events are messages about the trace rather than edges:
 // table and dot write each of them as one line to the error writer as soon
@@ -41,10 +43,12 @@ const (
 	DOT   = "dot"
 	// NetworkPolicy is the advice of package advise as YAML.
 	NetworkPolicy = "networkpolicy"
+	// CiliumNetworkPolicy is the Cilium advice of package advise as YAML.
+	CiliumNetworkPolicy = "ciliumnetworkpolicy"
 )
 
 // Names returns the format names, default first.
-func Names() []string { return []string{Table, JSON, JSONL, DOT, NetworkPolicy} }
+func Names() []string { return []string{Table, JSON, JSONL, DOT, NetworkPolicy, CiliumNetworkPolicy} }
 
 // New returns the output called name, writing its result to w and, for the
 // table and dot formats, the trace's warnings and errors to errw. An
@@ -63,6 +67,8 @@ func New(name string, w, errw io.Writer) (gadget.Output, error) {
 		o.final = renderDOT
 	case NetworkPolicy:
 		o.final = renderNetworkPolicy
+	case CiliumNetworkPolicy:
+		o.final = renderCiliumNetworkPolicy
 	default:
 		return nil, fmt.Errorf("output format %q: %w: use one of %s",
 			name, gadget.ErrUnknownFormat, strings.Join(Names(), ", "))

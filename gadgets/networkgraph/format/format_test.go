@@ -34,6 +34,21 @@ func withPodIP(e types.Event, ip string) types.Event {
 	return e
 }
 
+// named is an edge of pod shop/web-7d9, labelled and enriched as on a
+// cluster, edited by edit when not nil.
+func named(pktType, proto, ip string, port int, edit func(*types.Event)) types.Event {
+	e := types.Event{
+		Event:   eventtypes.Event{Node: "worker-1", Namespace: "shop", Pod: "web-7d9"},
+		PktType: pktType, Proto: proto, IP: ip, Port: port, Packets: 2, Bytes: 120,
+		PodIP: "10.244.1.4", PodHostIP: "192.168.1.10", PodOwner: "Deployment/web",
+		PodLabels: map[string]string{"app": "web", "pod-template-hash": "7d9"},
+	}
+	if edit != nil {
+		edit(&e)
+	}
+	return e
+}
+
 func warn(pod, msg string) types.Event {
 	e := types.Event{Event: eventtypes.Warn("node1", msg)}
 	e.Pod = pod
@@ -95,6 +110,43 @@ var cases = []struct {
 				RemoteKind: types.RemoteKindOther, RemoteOther: "example.com",
 				Packets: 8, Bytes: 5000,
 			},
+		}},
+	},
+	{
+		// DNS names of remote addresses and a labelled, enriched pod: what
+		// the networkpolicy and ciliumnetworkpolicy formats turn into rules.
+		name: "named",
+		batches: [][]types.Event{{
+			named(types.PktTypeOutgoing, "tcp", "10.244.1.5", 6379, func(e *types.Event) {
+				e.RemoteKind, e.RemotePodNamespace, e.RemotePodName = types.RemoteKindPod, "shop", "redis-0"
+				e.RemotePodLabels = map[string]string{"app": "redis", "controller-revision-hash": "r1"}
+			}),
+			named(types.PktTypeOutgoing, "tcp", "10.96.0.10", 443, func(e *types.Event) {
+				e.RemoteKind, e.RemoteSvcNamespace, e.RemoteSvcName = types.RemoteKindSvc, "pay", "payments"
+				e.RemoteSvcLabelSelector = map[string]string{"app": "payments"}
+			}),
+			named(types.PktTypeOutgoing, "tcp", "10.96.0.20", 5432, func(e *types.Event) {
+				e.RemoteKind, e.RemoteSvcNamespace, e.RemoteSvcName = types.RemoteKindSvc, "shop", "external-db"
+			}),
+			named(types.PktTypeOutgoing, "tcp", "93.184.215.14", 443, func(e *types.Event) {
+				e.RemoteKind, e.RemoteOther, e.RemoteName = types.RemoteKindOther, "93.184.215.14", "example.com"
+			}),
+			named(types.PktTypeOutgoing, "tcp", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", 443, func(e *types.Event) {
+				e.RemoteName = "example.com"
+			}),
+			named(types.PktTypeOutgoing, "tcp", "203.0.113.7", 8443, func(e *types.Event) {
+				e.RemoteName, e.RemoteNameStale = "old.example.net", true
+			}),
+			named(types.PktTypeOutgoing, "udp", "198.51.100.9", 123, nil),
+			named(types.PktTypeOutgoing, "udp", "2001:db8::53", 53, nil),
+			named(types.PktTypeHost, "tcp", "10.244.2.8", 8080, func(e *types.Event) {
+				e.RemoteKind, e.RemotePodNamespace, e.RemotePodName = types.RemoteKindPod, "ingress", "nginx-1"
+				e.RemotePodLabels = map[string]string{"app": "nginx"}
+			}),
+			named(types.PktTypeHost, "tcp", "192.168.1.10", 8080, nil),
+			named(types.PktTypeHost, "tcp", "2001:db8::7", 8080, func(e *types.Event) {
+				e.RemoteName = "monitor.example.org"
+			}),
 		}},
 	},
 	{

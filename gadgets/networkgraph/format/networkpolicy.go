@@ -17,3 +17,14 @@ func renderNetworkPolicy(w io.Writer, edges []types.Event) error {
 	_, err = w.Write(out)
 	return err
 }
+
+// renderCiliumNetworkPolicy writes the CiliumNetworkPolicies advised for
+// edges.
+func renderCiliumNetworkPolicy(w io.Writer, edges []types.Event) error {
+	out, err := advise.AdviseCilium(edges).YAML()
+	if err != nil {
+		return fmt.Errorf("advise cilium network policies: %w", err)
+	}
+	_, err = w.Write(out)
+	return err
+}

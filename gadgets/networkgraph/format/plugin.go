@@ -63,7 +63,7 @@ func mediaType(name string) string {
 		return "application/jsonl"
 	case DOT:
 		return "text/vnd.graphviz"
-	case NetworkPolicy:
+	case NetworkPolicy, CiliumNetworkPolicy:
 		return "application/yaml"
 	}
 	return "text/plain"

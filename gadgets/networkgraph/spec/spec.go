@@ -145,7 +145,7 @@ func Info() *gadget.Info {
 		NewBatch: func(merge bool) gadget.BatchBuilder { return &batch{merge: merge} },
 		Advice: &gadget.Advice{
 			Format: format.NetworkPolicy,
-			Short:  "Turn a recording (JSON array or JSON lines) into NetworkPolicies, offline",
+			Short:  "Turn a recording (JSON array or JSON lines) into NetworkPolicies (-o ciliumnetworkpolicy: CiliumNetworkPolicies), offline",
 		},
 		CheckParameters: func(params map[string]string) error {
 			_, err := ParseParameters(params)

@@ -4,6 +4,7 @@
 package graph
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"slices"
@@ -36,6 +37,10 @@ type Event struct {
 	RemotePodNamespace string `json:"remotePodNamespace"`
 	RemotePodName      string `json:"remotePodName"`
 	RemoteOther        string `json:"remoteOther"`
+	// RemoteName is the DNS name the pod resolved to IP, if known;
+	// RemoteNameStale says the answer's TTL had run out.
+	RemoteName      string `json:"remoteName"`
+	RemoteNameStale bool   `json:"remoteNameStale"`
 	// Annotations are what enrichers added, "<plugin>/<name>" to value.
 	Annotations map[string]string `json:"annotations"`
 }
@@ -109,10 +114,19 @@ func Edges(batch []byte) ([]Event, error) {
 			{"proto", &e.Proto}, {"ip", &e.IP}, {"remoteKind", &e.RemoteKind}, {"podIP", &e.PodIP},
 			{"remoteServiceNamespace", &e.RemoteSvcNamespace}, {"remoteServiceName", &e.RemoteSvcName},
 			{"remotePodNamespace", &e.RemotePodNamespace}, {"remotePodName", &e.RemotePodName},
-			{"remoteOther", &e.RemoteOther},
+			{"remoteOther", &e.RemoteOther}, {"remoteName", &e.RemoteName},
 		} {
 			if *f.dst, err = o.String(f.key); err != nil {
 				return err
+			}
+		}
+		if raw := bytes.TrimSpace(o.Raw("remoteNameStale")); len(raw) > 0 {
+			switch string(raw) {
+			case "true":
+				e.RemoteNameStale = true
+			case "false", "null":
+			default:
+				return fmt.Errorf("field remoteNameStale: %q is not a boolean", raw)
 			}
 		}
 		if raw := o.Raw("annotations"); len(raw) > 0 && string(raw) != "null" {
@@ -230,6 +244,14 @@ func remote(e Event, podByIP map[string]string) Node {
 	}
 	if label == "" {
 		label = "unknown"
+	}
+	if e.RemoteName != "" {
+		// As the built-in dot format: the name above the address.
+		name := e.RemoteName
+		if e.RemoteNameStale {
+			name += " (stale)"
+		}
+		label = name + "\n" + label
 	}
 	return Node{ID: "ip:" + e.IP, Label: label}
 }
