@@ -33,7 +33,7 @@ func BenchmarkGoGuestStages(b *testing.B) {
 	defer func() { _ = base.Close() }()
 
 	batch := plugin.Batch{Gadget: "network-graph", Sequence: 1, Final: true, Events: plugintest.Events(10_000)}
-	stages := []string{"builtin", "call", "scan", "fields", "lines", "full"}
+	stages := []string{"builtin", "call", "pass", "scan", "fields", "lines", "full"}
 	run := func(stage string) time.Duration {
 		fm, params := f, map[string]string{"stage": stage}
 		if stage == "builtin" {
