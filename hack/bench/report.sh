@@ -136,6 +136,41 @@ paired_range() {
 		awk '{v[NR] = $1} END {if (NR) printf "%.2f–%.2f\n", v[1], v[NR]; else print "n/a"}'
 }
 
+# stages_section: where a Go guest's 10,000-edge batch goes
+# (BenchmarkGoGuestStages; pipeline.sh, wasm-stages.tsv: round, stage, ms
+# a batch), or nothing when it did not run.
+stages_section() {
+	local f=$OUT/wasm-stages.tsv s label what
+	[[ -s $f ]] || return 0
+	cat <<EOF
+
+**Why the Go guest misses both targets (issue 16 item 4, second pass).** Where a Go guest's 10,000-edge batch
+goes, from \`BenchmarkGoGuestStages\` (framework/plugin/plugintest; plugins/conformance/stages is the conformance
+formatter stopped after each stage; every stage and the built-in formatter run in each iteration, in a rotating
+order, so they share the CPU's states), $(awk -F'\t' '{r[$1]} END {print length(r)}' "$f") rounds of 40 iterations, ms a batch:
+
+| stage | what the guest does | ms a batch, per round |
+|---|---|---|
+EOF
+	for s in builtin call pass scan fields lines full; do
+		case $s in
+		builtin) label="built-in" what="the whole conformance formatter, native" ;;
+		call) label="\`call\`" what="a request decoded, the batch not read" ;;
+		pass) label="\`pass\`" what="one plain loop over the batch's 1.6 MB counting its quotes" ;;
+		scan) label="\`scan\`" what="\`wasm.ForEachObject\`: every object's members located and checked" ;;
+		fields) label="\`fields\`" what="\`scan\`, and every event's \`ip\` (\`Text\`) and \`port\` (\`Int\`) read" ;;
+		lines) label="\`lines\`" what="\`fields\`, and the output lines built (not returned)" ;;
+		full) label="\`full\`" what="\`conformance.Format\`, its output returned raw" ;;
+		esac
+		echo "| $label | $what | $(awk -F'\t' -v s="$s" '$2 == s {printf "%s%.1f", (n++ ? " " : ""), $3}' "$f") |"
+	done
+	cat <<'EOF'
+
+    go test -run '^$' -bench GoGuestStages -benchtime 40x -count 3 ./framework/plugin/plugintest/
+
+EOF
+}
+
 # gadget format: built-in dot vs dot.wasm (pipeline.sh, format-cli.tsv:
 # pair, formatter, wall s, max RSS KiB; pair 0 the cold run).
 FC=$OUT/format-cli.tsv
@@ -718,25 +753,14 @@ code again (13 %) and decoding it (6 %), reading the module and its metered form
 the Go runtime and \`os\` take about 1.1 MB (the code of a module using only \`strconv\`; it is 1.9 MB in all, \`dot.wasm\` 3.5 MB).
 The 10,000-edge batches did not change (BenchmarkFormat10kPaired/wasm, 2×2 runs interleaved: 0.15–0.27× before,
 0.12–0.16× after, 18–33 and 18–21 ms a batch): the Go guest's own decoding and formatting is what they cost.
+EOF
+	fi
+	cat <<EOF
+$(stages_section)
 
-**Why the Go guest misses both targets (issue 16 item 4, second pass).** Where a Go guest's 10,000-edge batch
-goes, from \`BenchmarkGoGuestStages\` (framework/plugin/plugintest; plugins/conformance/stages is the conformance
-formatter stopped after each stage; every stage and the built-in formatter run in each iteration, in a rotating
-order, so they share the CPU's states): 3 rounds of 40 iterations, load average 8–10 on the 2 cores, ms a batch:
-
-| stage | what the guest does | ms a batch [3 rounds] |
-|---|---|---|
-| built-in | the whole conformance formatter, native | 5.1 6.6 7.0 |
-| \`call\` | a request decoded, the batch not read | 0.6 1.0 0.8 |
-| \`pass\` | one plain loop over the batch's 1.6 MB counting its quotes | 6.9 10.1 8.2 |
-| \`scan\` | \`wasm.ForEachObject\`: every object's members located and checked | 18.7 28.6 20.4 |
-| \`fields\` | \`scan\`, and every event's \`ip\` (\`Text\`) and \`port\` (\`Int\`) read | 35.7 34.8 28.3 |
-| \`lines\` | \`fields\`, and the output lines built (not returned) | 50.8 55.2 40.6 |
-| \`full\` | \`conformance.Format\`, its output returned raw | 52.7 43.9 36.4 |
-
-    go test -run '^\$' -bench GoGuestStages -benchtime 40x -count 3 ./framework/plugin/plugintest/
-
-The host's share (\`call\`: the request copied in, the call, the answer copied out) is under 1 ms. The 0.5× target
+In the run this analysis was written from (3 rounds, load average 8–10 on the 2 cores: built-in 5.1–7.0 ms a
+batch, \`call\` 0.6–1.0, \`pass\` 6.9–10.1, \`scan\` 18.7–28.6, \`fields\` 28.3–35.7, \`lines\` 40.6–55.2, \`full\`
+36.4–52.7), the host's share (\`call\`: the request copied in, the call, the answer copied out) is under 1 ms. The 0.5× target
 gives the guest twice the built-in's time, 10–14 ms here; one plain loop over the batch's bytes compiled by Go
 for wasip1 and run under wazero with the fuel meter takes 7–10 ms of it, and the scanner that finds the
 events, which does little more per byte than that loop plus a call or two per member, 19–29 ms. The same
@@ -761,9 +785,6 @@ code, half of it the Go runtime. Keying the caches by size, modification time an
 module's SHA-256 would save its 4 % (about 9 ms, to about 5.6×) at the price of running a stale metered
 module when a plugin is rewritten in place with the same size and time: not done. Instances are pooled (a
 formatter's instance serves every call of a run) and the compiled module is cached per host and on disk.
-EOF
-	fi
-	cat <<EOF
 
 \`Unique10k/distinct=N\`: a 10,000-edge batch with N distinct keys.
 
