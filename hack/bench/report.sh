@@ -156,7 +156,7 @@ EOF
 		case $s in
 		builtin) label="built-in" what="the whole conformance formatter, native" ;;
 		call) label="\`call\`" what="a request decoded, the batch not read" ;;
-		pass) label="\`pass\`" what="one plain loop over the batch's 1.6 MB counting its quotes" ;;
+		pass) label="\`pass\`" what="one plain loop over the batch's 1.5 MB counting its quotes" ;;
 		scan) label="\`scan\`" what="\`wasm.ForEachObject\`: every object's members located and checked" ;;
 		fields) label="\`fields\`" what="\`scan\`, and every event's \`ip\` (\`Text\`) and \`port\` (\`Int\`) read" ;;
 		lines) label="\`lines\`" what="\`fields\`, and the output lines built (not returned)" ;;
@@ -765,18 +765,18 @@ gives the guest twice the built-in's time, 10–14 ms here; one plain loop over 
 for wasip1 and run under wazero with the fuel meter takes 7–10 ms of it, and the scanner that finds the
 events, which does little more per byte than that loop plus a call or two per member, 19–29 ms. The same
 scanner natively takes 2.6–2.8 ms for the batch (\`ForEachObject\` alone, go test in plugins/sdk): Go's
-WebAssembly code is 7–10 times slower than its native code here (its calling convention keeps arguments and
+WebAssembly code is 7–11 times slower than its native code here (its calling convention keeps arguments and
 the stack in linear memory, and each function entry checks the stack), and no change to the SDK's algorithm recovers that factor. Measured and dropped (A/B, the old and new
 guest paired in the same process by \`plugintest.BenchmarkPaired\`, new rate over old, 2 rounds each):
 \`debug.SetGCPercent(400)\` in the SDK 0.96× and 1.08× (noise: a batch allocates little, the output and a few
 small buffers, so the collector barely runs); strings of up to 24 bytes scanned by an inline loop instead of
-\`bytes.IndexByte\` 0.94× and 0.93× (slower: the loop's jumps cost more than the call); \`Object\`'s getters on a
-pointer receiver, no difference. A leaner batch encoding shared by every host and SDK (the host sends each
+\`bytes.IndexByte\` 0.94× and 0.93× (slower: a Go loop over the bytes costs more than the call); \`Object\`'s getters on a
+pointer receiver, no difference beyond the noise. A leaner batch encoding shared by every host and SDK (the host sends each
 event's member offsets, the guest scans nothing) was not built: it would change the ABI of every host and
 SDK and the C example, and moves the scan into the host's time, which the ratio counts (2.6 ms natively);
-what would be left for the guest, reading fields and writing lines (\`scan\` to \`lines\`, 20–30 ms), still misses
+what would be left for the guest, reading fields and writing lines (\`scan\` to \`lines\`, 20–32 ms), still misses
 0.5× by itself. A formatter that must be fast under WASM is written in C, Rust or Zig (\`wasm-c\`: 0.87× in
-the same run of BenchmarkFormat10kPaired, where \`wasm\` measured 0.11× and 0.14×), or as a go-plugin.
+a run of BenchmarkFormat10kPaired at load 8, 2 rounds, where \`wasm\` measured 0.11× and 0.14×), or as a go-plugin.
 
 For \`gadget format\` with \`dot.wasm\` (5.8×, target ≤ 3×, 0.23 s against 0.04 s): the target leaves 0.12 s,
 and loading wazero's cached native code (28 %), validating and decoding the module again (19 %) are wazero's
