@@ -101,6 +101,14 @@ if (cd "$ROOT" && go test -count=1 -run '^$' -bench 'Format10k$/^wasm$' -benchti
 fi
 (cd "$ROOT" && go run ./hack/bench/wasmloop) >"$OUT/wasmloop.json" || echo '{}' >"$OUT/wasmloop.json"
 
+# Where a Go guest's 10k-edge batch goes, stage by stage
+# (BenchmarkGoGuestStages): wasm-stages.tsv, round, stage, ms a batch.
+: >"$OUT/wasm-stages.tsv"
+bench_log "pipeline: Go guest stages, load $(load_avg)"
+if (cd "$ROOT" && go test -run '^$' -bench 'GoGuestStages$' -benchtime 40x -count 3 ./framework/plugin/plugintest/) >"$TMP/out.txt" 2>&1; then
+	awk '/^BenchmarkGoGuestStages/ {r++; for (i = 3; i < NF; i++) if ($(i+1) ~ /^ms-/) {s = $(i+1); sub(/^ms-/, "", s); printf "%d\t%s\t%s\n", r, s, $i}}' "$TMP/out.txt" >"$OUT/wasm-stages.tsv"
+fi
+
 # gadget format with a Go WASM formatter against the built-in one.
 : >"$OUT/format-cli.tsv"
 if [[ -n $GADGET ]]; then
