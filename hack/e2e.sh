@@ -96,7 +96,8 @@ args=(-test.v -test.count=1 -test.timeout=10m)
 if [[ ${1:-} == soak ]]; then
 	duration=${SOAK_DURATION:-5m}
 	[[ $duration =~ ^([0-9]+)(s|m|h)$ ]] || die "SOAK_DURATION=$duration: want whole seconds, minutes or hours, e.g. 90s or 5m"
-	secs=$((BASH_REMATCH[1] * $(case ${BASH_REMATCH[2]} in s) echo 1 ;; m) echo 60 ;; h) echo 3600 ;; esac)))
+	declare -A unit=([s]=1 [m]=60 [h]=3600)
+	secs=$((BASH_REMATCH[1] * unit[${BASH_REMATCH[2]}]))
 	report=$E2E_STATE_DIR/soak.md
 	args=(-test.v -test.count=1 -test.run '^TestSoak$' -test.timeout=$((secs + 600))s -soak-duration "$duration" -soak-report "$report")
 	[[ -n ${SOAK_SEED:-} ]] && args+=(-soak-seed "$SOAK_SEED")

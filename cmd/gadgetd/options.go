@@ -43,6 +43,7 @@ type options struct {
 	scopePolicy       bool
 	heartbeatInterval time.Duration
 	checkpointDir     string
+	debugAddr         string // --debug-bind-address: debug.go
 }
 
 // errVersion is what parseFlags returns once --version printed the
@@ -89,6 +90,7 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 			o.privileged = append(o.privileged, name)
 			return nil
 		})
+	addDebugFlag(fs, &o.debugAddr)
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -109,6 +111,9 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	if o.heartbeatInterval < time.Second || o.heartbeatInterval%time.Second != 0 {
 		return o, usageError{fmt.Errorf("--heartbeat-interval %v: use whole seconds, at least 1s", o.heartbeatInterval)}
+	}
+	if err := checkDebugAddr(o.debugAddr); err != nil {
+		return o, err
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil || strings.ContainsAny(*level, "+-") {
 		return o, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", *level)}

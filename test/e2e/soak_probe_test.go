@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -339,4 +340,10 @@ func (p *soakSampler) rssOverTime(n int) []string {
 		out = append(out, fmt.Sprintf("%.0f", float64(v)/(1<<20)))
 	}
 	return out
+}
+
+// readAllLimited reads at most n bytes of r.
+func readAllLimited(r io.Reader, n int64) string {
+	b, _ := io.ReadAll(io.LimitReader(r, n))
+	return strings.TrimSpace(string(b))
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -122,11 +123,11 @@ type soak struct {
 	c    cluster
 	dyn  dynamic.ResourceInterface // Traces of namespace gadget
 
-	metricsAddr, streamAddr, ckptDir string
-	agent                            *gadgetdProcess
-	agents                           []*gadgetdProcess // every incarnation, for their logs
-	pid                              atomic.Int64
-	hostNetns                        string // gadgetd's network namespace
+	metricsAddr, streamAddr, debugAddr, ckptDir string
+	agent                                       *gadgetdProcess
+	agents                                      []*gadgetdProcess // every incarnation, for their logs
+	pid                                         atomic.Int64
+	hostNetns                                   string // gadgetd's network namespace
 
 	server, flood *testenv.Netns
 	serverIPs     []string // the server's end of each pod's veth
@@ -172,10 +173,11 @@ type soakTrace struct {
 }
 
 type soakPod struct {
-	name  string
-	ns    *testenv.Netns
-	ip    string
-	inode uint64
+	name     string
+	ns       *testenv.Netns
+	ip       string
+	serverIP string // the server pod's end of its veth
+	inode    uint64
 }
 
 func (s *soak) logf(format string, args ...any) { s.t.Helper(); s.t.Logf("soak: "+format, args...) }
@@ -209,6 +211,7 @@ func (s *soak) setup(assets string) {
 	s.ckptDir = t.TempDir()
 	s.metricsAddr = freeAddr(t, "127.0.0.1")
 	s.streamAddr = freeAddr(t, "127.0.0.1")
+	s.debugAddr = freeAddr(t, "127.0.0.1")
 	s.startAgent()
 	s.hostNetns, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/net", s.pid.Load()))
 	s.sampler = newSoakSampler(s)
@@ -256,7 +259,8 @@ func (s *soak) echoServer() {
 // folder and listen addresses, as a DaemonSet's pod keeps them.
 func (s *soak) gadgetdArgs() []string {
 	return []string{"--checkpoint-dir", s.ckptDir, "--heartbeat-interval", "1s",
-		"--metrics-bind-address", s.metricsAddr, "--stream-bind-address", s.streamAddr, "--log-level", "info"}
+		"--metrics-bind-address", s.metricsAddr, "--stream-bind-address", s.streamAddr, "--debug-bind-address", s.debugAddr,
+		"--log-level", "info"}
 }
 
 func (s *soak) startAgent() {
@@ -355,7 +359,7 @@ func (s *soak) churnOnce(i int) {
 	case a == 4:
 		// Traffic from a churned pod, so that its edges come and go.
 		if p := s.pickPod(); p != nil {
-			echoTCPOnce(s.t, p.ns, s.serverIPs[len(s.serverIPs)-1], p)
+			echoTCPOnce(s.t, p.ns, p.serverIP, p)
 		}
 	default:
 		// A churned trace stopped and started again: a new run.
@@ -399,8 +403,14 @@ func (s *soak) createTrace(name string, mode v1alpha1.OutputMode, long bool) {
 	u.SetNamespace("gadget")
 	must(t, unstructured.SetNestedField(u.Object, string(mode), "spec", "outputMode"))
 	must(t, unstructured.SetNestedField(u.Object, soakNS, "spec", "filter", "namespace"))
+	// The long Stream trace emits a batch every 100 ms (the shortest
+	// interval), so that a stalled reader falls behind the agent's buffer
+	// of batches within seconds.
 	interval := "1s"
-	if mode == v1alpha1.OutputModeStream {
+	switch {
+	case mode == v1alpha1.OutputModeStream && long:
+		interval = "100ms"
+	case mode == v1alpha1.OutputModeStream:
 		interval = "250ms"
 	}
 	must(t, unstructured.SetNestedStringMap(u.Object, map[string]string{"interval": interval}, "spec", "parameters"))
@@ -477,7 +487,7 @@ func (s *soak) createChurnPod(name string) {
 		s.t.Fatal(err)
 	}
 	createPod(s.ctx, s.t, s.c.cs, soakNS, name, ip)
-	p := &soakPod{name: name, ns: ns, ip: ip, inode: st.Ino}
+	p := &soakPod{name: name, ns: ns, ip: ip, serverIP: serverIP, inode: st.Ino}
 	s.pods[name] = p
 	s.stats.podsCreated++
 	echoTCPOnce(s.t, ns, serverIP, p)
@@ -754,14 +764,14 @@ type soakIdle struct {
 }
 
 // idle waits until gadgetd's goroutine count is steady (the same three
-// seconds in a row, or 20 s) and measures it.
+// seconds in a row, or 20 s) and measures it, its live heap after a GC.
 func (s *soak) idle(what string) soakIdle {
 	pid := int(s.pid.Load())
 	var counts []int
 	var m soakMetrics
 	for range 20 {
 		var err error
-		m, err = scrapeMetrics(s.metricsAddr)
+		m, err = s.scrapeAfterGC()
 		if err != nil {
 			s.t.Fatalf("%s: metrics: %v", what, err)
 		}
@@ -791,7 +801,7 @@ func (s *soak) check() {
 	// Goroutines: a fresh agent's, give or take the few a client keeps
 	// for a while (an HTTP/2 connection to the API server, a watch).
 	if f.goroutines > b.goroutines+10 {
-		s.fail("goroutine leak: %d goroutines after the soak, %d in a fresh idle agent; dump: kill -QUIT the agent", f.goroutines, b.goroutines)
+		s.fail("goroutine leak: %d goroutines after the soak, %d in a fresh idle agent", f.goroutines, b.goroutines)
 		s.dumpGoroutines()
 	}
 	if f.heapLive > 2*b.heapLive+32<<20 {
@@ -829,19 +839,27 @@ func (s *soak) check() {
 	s.checkReaders()
 }
 
-// dumpGoroutines asks the agent for a goroutine dump (SIGQUIT, which ends
-// it) and prints it.
+// dumpGoroutines prints the agent's goroutines, grouped by stack.
 func (s *soak) dumpGoroutines() {
-	s.agent.killed = true
-	_ = s.agent.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-s.agent.exited:
-	case <-time.After(10 * time.Second):
+	resp, err := metricsClient.Get("http://" + s.debugAddr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		s.t.Logf("goroutine dump: %v", err)
+		return
 	}
-	b, _ := os.ReadFile(s.agent.log)
-	if i := strings.Index(string(b), "goroutine "); i >= 0 {
-		s.t.Logf("goroutine dump of the last agent:\n%s", string(b[i:]))
+	defer resp.Body.Close()
+	s.t.Logf("goroutines of the last agent:\n%s", readAllLimited(resp.Body, 1<<20))
+}
+
+// scrapeAfterGC has the agent collect its garbage (a heap profile with
+// gc=1), then reads its metrics: the live heap is then the heap in use.
+func (s *soak) scrapeAfterGC() (soakMetrics, error) {
+	resp, err := metricsClient.Get("http://" + s.debugAddr + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return soakMetrics{}, fmt.Errorf("heap profile: %w", err)
 	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return scrapeMetrics(s.metricsAddr)
 }
 
 // mib formats bytes as MiB.
