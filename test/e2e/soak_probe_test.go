@@ -98,6 +98,58 @@ func (b bpfIDs) alive() bpfIDs {
 	return out
 }
 
+// describe says what each object of b is and which processes hold it,
+// for a failure message (bpftool shows more: bpftool map show id ID).
+func (b bpfIDs) describe() string {
+	var out []string
+	for id := range b.progs {
+		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id)); err == nil {
+			if info, err := p.Info(); err == nil {
+				out = append(out, fmt.Sprintf("program %d %s (%s), held by %s", id, info.Name, info.Type, holders("prog_id:", id)))
+			}
+			p.Close()
+		}
+	}
+	for id := range b.maps {
+		if m, err := ebpf.NewMapFromID(ebpf.MapID(id)); err == nil {
+			if info, err := m.Info(); err == nil {
+				out = append(out, fmt.Sprintf("map %d %s (%s), held by %s", id, info.Name, info.Type, holders("map_id:", id)))
+			}
+			m.Close()
+		}
+	}
+	for id := range b.links {
+		out = append(out, fmt.Sprintf("link %d, held by %s", id, holders("link_id:", id)))
+	}
+	return strings.Join(out, "; ")
+}
+
+// holders lists the processes with a file descriptor whose fdinfo has
+// key with id, e.g. "map_id:" 12.
+func holders(key string, id uint32) string {
+	var out []string
+	procs, _ := os.ReadDir("/proc")
+	want := fmt.Sprintf("%s\t%d\n", key, id)
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fdinfo", pid))
+		for _, fd := range fds {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+			if err == nil && strings.Contains(string(b), want) {
+				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+				out = append(out, fmt.Sprintf("%s (pid %d, fd %s)", strings.TrimSpace(string(comm)), pid, fd.Name()))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "no process (the kernel: a program, a socket or a pending free)"
+	}
+	return strings.Join(out, ", ")
+}
+
 // heldBPF returns the kernel objects the process pid holds a file
 // descriptor of, from /proc/PID/fdinfo.
 func heldBPF(pid int) (bpfIDs, error) {
@@ -337,6 +389,10 @@ func (p *soakSampler) rssOverTime(n int) []string {
 	}
 	var out []string
 	for _, v := range peak {
+		if v == 0 {
+			out = append(out, "-") // no agent ran in this slice (killed)
+			continue
+		}
 		out = append(out, fmt.Sprintf("%.0f", float64(v)/(1<<20)))
 	}
 	return out

@@ -31,7 +31,7 @@ import (
 const (
 	readerFast  = "fast"  // reads everything at once
 	readerSlow  = "slow"  // reads 4 KiB a second through a 4 KiB receive buffer
-	readerStall = "stall" // stops reading for 8 s, then reads at once for 2 s, again and again
+	readerStall = "stall" // stops reading for 20 s, then reads at once for 2 s, again and again
 )
 
 // soakReader follows the stream of one trace as kubectl gadget
@@ -149,7 +149,7 @@ func (r *soakReader) follow(ctx context.Context, s *soak, token string) {
 	stallAt := time.Now().Add(2 * time.Second)
 	for {
 		if r.kind == readerStall && time.Now().After(stallAt) {
-			sleepCtx(ctx, 8*time.Second)
+			sleepCtx(ctx, 20*time.Second)
 			stallAt = time.Now().Add(2 * time.Second)
 		}
 		line, err := br.ReadBytes('\n')
@@ -355,7 +355,7 @@ func (s *soak) report() {
 	fmt.Fprintf(&b, "`sudo make soak SOAK_DURATION=%v` (`TestSoak` in test/e2e, on the simulated node of `make e2e`) runs gadgetd under\n", *soakDuration)
 	b.WriteString("everything at once: Traces in both output modes created, started, stopped and deleted; pods (network namespaces\n" +
 		"and their Pod objects) created and deleted; a UDP and TCP flood to hundreds of ports; stream readers that read at\n" +
-		"once, slowly, or stall; and gadgetd killed with SIGKILL at random during the first two thirds and restarted at once,\n" +
+		"once, slowly, or stall; and gadgetd killed with SIGKILL at random during the first half and restarted at once,\n" +
 		"as its DaemonSet would. It fails on a crash loop (an agent exiting on its own, or a restart that does not resume\n" +
 		"every trace within 60 s), on a loss not reported (a resumed trace without a warning of its restart and of what may\n" +
 		"be missing; a batch dropped for a reader without a warn event to it), and on a leak: kernel objects of an agent\n" +

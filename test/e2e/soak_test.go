@@ -57,7 +57,7 @@ const (
 // and deleted; pods (network namespaces and their Pod objects) created and
 // deleted; a UDP and TCP flood to hundreds of ports from one pod; stream
 // readers that read at once, slowly, or stall for seconds; and gadgetd
-// killed with SIGKILL at random times during the first two thirds of the
+// killed with SIGKILL at random times during the first half of the
 // run and restarted at once, as its DaemonSet would. It checks:
 //
 //   - no crash loop: gadgetd never exits unless killed, and each restart
@@ -300,9 +300,10 @@ func (s *soak) run(d time.Duration) {
 
 	s.started = time.Now()
 	end := s.started.Add(d)
-	// Kills stop after two thirds of the run: the last agent then lives
-	// through a third of the churn before its leaks are counted.
-	killUntil := s.started.Add(d * 2 / 3)
+	// Kills stop halfway: the last agent then lives through half of the
+	// churn before its leaks are counted, and a stalled reader stays
+	// connected long enough to fall behind.
+	killUntil := s.started.Add(d / 2)
 	every := min(max(d/8, 10*time.Second), 45*time.Second)
 	nextKill := s.started.Add(every/2 + s.jitter(every))
 	churn := 0
@@ -624,7 +625,7 @@ func (s *soak) killAndRestart() {
 			break
 		}
 		if time.Now().After(deadline) {
-			s.fail("kill %d: kernel objects of the killed gadgetd %d still exist 15s later: %s", s.stats.kills, pid, left)
+			s.fail("kill %d: kernel objects of the killed gadgetd %d still exist 15s later: %s: %s", s.stats.kills, pid, left, left.describe())
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -821,7 +822,7 @@ func (s *soak) check() {
 	}
 	s.leftObjects = left.count()
 	if left.count() > 0 {
-		s.fail("kernel objects leaked: %s of the %s the agents held are still in the kernel", left, past)
+		s.fail("kernel objects leaked: %s of the %s the agents held are still in the kernel: %s", left, past, left.describe())
 	}
 	if len(f.netnsFDs) > len(b.netnsFDs) {
 		s.fail("network namespaces held open by gadgetd after the soak: %v (fresh: %v)", f.netnsFDs, b.netnsFDs)
