@@ -38,18 +38,24 @@ func checkDebugAddr(addr string) error {
 	return nil
 }
 
-// addDebugServer serves Go's profiling endpoints on addr for as long as
-// mgr runs; addr "0" or empty adds nothing.
-func addDebugServer(mgr manager.Manager, addr string, log *slog.Logger) error {
-	if addr == "0" || addr == "" {
-		return nil
-	}
+// debugHandler serves Go's profiles under /debug/pprof/.
+func debugHandler() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// addDebugServer serves Go's profiling endpoints on addr for as long as
+// mgr runs; addr "0" or empty adds nothing.
+func addDebugServer(mgr manager.Manager, addr string, log *slog.Logger) error {
+	if addr == "0" || addr == "" {
+		return nil
+	}
+	mux := debugHandler()
 	err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {

@@ -2,9 +2,33 @@ package main
 
 import (
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
+
+// TestDebugHandler checks the profiles make soak reads: the goroutines,
+// and the heap after a GC.
+func TestDebugHandler(t *testing.T) {
+	srv := httptest.NewServer(debugHandler())
+	defer srv.Close()
+	for path, want := range map[string]string{
+		"/debug/pprof/goroutine?debug=1": "goroutine profile: total ",
+		"/debug/pprof/heap?gc=1&debug=1": "heap profile: ",
+		"/debug/pprof/":                  "Types of profiles available",
+	} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: %s, body lacks %q:\n%.300s", path, resp.Status, want, b)
+		}
+	}
+}
 
 func TestDebugBindAddress(t *testing.T) {
 	tests := []struct {
