@@ -264,9 +264,17 @@ func (s *soak) gadgetdArgs() []string {
 }
 
 func (s *soak) startAgent() {
-	s.agent = startGadgetdProcess(s.t, s.bin, s.c.agentKubeconfig, s.gadgetdArgs()...)
-	s.agents = append(s.agents, s.agent)
-	s.pid.Store(int64(s.agent.cmd.Process.Pid))
+	a := startGadgetdProcess(s.t, s.bin, s.c.agentKubeconfig, s.gadgetdArgs()...)
+	s.agent = a
+	s.agents = append(s.agents, a)
+	s.pid.Store(int64(a.cmd.Process.Pid))
+	// Cleanups run last in first out: this one before the SIGTERM of
+	// startGadgetdProcess's, so a stuck agent shows where it is stuck.
+	s.t.Cleanup(func() {
+		if s.t.Failed() && !a.killed {
+			s.dumpGoroutines()
+		}
+	})
 }
 
 // waitMetrics waits until the agent's metrics endpoint answers.
@@ -803,7 +811,6 @@ func (s *soak) check() {
 	// for a while (an HTTP/2 connection to the API server, a watch).
 	if f.goroutines > b.goroutines+10 {
 		s.fail("goroutine leak: %d goroutines after the soak, %d in a fresh idle agent", f.goroutines, b.goroutines)
-		s.dumpGoroutines()
 	}
 	if f.heapLive > 2*b.heapLive+32<<20 {
 		s.fail("memory: live heap %s after the soak, %s in a fresh idle agent", mib(f.heapLive), mib(b.heapLive))
@@ -842,7 +849,7 @@ func (s *soak) check() {
 
 // dumpGoroutines prints the agent's goroutines, grouped by stack.
 func (s *soak) dumpGoroutines() {
-	resp, err := metricsClient.Get("http://" + s.debugAddr + "/debug/pprof/goroutine?debug=1")
+	resp, err := metricsClient.Get("http://" + s.debugAddr + "/debug/pprof/goroutine?debug=2")
 	if err != nil {
 		s.t.Logf("goroutine dump: %v", err)
 		return
