@@ -59,6 +59,8 @@ type running struct {
 	watchMu sync.Mutex
 	watch   *watch // while the trace runs (or starts)
 
+	// mu guards what follows. It comes last in the lock order (trace,
+	// gadget instance, mu): never call rt.tr while holding it.
 	mu      sync.Mutex
 	sink    gadget.Output // Status mode: the json output of the current run
 	sinkBuf *bytes.Buffer
