@@ -269,11 +269,12 @@ func (s *soak) checkReaders() {
 			f.warns += rc.warns
 			f.bytes += rc.bytes
 			f.ends[rc.end]++
-			if rc.dropped > 0 {
-				f.readerDropped += rc.dropped
-			}
+			// Summed over the connections the agent logged the end of
+			// (not those of a killed agent), so that the two figures
+			// compare.
 			srv, logged := byPid[rc.pid][rc.port]
 			if logged {
+				f.readerDropped += max(rc.dropped, 0)
 				f.agentDropped += srv.dropped
 				if srv.dropped > 0 {
 					f.lossyConns++
