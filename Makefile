@@ -34,12 +34,16 @@ test-unit: ## Unit tests only, no root needed.
 	@for m in $(SUB_MODULES); do (cd $$m && $(GO) test -count=1 -short ./...) || exit 1; done
 
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck, in every module.
+lint: ## gofmt, go vet and staticcheck, in every module; the import rules (internal/importrules).
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e
 	$(GO) vet -tags e2enode ./test/e2enode
 	$(GO) tool staticcheck ./...
+	@# The import rules of the design (internal/importrules) and the client
+	@# staying free of eBPF and of the agent (go list -deps).
+	$(GO) test -count=1 ./internal/importrules
+	$(GO) test -count=1 -run 'TestClientDeps$$' ./cmd/kubectl-gadget
 	$(GO) tool staticcheck -tags e2e ./test/e2e
 	$(GO) tool staticcheck -tags e2enode ./test/e2enode
 	@# staticcheck is a tool of the main module; build it once and run it in the others.

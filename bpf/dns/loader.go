@@ -190,3 +190,15 @@ func Addrs(r *Record) (src, dst netip.Addr) {
 	}
 	return netip.AddrFrom16(r.Saddr), netip.AddrFrom16(r.Daddr)
 }
+
+// MemoryEstimate is the most kernel memory, in bytes, that Load(opts)
+// pins with ncpu possible CPUs: the ring buffer, the counters and each
+// map's own overhead, plus the capture program of one namespace (Program
+// loads one more per watched namespace, a few KiB each).
+func MemoryEstimate(opts Options, ncpu int) uint64 {
+	if opts.RingSize == 0 {
+		opts.RingSize = DefaultRingSize
+	}
+	const mapOverhead, progOverhead = 4 << 10, 64 << 10
+	return uint64(opts.RingSize) + 2*4096 + uint64(NumStats)*8*uint64(max(ncpu, 1)) + 2*mapOverhead + progOverhead
+}

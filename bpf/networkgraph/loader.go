@@ -43,6 +43,8 @@ const (
 // Defaults for Options.
 const (
 	DefaultMaxEdges = 16384
+	// DefaultMaxFlows is the largest flows map Load sizes by itself
+	// (FlowsFor).
 	DefaultMaxFlows = 65536
 )
 
@@ -70,7 +72,9 @@ type Options struct {
 	// Their counters take 32 bytes per CPU each, all allocated by Load
 	// (the default: 512 KiB per CPU), plus about 100 bytes per edge seen.
 	MaxEdges uint32
-	// MaxFlows bounds the flows whose direction is remembered (LRU).
+	// MaxFlows bounds the flows whose direction is remembered (LRU),
+	// preallocated by Load at about 120 bytes each (65536: 7.5 MiB).
+	// 0 means FlowsFor(MaxEdges).
 	MaxFlows uint32
 }
 
@@ -91,7 +95,7 @@ func Load(opts Options) (*Objects, error) {
 		opts.MaxEdges = DefaultMaxEdges
 	}
 	if opts.MaxFlows == 0 {
-		opts.MaxFlows = DefaultMaxFlows
+		opts.MaxFlows = FlowsFor(opts.MaxEdges)
 	}
 	spec, err := loadNetworkgraph()
 	if err != nil {

@@ -44,8 +44,6 @@ type env struct {
 		add func(gadget.Target), remove func(id string)) error
 	// signals stop a run cleanly.
 	signals []os.Signal
-	// plugins returns what a gadget offers the plugin pipeline.
-	plugins func(gadget string) (pluginSupport, bool)
 }
 
 func defaultEnv() env {
@@ -59,7 +57,6 @@ func defaultEnv() env {
 		resolveNamed: containers.ResolveNamed,
 		watch:        containers.WatchNamed,
 		signals:      []os.Signal{os.Interrupt, syscall.SIGTERM},
-		plugins:      gadgetPlugins,
 	}
 }
 
@@ -211,6 +208,7 @@ func newGadgetCmd(e env, g *globalFlags, info *gadget.Info) *cobra.Command {
 	}
 	f.StringVar(&o.web, "web", "", "serve a live view of the trace at `ADDR` (HOST:PORT, e.g. 127.0.0.1:8099) while it runs; see docs/web.md")
 	o.plugins.addFlags(f)
+	o.metrics.addFlags(f)
 	return cmd
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/registry"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
+	ngspec "github.com/gadgetkit/gadget/gadgets/networkgraph/spec"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 )
 
@@ -103,6 +104,8 @@ func (g *fakeGadget) info() *gadget.Info {
 		},
 		Formats:   format.Names(),
 		NewOutput: format.New,
+		// network-graph's plugin support: the fake emits its events.
+		Extensions: ngspec.Info().Extensions,
 	}
 }
 
@@ -159,7 +162,6 @@ func run(t *testing.T, g *fakeGadget, euid int, args ...string) result {
 			return nil
 		},
 		signals: []os.Signal{syscall.SIGUSR1},
-		plugins: func(string) (pluginSupport, bool) { return gadgetPlugins("network-graph") },
 	}
 	if g.started == nil {
 		g.started = make(chan struct{})

@@ -3,7 +3,7 @@
 // without Kubernetes, against network namespaces or processes.
 //
 //	gadget list
-//	sudo gadget run network-graph --netns frontend --netns api --duration 10s
+//	sudo gadget run GADGET --netns frontend --netns api --duration 10s
 //
 // Exit codes: 0 on success, 1 when the trace fails, 2 when the command
 // line is wrong or cannot be carried out as given (flag values, no target,

@@ -15,8 +15,10 @@ import (
 	"github.com/gadgetkit/gadget/framework/plugin"
 	"github.com/gadgetkit/gadget/framework/plugin/goplugin"
 	"github.com/gadgetkit/gadget/framework/plugin/loader"
+	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
 	"github.com/gadgetkit/gadget/framework/plugin/plugincheck"
 	"github.com/gadgetkit/gadget/framework/plugin/wasm"
+	"github.com/gadgetkit/gadget/framework/registry"
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
 )
 
@@ -65,8 +67,10 @@ func newPluginCmd(e env, g *globalFlags) *cobra.Command {
 			}
 			return withPlugin(cmd.Context(), e, g, o, args[0], func(p loaded) error {
 				co := plugincheck.Options{Gadget: o.gadget, Params: params[p.manifest().Name]}
-				if support, ok := gadgetPluginsOf(e, o.gadget); ok {
-					co.CheckEnriched = support.checkEnriched
+				if info, err := e.reg.Lookup(o.gadget); err == nil {
+					if support, ok := pipeline.SupportOf(info); ok {
+						co.CheckEnriched = support.CheckEnriched
+					}
 				}
 				var results []plugincheck.Result
 				if p.formatter != nil {
@@ -96,7 +100,7 @@ func newPluginCmd(e env, g *globalFlags) *cobra.Command {
 		f.StringVar(&o.pluginDir, "plugin-dir", "", "look up a NAME as `DIR`/NAME.wasm or DIR/NAME")
 		f.DurationVar(&o.timeout, "plugin-timeout", 30*time.Second, "fail a plugin call that takes longer than this")
 	}
-	test.Flags().StringVar(&o.gadget, "gadget", "network-graph", "the gadget whose events the test batches hold")
+	test.Flags().StringVar(&o.gadget, "gadget", pluginGadget(e.reg), "the gadget whose events the test batches hold (default: the first registered gadget that takes plugins)")
 	test.Flags().StringArrayVar(&o.params, "plugin-param", nil, "give the plugin a parameter, `PLUGIN.KEY=VALUE`; repeatable")
 	cmd.AddCommand(inspect, test)
 	return cmd
@@ -130,8 +134,14 @@ func withPlugin(ctx context.Context, e env, g *globalFlags, o pluginCmdOptions, 
 		Wasm:      wasm.Options{CacheDir: wasmCacheDir(), CallTimeout: o.timeout, Logger: logger},
 		GoPlugin:  goplugin.Options{CallTimeout: o.timeout, Logger: logger},
 	}
-	if support, ok := gadgetPluginsOf(e, "network-graph"); ok && support.formatters != nil {
-		opts.Formatters = support.formatters()
+	// Built-in names are the formats of the gadget of --gadget (inspect:
+	// of the first gadget that takes plugins).
+	name := o.gadget
+	if name == "" {
+		name = pluginGadget(e.reg)
+	}
+	if info, err := e.reg.Lookup(name); err == nil {
+		opts.Formatters = pipeline.Formatters(info)
 	}
 	host := "go-plugin"
 	switch {
@@ -191,12 +201,32 @@ func writeManifest(w io.Writer, p loaded) error {
 	return tw.Flush()
 }
 
-// gadgetPluginsOf returns the plugin support of the gadget name.
-func gadgetPluginsOf(e env, name string) (pluginSupport, bool) {
-	if e.plugins == nil {
-		return pluginSupport{}, false
+// pluginGadget is the first registered gadget that takes plugins, ""
+// when none does.
+func pluginGadget(reg *registry.Registry) string {
+	if reg == nil {
+		return ""
 	}
-	return e.plugins(name)
+	for _, info := range reg.All() {
+		if _, ok := pipeline.SupportOf(info); ok {
+			return info.Name
+		}
+	}
+	return ""
+}
+
+// exampleGadget is the gadget named in examples: the first that takes
+// plugins, else the first registered, else GADGET.
+func exampleGadget(reg *registry.Registry) string {
+	if name := pluginGadget(reg); name != "" {
+		return name
+	}
+	if reg != nil {
+		if names := reg.Names(); len(names) > 0 {
+			return names[0]
+		}
+	}
+	return "GADGET"
 }
 
 // oneLine joins the lines of s.

@@ -20,71 +20,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gadgetkit/gadget/framework/gadget"
-	"github.com/gadgetkit/gadget/framework/plugin"
+	"github.com/gadgetkit/gadget/framework/plugin/chain"
 	"github.com/gadgetkit/gadget/framework/plugin/goplugin"
 	"github.com/gadgetkit/gadget/framework/plugin/loader"
 	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
 	"github.com/gadgetkit/gadget/framework/plugin/wasm"
 	"github.com/gadgetkit/gadget/framework/recording"
-	"github.com/gadgetkit/gadget/gadgets/networkgraph"
-	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
-	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 )
-
-// pluginSupport is what a gadget offers the plugin pipeline: its formats
-// as built-in formatters, how its batches merge into the final result and
-// how the warnings of a batch are shown.
-type pluginSupport struct {
-	formatters func() []plugin.Formatter
-	final      func(events []byte) ([]byte, error)
-	messages   func(events []byte, w io.Writer) error
-	// checkEnriched checks an enricher's result against its input: the
-	// same edges, none invented and none with changed identity.
-	checkEnriched func(in, out []byte) error
-	// newMerger folds the batches into the final result as they arrive.
-	newMerger func() pipeline.Merger
-	// checkEvent checks one recorded event for gadget format, naming a
-	// field of the wrong type.
-	checkEvent func(event []byte) error
-}
-
-// gadgetPlugins returns the plugin support of the gadget called name.
-func gadgetPlugins(name string) (pluginSupport, bool) {
-	switch name {
-	case networkgraph.Name:
-		return pluginSupport{formatters: format.Plugins, final: format.FinalGraph, messages: format.WriteMessages,
-			checkEnriched: checkEdgesKept, newMerger: format.NewMerger, checkEvent: format.CheckEvent}, true
-	}
-	return pluginSupport{}, false
-}
-
-// checkEdgesKept checks a network-graph enricher's result: every event
-// out is one of the events in, by its identity (types.Event.Key: namespace,
-// pod, pktType, proto, ip and port), each at most once. An enricher may
-// add annotations, change other fields or drop events; it may not invent
-// an edge or change what identifies one.
-func checkEdgesKept(in, out []byte) error {
-	var ins, outs []types.Event
-	if err := json.Unmarshal(in, &ins); err != nil {
-		return fmt.Errorf("the batch given: %w", err)
-	}
-	if err := json.Unmarshal(out, &outs); err != nil {
-		return fmt.Errorf("the enriched batch is not a JSON array of network-graph events: %w", err)
-	}
-	left := map[string]int{}
-	for i := range ins {
-		left[ins[i].Key()]++
-	}
-	for i := range outs {
-		k := outs[i].Key()
-		if left[k] == 0 {
-			return fmt.Errorf("event %d of its result (%s) is not in the batch it was given: "+
-				"an enricher may add annotations or drop events, never invent one or change its namespace, pod, pktType, proto, ip or port", i+1, k)
-		}
-		left[k]--
-	}
-	return nil
-}
 
 // pluginOptions are the plugin flags of "gadget run <gadget>".
 type pluginOptions struct {
@@ -143,24 +85,24 @@ func parseBytes(s string) (int64, error) {
 
 // checkParams fails when a --plugin-param names a plugin that is not in
 // the run's chain: a misspelled name would otherwise be ignored.
-func checkParams(params map[string]map[string]string, set *loader.Set) error {
+func checkParams(params map[string]map[string]string, c *chain.Chain) error {
 	names := map[string]bool{}
-	var chain []string
-	if set.Formatter != nil {
-		n := set.Formatter.Manifest().Name
+	var run []string
+	if f := c.Formatter(); f != nil {
+		n := f.Manifest().Name
 		names[n] = true
-		chain = append(chain, "formatter "+strconv.Quote(n))
+		run = append(run, "formatter "+strconv.Quote(n))
 	}
-	for _, e := range set.Enrichers {
+	for _, e := range c.Enrichers() {
 		n := e.Manifest().Name
 		names[n] = true
-		chain = append(chain, "enricher "+strconv.Quote(n))
+		run = append(run, "enricher "+strconv.Quote(n))
 	}
 	for _, name := range slices.Sorted(maps.Keys(params)) {
 		if !names[name] {
 			for k := range params[name] {
 				return usagef("--plugin-param %s.%s: no plugin %q in this run (%s); fix the plugin name or drop the flag",
-					name, k, name, strings.Join(chain, ", "))
+					name, k, name, strings.Join(run, ", "))
 			}
 		}
 	}
@@ -190,9 +132,10 @@ func (o pluginOptions) parameters() (map[string]map[string]string, error) {
 // WASM module may take seconds to compile) and handed to the output
 // pipeline once the trace is under way.
 type pluginSet struct {
-	set    *loader.Set
-	cfg    pipeline.Config
-	handed bool
+	chain  *chain.Chain
+	params map[string]map[string]string
+	stdout io.Writer
+	stderr io.Writer
 	pipe   *pipeline.Pipeline
 	policy string // --plugin-errors
 }
@@ -214,65 +157,37 @@ func loadPlugins(ctx context.Context, e env, info *gadget.Info, o runOptions) (*
 		cpu = -1 // no bound
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: logLevelOr(o.logLevel)}))
-	support, ok := pluginSupport{}, false
-	if e.plugins != nil {
-		support, ok = e.plugins(info.Name)
-	}
-	if !ok {
-		support = pluginSupport{formatters: func() []plugin.Formatter { return nil }}
-	}
 	spec := o.plugins.formatter
 	if spec == "" {
 		spec = o.output
 	}
 	opts := loader.Options{
-		Formatters: support.formatters(),
-		PluginDir:  o.plugins.pluginDir,
+		PluginDir: o.plugins.pluginDir,
 		// The hosts log at the run's log level: a go-plugin's own messages
 		// and stderr, a failed WASM call's stderr (a panic's stack) at debug.
 		Wasm: wasm.Options{CacheDir: wasmCacheDir(), CallTimeout: o.plugins.pluginTimeout, Logger: logger},
 		GoPlugin: goplugin.Options{CallTimeout: o.plugins.pluginTimeout, Logger: logger,
 			MemoryLimit: memory, CPULimit: cpu},
 		Privileged: o.plugins.privileged,
+		Metrics:    o.metrics.set,
 	}
-	set, err := loader.Load(ctx, spec, o.plugins.enrichers, opts)
+	c, err := chain.Load(ctx, info, spec, o.plugins.enrichers, opts)
 	if err != nil {
 		return nil, usageError{err}
 	}
-	if err := checkParams(params, set); err != nil {
-		set.CloseAll()
+	if err := checkParams(params, c); err != nil {
+		c.Close()
 		return nil, err
 	}
-	var fallback plugin.Formatter
-	for _, f := range opts.Formatters {
-		if f.Manifest().Name == "json" {
-			fallback = f
-		}
-	}
-	return &pluginSet{set: set, policy: o.plugins.errors, cfg: pipeline.Config{
-		Gadget:    info.Name,
-		Enrichers: set.Enrichers,
-		Formatter: set.Formatter,
-		Params:    params,
-		Fallback:  fallback,
-		Final:     support.final,
-		NewMerger: support.newMerger,
-		Messages:  support.messages,
-		// An enricher's result keeps the gadget's edges.
-		CheckEnriched: support.checkEnriched,
-		Stdout:        e.stdout,
-		Stderr:        e.stderr,
-		Close:         set.Close,
-	}}, nil
+	return &pluginSet{chain: c, params: params, stdout: e.stdout, stderr: e.stderr, policy: o.plugins.errors}, nil
 }
 
 // output returns the pipeline running the plugins, which then owns them.
 func (p *pluginSet) output(ctx context.Context) (gadget.Output, error) {
-	out, err := pipeline.New(ctx, p.cfg)
+	out, err := p.chain.Pipeline(ctx, p.params, p.stdout, p.stderr)
 	if err != nil {
 		return nil, usageError{err}
 	}
-	p.handed = true
 	p.pipe = out
 	return out, nil
 }
@@ -290,16 +205,8 @@ func (p *pluginSet) failed() error {
 }
 
 // release closes the plugins unless a pipeline owns them.
-func (p *pluginSet) release() {
-	if p.handed {
-		return
-	}
-	p.handed = true
-	p.set.CloseAll()
-}
+func (p *pluginSet) release() { p.chain.Close() }
 
-// wasmCacheDir is where compiled WASM plugins are cached across runs, or
-// "" when the user has no cache directory.
 // logLevelOr is the level of --log-level, or warn when it does not parse
 // (validate reports that).
 func logLevelOr(s string) slog.Level {
@@ -309,6 +216,8 @@ func logLevelOr(s string) slog.Level {
 	return slog.LevelWarn
 }
 
+// wasmCacheDir is where compiled WASM plugins are cached across runs, or
+// "" when the user has no cache directory.
 func wasmCacheDir() string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
@@ -349,7 +258,7 @@ func newFormatCmd(e env, g *globalFlags) *cobra.Command {
 			"memory follows the number of unique edges, not the size of the file. An event that is not\n" +
 			"valid JSON or has a field of the wrong type ends the command with exit status 2, naming its\n" +
 			"line. Needs no root: use it to try a plugin.",
-		Example: "  gadget format network-graph --input graph.json --formatter bin/plugins/dot.wasm",
+		Example: "  gadget format " + exampleGadget(e.reg) + " --input graph.json --formatter bin/plugins/dot.wasm",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.logLevel = g.logLevel
@@ -391,10 +300,8 @@ func formatEvents(ctx context.Context, e env, name, input string, o runOptions) 
 		return usagef("--input %s: is a directory: name a file of recorded events", input)
 	}
 	var check func([]byte) error
-	if e.plugins != nil {
-		if support, ok := e.plugins(info.Name); ok {
-			check = support.checkEvent
-		}
+	if support, ok := pipeline.SupportOf(info); ok {
+		check = support.CheckEvent
 	}
 	plugins, err := loadPlugins(ctx, e, info, o)
 	if err != nil {

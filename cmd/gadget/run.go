@@ -17,6 +17,7 @@ import (
 
 	"github.com/gadgetkit/gadget/framework/containers"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/metrics"
 	"github.com/gadgetkit/gadget/framework/trace"
 )
 
@@ -36,6 +37,7 @@ type runOptions struct {
 	logLevel string
 	plugins  pluginOptions
 	web      string // --web ADDR: serve the live view there
+	metrics  metricsOptions
 }
 
 // validate checks the flags that need no machine state; its errors are
@@ -68,12 +70,16 @@ func (o runOptions) validate(info *gadget.Info) error {
 	if err := o.plugins.validate(); err != nil {
 		return err
 	}
+	if err := o.metrics.validate(o.web); err != nil {
+		return err
+	}
 	if len(o.netns) == 0 && len(o.pids) == 0 && !o.all {
 		return usagef("no target selected: pass --netns NAME, --pid N or --all")
 	}
 	return nil
 }
 
+// selector is the selection of targets the flags make.
 func (o runOptions) selector() containers.Selector {
 	return containers.Selector{Netns: slices.Clone(o.netns), PIDs: slices.Clone(o.pids), All: o.all}
 }
@@ -121,6 +127,14 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 	if uid := e.euid(); uid != 0 {
 		return usagef("gadget run needs root to load eBPF programs and enter network namespaces (running as uid %d): run it with sudo", uid)
 	}
+	level, _ := parseLogLevel(o.logLevel)
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	mx, err := openMetrics(e.reg, o, log)
+	if err != nil {
+		return err
+	}
+	defer mx.closeUnserved()
+	o.metrics.set = mx.metricsSet()
 	// Plugins load before the run's clock starts: compiling a WASM module
 	// may take seconds.
 	var plugins *pluginSet
@@ -131,8 +145,6 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 		}
 		defer plugins.release()
 	}
-	level, _ := parseLogLevel(o.logLevel)
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
 	node, err := e.hostname()
 	if err != nil {
@@ -150,33 +162,26 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 		defer cancelRun()
 	}
 
-	sel := o.selector()
-	targets, err := e.resolve(runCtx, node, sel)
-	switch {
-	case errors.Is(err, containers.ErrBadTarget):
-		// Missing, malformed or inaccessible: the selection is wrong.
-		return usageError{err}
-	case err != nil:
-		return fmt.Errorf("select targets: %w", err)
-	case len(targets) == 0 && !o.all:
-		return usagef("no target found for the selection: check --netns and --pid")
-	}
-
-	var out gadget.Output
-	if plugins != nil {
-		out, err = plugins.output(ctx)
-	} else {
-		out, err = newOutput(info, o.output, e.stdout, e.stderr)
-	}
+	targets, err := resolveTargets(runCtx, e, node, o)
 	if err != nil {
-		if errors.As(err, new(usageError)) {
-			return err
-		}
-		return usageError{err}
+		return err
 	}
-	sink := &batchSink{out: out, log: log}
+	out, err := openOutput(ctx, e, info, o, plugins)
+	if err != nil {
+		return err
+	}
+	sink := &batchSink{out: out, log: log, metrics: o.metrics.set, gadget: info.Name}
+	if mx != nil {
+		// Served until the final batch is out, like the page.
+		mxCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+		defer func() { stopMetrics(); _ = mx.wait() }()
+		mx.serve(mxCtx)
+		if mx.url != "" {
+			fmt.Fprintf(e.stderr, "metrics: %s\n", mx.url)
+		}
+	}
 	if o.web != "" {
-		view, err := openLiveView(info, o.web, node, o.interval, log, nil)
+		view, err := openLiveView(info, o.web, node, o.interval, log, mx.extra())
 		if err != nil {
 			return err
 		}
@@ -194,6 +199,7 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 		Parameters: o.parameters(),
 		Logger:     log,
 		Emit:       sink.batch,
+		Metrics:    o.metrics.set,
 	})
 	if err != nil {
 		return err
@@ -212,47 +218,7 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 
 	g, gctx := errgroup.WithContext(runCtx)
 	if o.all {
-		// Watch reports every target on its first pass; those resolved
-		// above are already watched and not logged again.
-		known := map[string]gadget.Target{}
-		for _, t := range targets {
-			known[t.ID] = t
-		}
-		g.Go(func() error {
-			err := e.watch(gctx, o.interval,
-				func(ctx context.Context) ([]gadget.Target, error) { return e.resolve(ctx, node, sel) },
-				func(ctx context.Context) ([]gadget.Target, error) { return e.resolveNamed(ctx, node, sel) },
-				func(t gadget.Target) {
-					old, ok := known[t.ID]
-					if ok && old == t {
-						return
-					}
-					if err := tr.AddTarget(gctx, t); err != nil {
-						log.Warn("new target not watched", "target", t.ID, "netns", t.NetnsPath, "err", err)
-						return
-					}
-					known[t.ID] = t
-					if ok {
-						// The same namespace, now by its name (or another
-						// process): still attached, relabelled.
-						log.Info("target renamed", "target", t.ID, "pod", t.Pod, "was", old.Pod, "netns", t.NetnsPath)
-						return
-					}
-					log.Info("target added", "target", t.ID, "pod", t.Pod, "netns", t.NetnsPath)
-				},
-				func(id string) {
-					delete(known, id)
-					if err := tr.RemoveTarget(gctx, id); err != nil {
-						log.Warn("target not removed", "target", id, "err", err)
-						return
-					}
-					log.Info("target removed", "target", id)
-				})
-			if err != nil && gctx.Err() == nil {
-				return fmt.Errorf("follow targets: %w", err)
-			}
-			return nil
-		})
+		g.Go(func() error { return followTargets(gctx, e, tr, node, o, targets, log) })
 	}
 	<-gctx.Done()
 	switch {
@@ -276,6 +242,89 @@ func runGadget(ctx context.Context, e env, info *gadget.Info, o runOptions) erro
 	return plugins.failed()
 }
 
+// resolveTargets returns the targets the flags select on node now. A
+// selection that is missing, malformed or inaccessible, or finds nothing
+// without --all, is a usageError.
+func resolveTargets(ctx context.Context, e env, node string, o runOptions) ([]gadget.Target, error) {
+	targets, err := e.resolve(ctx, node, o.selector())
+	switch {
+	case errors.Is(err, containers.ErrBadTarget):
+		// Missing, malformed or inaccessible: the selection is wrong.
+		return nil, usageError{err}
+	case err != nil:
+		return nil, fmt.Errorf("select targets: %w", err)
+	case len(targets) == 0 && !o.all:
+		return nil, usagef("no target found for the selection: check --netns and --pid")
+	}
+	return targets, nil
+}
+
+// openOutput returns where the run's batches go: the plugin pipeline when
+// plugins are used, else the gadget's --output format. Its errors are
+// usageErrors.
+func openOutput(ctx context.Context, e env, info *gadget.Info, o runOptions, plugins *pluginSet) (gadget.Output, error) {
+	var out gadget.Output
+	var err error
+	if plugins != nil {
+		out, err = plugins.output(ctx)
+	} else {
+		out, err = newOutput(info, o.output, e.stdout, e.stderr)
+	}
+	if err != nil {
+		if errors.As(err, new(usageError)) {
+			return nil, err
+		}
+		return nil, usageError{err}
+	}
+	return out, nil
+}
+
+// followTargets keeps tr's targets those of the selection as it changes,
+// with --all, until ctx ends. started are the targets tr already watches:
+// the watch reports every target on its first pass, and those are not
+// added or logged again.
+func followTargets(ctx context.Context, e env, tr *trace.Trace, node string, o runOptions, started []gadget.Target, log *slog.Logger) error {
+	sel := o.selector()
+	known := map[string]gadget.Target{}
+	for _, t := range started {
+		known[t.ID] = t
+	}
+	add := func(t gadget.Target) {
+		old, ok := known[t.ID]
+		if ok && old == t {
+			return
+		}
+		if err := tr.AddTarget(ctx, t); err != nil {
+			log.Warn("new target not watched", "target", t.ID, "netns", t.NetnsPath, "err", err)
+			return
+		}
+		known[t.ID] = t
+		if ok {
+			// The same namespace, now by its name (or another
+			// process): still attached, relabelled.
+			log.Info("target renamed", "target", t.ID, "pod", t.Pod, "was", old.Pod, "netns", t.NetnsPath)
+			return
+		}
+		log.Info("target added", "target", t.ID, "pod", t.Pod, "netns", t.NetnsPath)
+	}
+	remove := func(id string) {
+		delete(known, id)
+		if err := tr.RemoveTarget(ctx, id); err != nil {
+			log.Warn("target not removed", "target", id, "err", err)
+			return
+		}
+		log.Info("target removed", "target", id)
+	}
+	err := e.watch(ctx, o.interval,
+		func(ctx context.Context) ([]gadget.Target, error) { return e.resolve(ctx, node, sel) },
+		func(ctx context.Context) ([]gadget.Target, error) { return e.resolveNamed(ctx, node, sel) },
+		add, remove)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("follow targets: %w", err)
+	}
+	return nil
+}
+
 // stopTrace stops tr through the gadget's "stop" operation, or directly
 // when the gadget declares none.
 func stopTrace(ctx context.Context, tr *trace.Trace) error {
@@ -294,6 +343,7 @@ func checkParameters(info *gadget.Info, params map[string]string) error {
 	return nil
 }
 
+// closeOutput writes the final result.
 func closeOutput(out gadget.Output) error {
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("write the result: %w", err)
@@ -307,14 +357,23 @@ type batchSink struct {
 	out  gadget.Output
 	log  *slog.Logger
 	view *liveView // nil without --web
+	// metrics times the stages of each batch for gadget; nil keeps nothing.
+	metrics *metrics.Set
+	gadget  string
 
 	mu    sync.Mutex
 	first error
 }
 
 func (s *batchSink) batch(b any) {
-	s.view.publish(b, s.log)
+	if s.view != nil {
+		start := time.Now()
+		s.view.publish(b, s.log)
+		s.metrics.Stage(s.gadget, metrics.StageWeb, start)
+	}
+	start := time.Now()
 	err := s.out.Batch(b)
+	s.metrics.Stage(s.gadget, metrics.StageOutput, start)
 	if err == nil {
 		return
 	}

@@ -11,15 +11,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/gadgetkit/gadget/framework/kubemeta"
-	"github.com/gadgetkit/gadget/gadgets/networkgraph"
-	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
+	"github.com/gadgetkit/gadget/framework/registry"
 )
 
 // addKubeEnricher adds to mgr the informer caches of the cluster's pods,
-// services and nodes, and returns the enrichment they drive: for
-// network-graph, the Kubernetes fields of every edge. Until the caches are
-// filled, edges go out as the gadget made them.
-func addKubeEnricher(mgr manager.Manager, cfg *rest.Config, log *slog.Logger) (func(string, any) any, error) {
+// services and nodes, and returns the enrichment they drive: for each
+// gadget of reg that declares a kubemeta.Enrichment, e.g. the Kubernetes
+// fields of every edge. Until the caches are filled, batches go out as the
+// gadget made them.
+func addKubeEnricher(mgr manager.Manager, cfg *rest.Config, reg *registry.Registry, log *slog.Logger) (func(string, any) any, error) {
 	clientset, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("enricher client: %w", err)
@@ -45,10 +45,15 @@ func addKubeEnricher(mgr manager.Manager, cfg *rest.Config, log *slog.Logger) (f
 	if err != nil {
 		return nil, fmt.Errorf("enricher: %w", err)
 	}
-	enricher := networkgraph.KubeEnricher{Cluster: idx}
+	enrich := map[string]func(kubemeta.Lookup, any){}
+	for _, info := range reg.All() {
+		if e, ok := kubemeta.EnrichmentOf(info); ok {
+			enrich[info.Name] = e.Enrich
+		}
+	}
 	return func(gadget string, batch any) any {
-		if events, ok := batch.([]types.Event); ok && gadget == networkgraph.Name {
-			enricher.Enrich(events)
+		if f := enrich[gadget]; f != nil {
+			f(idx, batch)
 		}
 		return batch
 	}, nil

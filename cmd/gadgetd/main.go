@@ -8,7 +8,10 @@
 //
 //	gadgetd --node-name NODE [--kubeconfig FILE] [--metrics-bind-address ADDR]
 //	        [--health-probe-bind-address ADDR] [--stream-bind-address ADDR]
-//	        [--plugin-dir DIR] [--log-level LEVEL]
+//	        [--plugin-dir DIR] [--traffic-metrics] [--traffic-metrics-limit N]
+//	        [--kernel-memory-budget auto|SIZE] [--max-traces N] [--stream-bytes SIZE]
+//	        [--stream-max-readers N] [--stream-write-timeout DURATION]
+//	        [--log-level LEVEL]
 //	gadgetd --version
 package main
 

@@ -43,7 +43,9 @@ type options struct {
 	scopePolicy       bool
 	heartbeatInterval time.Duration
 	checkpointDir     string
-	debugAddr         string // --debug-bind-address: debug.go
+	limits            limits
+	metrics           metricsOptions // --traffic-metrics*: metrics.go
+	debugAddr         string         // --debug-bind-address: debug.go
 }
 
 // errVersion is what parseFlags returns once --version printed the
@@ -90,6 +92,8 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 			o.privileged = append(o.privileged, name)
 			return nil
 		})
+	o.limits.register(fs)
+	o.metrics.addFlags(fs)
 	addDebugFlag(fs, &o.debugAddr)
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	printVersion := fs.Bool("version", false, "print the version and exit")
@@ -111,6 +115,12 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	if o.heartbeatInterval < time.Second || o.heartbeatInterval%time.Second != 0 {
 		return o, usageError{fmt.Errorf("--heartbeat-interval %v: use whole seconds, at least 1s", o.heartbeatInterval)}
+	}
+	if err := o.limits.check(); err != nil {
+		return o, usageError{err}
+	}
+	if err := o.metrics.validate(); err != nil {
+		return o, err
 	}
 	if err := checkDebugAddr(o.debugAddr); err != nil {
 		return o, err

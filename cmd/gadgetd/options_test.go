@@ -27,17 +27,19 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{name: "node from the environment", env: map[string]string{"NODE_NAME": "w1", "KUBECONFIG": "/k"},
 			want: options{nodeName: "w1", kubeconfig: "/k", metricsAddr: "127.0.0.1:9442", healthAddr: ":9441", streamAddr: ":7070", kubeEnrich: true, logLevel: slog.LevelInfo,
-				scopePolicy: true, heartbeatInterval: 30 * time.Second}},
+				scopePolicy: true, heartbeatInterval: 30 * time.Second, metrics: metricsOptions{trafficLimit: 10000}}},
 		{name: "flags win", env: map[string]string{"NODE_NAME": "w1"},
 			args: []string{"--node-name", "w2", "--kubeconfig", "/c", "--metrics-bind-address", "0",
 				"--health-probe-bind-address", "127.0.0.1:9", "--log-level", "debug", "--stream-bind-address", "0", "--kube-enrich=false",
-				"--require-scope-policy=false", "--heartbeat-interval", "5s", "--checkpoint-dir", "/var/lib/ckpt"},
+				"--require-scope-policy=false", "--heartbeat-interval", "5s", "--checkpoint-dir", "/var/lib/ckpt",
+				"--traffic-metrics", "--traffic-metrics-limit", "5"},
 			want: options{nodeName: "w2", kubeconfig: "/c", metricsAddr: "0", healthAddr: "127.0.0.1:9", streamAddr: "0", logLevel: slog.LevelDebug,
-				heartbeatInterval: 5 * time.Second, checkpointDir: "/var/lib/ckpt"}},
+				heartbeatInterval: 5 * time.Second, checkpointDir: "/var/lib/ckpt", metrics: metricsOptions{traffic: true, trafficLimit: 5}}},
+		{name: "no traffic edges", args: []string{"--node-name", "n", "--traffic-metrics-limit", "0"}, wantErr: "--traffic-metrics-limit 0: must be at least 1"},
 		{name: "sub-second heartbeat", args: []string{"--node-name", "n", "--heartbeat-interval", "1500ms"}, wantErr: "--heartbeat-interval 1.5s: use whole seconds"},
 		{name: "privileged plugins", args: []string{"--node-name", "n", "--plugin-privileged", "csv", "--plugin-privileged", "net"},
 			want: options{nodeName: "n", metricsAddr: "127.0.0.1:9442", healthAddr: ":9441", streamAddr: ":7070", kubeEnrich: true, logLevel: slog.LevelInfo,
-				scopePolicy: true, heartbeatInterval: 30 * time.Second, privileged: []string{"csv", "net"}}},
+				scopePolicy: true, heartbeatInterval: 30 * time.Second, privileged: []string{"csv", "net"}, metrics: metricsOptions{trafficLimit: 10000}}},
 		{name: "privileged plugin path", args: []string{"--node-name", "n", "--plugin-privileged", "/bin/sh"}, wantErr: `want the file name of a go-plugin in --plugin-dir`},
 		{name: "no node", wantErr: "--node-name is empty"},
 		{name: "bad level", args: []string{"--node-name", "n", "--log-level", "loud"}, wantErr: `--log-level "loud"`},
@@ -60,6 +62,7 @@ func TestParseFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			got.limits = limits{} // TestLimitFlags
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("options = %+v, want %+v", got, tt.want)
 			}

@@ -13,7 +13,7 @@ import (
 )
 
 func TestTracePlugins(t *testing.T) {
-	hook := tracePlugins(t.TempDir(), t.TempDir(), nil)
+	hook := tracePlugins(t.TempDir(), t.TempDir(), nil, nil)
 	info := networkgraph.Info()
 
 	t.Run("no plugins: parameters pass through", func(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/controller"
 	"github.com/gadgetkit/gadget/framework/registry"
 	"github.com/gadgetkit/gadget/framework/streamhttp"
+	"github.com/gadgetkit/gadget/internal/cgroupmem"
 	"github.com/gadgetkit/gadget/internal/version"
 
 	// The gadgets the agent runs register themselves.
@@ -39,6 +40,9 @@ func serve(ctx context.Context, o options, stderr io.Writer) error {
 	cfg, err := restConfig(o.kubeconfig)
 	if err != nil {
 		return err
+	}
+	if o.limits.kernelBytes, err = o.limits.kernelBudget(log, cgroupmem.Limit); err != nil {
+		return usageError{err}
 	}
 	agent, err := newAgent(cfg, o, log, registry.Default, nil)
 	if err != nil {
@@ -86,6 +90,10 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 	if err != nil {
 		return nil, fmt.Errorf("create the manager: %w", err)
 	}
+	set, err := newMetrics(reg, o.metrics, log.With("component", "metrics"))
+	if err != nil {
+		return nil, err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("health check: %w", err)
 	}
@@ -101,7 +109,7 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 	}
 	var enrich func(string, any) any
 	if o.kubeEnrich {
-		if enrich, err = addKubeEnricher(mgr, cfg, log.With("component", "enricher")); err != nil {
+		if enrich, err = addKubeEnricher(mgr, cfg, reg, log.With("component", "enricher")); err != nil {
 			return nil, err
 		}
 	}
@@ -111,11 +119,15 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 		Targets:  targets,
 		Logger:   log,
 		Enrich:   enrich,
-		Plugins:  tracePlugins(o.pluginDir, defaultWasmCache(), o.privileged),
+		Plugins:  tracePlugins(o.pluginDir, defaultWasmCache(), o.privileged, set),
+		Metrics:  set,
 
 		RequireScopePolicy: o.scopePolicy,
 		HeartbeatInterval:  o.heartbeatInterval,
 		CheckpointDir:      o.checkpointDir,
+		StreamBytes:        int(o.limits.streamBytes.Value()),
+		MaxTraces:          o.limits.maxTraces,
+		KernelMemoryBudget: o.limits.kernelBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -127,7 +139,10 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 		return nil, err
 	}
 	if o.streamAddr != "0" && o.streamAddr != "" {
-		srv := &streamhttp.Server{Streams: r, Logger: log.With("component", "stream")}
+		srv := &streamhttp.Server{
+			Streams: r, Logger: log.With("component", "stream"), Metrics: set,
+			MaxReaders: o.limits.streamMaxReaders, WriteTimeout: o.limits.streamWriteTimeout,
+		}
 		err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 			log.Info("stream server listening", "address", o.streamAddr)
 			return streamhttp.ListenAndServe(ctx, o.streamAddr, srv.Handler())

@@ -4,13 +4,18 @@
 //
 //	kubectl gadget deploy [--image IMAGE]
 //	kubectl gadget version [-o json] [--client]
-//	kubectl gadget network-graph start -n demo [--node NODE]... [-l app=web]
-//	kubectl gadget network-graph stream -o jsonl
-//	kubectl gadget network-graph show -o table
-//	kubectl gadget network-graph stop
-//	kubectl gadget network-graph record --output graph.jsonl --duration 1m
-//	kubectl gadget network-graph advise --input graph.jsonl
+//	kubectl gadget GADGET start -n demo [--node NODE]... [-l app=web] [--param KEY=VALUE]...
+//	kubectl gadget GADGET stream -o jsonl
+//	kubectl gadget GADGET show -o table
+//	kubectl gadget GADGET stop
+//	kubectl gadget GADGET record --output events.jsonl --duration 1m
+//	kubectl gadget GADGET advise --input events.jsonl
 //	kubectl gadget undeploy
+//
+// There is one GADGET command per gadget declared in gadgets/declared,
+// built from its declaration (framework/gadget.Info): its parameters with
+// Flag set become flags of start, its formats the values of -o, and advise
+// exists when it declares Advice. kubectl-gadget links no tracer.
 //
 // deploy installs the gadgetd image of kubectl-gadget's own version
 // (internal/version, stamped by make dist) unless --image names another.
@@ -27,6 +32,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// Every gadget's declaration, for the gadget commands.
+	_ "github.com/gadgetkit/gadget/gadgets/declared"
 )
 
 func main() {

@@ -16,6 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
+	"github.com/gadgetkit/gadget/framework/registry"
 )
 
 // clients reach the cluster.
@@ -104,6 +105,7 @@ func newRootCmdWith(stdout, stderr io.Writer, k *kubeFlags) *cobra.Command {
 		return usagef("%v (see '%s --help')", err, cmd.CommandPath())
 	})
 	k.bind(root)
-	root.AddCommand(newDeployCmd(k), newUndeployCmd(k), newNetworkGraphCmd(k), newVersionCmd(k))
+	root.AddCommand(newDeployCmd(k), newUndeployCmd(k), newVersionCmd(k))
+	root.AddCommand(newGadgetCmds(k, registry.Declared)...)
 	return root
 }

@@ -35,7 +35,9 @@ import (
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/metrics"
 	"github.com/gadgetkit/gadget/framework/registry"
+	"github.com/gadgetkit/gadget/framework/streambuf"
 	"github.com/gadgetkit/gadget/framework/trace"
 )
 
@@ -62,9 +64,10 @@ type Options struct {
 	// MaxStatusOutput bounds status.output in bytes; 0 means
 	// DefaultMaxStatusOutput.
 	MaxStatusOutput int
-	// StreamBatches is how many batches a trace in the Stream output mode
-	// keeps; 0 means DefaultStreamBatches.
-	StreamBatches int
+	// StreamBytes bounds the events a trace in the Stream output mode
+	// keeps for its readers, in bytes of NDJSON; the oldest go first.
+	// 0 means streambuf.DefaultBytes (8 MiB).
+	StreamBytes int
 	// Enrich, when set, is called with every batch of every trace before
 	// the output mode sees it, with the name of the trace's gadget; it
 	// returns the batch to deliver (e.g. the same slice, enriched in place
@@ -101,6 +104,19 @@ type Options struct {
 	// it selects. gadgetd sets it; the agent then needs get on that
 	// ValidatingAdmissionPolicy and its binding.
 	RequireScopePolicy bool
+	// MaxTraces bounds the traces started on this node at once; 0 means
+	// DefaultMaxTraces. Starting one more fails with an operationError
+	// wrapping ErrNodeBudget.
+	MaxTraces int
+	// KernelMemoryBudget bounds, in bytes, the kernel memory the started
+	// traces of this node pin together, as their gadgets estimate it from
+	// their parameters (gadget.Info.KernelMemory); 0 means no limit.
+	// Starting a trace that would exceed it fails with an operationError
+	// wrapping ErrNodeBudget that names the trace's estimate.
+	KernelMemoryBudget uint64
+	// Metrics, when set, receives the metrics of the traces (their state,
+	// targets, batches and stage latencies) and of their gadgets.
+	Metrics *metrics.Set
 }
 
 // PluginOutput makes the Output of one run of a trace whose parameters
@@ -115,6 +131,7 @@ type Reconciler struct {
 	reader client.Reader // uncached: the scope policy
 	opts   Options
 	log    *slog.Logger
+	budget *nodeBudget
 
 	mu      sync.Mutex
 	traces  map[types.NamespacedName]*running
@@ -153,8 +170,11 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.MaxStatusOutput <= 0 {
 		opts.MaxStatusOutput = DefaultMaxStatusOutput
 	}
-	if opts.StreamBatches <= 0 {
-		opts.StreamBatches = DefaultStreamBatches
+	if opts.StreamBytes <= 0 {
+		opts.StreamBytes = streambuf.DefaultBytes
+	}
+	if opts.MaxTraces <= 0 {
+		opts.MaxTraces = DefaultMaxTraces
 	}
 	if opts.FirstTargetsTimeout <= 0 {
 		opts.FirstTargetsTimeout = 5 * time.Second
@@ -176,6 +196,7 @@ func New(opts Options) (*Reconciler, error) {
 	return &Reconciler{
 		opts:   opts,
 		log:    opts.Logger.With("node", opts.Node),
+		budget: newNodeBudget(opts.Node, opts.KernelMemoryBudget, opts.MaxTraces, opts.Metrics),
 		traces: map[types.NamespacedName]*running{},
 		done:   map[types.NamespacedName]doneOp{},
 	}, nil
@@ -511,17 +532,13 @@ func jsonPointerEscape(s string) string {
 }
 
 // Stream implements Streams.
-func (r *Reconciler) Stream(key types.NamespacedName, after uint64) ([]StreamBatch, <-chan struct{}, string, bool) {
+func (r *Reconciler) Stream(key types.NamespacedName) (*streambuf.Ring, bool) {
 	rt := r.lookup(key)
 	if rt == nil {
-		return nil, nil, "", false
+		return nil, false
 	}
 	s := rt.currentStream()
-	if s == nil {
-		return nil, nil, "", false
-	}
-	batches, next := s.since(after)
-	return batches, next, s.token, true
+	return s, s != nil
 }
 
 func (r *Reconciler) isClosing() bool {
@@ -550,7 +567,7 @@ func (r *Reconciler) ensure(ctx context.Context, tr *v1alpha1.Trace) (*running, 
 	if r.isClosing() {
 		return nil, errClosing
 	}
-	rt, err := newRunning(r.opts, r.log, tr)
+	rt, err := newRunning(r.opts, r.log, tr, r.budget)
 	if err != nil {
 		return nil, err
 	}

@@ -294,11 +294,15 @@ func TestStreamMode(t *testing.T) {
 	if raw, err := base64.RawURLEncoding.DecodeString(token); err != nil || len(raw) < 32 {
 		t.Errorf("status.streamToken %q: want base64url of at least 256 bits (decoded %d bytes, %v)", token, len(raw), err)
 	}
-	batches, next, streamToken, ok := a.r.Stream(key, 0)
-	if !ok || len(batches) != 0 {
-		t.Fatalf("Stream before any batch = %v, ok %v; want no batch, ok", batches, ok)
+	ring, ok := a.r.Stream(key)
+	if !ok {
+		t.Fatal("Stream of a started Stream trace: not ok")
 	}
-	if streamToken != token {
+	batches, next := ring.Since(0, 0)
+	if len(batches) != 0 {
+		t.Fatalf("Stream before any batch = %v; want no batch", batches)
+	}
+	if ring.Token() != token {
 		t.Errorf("Stream's token differs from status.streamToken")
 	}
 	annotate(t, c, key, "stop")
@@ -312,11 +316,14 @@ func TestStreamMode(t *testing.T) {
 		t.Errorf("status.streamToken changed on stop; want the run's token kept for its last batches")
 	}
 	<-next
-	batches, _, _, ok = a.r.Stream(key, 0)
-	if !ok || len(batches) != 1 || batches[0].Seq != 1 || string(batches[0].Data) != `["edge-0000","edge-0001"]` {
+	ring, ok = a.r.Stream(key)
+	if ok {
+		batches, _ = ring.Since(0, 0)
+	}
+	if !ok || len(batches) != 1 || batches[0].Seq != 1 || string(batches[0].Data) != "\"edge-0000\"\n\"edge-0001\"\n" {
 		t.Errorf("Stream after stop = %+v, ok %v; want the final batch", batches, ok)
 	}
-	if _, _, _, ok := a.r.Stream(types.NamespacedName{Namespace: ns, Name: "nope"}, 0); ok {
+	if _, ok := a.r.Stream(types.NamespacedName{Namespace: ns, Name: "nope"}); ok {
 		t.Error("Stream of an unknown trace: ok")
 	}
 
@@ -328,7 +335,7 @@ func TestStreamMode(t *testing.T) {
 	if restarted.Status.StreamToken == "" || restarted.Status.StreamToken == token {
 		t.Errorf("status.streamToken after a restart = %q; want a new token", restarted.Status.StreamToken)
 	}
-	if _, _, tok, _ := a.r.Stream(key, 0); tok != restarted.Status.StreamToken {
+	if ring, _ := a.r.Stream(key); ring.Token() != restarted.Status.StreamToken {
 		t.Errorf("Stream's token after a restart differs from status.streamToken")
 	}
 }

@@ -28,7 +28,7 @@ func TestBoundOutput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, warn := boundOutput([]byte(tt.raw), tt.limit)
+			got, warn := boundOutput([]byte(tt.raw), tt.limit, 0)
 			if got != tt.want {
 				t.Errorf("output = %q, want %q", got, tt.want)
 			}
@@ -48,5 +48,23 @@ func TestBoundOutput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCappedRender: a rendered result larger than what the agent keeps
+// is cut to its complete first elements, and the warning says so.
+func TestCappedRender(t *testing.T) {
+	c := &cappedBuffer{limit: 40}
+	for _, part := range []string{`[{"a":1},`, `{"a":2},{"a":3},`, `{"a":4},{"a":5},{"a":6}]`} {
+		if n, err := c.Write([]byte(part)); n != len(part) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if c.buf.Len() != 40 || c.dropped != 49-40 {
+		t.Fatalf("kept %d, dropped %d; want 40, 9", c.buf.Len(), c.dropped)
+	}
+	got, warn := boundOutput(c.buf.Bytes(), 20, c.dropped)
+	if got != `[{"a":1},{"a":2}]` || !strings.Contains(warn, "first 2 edges") || !strings.Contains(warn, "more than 49 bytes") {
+		t.Errorf("boundOutput = %q, %q; want the first 2 edges and a warning saying the result is more than 49 bytes", got, warn)
 	}
 }

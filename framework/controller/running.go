@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/metrics"
+	"github.com/gadgetkit/gadget/framework/streambuf"
 	"github.com/gadgetkit/gadget/framework/trace"
 )
 
@@ -53,7 +54,9 @@ type running struct {
 	log        *slog.Logger
 
 	filter    gadget.Filter
-	plugins   PluginOutput // Status mode with plugins chosen by spec.parameters
+	plugins   PluginOutput
+	budget    *nodeBudget
+	kmem      uint64 // estimated kernel memory of a run, held in budget while started // Status mode with plugins chosen by spec.parameters
 	closeOnce sync.Once
 
 	watchMu sync.Mutex
@@ -63,10 +66,10 @@ type running struct {
 	// gadget instance, mu): never call rt.tr while holding it.
 	mu      sync.Mutex
 	sink    gadget.Output // Status mode: the json output of the current run
-	sinkBuf *bytes.Buffer
+	sinkBuf *cappedBuffer
 	sinkErr error
-	stream  *stream // Stream mode: the batches of the current run
-	output  string  // Status mode: the bounded result of the last run
+	stream  *streambuf.Ring // Stream mode: the buffer of the current run
+	output  string          // Status mode: the bounded result of the last run
 	warning string
 	// targetWarning is what the target source says of the pods the
 	// filter selects but that are not watched, in the current or last run.
@@ -94,7 +97,7 @@ type resumeInfo struct {
 
 // newRunning creates the (stopped) trace of tr; base is the agent's
 // logger. Its errors name the spec field to fix.
-func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace) (*running, error) {
+func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace, budget *nodeBudget) (*running, error) {
 	log := base.With("trace", tr.Namespace+"/"+tr.Name)
 	mode := gadget.OutputMode(tr.Spec.OutputMode)
 	switch mode {
@@ -141,8 +144,14 @@ func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace) (*running, 
 	}); err != nil {
 		return nil, fmt.Errorf("spec.parameters: %w", err)
 	}
+	kmem, err := trace.KernelMemory(opts.Registry, info, params)
+	if err != nil {
+		return nil, fmt.Errorf("spec.parameters: %w", err)
+	}
 
 	rt := &running{
+		budget:     budget,
+		kmem:       kmem,
 		name:       tr.Namespace + "/" + tr.Name,
 		uid:        tr.UID,
 		generation: tr.Generation,
@@ -163,6 +172,7 @@ func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace) (*running, 
 		OutputMode: mode,
 		Logger:     base, // trace.New adds the trace's name
 		Emit:       rt.emit,
+		Metrics:    opts.Metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("spec: %w", err)
@@ -275,6 +285,16 @@ func (rt *running) started() bool { return rt.tr.State() == trace.StateStarted }
 func (rt *running) operate(ctx context.Context, op string) error {
 	before := rt.tr.State()
 	if before == trace.StateStopped {
+		// Whatever op is, it may start the trace: it must fit.
+		if err := rt.budget.reserve(rt); err != nil {
+			rt.setError(op, err)
+			return err
+		}
+		defer func() {
+			if !rt.started() {
+				rt.budget.release(rt)
+			}
+		}()
 		if err := rt.startWatch(ctx); err != nil {
 			rt.setError(op, err)
 			return err
@@ -295,6 +315,7 @@ func (rt *running) operate(ctx context.Context, op string) error {
 	}
 	if before == trace.StateStarted && after == trace.StateStopped {
 		rt.endRun()
+		rt.budget.release(rt)
 	}
 	return err
 }
@@ -302,13 +323,13 @@ func (rt *running) operate(ctx context.Context, op string) error {
 // beginRun prepares what the output mode keeps of the next run; it
 // returns the stream of the previous run, which settleRun ends or
 // restores.
-func (rt *running) beginRun() (prev *stream, err error) {
+func (rt *running) beginRun() (prev *streambuf.Ring, err error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.sink, rt.sinkBuf, rt.sinkErr = nil, nil, nil
 	switch rt.mode {
 	case gadget.OutputModeStatus:
-		buf := &bytes.Buffer{}
+		buf := &cappedBuffer{limit: rt.opts.MaxStatusOutput * statusRenderFactor}
 		var out gadget.Output
 		var err error
 		if rt.plugins != nil {
@@ -325,7 +346,7 @@ func (rt *running) beginRun() (prev *stream, err error) {
 		rt.resumeWarning = rt.restoreLocked()
 	case gadget.OutputModeStream:
 		prev = rt.stream
-		rt.stream = newStream(rt.opts.StreamBatches)
+		rt.stream = newStream(rt.opts.StreamBytes)
 		rt.resumeWarning = ""
 		if r := rt.resume; r != nil {
 			rt.resumeWarning = fmt.Sprintf("the node agent restarted and resumed this trace at %s: edges %s were not streamed",
@@ -429,14 +450,14 @@ func (rt *running) checkpoint() {
 // settleRun follows beginRun once the operation is done: if the trace
 // started, the previous run's result and stream are over; if it did not,
 // they stay and the prepared ones are dropped.
-func (rt *running) settleRun(prev *stream) {
+func (rt *running) settleRun(prev *streambuf.Ring) {
 	started := rt.tr.State() == trace.StateStarted
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if started {
 		rt.output, rt.warning, rt.ckptErr = "", "", ""
 		if prev != nil {
-			prev.end()
+			prev.End()
 		}
 		return
 	}
@@ -457,13 +478,13 @@ func (rt *running) endRun() {
 		return
 	}
 	err := rt.sink.Close()
-	raw := rt.sinkBuf.Bytes()
+	raw, lost := rt.sinkBuf.buf.Bytes(), rt.sinkBuf.dropped
 	rt.sink, rt.sinkBuf = nil, nil
 	rt.ckptErr = ""
 	if err := rt.ckpt.remove(rt.uid); err != nil {
 		rt.log.Warn("checkpoint of the run that ended", "err", err)
 	}
-	rt.output, rt.warning = boundOutput(raw, rt.opts.MaxStatusOutput)
+	rt.output, rt.warning = boundOutput(raw, rt.opts.MaxStatusOutput, lost)
 	if err = errors.Join(rt.sinkErr, err); err != nil {
 		rt.log.Warn("output incomplete", "err", err)
 		rt.warning = joinWarnings(rt.warning, "output incomplete: "+err.Error())
@@ -472,20 +493,27 @@ func (rt *running) endRun() {
 
 // emit receives every batch of the instance.
 func (rt *running) emit(batch any) {
+	m := rt.opts.Metrics
 	if rt.opts.Enrich != nil {
+		start := time.Now()
 		batch = rt.opts.Enrich(rt.info.Name, batch)
+		m.Stage(rt.info.Name, metrics.StageEnrich, start)
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.sink != nil {
+		start := time.Now()
 		if err := rt.sink.Batch(batch); err != nil && rt.sinkErr == nil {
 			rt.sinkErr = err
 		}
+		m.Stage(rt.info.Name, metrics.StageOutput, start)
 	}
 	if rt.stream != nil {
-		if err := rt.stream.add(batch); err != nil {
+		start := time.Now()
+		if err := addBatch(rt.stream, batch); err != nil {
 			rt.log.Warn("batch not kept for the stream", "err", err)
 		}
+		m.Stage(rt.info.Name, metrics.StageStream, start)
 	}
 }
 
@@ -495,7 +523,7 @@ func (rt *running) setTargetWarning(w string) {
 	rt.targetWarning = w
 }
 
-func (rt *running) currentStream() *stream {
+func (rt *running) currentStream() *streambuf.Ring {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	return rt.stream
@@ -529,7 +557,7 @@ func (rt *running) status() v1alpha1.TraceStatus {
 		st.OperationWarning = joinWarnings(joinWarnings(joinWarnings(rt.resumeWarning, rt.targetWarning), rt.warning), rt.ckptErr)
 	}
 	if rt.stream != nil {
-		st.StreamToken = rt.stream.token
+		st.StreamToken = rt.stream.Token()
 	}
 	return st
 }
@@ -543,9 +571,10 @@ func (rt *running) close(ctx context.Context, keep bool) {
 	rt.closeOnce.Do(func() {
 		started := rt.started()
 		rt.stopWatch()
-		if err := rt.tr.Stop(ctx); err != nil {
+		if err := rt.tr.Close(ctx); err != nil {
 			rt.log.Warn("stop trace", "err", err)
 		}
+		rt.budget.release(rt)
 		if keep && started && rt.ckpt.enabled() && rt.mode == gadget.OutputModeStatus {
 			// Stopped, so the state check of checkpoint would refuse.
 			rt.mu.Lock()
@@ -566,7 +595,7 @@ func (rt *running) close(ctx context.Context, keep bool) {
 			rt.sink = nil
 		}
 		if rt.stream != nil {
-			rt.stream.end()
+			rt.stream.End()
 		}
 	})
 }

@@ -5,37 +5,22 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"sync"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/gadgetkit/gadget/framework/streambuf"
 )
 
-// DefaultStreamBatches is how many of the latest batches a trace in the
-// Stream output mode keeps in memory.
-const DefaultStreamBatches = 64
-
-// StreamBatch is one batch a trace in the Stream output mode emitted.
-type StreamBatch struct {
-	// Seq numbers the batches of one run of the trace from 1, without gaps;
-	// a reader that sees a gap missed the batches that were dropped.
-	Seq uint64 `json:"seq"`
-	// Time is when the node agent received the batch.
-	Time time.Time `json:"time"`
-	// Data is the batch as JSON, e.g. a JSON array of network-graph events.
-	Data json.RawMessage `json:"data"`
-}
-
-// Streams gives access to the latest batches of the traces that run in
-// the Stream output mode on this node; a stream server serves them.
+// Streams gives access to the buffers of the traces that run in the
+// Stream output mode on this node; a stream server serves them.
 type Streams interface {
-	// Stream returns the kept batches of the trace key whose Seq is greater
-	// than after, oldest first, a channel closed when the next batch
-	// arrives or the stream ends, and the token of this run of the trace
-	// (status.streamToken), which a server must check before it serves the
-	// batches. ok is false when the trace does not run here in the Stream
-	// output mode.
-	Stream(key types.NamespacedName, after uint64) (batches []StreamBatch, next <-chan struct{}, token string, ok bool)
+	// Stream returns the buffer of the current (or last) run of the trace
+	// key; its Token is the run's status.streamToken, which a server must
+	// check before it serves the buffer. ok is false when the trace does
+	// not run here in the Stream output mode. A new run of the trace has a
+	// new buffer: a reader of the old one stops when the buffer it gets
+	// here changes.
+	Stream(key types.NamespacedName) (ring *streambuf.Ring, ok bool)
 }
 
 // streamTokenBytes is the size of a stream token's random part: 256 bits.
@@ -49,59 +34,35 @@ func newStreamToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// stream keeps the latest batches of one trace run.
-type stream struct {
-	mu      sync.Mutex
-	keep    int
-	batches []StreamBatch // oldest first, at most keep
-	seq     uint64
-	next    chan struct{}
-	token   string // status.streamToken of this run; immutable
+// newStream returns the buffer of a new run, with a fresh token, of
+// budget bytes (0: streambuf.DefaultBytes).
+func newStream(budget int) *streambuf.Ring {
+	return streambuf.New(newStreamToken(), streambuf.Config{Bytes: budget})
 }
 
-func newStream(keep int) *stream {
-	return &stream{keep: keep, next: make(chan struct{}), token: newStreamToken()}
-}
-
-// add encodes batch and keeps it, dropping the oldest batch when full.
-func (s *stream) add(batch any) error {
+// addBatch encodes batch and keeps it in s.
+func addBatch(s *streambuf.Ring, batch any) error {
 	data, err := json.Marshal(batch)
 	if err != nil {
 		return fmt.Errorf("stream: encode batch of type %T: %w", batch, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq++
-	if len(s.batches) == s.keep {
-		copy(s.batches, s.batches[1:])
-		s.batches = s.batches[:len(s.batches)-1]
-	}
-	s.batches = append(s.batches, StreamBatch{Seq: s.seq, Time: time.Now(), Data: data})
-	close(s.next)
-	s.next = make(chan struct{})
-	return nil
+	return s.Add(data)
 }
 
-// since returns the kept batches after seq and the channel of the next.
-func (s *stream) since(after uint64) ([]StreamBatch, <-chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []StreamBatch
-	for _, b := range s.batches {
-		if b.Seq > after {
-			out = append(out, b)
+// StreamStats sums the counters of the stream buffers of the traces this
+// agent runs now (a trace that is gone takes its counters with it).
+func (r *Reconciler) StreamStats() streambuf.Stats {
+	r.mu.Lock()
+	all := make([]*running, 0, len(r.traces))
+	for _, rt := range r.traces {
+		all = append(all, rt)
+	}
+	r.mu.Unlock()
+	var sum streambuf.Stats
+	for _, rt := range all {
+		if s := rt.currentStream(); s != nil {
+			sum = sum.Add(s.Stats())
 		}
 	}
-	return out, s.next
-}
-
-// end wakes the readers for good: the run is over.
-func (s *stream) end() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-s.next:
-	default:
-		close(s.next)
-	}
+	return sum
 }

@@ -70,6 +70,8 @@ func Page(info *gadget.Info) ([]byte, error) {
 	fmt.Fprintf(&b, "\n### Types\n\n%sgo\n", f)
 	b.Write(types)
 	fmt.Fprintf(&b, "%s\n", f)
+	// After the Types: the page up to them follows the seed's layout.
+	writeMetrics(&b, info.Metrics)
 	return b.Bytes(), nil
 }
 
@@ -197,4 +199,30 @@ func pageFile(info *gadget.Info) string {
 func cell(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// writeMetrics writes the table of the Prometheus metrics the gadget
+// declares, if any.
+func writeMetrics(b *bytes.Buffer, metrics []gadget.Metric) {
+	if len(metrics) == 0 {
+		return
+	}
+	b.WriteString("\n### Metrics\n\n")
+	b.WriteString("Prometheus metrics of the gadget, besides the framework's ([metrics.md](../metrics.md)).\n\n")
+	b.WriteString("| metric | type | labels | meaning |\n|---|---|---|---|\n")
+	for _, m := range metrics {
+		names := m.Labels
+		if m.Kind == gadget.MetricGauge {
+			names = append([]string{"trace"}, names...) // the framework adds it
+		}
+		labels := "—"
+		if len(names) > 0 {
+			labels = "`" + strings.Join(names, "`, `") + "`"
+		}
+		help := m.Help
+		if m.Traffic {
+			help += " Only with traffic metrics on (`--traffic-metrics`)."
+		}
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", m.Name, m.Kind, labels, cell(help))
+	}
 }

@@ -7,17 +7,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gadgetkit/gadget/framework/docgen"
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/registry"
-
-	// The network-graph page is checked against the seed page. This test
-	// (not the docgen package) depends on the gadget.
-	_ "github.com/gadgetkit/gadget/gadgets/networkgraph"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ with the current output")
@@ -64,73 +59,6 @@ func flowProbeRegistry(t *testing.T) *registry.Registry {
 		t.Fatal(err)
 	}
 	return reg
-}
-
-// TestNetworkGraphPageMatchesSeed checks the registered network-graph page
-// against the seed page: identical up to the Types section, and every line
-// of the seed's Types section present in order. Only the import path on the
-// package clause may differ, and lines may be added (doc text, constants,
-// fields added since the seed).
-func TestNetworkGraphPageMatchesSeed(t *testing.T) {
-	info, err := registry.Default.Lookup("network-graph")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := docgen.Page(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := os.ReadFile(filepath.Join("testdata", "seed", "network-graph.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	const typesHeading = "### Types\n"
-	seedHead, seedTypes, ok := strings.Cut(string(seed), typesHeading)
-	if !ok {
-		t.Fatalf("seed page has no %q", typesHeading)
-	}
-	gotHead, gotTypes, ok := strings.Cut(string(got), typesHeading)
-	if !ok {
-		t.Fatalf("page has no %q:\n%s", typesHeading, got)
-	}
-	// Up to the Types section the page is the seed's, line for line, except
-	// that the gadget may declare output modes the seed did not have (a
-	// "* Mode" line more in the Output Modes list).
-	gotLines, seedLines := strings.Split(gotHead, "\n"), strings.Split(seedHead, "\n")
-	if n, line := subsequence(gotLines, seedLines); n >= 0 {
-		t.Errorf("seed line %d %q is missing or out of order before the Types section\ngot:\n%s", n+1, line, gotHead)
-	}
-	for _, extra := range extraLines(gotLines, seedLines) {
-		if !slices.ContainsFunc(info.OutputModes, func(m gadget.OutputMode) bool { return extra == "* "+string(m) }) {
-			t.Errorf("line %q is not in the seed page: only additional output modes may add lines before the Types section", extra)
-		}
-	}
-
-	want := strings.Split(seedTypes, "\n")
-	for i, line := range want {
-		if strings.HasPrefix(line, "package types // import ") {
-			want[i] = `package types // import "` + info.TypesPackage + `"`
-		}
-	}
-	if n, line := subsequence(strings.Split(gotTypes, "\n"), want); n >= 0 {
-		t.Errorf("Types section: seed line %d %q is missing or out of order\ngot:\n%s", n+1, line, gotTypes)
-	}
-}
-
-// extraLines returns the lines of got that the in-order match of want
-// (as subsequence makes it) does not use.
-func extraLines(got, want []string) []string {
-	var extra []string
-	w := 0
-	for _, g := range got {
-		if w < len(want) && g == want[w] {
-			w++
-			continue
-		}
-		extra = append(extra, g)
-	}
-	return extra
 }
 
 // subsequence returns the index and text of the first line of want that
@@ -353,11 +281,8 @@ func TestIndex(t *testing.T) {
 // TestDeterministic renders every page twice, and writes the same
 // registry twice into one directory: the bytes never change.
 func TestDeterministic(t *testing.T) {
-	ng, err := registry.Default.Lookup("network-graph")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, info := range []*gadget.Info{ng, flowProbe()} {
+	// gadgets/networkgraph/spec checks its own page the same way.
+	for _, info := range []*gadget.Info{flowProbe()} {
 		first, err := docgen.Page(info)
 		if err != nil {
 			t.Fatal(err)
@@ -526,4 +451,25 @@ func mustGetwd(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return wd
+}
+
+func TestPageMetrics(t *testing.T) {
+	info := flowProbe()
+	info.Metrics = []gadget.Metric{
+		{Name: "gadget_flow_probe_edges", Help: "Edges | kept.", Kind: gadget.MetricGauge},
+		{Name: "gadget_flow_probe_bytes_total", Help: "Bytes.", Kind: gadget.MetricCounter, Labels: []string{"pod", "port"}, Traffic: true},
+	}
+	page, err := docgen.Page(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"### Metrics",
+		"| `gadget_flow_probe_edges` | gauge | `trace` | Edges \\| kept. |",
+		"| `gadget_flow_probe_bytes_total` | counter | `pod`, `port` | Bytes. Only with traffic metrics on (`--traffic-metrics`). |",
+	} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the page lacks %q:\n%s", want, page)
+		}
+	}
 }

@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"regexp"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -131,6 +134,9 @@ type Config struct {
 	// records there the names its pods resolved, one that declares it in
 	// Uses looks them up. Nil when the trace has no such partner.
 	Names Names
+	// Metrics receives the measurements the gadget declares in
+	// Info.Metrics. Nil when nobody keeps them: use NoMetrics then.
+	Metrics Metrics
 }
 
 // Capability is a kind of observation one gadget's instances share with
@@ -217,18 +223,108 @@ type Info struct {
 	// Provides are the observations the gadget's instances record into
 	// Config.Names for other gadgets, e.g. CapabilityDNSNames.
 	Provides []Capability
+	// KernelMemory estimates, from a trace's parameters (those New gets),
+	// the most kernel memory in bytes one instance pins while it runs:
+	// its eBPF maps and programs, which the kernel charges to the memory
+	// cgroup of the process that creates them. The node agent adds up the
+	// estimates of the traces it runs and refuses to start one that would
+	// exceed its budget. It must be cheap and must not touch the kernel;
+	// an estimate errs on the high side. Its errors are about the
+	// parameters, like New's. Nil means the gadget pins none worth
+	// counting.
+	KernelMemory func(params map[string]string) (uint64, error)
 	// Uses are the observations the gadget's instances look up in
 	// Config.Names. The framework then runs an instance of a gadget that
 	// Provides them beside this one, on the same targets, its batches
 	// discarded; without such a gadget the trace runs without them.
 	Uses []Capability
+	// Metrics are the Prometheus metrics the gadget's instances report
+	// through Config.Metrics, besides those the framework keeps for every
+	// gadget (docs/metrics.md).
+	Metrics []Metric
+	// Parameters are the trace parameters the gadget accepts, in
+	// documentation order; clients offer them as flags.
+	Parameters []Parameter
+	// CheckParameters, if set, validates the trace parameters the way New
+	// does, so that a client refuses a bad one before it creates a trace.
+	// Its error names the parameter and the fix.
+	CheckParameters func(params map[string]string) error
+	// NewBatch, if set, returns a BatchBuilder turning the JSON form of the
+	// gadget's events (a line of a stream, an event of a recording) back
+	// into a batch of its own type for NewOutput: how a client renders what
+	// agents stream or what was recorded. With merge, duplicate events are
+	// merged as they are added, so memory follows the unique events.
+	NewBatch func(merge bool) BatchBuilder
+	// Advice, if set, is the format of NewOutput that turns a recording
+	// into advice (network-graph: the NetworkPolicies allowing what was
+	// recorded); clients offer it as an "advise" command.
+	Advice *Advice
+	// Extensions are what the gadget declares to parts of the framework
+	// beyond this contract, each of its own type: its plugin support
+	// (framework/plugin/chain), its Kubernetes enrichment
+	// (framework/kubemeta). Each part finds its own with a type switch.
+	Extensions []Extension
+}
+
+// Parameter is one trace parameter a gadget accepts.
+type Parameter struct {
+	// Name is the key in Config.Parameters, e.g. "interval".
+	Name string
+	// Default is the value used when the parameter is not given, as text.
+	Default string
+	// Doc is a one-line description.
+	Doc string
+	// Flag, when true, has clients offer the parameter as its own flag,
+	// --NAME, with Default as its value (rather than only through
+	// --param NAME=VALUE).
+	Flag bool
+}
+
+// BatchBuilder builds one batch of a gadget's events from their JSON form.
+type BatchBuilder interface {
+	// Add decodes one event and adds it; the error names a field of the
+	// wrong type.
+	Add(event []byte) error
+	// Len is the number of events in the batch.
+	Len() int
+	// Batch returns the batch, of the gadget's own type.
+	Batch() any
+}
+
+// Advice describes a gadget's advise command.
+type Advice struct {
+	// Format is the output format of the advice, e.g. "network-policy".
+	Format string
+	// Short is the command's one-line description.
+	Short string
+}
+
+// Extension is a declaration of a gadget addressed to one part of the
+// framework, which defines its concrete type; GadgetExtension names it for
+// error messages, e.g. "plugins".
+type Extension interface {
+	GadgetExtension() string
 }
 
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 
-// Validate checks that the declaration is complete and consistent. The
-// error wraps ErrInvalidInfo and names the field to fix.
+// Validate checks that the declaration of a gadget that runs here is
+// complete and consistent: ValidateDeclaration, and New is set. The error
+// wraps ErrInvalidInfo and names the field to fix.
 func (i *Info) Validate() error {
+	if err := i.ValidateDeclaration(); err != nil {
+		return err
+	}
+	if i.New == nil {
+		return fmt.Errorf("gadget %q: %w: New is nil", i.Name, ErrInvalidInfo)
+	}
+	return nil
+}
+
+// ValidateDeclaration checks what a client needs of a gadget: everything
+// Validate does but New, which only the gadget's tracer sets. The error
+// wraps ErrInvalidInfo and names the field to fix.
+func (i *Info) ValidateDeclaration() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("gadget %q: %w: %s", i.Name, ErrInvalidInfo, fmt.Sprintf(format, args...))
 	}
@@ -261,8 +357,17 @@ func (i *Info) Validate() error {
 	if i.TypesPackage == "" {
 		return bad("TypesPackage is empty")
 	}
-	if i.New == nil {
-		return bad("New is nil")
+	params := map[string]bool{}
+	for _, p := range i.Parameters {
+		switch {
+		case !namePattern.MatchString(p.Name):
+			return bad("parameter %q: Name must be lower-case words joined by '-', e.g. max-edges", p.Name)
+		case params[p.Name]:
+			return bad("parameter %q is declared twice", p.Name)
+		case p.Doc == "":
+			return bad("parameter %q has no Doc", p.Name)
+		}
+		params[p.Name] = true
 	}
 	if i.Example.OutputMode != "" && !i.SupportsOutputMode(i.Example.OutputMode) {
 		return bad("Example.OutputMode %q is not in OutputModes", i.Example.OutputMode)
@@ -270,7 +375,36 @@ func (i *Info) Validate() error {
 	if len(i.Formats) > 0 && i.NewOutput == nil {
 		return bad("Formats are declared but NewOutput is nil")
 	}
+	if err := i.validateMetrics(); err != nil {
+		return bad("Metrics: %v", err)
+	}
+	if i.Advice != nil && (i.NewBatch == nil || !slices.Contains(i.Formats, i.Advice.Format) || i.Advice.Short == "") {
+		return bad("Advice needs NewBatch, a Format among Formats and a Short description")
+	}
 	return nil
+}
+
+// SplitParameters separates the framework's parameters from the gadget's:
+// for each capability the gadget Uses, the parameter of that name (e.g.
+// dns-names=true) turns it on. It is off by default: the provider (dns)
+// runs a packet socket in every watched namespace, a cost per packet the
+// user asks for. The gadget never sees those parameters; every other one,
+// including a capability's name the gadget does not use, is the gadget's
+// to judge. params is not changed.
+func (i *Info) SplitParameters(params map[string]string) (own map[string]string, on map[Capability]bool, err error) {
+	own = maps.Clone(params)
+	on = map[Capability]bool{}
+	for _, c := range i.Uses {
+		v, ok := own[string(c)]
+		if !ok {
+			continue
+		}
+		delete(own, string(c))
+		if on[c], err = strconv.ParseBool(v); err != nil {
+			return nil, nil, fmt.Errorf("parameter %s=%q: use true or false", c, v)
+		}
+	}
+	return own, on, nil
 }
 
 // Operation returns the operation called name, or an error wrapping

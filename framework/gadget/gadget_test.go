@@ -23,6 +23,10 @@ func validInfo() *gadget.Info {
 	}
 }
 
+func metric(name string, kind gadget.MetricKind) gadget.Metric {
+	return gadget.Metric{Name: name, Help: "Something.", Kind: kind}
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -41,6 +45,35 @@ func TestValidate(t *testing.T) {
 		{"no factory", func(i *gadget.Info) { i.New = nil }, "New is nil"},
 		{"example mode not declared", func(i *gadget.Info) { i.Example.OutputMode = gadget.OutputModeStatus }, `Example.OutputMode "Status"`},
 		{"formats without output", func(i *gadget.Info) { i.Formats = []string{"table"} }, "NewOutput is nil"},
+		{"metrics", func(i *gadget.Info) {
+			i.Metrics = []gadget.Metric{metric("gadget_demo_gadget_edges", gadget.MetricGauge)}
+		}, ""},
+		{"metric without prefix", func(i *gadget.Info) { i.Metrics = []gadget.Metric{metric("demo_edges", gadget.MetricGauge)} }, "start with gadget_demo_gadget_"},
+		{"metric twice", func(i *gadget.Info) {
+			i.Metrics = []gadget.Metric{metric("gadget_demo_gadget_edges", gadget.MetricGauge), metric("gadget_demo_gadget_edges", gadget.MetricGauge)}
+		}, "declared twice"},
+		{"metric without help", func(i *gadget.Info) {
+			m := metric("gadget_demo_gadget_edges", gadget.MetricGauge)
+			m.Help = ""
+			i.Metrics = []gadget.Metric{m}
+		}, "has no Help"},
+		{"metric of no kind", func(i *gadget.Info) { i.Metrics = []gadget.Metric{metric("gadget_demo_gadget_edges", "summary")} }, `Kind "summary"`},
+		{"counter without _total", func(i *gadget.Info) {
+			i.Metrics = []gadget.Metric{metric("gadget_demo_gadget_lost", gadget.MetricCounter)}
+		}, "ends in _total"},
+		{"gauge with _total", func(i *gadget.Info) {
+			i.Metrics = []gadget.Metric{metric("gadget_demo_gadget_lost_total", gadget.MetricGauge)}
+		}, "only a counter"},
+		{"traffic gauge", func(i *gadget.Info) {
+			m := metric("gadget_demo_gadget_edges", gadget.MetricGauge)
+			m.Traffic = true
+			i.Metrics = []gadget.Metric{m}
+		}, "a Traffic metric is a counter"},
+		{"trace label", func(i *gadget.Info) {
+			m := metric("gadget_demo_gadget_edges", gadget.MetricGauge)
+			m.Labels = []string{"trace"}
+			i.Metrics = []gadget.Metric{m}
+		}, `label "trace"`},
 		{"formats with output", func(i *gadget.Info) {
 			i.Formats = []string{"table"}
 			i.NewOutput = func(string, io.Writer, io.Writer) (gadget.Output, error) { return nil, nil }

@@ -25,6 +25,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/gadgetkit/gadget/framework/gadget"
 )
 
 // Pod is what the Index knows of a pod.
@@ -294,4 +296,36 @@ func trim(obj any) (any, error) {
 		o.Status = batchv1.JobStatus{}
 	}
 	return obj, nil
+}
+
+// Lookup is what a gadget's Kubernetes enrichment asks of the cluster;
+// *Index implements it from informer caches.
+type Lookup interface {
+	PodByName(namespace, name string) (Pod, bool)
+	PodByIP(ip string) (Pod, bool)
+	ServiceByIP(ip string) (Service, bool)
+	NodeByIP(ip string) (Node, bool)
+}
+
+// Enrichment is how a gadget's batches get the cluster's names on a node
+// agent. A gadget that has one puts an *Enrichment in its
+// gadget.Info.Extensions.
+type Enrichment struct {
+	// Enrich enriches batch, of the gadget's own type, in place from the
+	// cluster's caches. It must not block.
+	Enrich func(cluster Lookup, batch any)
+}
+
+// GadgetExtension implements gadget.Extension.
+func (*Enrichment) GadgetExtension() string { return "kubernetes enrichment" }
+
+// EnrichmentOf returns the Kubernetes enrichment info declares, and
+// whether it declares one.
+func EnrichmentOf(info *gadget.Info) (*Enrichment, bool) {
+	for _, x := range info.Extensions {
+		if e, ok := x.(*Enrichment); ok {
+			return e, true
+		}
+	}
+	return nil, false
 }

@@ -22,8 +22,22 @@ type Batch struct {
 	Sequence uint64
 	// Final marks the last batch of a trace.
 	Final bool
-	// Events is a JSON array of the gadget's events.
+	// Events is a JSON array of the gadget's events. It is nil when Values
+	// is given to a ValueFormatter.
 	Events []byte
+	// Values is the batch as the gadget's own Go values (e.g.
+	// []types.Event), set only for a ValueFormatter's FormatValues: with
+	// built-in stages only, events go from the tracer to the formatter
+	// without JSON. Nothing crossing a process or sandbox boundary sees it.
+	Values any
+}
+
+// ValueFormatter is a Formatter built into the binary that also renders a
+// batch of the gadget's Go values (Batch.Values) without decoding JSON.
+type ValueFormatter interface {
+	Formatter
+	// FormatValues renders b.Values; b.Events is nil.
+	FormatValues(ctx context.Context, b Batch, params map[string]string) (Formatted, error)
 }
 
 // Formatted is what a Formatter produced.

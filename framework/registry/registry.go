@@ -22,12 +22,27 @@ type Registry struct {
 	gadgets map[string]*gadget.Info
 }
 
-// Register validates info and adds it. It fails if the declaration is
-// invalid or a gadget of the same name is already registered.
+// Register validates info, a gadget that runs here, and adds it. It fails
+// if the declaration is invalid or a gadget of the same name is already
+// registered.
 func (r *Registry) Register(info *gadget.Info) error {
 	if err := info.Validate(); err != nil {
 		return err
 	}
+	return r.add(info)
+}
+
+// Declare validates info, a gadget's declaration for clients (its New may
+// be nil: the tracer is not linked), and adds it. It fails if the
+// declaration is invalid or a gadget of the same name is already declared.
+func (r *Registry) Declare(info *gadget.Info) error {
+	if err := info.ValidateDeclaration(); err != nil {
+		return err
+	}
+	return r.add(info)
+}
+
+func (r *Registry) add(info *gadget.Info) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.gadgets == nil {
@@ -91,9 +106,24 @@ func (r *Registry) Providers(c gadget.Capability) []*gadget.Info {
 	return out
 }
 
-// Default is the process-wide registry gadgets register into from init.
-// It is the only global mutable state of the framework.
+// Default is the process-wide registry of the gadgets linked into this
+// binary, which they register into from init.
+// With Declared, it is the only global mutable state of the framework.
 var Default = &Registry{}
+
+// Declared is the process-wide registry of gadget declarations, which
+// each gadget's declaration package (e.g. gadgets/networkgraph/spec) fills
+// from init. Clients such as kubectl-gadget read it and link no tracer;
+// registering a gadget into Default does not add it here.
+var Declared = &Registry{}
+
+// MustDeclare declares info into Declared and panics if the declaration is
+// invalid, like MustRegister.
+func MustDeclare(info *gadget.Info) {
+	if err := Declared.Declare(info); err != nil {
+		panic(err)
+	}
+}
 
 // MustRegister registers info into Default and panics if the declaration
 // is invalid: a broken declaration is a programming error caught by the

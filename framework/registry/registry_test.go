@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -47,5 +48,34 @@ func TestRegistry(t *testing.T) {
 	_, err := r.Lookup("nope")
 	if !errors.Is(err, registry.ErrNotFound) || !strings.Contains(err.Error(), "[alpha zeta]") {
 		t.Errorf("Lookup(nope) error = %v, want ErrNotFound listing the gadgets", err)
+	}
+}
+
+// TestDeclare checks that a declaration without New is accepted by Declare
+// and refused by Register, and that Declare still validates the rest.
+func TestDeclare(t *testing.T) {
+	var r registry.Registry
+	decl := info("client-side")
+	decl.New = nil
+	if err := r.Register(decl); !errors.Is(err, gadget.ErrInvalidInfo) || !strings.Contains(err.Error(), "New is nil") {
+		t.Errorf("Register without New: error = %v, want ErrInvalidInfo naming New", err)
+	}
+	if err := r.Declare(decl); err != nil {
+		t.Fatalf("Declare without New: %v", err)
+	}
+	if err := r.Declare(decl); err == nil || !strings.Contains(err.Error(), "already registered") {
+		t.Errorf("duplicate Declare error = %v", err)
+	}
+	bad := info("bad-params")
+	bad.Parameters = []gadget.Parameter{{Name: "interval", Doc: "d"}, {Name: "interval", Doc: "d"}}
+	if err := r.Declare(bad); !errors.Is(err, gadget.ErrInvalidInfo) || !strings.Contains(err.Error(), `parameter "interval" is declared twice`) {
+		t.Errorf("Declare with a parameter twice: error = %v", err)
+	}
+	bad = info("bad-advice")
+	bad.Formats = []string{"table"}
+	bad.NewOutput = func(string, io.Writer, io.Writer) (gadget.Output, error) { return nil, nil }
+	bad.Advice = &gadget.Advice{Format: "policy", Short: "s"}
+	if err := r.Declare(bad); !errors.Is(err, gadget.ErrInvalidInfo) || !strings.Contains(err.Error(), "Advice") {
+		t.Errorf("Declare with Advice in no format: error = %v", err)
 	}
 }

@@ -20,48 +20,149 @@
 // Forbidden with the same message, so that the answer tells nobody which
 // traces exist. Tokens are compared in constant time and never logged.
 //
-// Any number of readers may follow a trace at once. Readers never slow the
-// gadget down: the agent keeps the latest batches of each trace in a
-// bounded buffer, and a reader that falls behind by more than that buffer
-// loses the oldest batches; it is told so in its stream by a warn event
-// (`{"type":"warn","message":"stream: 3 batches dropped: ..."}`), and the
-// drops are counted in the agent's log.
+// Readers never slow the gadget down, and no reader or trace can make
+// the agent's memory grow without bound:
+//
+//   - the agent keeps the latest events of each trace in a buffer of a
+//     fixed byte budget (gadgetd --stream-bytes, 8 MiB by default), in
+//     chunks of at most 64 KiB, however large the batches are;
+//   - a reader takes at most Server.ReaderBytes (256 KiB) of it at a time,
+//     so a reader that does not read pins no more than that;
+//   - a write of a chunk that does not complete within Server.WriteTimeout
+//     (gadgetd --stream-write-timeout, 30s) ends the reader's stream;
+//   - a trace has at most Server.MaxReaders readers at once (gadgetd
+//     --stream-max-readers, 64); the next is answered 429 Too Many
+//     Requests.
+//
+// A reader that falls behind by more than the buffer loses the oldest
+// events; it is told so in its stream, at the point of the loss, by a warn
+// event such as
+// `{"type":"warn","message":"stream: missed 3 batches (1200 events, 301412 bytes): ..."}`,
+// and the losses are counted in Stats and in the agent's log.
 package streamhttp
 
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gadgetkit/gadget/framework/controller"
+	"github.com/gadgetkit/gadget/framework/metrics"
+	"github.com/gadgetkit/gadget/framework/streambuf"
+	"github.com/gadgetkit/gadget/framework/streamhttp/wire"
+)
+
+// Defaults of Server's limits.
+const (
+	// DefaultMaxReaders is how many readers may follow one trace at once.
+	DefaultMaxReaders = 64
+	// DefaultWriteTimeout bounds one write to a reader.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultReaderBytes is how much of a trace's buffer one reader takes
+	// at a time.
+	DefaultReaderBytes = 256 << 10
 )
 
 // Server is the HTTP handler of the streams. Its zero value is not usable:
-// set Streams.
+// set Streams. Its methods are safe for concurrent use.
 type Server struct {
-	// Streams gives the kept batches of the traces.
+	// Streams gives the buffers of the traces.
 	Streams controller.Streams
 	// Logger receives one line per reader; nil discards.
 	Logger *slog.Logger
+	// MaxReaders bounds the readers of one trace at once; 0 means
+	// DefaultMaxReaders.
+	MaxReaders int
+	// WriteTimeout bounds each write to a reader: a reader that takes
+	// longer to accept its data is disconnected. 0 means
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// ReaderBytes bounds what one reader takes from the buffer at a time
+	// (at least one chunk); 0 means DefaultReaderBytes.
+	ReaderBytes int
+	// Metrics, when set, counts the connected readers and the batches
+	// they missed.
+	Metrics *metrics.Set
+
+	mu      sync.Mutex
+	readers map[*streambuf.Ring]int
+	stats   Stats
 }
 
-// PathPrefix is the path of the streams; a trace's stream is
-// PathPrefix + NAMESPACE/NAME.
-const PathPrefix = "/v1/streams/"
+// Stats are the stream server's counters since it started.
+type Stats struct {
+	// Readers is the number of readers connected now.
+	Readers int
+	// ReadersRefused counts the readers answered 429: the trace had
+	// MaxReaders already.
+	ReadersRefused uint64
+	// WriteTimeouts counts the readers disconnected because a write took
+	// longer than WriteTimeout.
+	WriteTimeouts uint64
+	// MissedBatches, MissedEvents and MissedBytes sum what readers missed
+	// because they fell behind the buffer (as told in their warn events;
+	// a reader resuming after a chunk no longer kept adds to
+	// MissedChunks only).
+	MissedBatches, MissedEvents, MissedBytes, MissedChunks uint64
+}
 
-// MediaType is the media type of a stream.
-const MediaType = "application/x-ndjson"
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
 
-// TokenHeader is the request header that carries the trace's stream token
-// (status.streamToken).
-const TokenHeader = "X-Gadget-Stream-Token"
+// join counts a new reader of ring, unless it has MaxReaders already.
+func (s *Server) join(ring *streambuf.Ring) (leave func(), ok bool) {
+	limit := s.MaxReaders
+	if limit <= 0 {
+		limit = DefaultMaxReaders
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readers == nil {
+		s.readers = map[*streambuf.Ring]int{}
+	}
+	if s.readers[ring] >= limit {
+		s.stats.ReadersRefused++
+		s.Metrics.StreamRefused()
+		return nil, false
+	}
+	s.readers[ring]++
+	s.stats.Readers++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.stats.Readers--
+		if s.readers[ring]--; s.readers[ring] <= 0 {
+			delete(s.readers, ring)
+		}
+	}, true
+}
+
+func (s *Server) count(f func(*Stats)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.stats)
+}
+
+// PathPrefix, MediaType and TokenHeader are the stream's interface
+// (package wire, which clients import).
+const (
+	PathPrefix  = wire.PathPrefix
+	MediaType   = wire.MediaType
+	TokenHeader = wire.TokenHeader
+)
 
 // The answers to a request without a valid token; the 403 one is the same
 // for a wrong token and for a trace that does not stream here.
@@ -103,14 +204,14 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msgNoToken, http.StatusUnauthorized)
 		return
 	}
-	var after uint64
+	var cur streambuf.Cursor
 	if v := r.URL.Query().Get("after"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			http.Error(w, fmt.Sprintf("query parameter after=%q: want a batch sequence number, e.g. after=0", v), http.StatusBadRequest)
+			http.Error(w, fmt.Sprintf("query parameter after=%q: want a chunk sequence number, e.g. after=0", v), http.StatusBadRequest)
 			return
 		}
-		after = n
+		cur = streambuf.ResumeAfter(n)
 	}
 	follow := true
 	if v := r.URL.Query().Get("follow"); v != "" {
@@ -121,44 +222,84 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 		follow = f
 	}
-	batches, next, token, ok := s.Streams.Stream(key, after)
-	if !ok || !tokenMatches(given, token) {
+	ring, ok := s.Streams.Stream(key)
+	if !ok || !tokenMatches(given, ring.Token()) {
 		s.log().Info("stream request refused: no stream with this token", "trace", key.String(), "remote", r.RemoteAddr)
 		http.Error(w, msgDenied, http.StatusForbidden)
 		return
 	}
 	log := s.log().With("trace", key.String(), "remote", r.RemoteAddr)
+	leave, ok := s.join(ring)
+	if !ok {
+		log.Warn("stream reader refused: too many readers")
+		http.Error(w, fmt.Sprintf("too many readers: trace %s has %d stream readers already, the agent's limit "+
+			"(gadgetd --stream-max-readers); close one, or read status.output with outputMode Status", key, s.maxReaders()),
+			http.StatusTooManyRequests)
+		return
+	}
+	defer leave()
 	log.Info("stream reader connected")
+	s.Metrics.StreamReader(1)
+	defer s.Metrics.StreamReader(-1)
 	w.Header().Set("Content-Type", MediaType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
 
-	// A reader resuming with after=SEQ, and every reader once it has
-	// received a batch, expects the batches to follow on without a gap.
-	expectNext := r.URL.Query().Has("after")
-	var dropped, sent uint64
-	defer func() { log.Info("stream reader done", "batches", sent, "dropped", dropped) }()
+	timeout := s.WriteTimeout
+	if timeout <= 0 {
+		timeout = DefaultWriteTimeout
+	}
+	readerBytes := s.ReaderBytes
+	if readerBytes <= 0 {
+		readerBytes = DefaultReaderBytes
+	}
+	var sent, missedEvents uint64
+	defer func() { log.Info("stream reader done", "events", sent, "missed_events", missedEvents) }()
+	fail := func(err error) {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.count(func(st *Stats) { st.WriteTimeouts++ })
+			s.Metrics.StreamWriteTimeout()
+			log.Warn("stream reader disconnected: a write took longer than the write timeout", "timeout", timeout)
+			return
+		}
+		log.Debug("stream reader gone", "err", err)
+	}
 	for {
-		for _, b := range batches {
-			if expectNext && b.Seq > after+1 {
-				gap := b.Seq - after - 1
-				dropped += gap
-				log.Warn("stream reader too slow: batches dropped", "dropped", gap)
-				if err := writeLine(w, dropWarning(gap)); err != nil {
+		chunks, next := ring.Since(cur.Seq(), readerBytes)
+		for _, c := range chunks {
+			// A deadline per chunk (64 KiB at most): a reader is cut off
+			// when it accepts nothing for the timeout, not when it is
+			// slow to drain what the socket buffers hold.
+			_ = rc.SetWriteDeadline(time.Now().Add(timeout))
+			if g, missed := cur.Advance(c); missed {
+				missedEvents += g.Events
+				s.count(func(st *Stats) {
+					st.MissedBatches += g.Batches
+					st.MissedEvents += g.Events
+					st.MissedBytes += g.Bytes
+					st.MissedChunks += g.Chunks
+				})
+				s.Metrics.StreamDropped(g.Batches)
+				log.Warn("stream reader too slow: events missed", "batches", g.Batches, "events", g.Events, "bytes", g.Bytes)
+				if err := writeLine(w, missedWarning(g, ring.Budget())); err != nil {
+					fail(err)
 					return
 				}
 			}
-			if err := writeBatch(w, b.Data); err != nil {
-				log.Debug("stream reader gone", "err", err)
+			if _, err := w.Write(c.Data); err != nil {
+				fail(err)
 				return
 			}
-			after, expectNext = b.Seq, true
-			sent++
+			sent += uint64(c.Events)
 		}
-		if err := rc.Flush(); err != nil {
-			return
+		if len(chunks) > 0 {
+			if err := rc.Flush(); err != nil {
+				fail(err)
+				return
+			}
+			continue // more may be kept beyond this reader's share
 		}
 		if !follow {
 			return
@@ -168,36 +309,23 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-next:
 		}
-		batches, next, token, ok = s.Streams.Stream(key, after)
-		if !ok || !tokenMatches(given, token) || (len(batches) == 0 && closed(next)) {
-			return // the run is over (a new run has a new token)
+		now, ok := s.Streams.Stream(key)
+		if !ok || now != ring {
+			return // the run is over (a new run has a new buffer and token)
+		}
+		if ring.Ended() {
+			if more, _ := ring.Since(cur.Seq(), 1); len(more) == 0 {
+				return
+			}
 		}
 	}
 }
 
-// closed reports whether ch is closed, without blocking.
-func closed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
+func (s *Server) maxReaders() int {
+	if s.MaxReaders <= 0 {
+		return DefaultMaxReaders
 	}
-}
-
-// writeBatch writes the events of one batch, a JSON array (or a single
-// value), one per line.
-func writeBatch(w http.ResponseWriter, data json.RawMessage) error {
-	var events []json.RawMessage
-	if err := json.Unmarshal(data, &events); err != nil {
-		return writeLine(w, data)
-	}
-	for _, e := range events {
-		if err := writeLine(w, e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.MaxReaders
 }
 
 func writeLine(w http.ResponseWriter, line []byte) error {
@@ -208,13 +336,14 @@ func writeLine(w http.ResponseWriter, line []byte) error {
 	return err
 }
 
-// dropWarning is the warn event telling a reader it lost n batches.
-func dropWarning(n uint64) []byte {
-	b, _ := json.Marshal(map[string]string{
-		"type":    "warn",
-		"message": fmt.Sprintf("stream: %d batches dropped: this reader fell behind the agent's buffer; read faster or use outputMode Status", n),
-	})
-	return b
+// missedWarning is the warn event telling a reader what it missed.
+func missedWarning(g streambuf.Gap, budget int) []byte {
+	what := fmt.Sprintf("%d chunks", g.Chunks)
+	if g.Exact {
+		what = fmt.Sprintf("%d batches (%d events, %d bytes)", g.Batches, g.Events, g.Bytes)
+	}
+	return streambuf.WarnLine(fmt.Sprintf("stream: missed %s: this reader fell behind the agent's buffer of %d bytes "+
+		"for this trace (gadgetd --stream-bytes); read faster, or use outputMode Status", what, budget))
 }
 
 // ListenAndServe serves h on addr until ctx ends, then shuts down within

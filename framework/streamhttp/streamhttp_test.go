@@ -13,71 +13,58 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/gadgetkit/gadget/framework/controller"
+	"github.com/gadgetkit/gadget/framework/metrics"
+	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
+	"github.com/gadgetkit/gadget/framework/streambuf"
 	"github.com/gadgetkit/gadget/framework/streamhttp"
 )
 
-// ring is a bounded buffer of batches with the semantics of
-// controller.Streams: it keeps the latest keep batches.
+// ring is the Streams of one trace, demo/graph, whose buffer keeps
+// the latest bytes.
 type ring struct {
-	mu      sync.Mutex
-	keep    int
-	batches []controller.StreamBatch
-	seq     uint64
-	next    chan struct{}
-	ended   bool
-	token   string
+	mu    sync.Mutex
+	bytes int
+	buf   *streambuf.Ring
 }
 
 // testToken is the stream token of the ring's trace, demo/graph.
 const testToken = "c2VjcmV0LXRva2VuLW9mLWRlbW8tZ3JhcGgtMjU2LWJpdHM"
 
-func newRing(keep int) *ring { return &ring{keep: keep, next: make(chan struct{}), token: testToken} }
+func newRing(bytes int) *ring {
+	return &ring{bytes: bytes, buf: streambuf.New(testToken, streambuf.Config{Bytes: bytes, ChunkBytes: 64})}
+}
 
 // restart makes a new run of the trace, with a new token.
 func (r *ring) restart(token string) {
 	r.mu.Lock()
+	old := r.buf
+	r.buf = streambuf.New(token, streambuf.Config{Bytes: r.bytes})
+	r.mu.Unlock()
+	old.End()
+}
+
+func (r *ring) current() *streambuf.Ring {
+	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.token, r.batches = token, nil
-	close(r.next)
-	r.next = make(chan struct{})
+	return r.buf
 }
 
 func (r *ring) add(events ...string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seq++
-	data := "[" + strings.Join(events, ",") + "]"
-	r.batches = append(r.batches, controller.StreamBatch{Seq: r.seq, Data: json.RawMessage(data)})
-	if len(r.batches) > r.keep {
-		r.batches = r.batches[1:]
+	if err := r.current().Add(json.RawMessage("[" + strings.Join(events, ",") + "]")); err != nil {
+		panic(err)
 	}
-	close(r.next)
-	r.next = make(chan struct{})
 }
 
-func (r *ring) end() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ended = true
-	close(r.next)
-}
+func (r *ring) end() { r.current().End() }
 
-func (r *ring) Stream(key types.NamespacedName, after uint64) ([]controller.StreamBatch, <-chan struct{}, string, bool) {
+func (r *ring) Stream(key types.NamespacedName) (*streambuf.Ring, bool) {
 	if key.String() != "demo/graph" {
-		return nil, nil, "", false
+		return nil, false
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []controller.StreamBatch
-	for _, b := range r.batches {
-		if b.Seq > after {
-			out = append(out, b)
-		}
-	}
-	return out, r.next, r.token, true
+	return r.current(), true
 }
 
 // get requests path with the trace's token.
@@ -107,7 +94,7 @@ func getWithToken(t *testing.T, srv *httptest.Server, path, token string) *http.
 func edge(n int) string { return fmt.Sprintf(`{"pod":"p","port":%d}`, n) }
 
 func TestStreamLinesAndEnd(t *testing.T) {
-	r := newRing(8)
+	r := newRing(4096)
 	r.add(edge(1), edge(2))
 	srv := httptest.NewServer((&streamhttp.Server{Streams: r}).Handler())
 	defer srv.Close()
@@ -142,22 +129,36 @@ func TestStreamLinesAndEnd(t *testing.T) {
 }
 
 func TestStreamSlowReaderIsToldOfDrops(t *testing.T) {
-	r := newRing(2)
-	for i := 1; i <= 5; i++ {
+	// Chunks of one edge (64 bytes at most); the ring keeps 4 KiB of them.
+	r := newRing(4096)
+	n := 4096/(len(edge(100))+1) + 50
+	for i := 1; i <= n; i++ {
 		r.add(edge(i))
 	}
-	srv := httptest.NewServer((&streamhttp.Server{Streams: r}).Handler())
+	first, _ := r.current().Since(0, 0)
+	evicted := first[0].Seq - 1
+	prom := prometheus.NewRegistry()
+	set, err := metrics.New(prom, nil, metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer((&streamhttp.Server{Streams: r, Metrics: set}).Handler())
 	defer srv.Close()
-	// Resuming after batch 1: batches 2 and 3 are gone.
+	// Resuming after chunk 1: chunks 2 to evicted are gone.
 	resp := get(t, srv, streamhttp.PathPrefix+"demo/graph?after=1")
 	sc := bufio.NewScanner(resp.Body)
-	if !sc.Scan() || !strings.Contains(sc.Text(), `"type":"warn"`) || !strings.Contains(sc.Text(), "2 batches dropped") {
-		t.Fatalf("first line %q, want a warn event saying 2 batches were dropped", sc.Text())
+	want := fmt.Sprintf("missed %d chunks", evicted-1)
+	if !sc.Scan() || !strings.Contains(sc.Text(), `"type":"warn"`) || !strings.Contains(sc.Text(), want) {
+		t.Fatalf("first line %q, want a warn event saying %q", sc.Text(), want)
 	}
-	for _, want := range []string{edge(4), edge(5)} {
-		if !sc.Scan() || sc.Text() != want {
-			t.Fatalf("line %q, want %q", sc.Text(), want)
+	for i := int(evicted) + 1; i <= n; i++ {
+		if !sc.Scan() || sc.Text() != edge(i) {
+			t.Fatalf("line %q, want %q", sc.Text(), edge(i))
 		}
+	}
+	f := metricstest.Gather(t, prom)
+	if v, _ := f.Value("gadget_stream_readers", nil); v != 1 {
+		t.Errorf("gadget_stream_readers = %v with one reader connected, want 1", v)
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); r.end() }()
@@ -166,10 +167,23 @@ func TestStreamSlowReaderIsToldOfDrops(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("ending the trace blocked on a reader")
 	}
+	// The reader's request ends with the trace.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, _ := metricstest.Gather(t, prom).Value("gadget_stream_readers", nil)
+		if v == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gadget_stream_readers = %v after the stream ended, want 0", v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestStreamNoFollow(t *testing.T) {
-	r := newRing(4)
+	r := newRing(4096)
 	r.add(edge(1))
 	r.add(edge(2))
 	srv := httptest.NewServer((&streamhttp.Server{Streams: r}).Handler())
@@ -186,7 +200,7 @@ func TestStreamNoFollow(t *testing.T) {
 }
 
 func TestStreamErrors(t *testing.T) {
-	srv := httptest.NewServer((&streamhttp.Server{Streams: newRing(1)}).Handler())
+	srv := httptest.NewServer((&streamhttp.Server{Streams: newRing(4096)}).Handler())
 	defer srv.Close()
 	tests := []struct {
 		path string
@@ -212,7 +226,7 @@ func TestStreamErrors(t *testing.T) {
 // reveals no trace; the right token is 200; and a reader is cut off when
 // the trace starts a new run, whose token differs.
 func TestStreamToken(t *testing.T) {
-	r := newRing(4)
+	r := newRing(4096)
 	r.add(edge(1))
 	var logs strings.Builder
 	var logMu sync.Mutex

@@ -6,33 +6,16 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/names"
+	"github.com/gadgetkit/gadget/framework/registry"
 )
 
-// splitParameters separates the framework's parameters from the gadget's:
-// for each capability the gadget Uses, the parameter of that name (e.g.
-// dns-names=true) turns it on. It is off by default: the provider (dns)
-// runs a packet socket in every watched namespace, a cost per packet the
-// user asks for. The gadget never sees those parameters; every other one,
-// including a capability's name the gadget does not use, is the gadget's
-// to judge. params is not changed.
+// splitParameters separates the framework's parameters from the gadget's
+// (gadget.Info.SplitParameters).
 func splitParameters(info *gadget.Info, params map[string]string) (own map[string]string, on map[gadget.Capability]bool, err error) {
-	own = maps.Clone(params)
-	on = map[gadget.Capability]bool{}
-	for _, c := range info.Uses {
-		v, ok := own[string(c)]
-		if !ok {
-			continue
-		}
-		delete(own, string(c))
-		if on[c], err = strconv.ParseBool(v); err != nil {
-			return nil, nil, fmt.Errorf("parameter %s=%q: use true or false", c, v)
-		}
-	}
-	return own, on, nil
+	return info.SplitParameters(params)
 }
 
 // CheckParameters lets a gadget reject a trace's parameters before anything
@@ -161,4 +144,40 @@ func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h.Handler.WithGroup(name), h.level}
+}
+
+// KernelMemory estimates the kernel memory in bytes one run of a trace of
+// info with params pins: the gadget's own (gadget.Info.KernelMemory)
+// plus that of the companion it runs for each capability params turn on
+// (with its default parameters). Its errors are about params.
+func KernelMemory(reg *registry.Registry, info *gadget.Info, params map[string]string) (uint64, error) {
+	if reg == nil {
+		reg = registry.Default
+	}
+	own, on, err := splitParameters(info, params)
+	if err != nil {
+		return 0, err
+	}
+	var total uint64
+	if info.KernelMemory != nil {
+		if total, err = info.KernelMemory(own); err != nil {
+			return 0, err
+		}
+	}
+	if on[gadget.CapabilityDNSNames] {
+		for _, p := range reg.Providers(gadget.CapabilityDNSNames) {
+			if p.Name == info.Name {
+				continue
+			}
+			if p.KernelMemory != nil {
+				n, err := p.KernelMemory(nil)
+				if err != nil {
+					return 0, fmt.Errorf("companion gadget %s: %w", p.Name, err)
+				}
+				total += n
+			}
+			break
+		}
+	}
+	return total, nil
 }

@@ -171,3 +171,48 @@ func TestCheckParameters(t *testing.T) {
 		t.Errorf("CheckParameters changed its argument or failed: %v, %v", params, err)
 	}
 }
+
+// TestKernelMemory: a trace's estimate is its gadget's, plus its
+// companion's when the parameters turn the capability on.
+func TestKernelMemory(t *testing.T) {
+	user, provider := &fakeGadget{}, &fakeGadget{}
+	userInfo, providerInfo := user.info(), provider.info()
+	userInfo.Uses = []gadget.Capability{gadget.CapabilityDNSNames}
+	userInfo.KernelMemory = func(params map[string]string) (uint64, error) {
+		if _, ok := params["dns-names"]; ok {
+			return 0, fmt.Errorf("the gadget got the framework's parameter dns-names")
+		}
+		if params["bad"] != "" {
+			return 0, fmt.Errorf("parameter bad: no")
+		}
+		return 1000, nil
+	}
+	providerInfo.Name, providerInfo.Provides = "provider", []gadget.Capability{gadget.CapabilityDNSNames}
+	providerInfo.KernelMemory = func(map[string]string) (uint64, error) { return 24, nil }
+	reg := &registry.Registry{}
+	for _, info := range []*gadget.Info{userInfo, providerInfo} {
+		if err := reg.Register(info); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		params  map[string]string
+		want    uint64
+		wantErr bool
+	}{
+		{nil, 1000, false},
+		{map[string]string{"dns-names": "false"}, 1000, false},
+		{map[string]string{"dns-names": "true"}, 1024, false},
+		{map[string]string{"dns-names": "maybe"}, 0, true},
+		{map[string]string{"bad": "x"}, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := KernelMemory(reg, userInfo, tt.params)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("KernelMemory(%v) = %d, %v; want %d, error %v", tt.params, got, err, tt.want, tt.wantErr)
+		}
+	}
+	if got, err := KernelMemory(reg, providerInfo, nil); got != 24 || err != nil {
+		t.Errorf("provider alone: %d, %v; want 24", got, err)
+	}
+}

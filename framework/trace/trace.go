@@ -12,8 +12,10 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/metrics"
 	"github.com/gadgetkit/gadget/framework/registry"
 )
 
@@ -48,6 +50,9 @@ type Config struct {
 	// Emit receives every batch of the instance, one call at a time, in
 	// order; nil drops the batches. It must not call back into the Trace.
 	Emit func(batch any)
+	// Metrics, when set, receives the trace's state, targets, attach
+	// latency and batches, and the gadget's own metrics.
+	Metrics *metrics.Set
 }
 
 // Trace is one trace of a gadget. It implements gadget.Handle. Its methods
@@ -66,6 +71,12 @@ type Trace struct {
 	// companions are the instances of other gadgets run beside instance
 	// because it Uses what they Provide (see startCompanions).
 	companions []companion
+	// gadgetMetrics is the running instance's gadget.Metrics; reported is
+	// the number of targets counted in Config.Metrics; closed is set by
+	// Close.
+	gadgetMetrics *metrics.GadgetMetrics
+	reported      int
+	closed        bool
 
 	emitMu sync.Mutex
 }
@@ -100,6 +111,7 @@ func New(reg *registry.Registry, cfg Config) (*Trace, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	cfg.Metrics.TraceCreated(info.Name)
 	return &Trace{
 		info:    info,
 		reg:     reg,
@@ -108,6 +120,48 @@ func New(reg *registry.Registry, cfg Config) (*Trace, error) {
 		state:   StateStopped,
 		targets: map[string]gadget.Target{},
 	}, nil
+}
+
+// setStateLocked moves the trace to state s and keeps the metrics in
+// step.
+func (t *Trace) setStateLocked(s State) {
+	t.cfg.Metrics.TraceState(t.info.Name, string(t.state), string(s))
+	t.state = s
+	t.reportTargetsLocked()
+}
+
+// reportTargetsLocked brings the targets counted in the metrics in step
+// with the targets a started trace watches.
+func (t *Trace) reportTargetsLocked() {
+	n := 0
+	if t.state == StateStarted {
+		n = len(t.targets)
+	}
+	t.cfg.Metrics.TargetsAttached(t.info.Name, n-t.reported)
+	t.reported = n
+}
+
+// addTarget adds tg to inst, timing it for the metrics.
+func (t *Trace) addTarget(ctx context.Context, inst gadget.Instance, tg gadget.Target) error {
+	start := time.Now()
+	err := inst.AddTarget(ctx, tg)
+	if err == nil {
+		t.cfg.Metrics.Attached(t.info.Name, time.Since(start))
+	}
+	return err
+}
+
+// Close stops the trace if it runs and removes it from the metrics; the
+// trace must not be used afterwards. Closing twice is a no-op.
+func (t *Trace) Close(ctx context.Context) error {
+	err := t.Stop(ctx)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.closed {
+		t.closed = true
+		t.cfg.Metrics.TraceState(t.info.Name, string(t.state), "")
+	}
+	return err
 }
 
 // Info returns the declaration of the trace's gadget.
@@ -166,6 +220,7 @@ func (t *Trace) Start(ctx context.Context) error {
 		return fmt.Errorf("trace %s: %w", t.cfg.Name, err)
 	}
 	nameTable := t.startCompanions(ctx, uses)
+	gm := t.cfg.Metrics.Gadget(t.info.Name, t.cfg.Name)
 	inst, err := t.info.New(gadget.Config{
 		Node:       t.cfg.Node,
 		Filter:     t.cfg.Filter,
@@ -173,6 +228,7 @@ func (t *Trace) Start(ctx context.Context) error {
 		Logger:     t.log,
 		Emit:       t.emit,
 		Names:      nameTable,
+		Metrics:    gm,
 	})
 	if err != nil {
 		t.stopCompanions(ctx)
@@ -180,12 +236,13 @@ func (t *Trace) Start(ctx context.Context) error {
 	}
 	if err := inst.Start(ctx); err != nil {
 		t.stopCompanions(ctx)
+		gm.Close()
 		return fmt.Errorf("trace %s: start %s: %w", t.cfg.Name, t.info.Name, err)
 	}
 
 	var failed []error
 	for _, id := range slices.Sorted(maps.Keys(t.targets)) {
-		if err := inst.AddTarget(ctx, t.targets[id]); err != nil {
+		if err := t.addTarget(ctx, inst, t.targets[id]); err != nil {
 			t.log.Warn("target not added, forgetting it", "target", id, "netns", t.targets[id].NetnsPath, "err", err)
 			failed = append(failed, fmt.Errorf("target %s: %w", id, err))
 			delete(t.targets, id)
@@ -197,11 +254,13 @@ func (t *Trace) Start(ctx context.Context) error {
 			err = errors.Join(err, fmt.Errorf("stop: %w", serr))
 		}
 		t.stopCompanions(ctx)
+		gm.Close()
 		return fmt.Errorf("trace %s: start %s: no target could be added: %w", t.cfg.Name, t.info.Name, err)
 	}
 
 	t.instance = inst
-	t.state = StateStarted
+	t.gadgetMetrics = gm
+	t.setStateLocked(StateStarted)
 	t.log.Info("trace started", "gadget", t.info.Name, "targets", len(t.targets))
 	return nil
 }
@@ -217,11 +276,13 @@ func (t *Trace) Stop(ctx context.Context) error {
 	}
 	inst := t.instance
 	t.instance = nil
-	t.state = StateStopped
+	t.setStateLocked(StateStopped)
 	// The instance's final batch may still use its companions' names:
 	// they stop after it.
 	err := inst.Stop(ctx)
 	t.stopCompanions(ctx)
+	t.gadgetMetrics.Close()
+	t.gadgetMetrics = nil
 	if err != nil {
 		return fmt.Errorf("trace %s: stop %s: %w", t.cfg.Name, t.info.Name, err)
 	}
@@ -261,7 +322,7 @@ func (t *Trace) AddTarget(ctx context.Context, tg gadget.Target) error {
 		known = false
 	}
 	if t.state == StateStarted && !known {
-		if err := t.instance.AddTarget(ctx, tg); err != nil {
+		if err := t.addTarget(ctx, t.instance, tg); err != nil {
 			return fmt.Errorf("trace %s: add target %s: %w", t.cfg.Name, tg.ID, err)
 		}
 		t.log.Debug("target added", "target", tg.ID, "netns", tg.NetnsPath, "pod", tg.Pod)
@@ -270,6 +331,7 @@ func (t *Trace) AddTarget(ctx context.Context, tg gadget.Target) error {
 		t.companionsAdd(ctx, tg, false)
 	}
 	t.targets[tg.ID] = tg
+	t.reportTargetsLocked()
 	return nil
 }
 
@@ -283,6 +345,7 @@ func (t *Trace) RemoveTarget(ctx context.Context, id string) error {
 		return nil
 	}
 	delete(t.targets, id)
+	t.reportTargetsLocked()
 	if t.state == StateStarted {
 		t.companionsRemove(ctx, id)
 		if err := t.instance.RemoveTarget(ctx, id); err != nil {
@@ -300,5 +363,8 @@ func (t *Trace) emit(batch any) {
 	}
 	t.emitMu.Lock()
 	defer t.emitMu.Unlock()
+	start := time.Now()
+	t.cfg.Metrics.Batch(t.info.Name)
 	t.cfg.Emit(batch)
+	t.cfg.Metrics.Stage(t.info.Name, metrics.StageEmit, start)
 }

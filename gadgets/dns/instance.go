@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -18,76 +17,13 @@ import (
 	"github.com/gadgetkit/gadget/framework/containers"
 	"github.com/gadgetkit/gadget/framework/eventtypes"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/gadgets/dns/spec"
 	"github.com/gadgetkit/gadget/gadgets/dns/types"
 )
 
-// Parameters dns accepts in gadget.Config.Parameters.
-const (
-	// ParamInterval is how often the transactions seen are delivered as a
-	// batch, as a Go duration (default 2s, at least 100ms).
-	ParamInterval = "interval"
-	// ParamPort is the DNS server port to watch (default 53).
-	ParamPort = "port"
-	// ParamTimeout is how long a query waits for its response before it
-	// is reported as unanswered (default 5s, at least 100ms).
-	ParamTimeout = "timeout"
-	// ParamMaxPending bounds the queries waiting for a response at once
-	// (default 4096); a query beyond it is counted and not reported.
-	ParamMaxPending = "max-pending"
-)
-
-const (
-	defaultInterval   = 2 * time.Second
-	defaultTimeout    = 5 * time.Second
-	defaultMaxPending = 4096
-	minDuration       = 100 * time.Millisecond
-	maxMaxPending     = 1 << 20
-	// pollInterval bounds how long the reader waits for the ring buffer
-	// before it looks at the clock and at Stop.
-	pollInterval = 100 * time.Millisecond
-)
-
-type options struct {
-	interval   time.Duration
-	port       uint16
-	timeout    time.Duration
-	maxPending int
-}
-
-// parseParameters validates the trace parameters; errors name the
-// parameter and the fix.
-func parseParameters(params map[string]string) (options, error) {
-	opts := options{interval: defaultInterval, port: 53, timeout: defaultTimeout, maxPending: defaultMaxPending}
-	for k, v := range params {
-		switch k {
-		case ParamInterval, ParamTimeout:
-			d, err := time.ParseDuration(v)
-			if err != nil || d < minDuration {
-				return opts, fmt.Errorf("parameter %s=%q: want a duration of at least %v, e.g. 2s", k, v, minDuration)
-			}
-			if k == ParamInterval {
-				opts.interval = d
-			} else {
-				opts.timeout = d
-			}
-		case ParamPort:
-			n, err := strconv.ParseUint(v, 10, 16)
-			if err != nil || n == 0 {
-				return opts, fmt.Errorf("parameter %s=%q: want a port from 1 to 65535, e.g. 5353", k, v)
-			}
-			opts.port = uint16(n)
-		case ParamMaxPending:
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > maxMaxPending {
-				return opts, fmt.Errorf("parameter %s=%q: want a whole number from 1 to %d, e.g. 4096", k, v, maxMaxPending)
-			}
-			opts.maxPending = n
-		default:
-			return opts, fmt.Errorf("parameter %q: unknown to dns; known: %s, %s, %s, %s", k, ParamInterval, ParamPort, ParamTimeout, ParamMaxPending)
-		}
-	}
-	return opts, nil
-}
+// pollInterval bounds how long the reader waits for the ring buffer
+// before it looks at the clock and at Stop.
+const pollInterval = 100 * time.Millisecond
 
 // attachment is one watched network namespace: the packet socket with its
 // capture program.
@@ -100,7 +36,7 @@ type attachment struct {
 // instance is a running dns trace.
 type instance struct {
 	cfg  gadget.Config
-	opts options
+	opts spec.Options
 	log  *slog.Logger
 
 	mu       sync.Mutex
@@ -122,7 +58,7 @@ type instance struct {
 var _ gadget.Relabeler = (*instance)(nil)
 
 func newInstance(cfg gadget.Config) (*instance, error) {
-	opts, err := parseParameters(cfg.Parameters)
+	opts, err := spec.ParseParameters(cfg.Parameters)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +75,7 @@ func newInstance(cfg gadget.Config) (*instance, error) {
 		log:     log,
 		byID:    map[string]*attachment{},
 		byTag:   map[uint32]*attachment{},
-		tracker: newTracker(opts.timeout, opts.maxPending, monoToWall),
+		tracker: newTracker(opts.Timeout, opts.MaxPending, monoToWall),
 	}
 	if cfg.Names != nil {
 		in.tracker.onAnswer = in.recordNamesLocked
@@ -185,7 +121,7 @@ func (in *instance) Start(ctx context.Context) error {
 	if in.stopped {
 		return errors.New("dns: instance already stopped; create a new one")
 	}
-	objs, err := dnsbpf.Load(dnsbpf.Options{Port: in.opts.port})
+	objs, err := dnsbpf.Load(dnsbpf.Options{Port: in.opts.Port})
 	if err != nil {
 		return err
 	}
@@ -211,7 +147,7 @@ func (in *instance) Start(ctx context.Context) error {
 		defer close(in.done)
 		in.readLoop(rctx, rd)
 	}()
-	in.log.Info("dns started", "port", in.opts.port, "interval", in.opts.interval, "timeout", in.opts.timeout)
+	in.log.Info("dns started", "port", in.opts.Port, "interval", in.opts.Interval, "timeout", in.opts.Timeout)
 	return nil
 }
 
@@ -221,7 +157,7 @@ func (in *instance) Start(ctx context.Context) error {
 func (in *instance) readLoop(ctx context.Context, rd *ringbuf.Reader) {
 	var rec ringbuf.Record
 	var r dnsbpf.Record
-	next := time.Now().Add(in.opts.interval)
+	next := time.Now().Add(in.opts.Interval)
 	stopping := false
 	for {
 		if !stopping && ctx.Err() != nil {
@@ -256,7 +192,7 @@ func (in *instance) readLoop(ctx context.Context, rd *ringbuf.Reader) {
 			return
 		}
 		if now := time.Now(); !stopping && !now.Before(next) {
-			next = now.Add(in.opts.interval)
+			next = now.Add(in.opts.Interval)
 			in.mu.Lock()
 			in.tracker.expire(monoNow())
 			in.flushLocked()
@@ -337,7 +273,7 @@ func (in *instance) warningLocked() *types.Event {
 		return nil
 	}
 	msg := fmt.Sprintf("dns: %d packets not parsed as DNS (malformed or truncated), %d lost in the kernel (ring buffer full), %d unreadable, %d queries not tracked (max-pending=%d; raise it)",
-		malformed, ring, load+short, full, in.opts.maxPending)
+		malformed, ring, load+short, full, in.opts.MaxPending)
 	in.log.Warn("dns packets lost", "malformed", malformed, "ring_full", ring, "unreadable", load+short, "pending_full", full)
 	return &types.Event{Event: eventtypes.Warn(in.cfg.Node, msg)}
 }

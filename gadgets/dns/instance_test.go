@@ -20,6 +20,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/eventtypes"
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/trace"
+	"github.com/gadgetkit/gadget/gadgets/dns/spec"
 	"github.com/gadgetkit/gadget/gadgets/dns/types"
 	"github.com/gadgetkit/gadget/internal/testenv"
 )
@@ -355,7 +356,7 @@ func TestTrace(t *testing.T) {
 
 	// The table shows the same.
 	var out, errw strings.Builder
-	o, err := tr.Info().NewOutput(FormatTable, &out, &errw)
+	o, err := tr.Info().NewOutput(spec.FormatTable, &out, &errw)
 	if err != nil {
 		t.Fatal(err)
 	}

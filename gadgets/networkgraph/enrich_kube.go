@@ -10,12 +10,7 @@ import (
 
 // ClusterLookup is what KubeEnricher asks of the cluster; *kubemeta.Index
 // implements it from informer caches.
-type ClusterLookup interface {
-	PodByName(namespace, name string) (kubemeta.Pod, bool)
-	PodByIP(ip string) (kubemeta.Pod, bool)
-	ServiceByIP(ip string) (kubemeta.Service, bool)
-	NodeByIP(ip string) (kubemeta.Node, bool)
-}
+type ClusterLookup = kubemeta.Lookup
 
 // KubeEnricher fills the Kubernetes fields of network-graph edges: the
 // watched pod's podIP, podHostIP, podOwner and podLabels, and the remote

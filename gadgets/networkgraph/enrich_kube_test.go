@@ -98,3 +98,20 @@ func TestKubeEnricherUnknownPod(t *testing.T) {
 		t.Errorf("edge of an unknown pod = %+v, want only remoteKind other", e)
 	}
 }
+
+// TestDeclaredEnrichment checks that the gadget declares its Kubernetes
+// enrichment, which the agent finds with kubemeta.EnrichmentOf, and that
+// it enriches a batch of edges in place and leaves other batches alone.
+func TestDeclaredEnrichment(t *testing.T) {
+	enrichment, ok := kubemeta.EnrichmentOf(Info())
+	if !ok {
+		t.Fatal("network-graph declares no kubemeta.Enrichment")
+	}
+	c := cluster{services: map[string]kubemeta.Service{"10.96.0.10": {Namespace: "kube-system", Name: "kube-dns"}}}
+	batch := []types.Event{{PktType: "OUTGOING", Proto: "udp", IP: "10.96.0.10", Port: 53}}
+	enrichment.Enrich(c, batch)
+	if batch[0].RemoteKind != types.RemoteKindSvc || batch[0].RemoteSvcName != "kube-dns" {
+		t.Errorf("edge after enrichment: %+v, want the kube-dns Service", batch[0])
+	}
+	enrichment.Enrich(c, "not a batch of edges") // must not panic
+}

@@ -18,6 +18,7 @@ import (
 	ngbpf "github.com/gadgetkit/gadget/bpf/networkgraph"
 	"github.com/gadgetkit/gadget/framework/containers"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/spec"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 	"github.com/gadgetkit/gadget/internal/testenv"
 )
@@ -288,6 +289,8 @@ func TestNetworkGraphFullMapIsReported(t *testing.T) {
 	l := testenv.Link(t, a, b)
 	ctx := context.Background()
 	in, rec := startInstance(t, map[string]string{ParamInterval: "1h", ParamMaxEdges: "2"})
+	m := &recordedMetrics{values: map[string]float64{}}
+	in.cfg.Metrics = m
 	if err := in.AddTarget(ctx, target(t, a)); err != nil {
 		t.Fatal(err)
 	}
@@ -312,35 +315,47 @@ func TestNetworkGraphFullMapIsReported(t *testing.T) {
 	if edges != 2 || warns != 1 {
 		t.Fatalf("edges=%d warnings=%d, want 2 edges and 1 warning: %s", edges, warns, types.EventsString(rec.all()))
 	}
+	// The metrics say the same: a full map of 2, and the packets of the
+	// 3 other ports (each datagram and its answer) not recorded.
+	for name, want := range map[string]float64{metricMapCapacity: 2, metricMapEdges: 2, metricPacketsNotRecorded: 6} {
+		if got := m.get(name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
 }
 
-func TestParseParameters(t *testing.T) {
-	tests := []struct {
-		params  map[string]string
-		want    options
-		wantErr string
-	}{
-		{nil, options{interval: 2 * time.Second, maxEdges: 16384, attach: "tcx"}, ""},
-		{map[string]string{"interval": "500ms", "max-edges": "10", "attach": "packet"}, options{interval: 500 * time.Millisecond, maxEdges: 10, attach: "packet"}, ""},
-		{map[string]string{"attach": "kprobe"}, options{}, `parameter attach="kprobe": want tcx or packet`},
-		{map[string]string{"interval": "10ms"}, options{}, `parameter interval="10ms"`},
-		{map[string]string{"interval": "soon"}, options{}, `parameter interval="soon"`},
-		{map[string]string{"max-edges": "0"}, options{}, `parameter max-edges="0"`},
-		{map[string]string{"max-edges": "1048576"}, options{interval: 2 * time.Second, maxEdges: 1 << 20, attach: "tcx"}, ""},
-		{map[string]string{"max-edges": "1048577"}, options{}, `parameter max-edges="1048577": want a whole number from 1 to 1048576`},
-		{map[string]string{"colour": "red"}, options{}, `parameter "colour": unknown`},
-	}
-	for _, tt := range tests {
-		got, err := parseParameters(tt.params)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("parseParameters(%v) error = %v, want %q", tt.params, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("parseParameters(%v) = %+v, %v; want %+v", tt.params, got, err, tt.want)
-		}
+// recordedMetrics is a gadget.Metrics keeping the last value of each
+// gauge and the sum of each counter, labels aside.
+type recordedMetrics struct {
+	mu     sync.Mutex
+	values map[string]float64
+}
+
+func (r *recordedMetrics) Set(name string, v float64, _ ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.values[name] = v
+}
+
+func (r *recordedMetrics) Add(name string, v float64, _ ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.values[name] += v
+}
+
+func (r *recordedMetrics) Traffic() bool { return false }
+
+func (r *recordedMetrics) get(name string) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.values[name]
+}
+
+// TestDefaultMaxEdges checks that the declared default of max-edges is
+// the size of the kernel map when none is given.
+func TestDefaultMaxEdges(t *testing.T) {
+	if spec.DefaultMaxEdges != ngbpf.DefaultMaxEdges {
+		t.Fatalf("spec.DefaultMaxEdges = %d, bpf/networkgraph.DefaultMaxEdges = %d: keep them equal", spec.DefaultMaxEdges, ngbpf.DefaultMaxEdges)
 	}
 }
 

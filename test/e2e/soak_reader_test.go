@@ -175,8 +175,9 @@ func (r *soakReader) follow(ctx context.Context, s *soak, token string) {
 	}
 }
 
-// dropCount reads the number of batches a warn event says were dropped.
-var dropCount = regexp.MustCompile(`(\d+) batch(?:es)? (?:were )?dropped`)
+// missedCount reads the number of events a warn event says were missed
+// ("stream: missed 3 batches (120 events, 4096 bytes): ...").
+var missedCount = regexp.MustCompile(`missed \d+ batch(?:es)? \((\d+) events`)
 
 // record counts one line of the stream. r.mu is held.
 func (rc *readerConn) record(line []byte) {
@@ -189,7 +190,7 @@ func (rc *readerConn) record(line []byte) {
 		return
 	}
 	rc.warns++
-	m := dropCount.FindStringSubmatch(e.Message)
+	m := missedCount.FindStringSubmatch(e.Message)
 	if m == nil || rc.dropped < 0 {
 		if strings.Contains(e.Message, "dropped") || strings.Contains(e.Message, "missed") {
 			rc.dropped = -1 // a loss reported without a number
@@ -214,12 +215,19 @@ func (t *throttled) Read(p []byte) (int, error) {
 
 // serverReader is what an agent's log says of one stream reader.
 type serverReader struct {
-	batches, dropped int64
+	dropped int64 // events missed
+	done    bool  // its end is logged
+	cut     bool  // disconnected: a write timed out
 }
 
-var readerDone = regexp.MustCompile(`msg="stream reader done".* remote=127\.0\.0\.1:(\d+) .*batches=(\d+) dropped=(\d+)`)
+// The agent's log lines of a reader: its end, with the events it missed,
+// and its disconnection for a write that timed out (a stalled reader).
+var (
+	readerDone    = regexp.MustCompile(`msg="stream reader done".* remote=127\.0\.0\.1:(\d+) .*missed_events=(\d+)`)
+	readerTimeout = regexp.MustCompile(`msg="stream reader disconnected: a write took longer.* remote=127\.0\.0\.1:(\d+) `)
+)
 
-// serverReaders reads the "stream reader done" lines of an agent's log,
+// serverReaders reads the "stream reader done" and disconnection lines of an agent's log,
 // by the reader's port.
 func serverReaders(logPath string) map[int]serverReader {
 	out := map[int]serverReader{}
@@ -228,11 +236,18 @@ func serverReaders(logPath string) map[int]serverReader {
 		return out
 	}
 	for line := range strings.Lines(string(b)) {
+		if m := readerTimeout.FindStringSubmatch(line); m != nil {
+			port, _ := strconv.Atoi(m[1])
+			sr := out[port]
+			sr.cut = true
+			out[port] = sr
+		}
 		if m := readerDone.FindStringSubmatch(line); m != nil {
 			port, _ := strconv.Atoi(m[1])
-			batches, _ := strconv.ParseInt(m[2], 10, 64)
-			dropped, _ := strconv.ParseInt(m[3], 10, 64)
-			out[port] = serverReader{batches: batches, dropped: dropped}
+			dropped, _ := strconv.ParseInt(m[2], 10, 64)
+			sr := out[port]
+			sr.dropped, sr.done = dropped, true
+			out[port] = sr
 		}
 	}
 	return out
@@ -272,7 +287,8 @@ func (s *soak) checkReaders() {
 			// Summed over the connections the agent logged the end of
 			// (not those of a killed agent), so that the two figures
 			// compare.
-			srv, logged := byPid[rc.pid][rc.port]
+			srv, ok := byPid[rc.pid][rc.port]
+			logged := ok && srv.done
 			if logged {
 				f.readerDropped += max(rc.dropped, 0)
 				f.agentDropped += srv.dropped
@@ -283,7 +299,7 @@ func (s *soak) checkReaders() {
 			who := fmt.Sprintf("%s reader of %s (port %d, agent %d)", r.kind, r.trace, rc.port, rc.pid)
 			switch rc.end {
 			case "broken":
-				if !killed[rc.pid] {
+				if !killed[rc.pid] && !srv.cut {
 					s.fail("%s: the stream broke off (%s) while its agent ran", who, rc.err)
 				}
 			case "end":
@@ -341,7 +357,7 @@ func (s *soak) report() {
 		{"kernel objects freed with the killed agents", strconv.Itoa(st.objectsFreedAfterKill)},
 		{"flood from pod soak/flood", fmt.Sprintf("%d UDP datagrams to %d ports, %d TCP connection attempts to %d ports", s.floodSent.Load(), soakFloodPorts, s.floodTCP.Load(), soakTCPPorts)},
 		{"stream readers", fmt.Sprintf("%d readers (fast, slow, stalling), %d connections (%s), %d refused, %d events, %.1f MiB", f.readers, f.conns, strings.Join(ends, ", "), f.refused, f.events, float64(f.bytes)/(1<<20))},
-		{"batches dropped for slow readers: agent counted / readers told", fmt.Sprintf("%d / %d (%d connections lost batches, %d warn events)", f.agentDropped, f.readerDropped, f.lossyConns, f.warns)},
+		{"events missed by slow readers: agent counted / readers told", fmt.Sprintf("%d / %d (%d connections missed events, %d warn events)", f.agentDropped, f.readerDropped, f.lossyConns, f.warns)},
 		{"gadgetd RSS: fresh / peak / end", fmt.Sprintf("%s / %s / %s", mib(float64(s.baseline.rss)), mib(float64(rssPeak)), mib(float64(s.final.rss)))},
 		{"gadgetd RSS over the run, MiB (peak of each tenth)", strings.Join(s.sampler.rssOverTime(10), " ")},
 		{"goroutines: fresh / peak / end", fmt.Sprintf("%d / %d / %d", s.baseline.goroutines, grPeak, s.final.goroutines)},
@@ -359,7 +375,7 @@ func (s *soak) report() {
 		"once, slowly, or stall; and gadgetd killed with SIGKILL at random during the first half and restarted at once,\n" +
 		"as its DaemonSet would. It fails on a crash loop (an agent exiting on its own, or a restart that does not resume\n" +
 		"every trace within 60 s), on a loss not reported (a resumed trace without a warning of its restart and of what may\n" +
-		"be missing; a batch dropped for a reader without a warn event to it), and on a leak: kernel objects of an agent\n" +
+		"be missing; an event missed by a reader without a warn event to it), and on a leak: kernel objects of an agent\n" +
 		"left after it died or after its traces were deleted, TCX programs left on the pods' interfaces, network\n" +
 		"namespaces held, or goroutines or live heap above a fresh idle agent's once everything is deleted.\n" +
 		"CI runs a short one (`make soak SOAK_DURATION=75s`).\n\n")

@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
 	"github.com/gadgetkit/gadget/internal/testenv"
 	"github.com/gadgetkit/gadget/test/internal/edgetest"
 )
@@ -225,6 +226,11 @@ func TestKubectlGadgetStream(t *testing.T) {
 		fmt.Fprintf(&graph, "  %-45s %s\n", k, got[k])
 	}
 	t.Logf("== the graph kubectl gadget streamed:\n%s", graph.String())
+
+	step("kubectl gadget network-graph ui: the live page on this machine, fed through the API server")
+	checkUI(ctx, t, kg, []string{"--kubeconfig", userKubeconfig, "--as", user}, agentPort,
+		func() { echoTCP(t, web, db, dbIP, clusterIP, 5432, 1) },
+		fmt.Sprintf("shop/web OUTGOING tcp %s 5432", clusterIP), "svc data/db")
 
 	checkStreamRefused(ctx, t, c, outsider, streamAddr, agentPort, kg, userKubeconfig)
 	checkMetricsLoopback(t, outsider, agentIP, metricsAddr)
@@ -488,21 +494,35 @@ func checkStreamRefused(ctx context.Context, t *testing.T, c cluster, outsider *
 	}
 }
 
-// checkMetricsLoopback checks that gadgetd's metrics answer on loopback
-// and are not reachable on its pod's address from another namespace.
+// checkMetricsLoopback checks that gadgetd's metrics answer on loopback,
+// with the agent's own (the started trace, its targets and batches), and
+// are not reachable on its pod's address from another namespace.
 func checkMetricsLoopback(t *testing.T, outsider *testenv.Netns, agentIP, metricsAddr string) {
 	t.Helper()
 	t.Logf("== metrics on %s: answered there, refused on %s from %s", metricsAddr, agentIP, outsider.Name())
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics on loopback: %v", err)
+	// The agent's own metrics, read as Prometheus does: the running
+	// trace, its pods and batches, and the stream reader that was here.
+	f := metricstest.Scrape(t, "http://"+metricsAddr+"/metrics")
+	ng := map[string]string{"gadget": "network-graph"}
+	for _, m := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"gadget_traces", map[string]string{"gadget": "network-graph", "state": "Started"}},
+		{"gadget_targets_attached", ng},
+		{"gadget_attach_duration_seconds", ng},
+		{"gadget_batches_total", ng},
+		{"gadget_pipeline_stage_duration_seconds", map[string]string{"gadget": "network-graph", "stage": "stream"}},
+	} {
+		if v, _ := f.Value(m.name, m.labels); v < 1 {
+			t.Errorf("gadgetd metrics: %s%v = %v, want at least 1", m.name, m.labels, v)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("metrics on loopback: %s, want 200", resp.Status)
+	if _, ok := f.Value("gadget_stream_readers", nil); !ok {
+		t.Error("gadgetd metrics: no gadget_stream_readers")
 	}
 	_, port, _ := net.SplitHostPort(metricsAddr)
-	err = outsider.Do(func() error {
+	err := outsider.Do(func() error {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort(agentIP, port), 5*time.Second)
 		if err == nil {
 			c.Close()

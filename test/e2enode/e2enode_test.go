@@ -29,6 +29,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -171,8 +173,8 @@ func TestRealNode(t *testing.T) {
 	stream2.waitEdges(map[string]string{
 		fmt.Sprintf("%s/%s OUTGOING tcp %s %d", shopNS, client2.Name, clusterIP, svcPort): "svc " + dataNS + "/server",
 	})
-	if after := countBPF(t); after != running {
-		t.Errorf("eBPF objects after gadgetd's restart: %s, before it: %s (a leak, or something not re-attached)", after, running)
+	if after := settledBPF(t, running); !after.same(running) {
+		t.Errorf("eBPF objects after gadgetd's restart: %s, before it: %s (a leak, or something not re-attached): %s", after, running, after.diff(running))
 	}
 	stream2.stop()
 	show := e.kg("network-graph", "show", "--name", session, "-o", "table")
@@ -194,8 +196,8 @@ func TestRealNode(t *testing.T) {
 		procs := gadgetdProcesses()
 		return apierrors.IsNotFound(err) && len(procs) == 0, fmt.Sprintf("namespace: %v; gadgetd processes: %v", err, procs)
 	})
-	if after := countBPF(t); after != before {
-		t.Errorf("eBPF objects after undeploy: %s, before deploy: %s", after, before)
+	if after := settledBPF(t, before); !after.same(before) {
+		t.Errorf("eBPF objects after undeploy: %s, before deploy: %s: %s", after, before, after.diff(before))
 	}
 	e.logf("done in %s", time.Since(e.started).Round(time.Second))
 }
@@ -664,16 +666,56 @@ func repoRoot(t *testing.T) string {
 // leaving out those another process than gadgetd holds open (a test or a
 // benchmark running beside this one): a kernel object gadgetd leaked is held
 // by no process at all, or by a gadgetd that should have gone.
-type bpfCount struct{ progs, maps, links int }
+type bpfCount struct {
+	progs, maps, links int
+	// names counts the programs and maps by "prog NAME" or "map NAME", so
+	// that a difference says what leaked.
+	names map[string]int
+}
 
 func (c bpfCount) String() string {
 	return fmt.Sprintf("%d eBPF programs, %d maps, %d links", c.progs, c.maps, c.links)
 }
 
+func (c bpfCount) same(o bpfCount) bool {
+	return c.progs == o.progs && c.maps == o.maps && c.links == o.links
+}
+
+// diff lists the names whose counts differ from o's: "+map flows" is one
+// more map named flows in c.
+func (c bpfCount) diff(o bpfCount) string {
+	var out []string
+	for k, n := range c.names {
+		if d := n - o.names[k]; d != 0 {
+			out = append(out, fmt.Sprintf("%+d %s", d, k))
+		}
+	}
+	for k, n := range o.names {
+		if _, ok := c.names[k]; !ok {
+			out = append(out, fmt.Sprintf("%+d %s", -n, k))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+// settledBPF counts like countBPF until the count equals want or 15s pass:
+// the kernel frees a closed object after an RCU grace period, and objects a
+// test beside this one just closed are held by no process meanwhile.
+func settledBPF(t *testing.T, want bpfCount) bpfCount {
+	t.Helper()
+	c := countBPF(t)
+	for deadline := time.Now().Add(15 * time.Second); !c.same(want) && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		c = countBPF(t)
+	}
+	return c
+}
+
 func countBPF(t *testing.T) bpfCount {
 	t.Helper()
 	foreign := foreignBPF()
-	var c bpfCount
+	c := bpfCount{names: map[string]int{}}
 	for id := ebpf.ProgramID(0); ; {
 		next, err := ebpf.ProgramGetNextID(id)
 		if errors.Is(err, os.ErrNotExist) {
@@ -684,6 +726,7 @@ func countBPF(t *testing.T) bpfCount {
 		id = next
 		if !foreign["prog_id:"+fmt.Sprint(id)] {
 			c.progs++
+			c.names["prog "+progName(id)]++
 		}
 	}
 	for id := ebpf.MapID(0); ; {
@@ -696,6 +739,7 @@ func countBPF(t *testing.T) bpfCount {
 		id = next
 		if !foreign["map_id:"+fmt.Sprint(id)] {
 			c.maps++
+			c.names["map "+mapName(id)]++
 		}
 	}
 	it := new(link.Iterator)
@@ -711,9 +755,38 @@ func countBPF(t *testing.T) bpfCount {
 	return c
 }
 
+// progName is the name of a program by ID ("?" when it is gone).
+func progName(id ebpf.ProgramID) string {
+	p, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		return "?"
+	}
+	defer p.Close()
+	info, err := p.Info()
+	if err != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%s (%s)", info.Name, info.Type)
+}
+
+// mapName is the name of a map by ID ("?" when it is gone).
+func mapName(id ebpf.MapID) string {
+	m, err := ebpf.NewMapFromID(id)
+	if err != nil {
+		return "?"
+	}
+	defer m.Close()
+	info, err := m.Info()
+	if err != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%s (%s)", info.Name, info.Type)
+}
+
 // foreignBPF returns the eBPF objects ("prog_id:N", "map_id:N",
 // "link_id:N") that processes other than gadgetd hold file descriptors of,
-// read from /proc/PID/fdinfo; a link's program counts as held too.
+// read from /proc/PID/fdinfo; a link's program counts as held too, and so
+// do the maps of a held program.
 func foreignBPF() map[string]bool {
 	held := map[string]bool{}
 	gadgetd := map[string]bool{}
@@ -736,6 +809,30 @@ func foreignBPF() map[string]bool {
 				held[k+":"+strings.TrimSpace(v)] = true
 			}
 		}
+	}
+	// The maps of a program another process holds (its .rodata, say) are
+	// that process's too, though it may hold no descriptor of them.
+	for k := range held {
+		id, ok := strings.CutPrefix(k, "prog_id:")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(id, 10, 32)
+		if err != nil {
+			continue
+		}
+		p, err := ebpf.NewProgramFromID(ebpf.ProgramID(n))
+		if err != nil {
+			continue
+		}
+		if info, err := p.Info(); err == nil {
+			if maps, ok := info.MapIDs(); ok {
+				for _, m := range maps {
+					held[fmt.Sprintf("map_id:%d", m)] = true
+				}
+			}
+		}
+		p.Close()
 	}
 	return held
 }

@@ -28,6 +28,23 @@ func Formatter(m abi.Manifest, f FormatFunc) plugin.Formatter {
 	return &formatter{m: m, f: f}
 }
 
+// ValueFormatter returns a plugin.ValueFormatter calling f for batches of
+// JSON and fv for batches of Go values (plugin.Batch.Values), with the same
+// error handling as Formatter.
+func ValueFormatter(m abi.Manifest, f, fv FormatFunc) plugin.ValueFormatter {
+	m.Kind, m.ContractVersion = abi.KindFormatter, abi.ContractVersion
+	return &valueFormatter{formatter: formatter{m: m, f: f}, fv: fv}
+}
+
+type valueFormatter struct {
+	formatter
+	fv FormatFunc
+}
+
+func (p *valueFormatter) FormatValues(ctx context.Context, b plugin.Batch, params map[string]string) (out plugin.Formatted, err error) {
+	return p.call(ctx, p.fv, b, params)
+}
+
 // Enricher returns a plugin.Enricher calling f, with the same error
 // handling as Formatter.
 func Enricher(m abi.Manifest, f EnrichFunc) plugin.Enricher {
@@ -45,8 +62,12 @@ func (p *formatter) Manifest() abi.Manifest { return p.m }
 func (p *formatter) Close() error           { return nil }
 
 func (p *formatter) Format(ctx context.Context, b plugin.Batch, params map[string]string) (out plugin.Formatted, err error) {
+	return p.call(ctx, p.f, b, params)
+}
+
+func (p *formatter) call(ctx context.Context, f FormatFunc, b plugin.Batch, params map[string]string) (out plugin.Formatted, err error) {
 	defer recoverFailure(p.m.Name, b.Sequence, &err)
-	out, err = p.f(ctx, b, params)
+	out, err = f(ctx, b, params)
 	if err != nil {
 		return plugin.Formatted{}, failed(p.m.Name, b.Sequence, err)
 	}

@@ -100,6 +100,10 @@ type Options struct {
 	// go-plugin's handshake variables. The host's own environment is never
 	// passed on: a plugin sees no token, proxy or credential of the host.
 	Env []string
+	// OnRestart, when set, is called with the plugin's name each time its
+	// process is started again after it died or was killed (e.g. to count
+	// restarts in the metrics). It must not block.
+	OnRestart func(plugin string)
 }
 
 // OpenFormatter starts the go-plugin formatter at path and checks its
@@ -450,6 +454,9 @@ func (h *host) call(ctx context.Context, b plugin.Batch, params map[string]strin
 				return nil, h.failed(b.Sequence, fmt.Errorf("restart: the plugin file changed from %q to %q", h.manifest.Name, m.Name))
 			}
 			h.proc = p
+			if h.opts.OnRestart != nil {
+				h.opts.OnRestart(h.manifest.Name)
+			}
 		}
 		resp, err := h.proc.rpc.Call(ctx, req)
 		if err == nil {

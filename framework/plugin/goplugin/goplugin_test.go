@@ -176,9 +176,13 @@ func gone(pid int) bool {
 
 func TestKilledProcessRestarts(t *testing.T) {
 	before := runtime.NumGoroutine()
-	f, err := OpenFormatter(t.Context(), faultyPlugin, Options{})
+	var restarts []string // OnRestart runs under the host's lock, one call at a time
+	f, err := OpenFormatter(t.Context(), faultyPlugin, Options{OnRestart: func(name string) { restarts = append(restarts, name) }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(restarts) != 0 {
+		t.Errorf("OnRestart called %v on the first start", restarts)
 	}
 	pid := pidOf(t, f)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -192,6 +196,9 @@ func TestKilledProcessRestarts(t *testing.T) {
 	newPid := pidOf(t, f)
 	if newPid == pid {
 		t.Errorf("pid after restart = %d, the killed one", newPid)
+	}
+	if len(restarts) != 1 || restarts[0] != f.Manifest().Name {
+		t.Errorf("OnRestart calls %v, want one with the plugin's name %q", restarts, f.Manifest().Name)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)

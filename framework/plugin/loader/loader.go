@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/gadgetkit/gadget/framework/metrics"
 	"github.com/gadgetkit/gadget/framework/plugin"
 	"github.com/gadgetkit/gadget/framework/plugin/goplugin"
 	"github.com/gadgetkit/gadget/framework/plugin/wasm"
@@ -51,11 +52,23 @@ type Options struct {
 	// --plugin-dir) or by path; every other go-plugin of a root host runs
 	// as nobody without capabilities.
 	Privileged []string
+	// Metrics, when set, counts the calls, failures, timeouts and
+	// restarts of the loaded plugins.
+	Metrics *metrics.Set
 }
 
 // goPluginOptions returns the go-plugin options of the plugin file path.
 func goPluginOptions(path string, opts Options) goplugin.Options {
 	o := opts.GoPlugin
+	if opts.Metrics != nil {
+		next := o.OnRestart
+		o.OnRestart = func(name string) {
+			opts.Metrics.PluginRestarted(name)
+			if next != nil {
+				next(name)
+			}
+		}
+	}
 	abs, _ := filepath.Abs(path)
 	for _, p := range opts.Privileged {
 		if p == filepath.Base(path) || p == path || p == abs {
@@ -107,6 +120,7 @@ func Load(ctx context.Context, formatter string, enrichers []string, opts Option
 			s.CloseAll()
 			return nil, fmt.Errorf("--formatter %s: %w", formatter, err)
 		}
+		s.Formatter = opts.Metrics.Formatter(s.Formatter)
 	}
 	for _, spec := range enrichers {
 		e, err := loadEnricher(ctx, s, spec, opts)
@@ -114,7 +128,7 @@ func Load(ctx context.Context, formatter string, enrichers []string, opts Option
 			s.CloseAll()
 			return nil, fmt.Errorf("--enricher %s: %w", spec, err)
 		}
-		s.Enrichers = append(s.Enrichers, e)
+		s.Enrichers = append(s.Enrichers, opts.Metrics.Enricher(e))
 	}
 	return s, nil
 }

@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gadgetkit/gadget/framework/metrics"
+	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
 	"github.com/gadgetkit/gadget/framework/plugin"
 	"github.com/gadgetkit/gadget/framework/plugin/builtin"
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
@@ -111,6 +115,54 @@ func TestGoPluginPrivileged(t *testing.T) {
 		got := goPluginOptions(tt.path, Options{Privileged: tt.privileged}).Privileged
 		if got != tt.want {
 			t.Errorf("goPluginOptions(%s) with Privileged %q: Privileged = %v, want %v", tt.path, tt.privileged, got, tt.want)
+		}
+	}
+}
+
+func TestLoadCounts(t *testing.T) {
+	noop := func(context.Context, plugin.Batch, map[string]string) (plugin.Formatted, error) {
+		return plugin.Formatted{}, nil
+	}
+	fail := func(context.Context, plugin.Batch, map[string]string) ([]byte, error) {
+		return nil, errors.New("plugin error: no")
+	}
+	prom := prometheus.NewRegistry()
+	set, err := metrics.New(prom, nil, metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(context.Background(), "json", []string{"bad"}, Options{
+		Formatters: []plugin.Formatter{builtin.Formatter(abi.Manifest{Name: "json"}, noop)},
+		Enrichers:  []plugin.Enricher{builtin.Enricher(abi.Manifest{Name: "bad"}, fail)},
+		Metrics:    set,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.CloseAll()
+	b := plugin.Batch{Events: []byte("[]")}
+	for range 2 {
+		if _, err := s.Formatter.Format(context.Background(), b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Enrichers[0].Enrich(context.Background(), b, nil); err == nil {
+		t.Fatal("the failing enricher did not fail")
+	}
+	f := metricstest.Gather(t, prom)
+	for _, c := range []struct {
+		name   string
+		plugin string
+		want   float64
+	}{
+		{"gadget_plugin_calls_total", "json", 2},
+		{"gadget_plugin_errors_total", "json", 0},
+		{"gadget_plugin_calls_total", "bad", 1},
+		{"gadget_plugin_errors_total", "bad", 1},
+		{"gadget_plugin_timeouts_total", "bad", 0},
+	} {
+		if v, _ := f.Value(c.name, map[string]string{"plugin": c.plugin}); v != c.want {
+			t.Errorf("%s{plugin=%q} = %v, want %v", c.name, c.plugin, v, c.want)
 		}
 	}
 }

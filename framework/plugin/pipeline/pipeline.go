@@ -27,6 +27,15 @@ import (
 // ErrClosed is returned by Batch and Close after Close.
 var ErrClosed = errors.New("output already closed")
 
+// Defaults of Config's byte limits.
+const (
+	// DefaultMaxBatchBytes bounds one encoded batch sent to a plugin.
+	DefaultMaxBatchBytes = 16 << 20
+	// DefaultMaxHeldBytes bounds the batches a pipeline holds for a
+	// formatter that is not streaming and no merger.
+	DefaultMaxHeldBytes = 64 << 20
+)
+
 // Config is what a Pipeline runs.
 type Config struct {
 	// Gadget is the gadget's name, passed to every plugin call.
@@ -53,10 +62,25 @@ type Config struct {
 	// Messages, if set, writes the warnings and errors of every batch to
 	// Stderr as they arrive when the formatter is not streaming.
 	Messages func(events []byte, w io.Writer) error
+	// MessagesValues, if set, is Messages for a batch of the gadget's Go
+	// values, which the pipeline passes as they are when it has no
+	// enricher and its formatter is a plugin.ValueFormatter.
+	MessagesValues func(batch any, w io.Writer) error
 	// CheckEnriched, if set, checks every enricher's result against the
 	// batch it was given (for a gadget, e.g., that no edge was invented or
 	// changed its identity); a result it refuses fails that call.
 	CheckEnriched func(in, out []byte) error
+	// MaxBatchBytes bounds one encoded batch (a JSON array of events) sent
+	// to a plugin, so that a flood of events costs no plugin (and no
+	// agent) more than that; 0 means DefaultMaxBatchBytes. A larger batch
+	// is not sent: it skips the enrichers and goes through the fallback
+	// instead of the formatter, with an error line naming the plugin.
+	MaxBatchBytes int
+	// MaxHeldBytes bounds the batches held until Close for a formatter
+	// that is not streaming when there is no merger; 0 means
+	// DefaultMaxHeldBytes. A batch beyond it is left out of the final
+	// result, with an error line saying so.
+	MaxHeldBytes int
 	// Stdout receives the formatted output, Stderr the error lines.
 	Stdout, Stderr io.Writer
 	// Close, if set, is called by the pipeline's Close after the plugins
@@ -74,15 +98,34 @@ type Merger interface {
 	Result() ([]byte, error)
 }
 
+// ValueMerger is a Merger that also folds batches of the gadget's Go
+// values, and returns the final result as Go values.
+type ValueMerger interface {
+	Merger
+	// AddValues merges one batch of Go values; a batch it refuses comes
+	// after the final result as it is.
+	AddValues(batch any) error
+	// ResultValues returns the final result as Go values.
+	ResultValues() (any, error)
+}
+
 // Pipeline is a gadget.Output running the plugins of its Config. It is
 // safe for concurrent use; batches are processed one at a time, in order.
+//
+// With no enricher and a plugin.ValueFormatter (a built-in format), a
+// batch of Go values (the tracer's) goes to the formatter and the merger
+// as it is, never through JSON. Otherwise every batch is encoded to JSON
+// once, on its way in.
 type Pipeline struct {
 	ctx context.Context
 	cfg Config
+	// values is the formatter when batches of Go values skip JSON.
+	values plugin.ValueFormatter
 
 	mu       sync.Mutex
 	seq      uint64
 	events   [][]byte // the enriched batches, for a formatter that is not streaming
+	held     int      // bytes in events
 	merger   Merger   // folds the enriched batches when Config.NewMerger is set
 	closed   bool
 	failures int
@@ -103,19 +146,37 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
+	if cfg.MaxBatchBytes <= 0 {
+		cfg.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if cfg.MaxHeldBytes <= 0 {
+		cfg.MaxHeldBytes = DefaultMaxHeldBytes
+	}
 	p := &Pipeline{ctx: ctx, cfg: cfg}
-	if cfg.NewMerger != nil && !cfg.Formatter.Manifest().Streaming {
+	streaming := cfg.Formatter.Manifest().Streaming
+	if cfg.NewMerger != nil && !streaming {
 		p.merger = cfg.NewMerger()
+	}
+	if vf, ok := cfg.Formatter.(plugin.ValueFormatter); ok && len(cfg.Enrichers) == 0 {
+		_, mergesValues := p.merger.(ValueMerger)
+		if streaming || (mergesValues && (cfg.Messages == nil || cfg.MessagesValues != nil)) {
+			p.values = vf
+		}
 	}
 	return p, nil
 }
 
 // Batch runs one batch of the gadget through the enrichers and, for a
-// streaming formatter, the formatter. The batch is encoded as JSON (a
-// []byte or json.RawMessage is taken as already encoded). Only failures to
+// streaming formatter, the formatter. The batch is encoded as JSON once (a
+// []byte or json.RawMessage is taken as already encoded), unless the
+// pipeline has no enricher and a plugin.ValueFormatter: then it goes on as
+// Go values. Only failures to
 // encode or write are returned; plugin failures follow the package's
 // failure policy.
 func (p *Pipeline) Batch(batch any) error {
+	if p.values != nil && !isEncoded(batch) {
+		return p.batchValues(batch)
+	}
 	events, err := encode(batch)
 	if err != nil {
 		return fmt.Errorf("pipeline: %w", err)
@@ -128,6 +189,11 @@ func (p *Pipeline) Batch(batch any) error {
 	p.seq++
 	b := plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq, Events: events}
 	for _, e := range p.cfg.Enrichers {
+		if len(b.Events) > p.cfg.MaxBatchBytes {
+			p.failures++
+			p.errorf("error: %v; the batch goes on without this enricher", p.tooLarge(e.Manifest().Name, b))
+			continue
+		}
 		out, err := e.Enrich(p.ctx, b, p.cfg.Params[e.Manifest().Name])
 		if err == nil && !isArray(out) {
 			err = fmt.Errorf("plugin %q: batch %d: %w: the enriched batch is not a JSON array", e.Manifest().Name, b.Sequence, plugin.ErrPluginFailed)
@@ -159,7 +225,70 @@ func (p *Pipeline) Batch(batch any) error {
 		}
 		p.errorf("error: batch %d: merge it into the final result: %v; it follows the final result as it is", b.Sequence, err)
 	}
+	if p.held+len(b.Events) > p.cfg.MaxHeldBytes {
+		p.failures++
+		p.errorf("error: batch %d of %d bytes is left out of the final result: the batches held for formatter %q "+
+			"would take more than %d bytes", b.Sequence, len(b.Events), p.cfg.Formatter.Manifest().Name, p.cfg.MaxHeldBytes)
+		return nil
+	}
+	p.held += len(b.Events)
 	p.events = append(p.events, b.Events)
+	return nil
+}
+
+// batchValues is Batch for a batch of Go values when the pipeline has no
+// enricher and a ValueFormatter: the batch goes to the formatter (or the
+// merger) as it is. A batch the merger refuses is kept encoded, as Batch
+// keeps it.
+func (p *Pipeline) batchValues(batch any) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return fmt.Errorf("pipeline: batch after Close: %w", ErrClosed)
+	}
+	p.seq++
+	b := plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq, Values: batch}
+	if p.cfg.Formatter.Manifest().Streaming {
+		return p.formatValues(b)
+	}
+	if p.cfg.MessagesValues != nil {
+		if err := p.cfg.MessagesValues(batch, p.cfg.Stderr); err != nil {
+			p.errorf("error: batch %d: show its warnings: %v", b.Sequence, err)
+		}
+	}
+	err := p.merger.(ValueMerger).AddValues(batch)
+	if err == nil {
+		return nil
+	}
+	p.errorf("error: batch %d: merge it into the final result: %v; it follows the final result as it is", b.Sequence, err)
+	events, err := encode(batch)
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	p.events = append(p.events, events)
+	return nil
+}
+
+// formatValues writes b, a batch of Go values, through the formatter, or
+// encoded through the fallback when the formatter fails.
+func (p *Pipeline) formatValues(b plugin.Batch) error {
+	out, err := p.values.FormatValues(p.ctx, b, p.cfg.Params[p.cfg.Formatter.Manifest().Name])
+	if err != nil {
+		p.failures++
+		p.errorf("error: %v", err)
+		p.errorf("warning: batch %d is written as JSON instead", b.Sequence)
+		events, encErr := encode(b.Values)
+		if encErr != nil {
+			return fmt.Errorf("pipeline: batch %d: %w", b.Sequence, encErr)
+		}
+		b.Values, b.Events = nil, events
+		if out, err = p.fallback(b); err != nil {
+			return fmt.Errorf("pipeline: batch %d: %w", b.Sequence, err)
+		}
+	}
+	if _, err := p.cfg.Stdout.Write(out.Data); err != nil {
+		return fmt.Errorf("pipeline: write batch %d: %w", b.Sequence, err)
+	}
 	return nil
 }
 
@@ -197,7 +326,7 @@ func (p *Pipeline) close(final bool) error {
 	if final && !p.cfg.Formatter.Manifest().Streaming {
 		err = p.formatFinal()
 	}
-	p.events, p.merger = nil, nil
+	p.events, p.merger, p.held = nil, nil, 0
 	for _, e := range p.cfg.Enrichers {
 		err = errors.Join(err, e.Close())
 	}
@@ -236,6 +365,15 @@ func (p *Pipeline) formatFinal() error {
 // formatMerged formats the merger's result, followed by the batches it
 // refused, as the final batch.
 func (p *Pipeline) formatMerged() error {
+	if vm, ok := p.merger.(ValueMerger); ok && p.values != nil && len(p.events) == 0 {
+		// Nothing refused: the final result stays Go values.
+		merged, err := vm.ResultValues()
+		if err == nil {
+			return p.formatValues(plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq + 1, Final: true, Values: merged})
+		}
+		p.errorf("error: merge the batches into the final result: %v; the batches it refused follow alone", err)
+		return p.format(plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq + 1, Final: true, Events: []byte("[]")})
+	}
 	merged, err := p.merger.Result()
 	if err != nil {
 		p.errorf("error: merge the batches into the final result: %v; the batches it refused follow alone", err)
@@ -252,7 +390,13 @@ func (p *Pipeline) formatMerged() error {
 // format writes b through the formatter, or through the fallback when the
 // formatter fails.
 func (p *Pipeline) format(b plugin.Batch) error {
-	out, err := p.cfg.Formatter.Format(p.ctx, b, p.cfg.Params[p.cfg.Formatter.Manifest().Name])
+	var out plugin.Formatted
+	var err error
+	if name := p.cfg.Formatter.Manifest().Name; len(b.Events) > p.cfg.MaxBatchBytes {
+		err = p.tooLarge(name, b)
+	} else {
+		out, err = p.cfg.Formatter.Format(p.ctx, b, p.cfg.Params[name])
+	}
 	if err != nil {
 		p.failures++
 		p.errorf("error: %v", err)
@@ -284,10 +428,25 @@ func (p *Pipeline) fallback(b plugin.Batch) (plugin.Formatted, error) {
 	return plugin.Formatted{Data: buf.Bytes(), MediaType: "application/json"}, nil
 }
 
+// tooLarge is the error of batch b, too large to send to plugin name.
+func (p *Pipeline) tooLarge(name string, b plugin.Batch) error {
+	return fmt.Errorf("plugin %q: batch %d: %w: the batch is %d bytes, more than the %d bytes a batch sent to a plugin may take",
+		name, b.Sequence, plugin.ErrPluginFailed, len(b.Events), p.cfg.MaxBatchBytes)
+}
+
 // errorf writes one line to Stderr; a failing Stderr is ignored, as there
 // is nowhere left to report it.
 func (p *Pipeline) errorf(format string, args ...any) {
 	_, _ = fmt.Fprintf(p.cfg.Stderr, format+"\n", args...)
+}
+
+// isEncoded reports whether batch is already JSON.
+func isEncoded(batch any) bool {
+	switch batch.(type) {
+	case []byte, json.RawMessage:
+		return true
+	}
+	return false
 }
 
 // encode returns batch as a JSON array.
@@ -343,4 +502,51 @@ func concat(arrays [][]byte) ([]byte, error) {
 func isArray(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) > 0 && b[0] == '[' && json.Valid(b)
+}
+
+// Support is what a gadget offers the plugin pipeline. A gadget that takes
+// plugins puts a *Support in its gadget.Info.Extensions; framework/plugin/chain
+// builds the pipeline from it.
+type Support struct {
+	// Formatters returns the gadget's output formats as built-in
+	// formatter plugins, fresh on every call.
+	Formatters func() []plugin.Formatter
+	// Fallback is the built-in format that renders what a formatter
+	// failed to, and the agent's formatter when a Trace names enrichers
+	// only, e.g. "json".
+	Fallback string
+	// Final, NewMerger, Messages and CheckEnriched are the pipeline's
+	// (Config).
+	Final     func(events []byte) ([]byte, error)
+	NewMerger func() Merger
+	Messages  func(events []byte, w io.Writer) error
+	// MessagesValues is Config.MessagesValues.
+	MessagesValues func(batch any, w io.Writer) error
+	CheckEnriched  func(in, out []byte) error
+	// CheckEvent checks one recorded event for gadget format, naming a
+	// field of the wrong type.
+	CheckEvent func(event []byte) error
+}
+
+// GadgetExtension implements gadget.Extension.
+func (*Support) GadgetExtension() string { return "plugins" }
+
+// SupportOf returns the plugin support info declares, and whether it declares
+// any.
+func SupportOf(info *gadget.Info) (*Support, bool) {
+	for _, x := range info.Extensions {
+		if s, ok := x.(*Support); ok {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// Formatters returns the built-in formatters of info, none when it takes
+// no plugins.
+func Formatters(info *gadget.Info) []plugin.Formatter {
+	if s, ok := SupportOf(info); ok && s.Formatters != nil {
+		return s.Formatters()
+	}
+	return nil
 }

@@ -277,3 +277,33 @@ func TestNotAnArray(t *testing.T) {
 		t.Error("Batch(42) succeeded, want an error")
 	}
 }
+
+// TestByteLimits: a batch larger than MaxBatchBytes reaches no plugin (the
+// enricher is skipped, the fallback formats it) and the error names the
+// plugin; batches beyond MaxHeldBytes are left out of a final result.
+func TestByteLimits(t *testing.T) {
+	small, big := `["e"]`, `["e","e","e","e","e","e","e","e"]`
+	cfg := pipeline.Config{
+		Enrichers:     []plugin.Enricher{tagger("tag", "t", false)},
+		Formatter:     echo(true, nil),
+		MaxBatchBytes: 10,
+	}
+	out, errs, failures := runCount(t, cfg, []byte(small), []byte(big))
+	if !strings.Contains(out, `#1 ["t"]`) {
+		t.Errorf("small batch: output %q, want it enriched and formatted", out)
+	}
+	for _, want := range []string{`plugin "tag": batch 2`, `plugin "echo": batch 2`, "the batch is 33 bytes, more than the 10 bytes"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("errors %q do not say %q", errs, want)
+		}
+	}
+	if !strings.Contains(out, `"e"`) || failures != 2 {
+		t.Errorf("big batch: output %q, %d failures; want it written by the fallback, 2 failures", out, failures)
+	}
+
+	cfg = pipeline.Config{Formatter: echo(false, nil), MaxHeldBytes: 12}
+	out, errs, failures = runCount(t, cfg, []byte(small), []byte(small), []byte(small))
+	if !strings.Contains(out, `#4 ["e","e"] final`) || failures != 1 || !strings.Contains(errs, "batch 3 of 5 bytes is left out of the final result") {
+		t.Errorf("held limit: output %q, errors %q, %d failures; want 2 batches in the final result and batch 3 left out", out, errs, failures)
+	}
+}

@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,6 +68,9 @@ func TestGoGuestsAreMetered(t *testing.T) {
 	_, err = f.Format(ctx, plugin.Batch{Sequence: 1, Events: []byte("[]")}, map[string]string{"mode": "loop"})
 	if err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("Format(loop) = %v, want a timeout", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Format(loop) = %v: a timeout wraps context.DeadlineExceeded (the metrics count it so)", err)
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("the loop ran %v past a 300ms deadline", took)

@@ -347,7 +347,7 @@ func describe(ctx context.Context, err error, stderr *tail) error {
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded:
 			deadline, _ := ctx.Deadline()
-			err = fmt.Errorf("timed out (deadline %s)", deadline.Format("15:04:05.000"))
+			err = fmt.Errorf("timed out (deadline %s): %w", deadline.Format("15:04:05.000"), context.DeadlineExceeded)
 		case sys.ExitCodeContextCanceled:
 			err = fmt.Errorf("cancelled: %w", context.Cause(ctx))
 		default:

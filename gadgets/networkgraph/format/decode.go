@@ -93,6 +93,23 @@ func (m *merger) Add(batch []byte) error {
 	return nil
 }
 
+// AddValues merges a batch of Go values (pipeline.ValueMerger).
+func (m *merger) AddValues(batch any) error {
+	events, err := values(batch)
+	if err != nil {
+		return err
+	}
+	m.graph.Add(events...)
+	return nil
+}
+
+// ResultValues returns the unique, sorted events merged so far.
+func (m *merger) ResultValues() (any, error) {
+	all := slices.Clone(m.graph.Events())
+	sortEvents(all)
+	return all, nil
+}
+
 func (m *merger) Result() ([]byte, error) {
 	all := slices.Clone(m.graph.Events())
 	sortEvents(all)

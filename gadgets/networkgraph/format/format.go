@@ -201,29 +201,96 @@ func messageLine(e types.Event) string {
 // sortEvents orders events stably: edges by node, namespace, pod,
 // direction, protocol, remote address (numerically, IPv4 before IPv6) and
 // port; warn and err events after the edges, in their original order.
+// Each address is parsed once, not on every comparison, and the events
+// are compared through pointers, then moved once into their places.
 func sortEvents(events []types.Event) {
-	slices.SortStableFunc(events, compareEvents)
+	keys := make([]sortKey, len(events))
+	for i := range events {
+		a, err := netip.ParseAddr(events[i].IP)
+		keys[i] = sortKey{ev: &events[i], at: i, addr: a, parsed: err == nil, edge: events[i].IsEdge()}
+	}
+	slices.SortFunc(keys, compareKeys)
+	// keys[i].at is the index of the event that goes to i: follow each
+	// cycle of that permutation, moving every event once.
+	done := make([]bool, len(events))
+	for i := range keys {
+		if done[i] || keys[i].at == i {
+			continue
+		}
+		tmp := events[i]
+		j := i
+		for {
+			done[j] = true
+			from := keys[j].at
+			if from == i {
+				events[j] = tmp
+				break
+			}
+			events[j] = events[from]
+			j = from
+		}
+	}
 }
 
-func compareEvents(a, b types.Event) int {
-	ae, be := a.IsEdge(), b.IsEdge()
-	switch {
-	case ae && !be:
-		return -1
-	case !ae && be:
+// sortKey is an event being sorted, with its address parsed.
+type sortKey struct {
+	ev     *types.Event
+	at     int // the event's index before the sort
+	addr   netip.Addr
+	parsed bool
+	edge   bool
+}
+
+// compareKeys orders as compareIP-based sorting did; ties keep the
+// original order (the index), so an unstable sort gives a stable result.
+// The fields are compared one at a time, stopping at the first that
+// differs.
+func compareKeys(x, y sortKey) int {
+	if x.edge != y.edge {
+		if x.edge {
+			return -1
+		}
 		return 1
-	case !ae && !be:
-		return 0
 	}
-	return cmp.Or(
-		cmp.Compare(a.Node, b.Node),
-		cmp.Compare(a.Namespace, b.Namespace),
-		cmp.Compare(a.Pod, b.Pod),
-		cmp.Compare(a.PktType, b.PktType),
-		cmp.Compare(a.Proto, b.Proto),
-		compareIP(a.IP, b.IP),
-		cmp.Compare(a.Port, b.Port),
-	)
+	if !x.edge {
+		return cmp.Compare(x.at, y.at)
+	}
+	a, b := x.ev, y.ev
+	if c := strings.Compare(a.Node, b.Node); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Pod, b.Pod); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.PktType, b.PktType); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Proto, b.Proto); c != 0 {
+		return c
+	}
+	if c := compareAddr(x, y); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Port, b.Port); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.at, y.at)
+}
+
+// compareAddr is compareIP over parsed addresses.
+func compareAddr(x, y sortKey) int {
+	switch {
+	case x.parsed && y.parsed:
+		return x.addr.Compare(y.addr)
+	case x.parsed:
+		return -1
+	case y.parsed:
+		return 1
+	}
+	return cmp.Compare(x.ev.IP, y.ev.IP)
 }
 
 // compareIP orders parseable addresses numerically, before anything that

@@ -23,14 +23,8 @@ func Plugins() []plugin.Formatter {
 	for _, name := range Names() {
 		m := abi.Manifest{Name: name, MediaType: mediaType(name), Streaming: name == JSONL,
 			Description: "The built-in " + name + " format of network-graph."}
-		out = append(out, builtin.Formatter(m, func(_ context.Context, b plugin.Batch, _ map[string]string) (plugin.Formatted, error) {
-			events, err := decode(b.Events)
-			if err != nil {
-				return plugin.Formatted{}, err
-			}
+		render := func(events []types.Event) (plugin.Formatted, error) {
 			var buf bytes.Buffer
-			// Warnings reach the user through the pipeline as the batches
-			// arrive; here they would come twice.
 			o, err := New(name, &buf, io.Discard)
 			if err != nil {
 				return plugin.Formatted{}, err
@@ -39,7 +33,23 @@ func Plugins() []plugin.Formatter {
 				return plugin.Formatted{}, err
 			}
 			return plugin.Formatted{Data: buf.Bytes()}, nil
-		}))
+		}
+		out = append(out, builtin.ValueFormatter(m,
+			func(_ context.Context, b plugin.Batch, _ map[string]string) (plugin.Formatted, error) {
+				events, err := decode(b.Events)
+				if err != nil {
+					return plugin.Formatted{}, err
+				}
+				return render(events)
+			},
+			// The tracer's batches, as they are: no JSON in between.
+			func(_ context.Context, b plugin.Batch, _ map[string]string) (plugin.Formatted, error) {
+				events, err := values(b.Values)
+				if err != nil {
+					return plugin.Formatted{}, err
+				}
+				return render(events)
+			}))
 	}
 	return out
 }
@@ -78,6 +88,26 @@ func WriteMessages(events []byte, w io.Writer) error {
 		return err
 	}
 	return writeMessages(w, all)
+}
+
+// WriteMessagesValues is WriteMessages for a batch of Go values.
+func WriteMessagesValues(batch any, w io.Writer) error {
+	events, err := values(batch)
+	if err != nil {
+		return err
+	}
+	return writeMessages(w, events)
+}
+
+// values returns a batch of Go values as the events it holds.
+func values(batch any) ([]types.Event, error) {
+	switch b := batch.(type) {
+	case []types.Event:
+		return b, nil
+	case types.Event:
+		return []types.Event{b}, nil
+	}
+	return nil, fmt.Errorf("a network-graph batch of %T: want []types.Event", batch)
 }
 
 func decode(batch []byte) ([]types.Event, error) {

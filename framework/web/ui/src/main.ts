@@ -37,11 +37,16 @@ interface Timings {
   frames: number;
   /** The last layout alone. */
   layoutMs: number;
+  /** From the last batch to the frame after its table rows were updated. */
+  tableMs: number;
+  tables: number;
 }
 
 const maxTableRows = 5000;
 /** Above this many endpoints, groupedLayout replaces the force layout. */
 const forceLayoutMax = 150;
+/** Above this many edges, edges are drawn the cheap way (haystack). */
+const largeGraph = 500;
 const maxWarnings = 200;
 
 function $(id: string): HTMLElement {
@@ -100,7 +105,10 @@ class View {
   private selected: string | undefined;
   /** The rows of the edge table by observation key (graph mode). */
   private readonly rowByKey = new Map<string, HTMLTableRowElement>();
-  readonly timings: Timings = { firstLayoutMs: 0, firstFrameMs: 0, lastUpdateMs: 0, lastFrameMs: 0, updates: 0, frames: 0, layoutMs: 0 };
+  /** Observation keys whose table rows wait for deferTable. */
+  private readonly tableKeys = new Set<string>();
+  private tableScheduled = false;
+  readonly timings: Timings = { firstLayoutMs: 0, firstFrameMs: 0, lastUpdateMs: 0, lastFrameMs: 0, updates: 0, frames: 0, layoutMs: 0, tableMs: 0, tables: 0 };
 
   start(): void {
     const es = new EventSource("api/events");
@@ -140,10 +148,15 @@ class View {
       this.columns = fields.filter((f) => f !== "type" && f !== "message");
       $("table-title").textContent = "Events";
     }
+    // A graph's table has known columns: a fixed table layout sizes them
+    // once instead of measuring every cell of thousands of rows each time
+    // a counter changes.
+    $("edges").classList.toggle("fixed", graph);
     const head = $("edges-head");
     head.replaceChildren(...this.columns.map((c) => {
       const th = text("th", c);
       th.setAttribute("scope", "col");
+      th.dataset.col = c;
       return th;
     }));
   }
@@ -202,7 +215,7 @@ class View {
     this.updateNamespaceOptions();
     if (this.graphMode) {
       this.draw(newEndpoints, newEdges, touched);
-      this.updateTable(touchedKeys);
+      this.deferTable(touchedKeys, t0);
     } else {
       this.renderTable();
     }
@@ -224,6 +237,30 @@ class View {
       }
       this.timings.frames++;
     });
+  }
+
+  /**
+   * deferTable updates the edge table after the next frame: laying out
+   * thousands of rows takes longer than drawing the graph, so the graph
+   * is drawn first and the table follows a frame later. Keys of batches
+   * that arrive meanwhile join the pending update.
+   */
+  private deferTable(keys: Set<string>, t0: number): void {
+    for (const k of keys) this.tableKeys.add(k);
+    if (this.tableScheduled) return;
+    this.tableScheduled = true;
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        this.tableScheduled = false;
+        const pending = new Set(this.tableKeys);
+        this.tableKeys.clear();
+        this.updateTable(pending);
+        requestAnimationFrame(() => {
+          this.timings.tableMs = performance.now() - t0;
+          this.timings.tables++;
+        });
+      }, 0),
+    );
   }
 
   private ensureCy(): Core {
@@ -300,6 +337,17 @@ class View {
       if (!edge) continue;
       adds.push({ group: "edges", data: { id, source: edge.source, target: edge.target, ...this.edgeData(edge) } });
     }
+    if (!this.straight && this.graph.edges.size > largeGraph) {
+      // Haystack edges (straight, arrow at the middle, opaque) draw several
+      // times faster than curves with end arrows; parallel edges then
+      // overlap, which at this size nobody tells apart anyway. Switched
+      // before the elements are added, so their style is computed once.
+      this.straight = true;
+      cy.style()
+        .selector("edge")
+        .style({ "curve-style": "haystack", "haystack-radius": 0, "target-arrow-shape": "none", "mid-target-arrow-shape": "triangle", "mid-target-arrow-color": "#a0aec0", "line-color": "#a0aec0", opacity: 1 })
+        .update();
+    }
     cy.batch(() => {
       const added = cy.add(adds);
       const created = new Set(newEdges);
@@ -318,12 +366,6 @@ class View {
       }
       if (this.laidOut) this.place(added.nodes(":childless"));
     });
-    if (!this.straight && this.graph.edges.size > 500) {
-      // Straight edges draw several times faster than curves; parallel
-      // edges then overlap, which at this size nobody tells apart anyway.
-      this.straight = true;
-      cy.style().selector("edge").style("curve-style", "straight").update();
-    }
     this.newSinceLayout += newEndpoints.length;
     const nodes = cy.nodes(":childless").length;
     if (!this.laidOut && nodes > 0) {
@@ -386,7 +428,10 @@ class View {
     const radius = (k: number) => Math.max(30, (k * 34) / (2 * Math.PI));
     const cell = 2 * Math.max(30, ...cells.map((c) => radius(c.length))) + 80;
     const cols = Math.max(1, Math.ceil(Math.sqrt(cells.length)));
+    const rows = Math.ceil(cells.length / cols);
     const loose = cy.nodes(":childless").filter((node) => node.parent().empty());
+    const mid = { x: ((cols - 1) * cell) / 2, y: ((rows - 1) * cell) / 2 };
+    const ring = loose.empty() ? 0 : Math.max((Math.max(cols, rows) * cell) / 2 + 120, (loose.length * 30) / (2 * Math.PI));
     cy.batch(() => {
       cells.forEach((children, i) => {
         const cx = (i % cols) * cell;
@@ -397,15 +442,18 @@ class View {
           c.position({ x: cx + r * Math.cos(a), y: cyy + r * Math.sin(a) });
         });
       });
-      const rows = Math.ceil(cells.length / cols);
-      const mid = { x: ((cols - 1) * cell) / 2, y: ((rows - 1) * cell) / 2 };
-      const ring = Math.max((Math.max(cols, rows) * cell) / 2 + 120, (loose.length * 30) / (2 * Math.PI));
       loose.forEach((node, j) => {
         const a = (2 * Math.PI * j) / loose.length;
         node.position({ x: mid.x + ring * Math.cos(a), y: mid.y + ring * Math.sin(a) });
       });
     });
-    cy.fit(undefined, 30);
+    // The extent is known from the placement: fitting the viewport to it
+    // spares cytoscape a bounding box over every edge and group (seconds
+    // at 2,000 edges).
+    const halfW = Math.max(ring, (cols * cell) / 2) + 40;
+    const halfH = Math.max(ring, (rows * cell) / 2) + 40;
+    const zoom = Math.min(cy.maxZoom(), Math.max(cy.minZoom(), Math.min(cy.width() / (2 * halfW), cy.height() / (2 * halfH))));
+    cy.viewport({ zoom, pan: { x: cy.width() / 2 - zoom * mid.x, y: cy.height() / 2 - zoom * mid.y } });
   }
 
   private visibleEdge(edge: GraphEdge): boolean {
@@ -479,7 +527,10 @@ class View {
     tr.dataset.key = o.key;
     for (const c of this.columns) {
       const td = text("td", this.cell(o, c), c === "packets" || c === "bytes" || c === "port" ? "num" : undefined);
-      if (c === "remote" && o.event.remoteNameStale) td.classList.add("stale");
+      if (c === "remote") {
+        td.title = td.textContent ?? "";
+        if (o.event.remoteNameStale) td.classList.add("stale");
+      }
       tr.append(td);
     }
     return tr;

@@ -1,4 +1,4 @@
-package dns
+package spec
 
 import (
 	"encoding/json"

@@ -28,11 +28,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
+	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/recording"
-	"github.com/gadgetkit/gadget/framework/streamhttp"
-	"github.com/gadgetkit/gadget/gadgets/networkgraph"
-	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
-	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
+	"github.com/gadgetkit/gadget/framework/registry"
+	"github.com/gadgetkit/gadget/framework/streamhttp/wire"
 )
 
 // Labels of the Traces kubectl gadget creates.
@@ -45,8 +44,9 @@ const (
 	defaultAgentPort = 7070
 )
 
-// ngFlags are the flags shared by the network-graph commands.
-type ngFlags struct {
+// gadgetFlags are the flags shared by the commands of one gadget.
+type gadgetFlags struct {
+	info           *gadget.Info
 	traceNamespace string
 	session        string
 	output         string
@@ -54,37 +54,76 @@ type ngFlags struct {
 	agentAddress   string
 }
 
-func newNetworkGraphCmd(k *kubeFlags) *cobra.Command {
-	f := &ngFlags{}
+// newGadgetCmds returns one command per gadget of reg, each with the
+// subcommands its declaration allows.
+func newGadgetCmds(k *kubeFlags, reg *registry.Registry) []*cobra.Command {
+	var cmds []*cobra.Command
+	for _, info := range reg.All() {
+		cmds = append(cmds, newGadgetCmd(k, info))
+	}
+	return cmds
+}
+
+// newGadgetCmd returns "kubectl gadget NAME": start, stop, stream, show,
+// record and ui, and advise when the gadget declares Advice.
+func newGadgetCmd(k *kubeFlags, info *gadget.Info) *cobra.Command {
+	f := &gadgetFlags{info: info}
+	long := "start creates one Trace per node and starts it; stream follows the events as they are seen; show prints " +
+		"what the agents hold so far; stop stops and deletes the Traces. record saves a stream to a file"
+	if info.Advice != nil {
+		long += ", and advise turns a recording into advice (" + info.Advice.Format + "), offline"
+	}
 	cmd := &cobra.Command{
-		Use:   "network-graph",
-		Short: "Record the TCP connections and UDP streams of pods, on every node",
-		Long: networkgraph.Info().Description + "\n\n" +
-			"start creates one Trace per node and starts it; stream follows the edges as they are seen; show prints " +
-			"the graph so far; stop stops and deletes the Traces. record saves a stream to a file, and advise turns a " +
-			"recording into NetworkPolicies, offline.",
+		Use:   info.Name,
+		Short: "Run the " + info.Name + " gadget on every node: start, stream, show, stop",
+		Long:  info.Description + "\n\n" + long + ".",
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.traceNamespace, "trace-namespace", "gadget", "namespace of the Trace resources (where gadgetd runs)")
-	pf.StringVar(&f.session, "name", "network-graph", "name of this recording; its Traces are NAME-NODE")
-	pf.StringVarP(&f.output, "output", "o", "", "output format: "+strings.Join(format.Names(), ", ")+" (default: jsonl for stream, table otherwise)")
+	pf.StringVar(&f.session, "name", info.Name, "name of this recording; its Traces are NAME-NODE")
+	pf.StringVarP(&f.output, "output", "o", "", "output format: "+strings.Join(info.Formats, ", ")+
+		" (default: "+f.streamFormat()+" for stream, "+f.showFormat()+" otherwise)")
 	pf.IntVar(&f.agentPort, "agent-port", defaultAgentPort, "port of gadgetd's stream server")
 	pf.StringVar(&f.agentAddress, "agent-address", "", "read the streams from the agent at HOST:PORT directly instead of through the API server's pods/proxy "+
 		"(a single node whose agent you can reach, e.g. the simulated node of make e2e)")
 	cmd.AddCommand(newStartCmd(k, f), newStopCmd(k, f), newStreamCmd(k, f, false), newStreamCmd(k, f, true),
-		newRecordCmd(k, f), newAdviseCmd(f), newUICmd(networkgraph.Name, networkGraphUI(k, f)))
+		newRecordCmd(k, f), newUICmd(info.Name, gadgetUI(k, f)))
+	if info.Advice != nil {
+		cmd.AddCommand(newAdviseCmd(f))
+	}
 	return cmd
 }
 
-func newStartCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
+// streamFormat is the default output format of stream: JSON lines when
+// the gadget offers them.
+func (f *gadgetFlags) streamFormat() string {
+	if slices.Contains(f.info.Formats, formatJSONL) {
+		return formatJSONL
+	}
+	return f.showFormat()
+}
+
+// showFormat is the default output format of show and stop: the gadget's
+// default format.
+func (f *gadgetFlags) showFormat() string {
+	if len(f.info.Formats) > 0 {
+		return f.info.Formats[0]
+	}
+	return ""
+}
+
+// formatJSONL is the output format of record: one event per line.
+const formatJSONL = "jsonl"
+
+func newStartCmd(k *kubeFlags, f *gadgetFlags) *cobra.Command {
 	var (
 		namespace, podname, selector, outputMode string
-		nodes                                    []string
-		interval                                 time.Duration
+		nodes, params                            []string
 	)
+	flagParams := map[string]*string{}
 	cmd := &cobra.Command{
 		Use:   "start",
-		Short: "Create a Trace per node and start network-graph on it",
+		Short: "Create a Trace per node and start " + f.info.Name + " on it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			filter := &v1alpha1.TraceFilter{Namespace: namespace, Podname: podname}
@@ -95,12 +134,14 @@ func newStartCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
 				}
 				filter.Labels = set
 			}
-			if interval < 100*time.Millisecond {
-				return usagef("--interval %v: must be at least 100ms, e.g. --interval 2s", interval)
+			parameters, err := traceParameters(f.info, flagParams, params)
+			if err != nil {
+				return err
 			}
 			mode := v1alpha1.OutputMode(outputMode)
-			if !slices.Contains([]v1alpha1.OutputMode{v1alpha1.OutputModeStream, v1alpha1.OutputModeStatus}, mode) {
-				return usagef("--output-mode %q: use Stream or Status", outputMode)
+			if !slices.Contains([]v1alpha1.OutputMode{v1alpha1.OutputModeStream, v1alpha1.OutputModeStatus}, mode) ||
+				!f.info.SupportsOutputMode(gadget.OutputMode(mode)) {
+				return usagef("--output-mode %q: use one of %v", outputMode, f.info.OutputModes)
 			}
 			if errs := validation.IsDNS1123Label(f.session); len(errs) > 0 {
 				return usagef("--name %q: %s", f.session, strings.Join(errs, "; "))
@@ -133,16 +174,16 @@ func newStartCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
 					},
 					Spec: v1alpha1.TraceSpec{
 						Node:       node,
-						Gadget:     networkgraph.Name,
+						Gadget:     f.info.Name,
 						Filter:     filter,
 						RunMode:    v1alpha1.RunModeManual,
 						OutputMode: mode,
-						Parameters: map[string]string{"interval": interval.String()},
+						Parameters: parameters,
 					},
 				}
 				if err := c.ctrl.Create(ctx, tr); err != nil {
 					if apierrors.IsAlreadyExists(err) {
-						return fmt.Errorf("trace %s/%s exists: network-graph %q already runs; stop it first or pick another --name", tr.Namespace, tr.Name, f.session)
+						return fmt.Errorf("trace %s/%s exists: %s %q already runs; stop it first or pick another --name", tr.Namespace, tr.Name, f.info.Name, f.session)
 					}
 					return explain(fmt.Errorf("create trace for node %s: %w", node, err), "create traces")
 				}
@@ -160,16 +201,69 @@ func newStartCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
 	fl.StringVar(&podname, "podname", "", "watch only the pod with this name")
 	fl.StringVarP(&selector, "selector", "l", "", "watch only the pods with these labels, e.g. -l app=web,tier=front")
 	fl.StringSliceVar(&nodes, "node", nil, "trace on this node (repeatable; default: every node)")
-	fl.StringVar(&outputMode, "output-mode", string(v1alpha1.OutputModeStream), "how the agents deliver the edges: Stream (stream, show) or Status (stop prints the graph)")
-	fl.DurationVar(&interval, "interval", 2*time.Second, "how often the agents read the kernel's counters")
+	fl.StringVar(&outputMode, "output-mode", string(v1alpha1.OutputModeStream), "how the agents deliver the events: Stream (stream, show) or Status (stop prints the result)")
+	for _, p := range f.info.Parameters {
+		if p.Flag {
+			flagParams[p.Name] = fl.String(p.Name, p.Default, p.Doc)
+		}
+	}
+	fl.StringArrayVar(&params, "param", nil, fmt.Sprintf("set the gadget parameter `KEY=VALUE` (see docs/gadgets/%s.md); repeatable", f.info.Name))
 	return cmd
 }
 
-func newStopCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
+// traceParameters returns the Trace's parameters: the value of every
+// parameter flag, and the --param KEY=VALUE flags, checked the way the
+// gadget will check them. Its errors are usage errors naming the flag.
+func traceParameters(info *gadget.Info, flags map[string]*string, params []string) (map[string]string, error) {
+	out := map[string]string{}
+	for name, v := range flags {
+		out[name] = *v
+	}
+	set := map[string]bool{}
+	for _, p := range params {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, usagef("--param %q: want KEY=VALUE, e.g. --param %s", p, exampleParam(info))
+		}
+		if set[k] {
+			return nil, usagef("--param %s: given twice", k)
+		}
+		if _, isFlag := flags[k]; isFlag {
+			return nil, usagef("--param %s: set it with --%s", k, k)
+		}
+		set[k] = true
+		out[k] = v
+	}
+	own, _, err := info.SplitParameters(out)
+	if err != nil {
+		return nil, usagef("--param: %v", err)
+	}
+	if info.CheckParameters != nil {
+		if err := info.CheckParameters(own); err != nil {
+			for name := range flags {
+				if strings.Contains(err.Error(), "parameter "+name+"=") {
+					return nil, usagef("--%s %q: %v", name, out[name], err)
+				}
+			}
+			return nil, usagef("--param: %v", err)
+		}
+	}
+	return out, nil
+}
+
+// exampleParam is a KEY=VALUE of info's first declared parameter.
+func exampleParam(info *gadget.Info) string {
+	if len(info.Parameters) > 0 {
+		return info.Parameters[0].Name + "=" + info.Parameters[0].Default
+	}
+	return "key=value"
+}
+
+func newStopCmd(k *kubeFlags, f *gadgetFlags) *cobra.Command {
 	var keep bool
 	cmd := &cobra.Command{
 		Use:   "stop",
-		Short: "Stop network-graph on every node, print the graph of Status traces, delete the Traces",
+		Short: "Stop " + f.info.Name + " on every node, print the result of Status traces, delete the Traces",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := k.connect()
@@ -191,19 +285,20 @@ func newStopCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
 			for _, s := range states {
 				fmt.Fprintln(cmd.ErrOrStderr(), s)
 			}
-			// Status traces hold the final graph.
-			var events []types.Event
+			// Status traces hold the final result.
+			b, err := f.newBatch(true)
+			if err != nil {
+				return err
+			}
 			for _, tr := range traces {
 				if err := c.ctrl.Get(ctx, client.ObjectKeyFromObject(tr), tr); err == nil && tr.Status.Output != "" {
-					evs, err := readEvents(strings.NewReader(tr.Status.Output))
-					if err != nil {
+					if err := readEvents(strings.NewReader(tr.Status.Output), b); err != nil {
 						fmt.Fprintf(cmd.ErrOrStderr(), "warning: trace %s: status.output: %v\n", tr.Name, err)
 					}
-					events = append(events, evs...)
 				}
 			}
-			if len(events) > 0 {
-				if err := render(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.outputOr(format.Table), events); err != nil {
+			if b.Len() > 0 {
+				if err := render(cmd.OutOrStdout(), cmd.ErrOrStderr(), f, f.outputOr(f.showFormat()), b.Batch()); err != nil {
 					return err
 				}
 			}
@@ -224,12 +319,12 @@ func newStopCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
 	return cmd
 }
 
-// newStreamCmd is stream (follow the edges) or, with snapshot, show (the
-// edges the agents keep now, as one graph).
-func newStreamCmd(k *kubeFlags, f *ngFlags, snapshot bool) *cobra.Command {
-	use, short := "stream", "Follow the edges of every node as they are seen (Stream traces), until Ctrl-C"
+// newStreamCmd is stream (follow the events) or, with snapshot, show (the
+// events the agents keep now, as one result).
+func newStreamCmd(k *kubeFlags, f *gadgetFlags, snapshot bool) *cobra.Command {
+	use, short := "stream", "Follow the events of every node as they are seen (Stream traces), until Ctrl-C"
 	if snapshot {
-		use, short = "show", "Print the graph the agents hold now (Stream traces), merged over the nodes"
+		use, short = "show", "Print what the agents hold now (Stream traces), merged over the nodes"
 	}
 	var duration time.Duration
 	cmd := &cobra.Command{
@@ -237,13 +332,13 @@ func newStreamCmd(k *kubeFlags, f *ngFlags, snapshot bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			def := format.JSONL
+			def := f.streamFormat()
 			if snapshot {
-				def = format.Table
+				def = f.showFormat()
 			}
-			out, err := networkgraph.Info().NewOutput(f.outputOr(def), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			out, err := f.newOutput(f.outputOr(def), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if err != nil {
-				return usagef("--output: %v", err)
+				return err
 			}
 			ctx := cmd.Context()
 			if duration > 0 {
@@ -255,8 +350,8 @@ func newStreamCmd(k *kubeFlags, f *ngFlags, snapshot bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			streamErr := followTraces(ctx, c, f, !snapshot, cmd.ErrOrStderr(), func(events []types.Event) error {
-				return out.Batch(events)
+			streamErr := followTraces(ctx, c, f, !snapshot, cmd.ErrOrStderr(), func(batch any, _ int) error {
+				return out.Batch(batch)
 			})
 			if err := out.Close(); err != nil {
 				return err
@@ -270,20 +365,27 @@ func newStreamCmd(k *kubeFlags, f *ngFlags, snapshot bool) *cobra.Command {
 	return cmd
 }
 
-func newRecordCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
+func newRecordCmd(k *kubeFlags, f *gadgetFlags) *cobra.Command {
 	var file string
 	var duration time.Duration
+	short := "Save the events of every node to a file (JSON lines) until Ctrl-C or --duration"
+	if f.info.Advice != nil {
+		short += ", for advise"
+	}
 	cmd := &cobra.Command{
 		Use:   "record",
-		Short: "Save the edges of every node to a file (JSON lines) until Ctrl-C or --duration, for advise",
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
-				return usagef("--output is required: the file to write the recording to, e.g. --output graph.jsonl")
+				return usagef("--output is required: the file to write the recording to, e.g. --output %s.jsonl", f.info.Name)
 			}
 			c, err := k.connect()
 			if err != nil {
 				return err
+			}
+			if !slices.Contains(f.info.Formats, formatJSONL) {
+				return fmt.Errorf("gadget %s has no %s output format to record in", f.info.Name, formatJSONL)
 			}
 			w, err := os.Create(file)
 			if err != nil {
@@ -295,11 +397,15 @@ func newRecordCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
 				ctx, cancel = context.WithTimeout(ctx, duration)
 				defer cancel()
 			}
-			out, _ := format.New(format.JSONL, w, cmd.ErrOrStderr())
+			out, err := f.newOutput(formatJSONL, w, cmd.ErrOrStderr())
+			if err != nil {
+				w.Close()
+				return err
+			}
 			var n int
-			streamErr := followTraces(ctx, c, f, true, cmd.ErrOrStderr(), func(events []types.Event) error {
-				n += len(events)
-				return out.Batch(events)
+			streamErr := followTraces(ctx, c, f, true, cmd.ErrOrStderr(), func(batch any, events int) error {
+				n += events
+				return out.Batch(batch)
 			})
 			if err := errors.Join(out.Close(), w.Close()); err != nil {
 				return fmt.Errorf("--output %s: %w", file, err)
@@ -315,19 +421,20 @@ func newRecordCmd(k *kubeFlags, f *ngFlags) *cobra.Command {
 	return cmd
 }
 
-func newAdviseCmd(f *ngFlags) *cobra.Command {
+func newAdviseCmd(f *gadgetFlags) *cobra.Command {
 	var file string
+	name := f.info.Name
 	cmd := &cobra.Command{
 		Use:   "advise",
-		Short: "Turn a recording (JSON array or JSON lines) into NetworkPolicies, offline",
-		Long: "advise reads a recording from 'network-graph record' (JSON lines) or '-o json' (a JSON array) and prints\n" +
-			"the NetworkPolicies allowing exactly the traffic recorded. The recording is streamed: memory follows the\n" +
-			"number of unique edges, not the size of the file. An event that is not valid JSON or has a field of the\n" +
-			"wrong type ends it with exit status 2, naming its line and field.",
+		Short: f.info.Advice.Short,
+		Long: "advise reads a recording from '" + name + " record' (JSON lines) or '-o json' (a JSON array) and prints\n" +
+			"the advice of " + name + " (format " + f.info.Advice.Format + ") on what was recorded. The recording is streamed:\n" +
+			"memory follows the number of unique events, not the size of the file. An event that is not valid JSON or\n" +
+			"has a field of the wrong type ends it with exit status 2, naming its line and field.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
-				return usagef("--input is required: a recording from 'network-graph record' or '-o json', e.g. --input graph.jsonl")
+				return usagef("--input is required: a recording from '%s record' or '-o json', e.g. --input %s.jsonl", name, name)
 			}
 			r, err := os.Open(file)
 			if err != nil {
@@ -337,54 +444,69 @@ func newAdviseCmd(f *ngFlags) *cobra.Command {
 			if st, err := r.Stat(); err == nil && st.IsDir() {
 				return usagef("--input %s: is a directory: name a recording", file)
 			}
-			events, err := readEvents(r)
+			b, err := f.newBatch(true)
 			if err != nil {
+				return err
+			}
+			if err := readEvents(r, b); err != nil {
 				return usagef("--input %s: %w", file, err)
 			}
-			return render(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.outputOr(format.NetworkPolicy), events)
+			return render(cmd.OutOrStdout(), cmd.ErrOrStderr(), f, f.outputOr(f.info.Advice.Format), b.Batch())
 		},
 	}
 	cmd.Flags().StringVar(&file, "input", "", "recording to read (required)")
 	return cmd
 }
 
-func (f *ngFlags) outputOr(def string) string {
+func (f *gadgetFlags) outputOr(def string) string {
 	if f.output == "" {
 		return def
 	}
 	return f.output
 }
 
-// render writes the final graph of events in format name.
-func render(stdout, stderr io.Writer, name string, events []types.Event) error {
-	out, err := networkgraph.Info().NewOutput(name, stdout, stderr)
-	if err != nil {
-		return usagef("--output: %v", err)
+// newOutput returns the gadget's output called name; its error is a usage
+// error naming --output.
+func (f *gadgetFlags) newOutput(name string, stdout, stderr io.Writer) (gadget.Output, error) {
+	if f.info.NewOutput == nil {
+		return nil, fmt.Errorf("gadget %s declares no output formats", f.info.Name)
 	}
-	if err := out.Batch(events); err != nil {
+	out, err := f.info.NewOutput(name, stdout, stderr)
+	if err != nil {
+		return nil, usagef("--output: %v", err)
+	}
+	return out, nil
+}
+
+// newBatch returns a builder of the gadget's batches.
+func (f *gadgetFlags) newBatch(merge bool) (gadget.BatchBuilder, error) {
+	if f.info.NewBatch == nil {
+		return nil, fmt.Errorf("gadget %s declares no way to read its events back (NewBatch)", f.info.Name)
+	}
+	return f.info.NewBatch(merge), nil
+}
+
+// render writes batch, the final result, in format name.
+func render(stdout, stderr io.Writer, f *gadgetFlags, name string, batch any) error {
+	out, err := f.newOutput(name, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if err := out.Batch(batch); err != nil {
 		return err
 	}
 	return out.Close()
 }
 
 // readEvents reads a JSON array of events or JSON lines of events,
-// streaming, and returns the unique graph: memory follows the number of
-// unique edges, not the size of the input. An event that is not valid JSON
-// or has a field of the wrong type is an error naming its line and field.
-func readEvents(r io.Reader) ([]types.Event, error) {
-	var g types.Graph
-	err := recording.Read(r, func(_ int, raw []byte) error {
-		e, err := format.DecodeEvent(raw)
-		if err != nil {
-			return err
-		}
-		g.Add(e)
-		return nil
+// streaming, into b: with a merging b, memory follows the number of
+// unique events, not the size of the input. An event that is not valid
+// JSON or has a field of the wrong type is an error naming its line and
+// field.
+func readEvents(r io.Reader, b gadget.BatchBuilder) error {
+	return recording.Read(r, func(_ int, raw []byte) error {
+		return b.Add(raw)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return g.Events(), nil
 }
 
 // traceName is the name of the session's Trace on node.
@@ -397,13 +519,13 @@ func traceName(session, node string) string {
 }
 
 // sessionTraces lists the Traces of the session.
-func sessionTraces(ctx context.Context, c *clients, f *ngFlags) ([]*v1alpha1.Trace, error) {
+func sessionTraces(ctx context.Context, c *clients, f *gadgetFlags) ([]*v1alpha1.Trace, error) {
 	var list v1alpha1.TraceList
 	if err := c.ctrl.List(ctx, &list, client.InNamespace(f.traceNamespace), client.MatchingLabels{sessionLabel: f.session}); err != nil {
 		return nil, explain(fmt.Errorf("list traces: %w", err), "list traces")
 	}
 	if len(list.Items) == 0 {
-		return nil, fmt.Errorf("no network-graph %q runs in namespace %s: start it with 'kubectl gadget network-graph start'", f.session, f.traceNamespace)
+		return nil, fmt.Errorf("no %s %q runs in namespace %s: start it with 'kubectl gadget %s start'", f.info.Name, f.session, f.traceNamespace, f.info.Name)
 	}
 	out := make([]*v1alpha1.Trace, 0, len(list.Items))
 	for i := range list.Items {
@@ -466,10 +588,27 @@ func waitState(ctx context.Context, c *clients, traces []*v1alpha1.Trace, want v
 }
 
 // followTraces reads the streams of the session's Traces from the agents
-// on their nodes, through the API server's pods/proxy, and passes the
-// events of each line to emit, one call at a time. follow=false reads what
-// the agents keep now and returns.
-func followTraces(ctx context.Context, c *clients, f *ngFlags, follow bool, stderr io.Writer, emit func([]types.Event) error) error {
+// on their nodes, through the API server's pods/proxy, and passes each
+// line to emit, one call at a time, as a batch of the gadget's own type
+// holding n events. follow=false reads what the agents keep now and
+// returns.
+func followTraces(ctx context.Context, c *clients, f *gadgetFlags, follow bool, stderr io.Writer, emit func(batch any, n int) error) error {
+	if _, err := f.newBatch(false); err != nil {
+		return err
+	}
+	return followLines(ctx, c, f, follow, stderr, func(tr *v1alpha1.Trace, line []byte) error {
+		b, _ := f.newBatch(false)
+		if err := b.Add(line); err != nil {
+			return fmt.Errorf("stream of trace %s: bad line %q: %w", tr.Name, line, err)
+		}
+		return emit(b.Batch(), b.Len())
+	})
+}
+
+// followLines reads the streams of the session's Traces and passes every
+// line, one event, to emit, one call at a time. The line is reused after
+// emit returns.
+func followLines(ctx context.Context, c *clients, f *gadgetFlags, follow bool, stderr io.Writer, emit func(tr *v1alpha1.Trace, line []byte) error) error {
 	traces, err := sessionTraces(ctx, c, f)
 	if err != nil {
 		return err
@@ -483,10 +622,10 @@ func followTraces(ctx context.Context, c *clients, f *ngFlags, follow bool, stde
 			continue
 		}
 		wg.Go(func() {
-			errs[i] = followOne(ctx, c, f, tr, follow, func(e []types.Event) error {
+			errs[i] = followOne(ctx, c, f, tr, follow, func(line []byte) error {
 				mu.Lock()
 				defer mu.Unlock()
-				return emit(e)
+				return emit(tr, line)
 			})
 			if errs[i] != nil && follow {
 				fmt.Fprintf(stderr, "warning: node %s: %v\n", tr.Spec.Node, errs[i])
@@ -501,7 +640,7 @@ func followTraces(ctx context.Context, c *clients, f *ngFlags, follow bool, stde
 }
 
 // followOne reads the stream of one trace.
-func followOne(ctx context.Context, c *clients, f *ngFlags, tr *v1alpha1.Trace, follow bool, emit func([]types.Event) error) error {
+func followOne(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Trace, follow bool, emit func(line []byte) error) error {
 	body, err := openStream(ctx, c, f, tr, follow)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -513,11 +652,7 @@ func followOne(ctx context.Context, c *clients, f *ngFlags, tr *v1alpha1.Trace, 
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
 	for sc.Scan() {
-		var e types.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return fmt.Errorf("stream of trace %s: bad line %q: %w", tr.Name, sc.Text(), err)
-		}
-		if err := emit([]types.Event{e}); err != nil {
+		if err := emit(sc.Bytes()); err != nil {
 			return err
 		}
 	}
@@ -529,12 +664,12 @@ func followOne(ctx context.Context, c *clients, f *ngFlags, tr *v1alpha1.Trace, 
 
 // openStream opens the stream of tr at the agent of its node: through the
 // API server's pods/proxy, or directly with --agent-address. It sends the
-// trace's status.streamToken in streamhttp.TokenHeader: the agent serves
+// trace's status.streamToken in wire.TokenHeader: the agent serves
 // the stream to the holders of that token only (the API server strips
 // the Authorization header before it proxies a request, so the token has
 // a header of its own).
-func openStream(ctx context.Context, c *clients, f *ngFlags, tr *v1alpha1.Trace, follow bool) (io.ReadCloser, error) {
-	path := streamhttp.PathPrefix + tr.Namespace + "/" + tr.Name
+func openStream(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Trace, follow bool) (io.ReadCloser, error) {
+	path := wire.PathPrefix + tr.Namespace + "/" + tr.Name
 	if f.agentAddress != "" {
 		token, err := streamToken(tr)
 		if err != nil {
@@ -545,7 +680,7 @@ func openStream(ctx context.Context, c *clients, f *ngFlags, tr *v1alpha1.Trace,
 		if err != nil {
 			return nil, usagef("--agent-address %q: %v", f.agentAddress, err)
 		}
-		req.Header.Set(streamhttp.TokenHeader, token)
+		req.Header.Set(wire.TokenHeader, token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return nil, fmt.Errorf("stream of trace %s from agent %s: %w", tr.Name, f.agentAddress, err)
@@ -569,7 +704,7 @@ func openStream(ctx context.Context, c *clients, f *ngFlags, tr *v1alpha1.Trace,
 		Namespace(pod.Namespace).Resource("pods").SubResource("proxy").
 		Name(pod.Name+":"+strconv.Itoa(f.agentPort)).Suffix(path).
 		Param("follow", strconv.FormatBool(follow)).
-		SetHeader(streamhttp.TokenHeader, token).
+		SetHeader(wire.TokenHeader, token).
 		Stream(ctx)
 	if err != nil {
 		return nil, explain(fmt.Errorf("stream of trace %s from agent pod %s: %w", tr.Name, pod.Name, err), "get pods/proxy")
@@ -631,9 +766,9 @@ func isNoTraceCRD(err error) bool {
 	return apierrors.IsNotFound(err) && strings.Contains(err.Error(), "the server could not find the requested resource")
 }
 
-// networkGraphUI is the source of 'network-graph ui': the streams of the
-// session's Traces, as 'stream' reads them.
-func networkGraphUI(k *kubeFlags, f *ngFlags) func(cmd *cobra.Command) (uiSource, error) {
+// gadgetUI is the source of 'NAME ui': the streams of the session's
+// Traces, as 'stream' reads them, each event as the agent sent it.
+func gadgetUI(k *kubeFlags, f *gadgetFlags) func(cmd *cobra.Command) (uiSource, error) {
 	return func(cmd *cobra.Command) (uiSource, error) {
 		c, err := k.connect()
 		if err != nil {
@@ -648,16 +783,15 @@ func networkGraphUI(k *kubeFlags, f *ngFlags) func(cmd *cobra.Command) (uiSource
 			interval = d
 		}
 		return uiSource{
-			gadget:   networkgraph.Name,
+			gadget:   f.info.Name,
 			source:   fmt.Sprintf("%q in namespace %s, %d node(s), through the API server", f.session, f.traceNamespace, len(traces)),
 			interval: interval,
 			follow: func(ctx context.Context, warn io.Writer, emit func([]any) error) error {
-				return followTraces(ctx, c, f, true, warn, func(events []types.Event) error {
-					batch := make([]any, len(events))
-					for i := range events {
-						batch[i] = events[i]
+				return followLines(ctx, c, f, true, warn, func(tr *v1alpha1.Trace, line []byte) error {
+					if !json.Valid(line) {
+						return fmt.Errorf("stream of trace %s: bad line %q: not JSON", tr.Name, line)
 					}
-					return emit(batch)
+					return emit([]any{json.RawMessage(bytes.Clone(line))})
 				})
 			},
 		}, nil

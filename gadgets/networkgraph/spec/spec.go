@@ -1,0 +1,232 @@
+// Package spec is the declaration of the network-graph gadget: its name,
+// operations, output modes, parameters, output formats and plugin support,
+// everything a client needs, without the tracer (no eBPF). It declares the
+// gadget into registry.Declared from init; the gadget itself
+// (gadgets/networkgraph) registers the same declaration with its tracer.
+package spec
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
+	"github.com/gadgetkit/gadget/framework/registry"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
+	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
+)
+
+// Name is the gadget's registered name.
+const Name = "network-graph"
+
+// Parameters network-graph accepts in gadget.Config.Parameters.
+const (
+	// ParamInterval is how often the kernel counters are drained into a
+	// batch, as a Go duration (default 2s, at least 100ms).
+	ParamInterval = "interval"
+	// ParamMaxEdges bounds the edges recorded at once (default 16384). The
+	// edges' counters take 32 bytes of kernel memory per CPU each, all
+	// allocated when the trace starts (the default: 512 KiB per CPU).
+	ParamMaxEdges = "max-edges"
+	// ParamAttach is how the kernel program sees a namespace's packets:
+	// "tcx" (the default) at TCX ingress and egress of each of its
+	// interfaces (loopback at egress only, counting both ends), or
+	// "packet" through a packet socket (kernels 5.12 to 6.5;
+	// the packet tap costs a clone per transmitted packet). With tcx, a
+	// kernel without TCX falls back to packet, with a log line.
+	ParamAttach = "attach"
+)
+
+// Values of ParamAttach.
+const (
+	AttachTCX    = "tcx"
+	AttachPacket = "packet"
+)
+
+// Defaults and bounds of the parameters.
+const (
+	DefaultInterval = 2 * time.Second
+	MinInterval     = 100 * time.Millisecond
+	// DefaultMaxEdges is the default of ParamMaxEdges; the kernel map of
+	// bpf/networkgraph has as many entries by default.
+	DefaultMaxEdges = 16384
+	// MaxMaxEdges bounds ParamMaxEdges: its counters are allocated when the
+	// trace starts, 32 bytes per edge and CPU (1 Mi edges: 32 MiB per CPU).
+	MaxMaxEdges = 1 << 20
+)
+
+// Options are the parsed parameters of a trace.
+type Options struct {
+	Interval time.Duration
+	MaxEdges uint32
+	Attach   string
+}
+
+// ParseParameters validates the trace parameters; errors name the
+// parameter and the fix.
+func ParseParameters(params map[string]string) (Options, error) {
+	opts := Options{Interval: DefaultInterval, MaxEdges: DefaultMaxEdges, Attach: AttachTCX}
+	for k, v := range params {
+		switch k {
+		case ParamInterval:
+			d, err := time.ParseDuration(v)
+			if err != nil || d < MinInterval {
+				return opts, fmt.Errorf("parameter %s=%q: want a duration of at least %v, e.g. 2s", k, v, MinInterval)
+			}
+			opts.Interval = d
+		case ParamMaxEdges:
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil || n == 0 || n > MaxMaxEdges {
+				return opts, fmt.Errorf("parameter %s=%q: want a whole number from 1 to %d, e.g. 16384 (the counters take 32 bytes of kernel memory per edge and CPU, allocated at start)", k, v, MaxMaxEdges)
+			}
+			opts.MaxEdges = uint32(n)
+		case ParamAttach:
+			if v != AttachTCX && v != AttachPacket {
+				return opts, fmt.Errorf("parameter %s=%q: want %s or %s", k, v, AttachTCX, AttachPacket)
+			}
+			opts.Attach = v
+		default:
+			return opts, fmt.Errorf("parameter %q: unknown to network-graph; known: %s, %s, %s", k, ParamInterval, ParamMaxEdges, ParamAttach)
+		}
+	}
+	return opts, nil
+}
+
+// Info returns the gadget's declaration, without New.
+func Info() *gadget.Info {
+	return &gadget.Info{
+		Name:        Name,
+		Description: "The network-graph gadget monitors the network activity in the specified pods and records the list of TCP connections and UDP streams.",
+		Operations: []gadget.Operation{
+			{
+				Name: "start",
+				Doc:  "Start network-graph",
+				Handler: func(ctx context.Context, h gadget.Handle) error {
+					return h.Start(ctx)
+				},
+			},
+			{
+				Name: "stop",
+				Doc:  "Stop network-graph",
+				Handler: func(ctx context.Context, h gadget.Handle) error {
+					return h.Stop(ctx)
+				},
+			},
+		},
+		OutputModes:  []gadget.OutputMode{gadget.OutputModeStream, gadget.OutputModeStatus},
+		TypesPackage: "github.com/gadgetkit/gadget/gadgets/networkgraph/types",
+		Example: gadget.ExampleTrace{
+			Name:       "network-graph",
+			Namespace:  "gadget",
+			Node:       "albantyphoon-worker000003",
+			Filter:     gadget.Filter{Namespace: "demo"},
+			RunMode:    "Manual",
+			OutputMode: gadget.OutputModeStream,
+		},
+		// Remote addresses are named from the DNS answers the pods
+		// received, when a registered gadget (dns) provides them.
+		Uses:    []gadget.Capability{gadget.CapabilityDNSNames},
+		Formats: format.Names(),
+		NewOutput: func(name string, w io.Writer, errw io.Writer) (gadget.Output, error) {
+			return format.New(name, w, errw)
+		},
+		Parameters: []gadget.Parameter{
+			{Name: ParamInterval, Default: DefaultInterval.String(), Flag: true,
+				Doc: "how often the kernel's counters are read, at least " + MinInterval.String()},
+			{Name: ParamMaxEdges, Default: strconv.Itoa(DefaultMaxEdges),
+				Doc: "the edges recorded at once; 32 bytes of kernel memory per edge and CPU, allocated at start"},
+			{Name: ParamAttach, Default: AttachTCX,
+				Doc: "how the kernel program sees a namespace's packets: tcx, or packet (a packet socket)"},
+		},
+		NewBatch: func(merge bool) gadget.BatchBuilder { return &batch{merge: merge} },
+		Advice: &gadget.Advice{
+			Format: format.NetworkPolicy,
+			Short:  "Turn a recording (JSON array or JSON lines) into NetworkPolicies, offline",
+		},
+		CheckParameters: func(params map[string]string) error {
+			_, err := ParseParameters(params)
+			return err
+		},
+		Extensions: []gadget.Extension{&pipeline.Support{
+			Formatters:     format.Plugins,
+			Fallback:       format.JSON,
+			Final:          format.FinalGraph,
+			NewMerger:      format.NewMerger,
+			Messages:       format.WriteMessages,
+			MessagesValues: format.WriteMessagesValues,
+			CheckEnriched:  CheckEdgesKept,
+			CheckEvent:     format.CheckEvent,
+		}},
+	}
+}
+
+// CheckEdgesKept checks a network-graph enricher's result: every event
+// out is one of the events in, by its identity (types.Event.Key: namespace,
+// pod, pktType, proto, ip and port), each at most once. An enricher may
+// add annotations, change other fields or drop events; it may not invent
+// an edge or change what identifies one.
+func CheckEdgesKept(in, out []byte) error {
+	var ins, outs []types.Event
+	if err := json.Unmarshal(in, &ins); err != nil {
+		return fmt.Errorf("the batch given: %w", err)
+	}
+	if err := json.Unmarshal(out, &outs); err != nil {
+		return fmt.Errorf("the enriched batch is not a JSON array of network-graph events: %w", err)
+	}
+	left := map[string]int{}
+	for i := range ins {
+		left[ins[i].Key()]++
+	}
+	for i := range outs {
+		k := outs[i].Key()
+		if left[k] == 0 {
+			return fmt.Errorf("event %d of its result (%s) is not in the batch it was given: "+
+				"an enricher may add annotations or drop events, never invent one or change its namespace, pod, pktType, proto, ip or port", i+1, k)
+		}
+		left[k]--
+	}
+	return nil
+}
+
+func init() {
+	registry.MustDeclare(Info())
+}
+
+// batch builds a batch of network-graph events from their JSON form.
+type batch struct {
+	merge  bool
+	graph  types.Graph
+	events []types.Event
+}
+
+func (b *batch) Add(event []byte) error {
+	e, err := format.DecodeEvent(event)
+	if err != nil {
+		return err
+	}
+	if b.merge {
+		b.graph.Add(e)
+	} else {
+		b.events = append(b.events, e)
+	}
+	return nil
+}
+
+func (b *batch) Len() int {
+	if b.merge {
+		return b.graph.Len()
+	}
+	return len(b.events)
+}
+
+// Batch returns the []types.Event added: with merge, the unique graph.
+func (b *batch) Batch() any {
+	if b.merge {
+		return b.graph.Events()
+	}
+	return b.events
+}
