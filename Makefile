@@ -156,6 +156,14 @@ kubectl-gadget: ## Build the kubectl plugin into bin/kubectl-gadget (deploys $(I
 e2e: ## End to end (root): API server + gadgetd + netns pods, Trace start/stop, edges checked in status.
 	GO=$(GO) ./hack/e2e.sh
 
+# --- soak on the simulated node (issue 18) ---
+SOAK_DURATION ?= 5m
+SOAK_DOC ?= docs/benchmarks.md
+
+.PHONY: soak
+soak: ## Soak (root, SOAK_DURATION=5m): churn, gadgetd killed at random, flood, slow readers; no leak, no crash loop, every loss reported; figures into SOAK_DOC=docs/benchmarks.md.
+	GO=$(GO) SOAK_DURATION=$(SOAK_DURATION) SOAK_DOC=$(SOAK_DOC) ./hack/e2e.sh soak
+
 # --- end to end on a real node (issue 19) ---
 .PHONY: e2e-node
 e2e-node: ## End to end (root): a real kubelet, containerd and CNI; gadgetd from its image as the shipped DaemonSet.

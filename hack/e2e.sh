@@ -22,6 +22,12 @@
 # and through pods/proxy to a user who may not get Traces) and that the
 # metrics listen on loopback only.
 #
+# hack/e2e.sh soak (make soak) runs only TestSoak, for $SOAK_DURATION
+# (default 5m): traces and pods churned, gadgetd killed at random and
+# restarted, a flood and slow stream readers; see test/e2e/soak_test.go.
+# Its figures replace the soak section of $SOAK_DOC (default
+# docs/benchmarks.md; empty writes none).
+#
 # Everything is removed on success, failure, Ctrl-C or SIGTERM: the test
 # cleans up itself; this script's trap kills what a killed test left behind
 # (gadgetd, its test namespaces gt-*-e2e-client/server/late).
@@ -69,7 +75,7 @@ cleanup() {
 			kill -9 "$pid"
 		fi
 	fi
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^gt-[0-9a-f]{6}-e2e-(client|server|late)$'); do
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^gt-[0-9a-f]{6}-(e2e-(client|server|late|node|web|db|agent)|soak-(server|flood|churn))$'); do
 		echo "e2e: removing leftover network namespace $ns" >&2
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
 		ip netns del "$ns"
@@ -86,7 +92,24 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+args=(-test.v -test.count=1 -test.timeout=10m)
+if [[ ${1:-} == soak ]]; then
+	duration=${SOAK_DURATION:-5m}
+	[[ $duration =~ ^([0-9]+)(s|m|h)$ ]] || die "SOAK_DURATION=$duration: want whole seconds, minutes or hours, e.g. 90s or 5m"
+	declare -A unit=([s]=1 [m]=60 [h]=3600)
+	secs=$((BASH_REMATCH[1] * unit[${BASH_REMATCH[2]}]))
+	report=$E2E_STATE_DIR/soak.md
+	args=(-test.v -test.count=1 -test.run '^TestSoak$' -test.timeout=$((secs + 600))s -soak-duration "$duration" -soak-report "$report")
+	[[ -n ${SOAK_SEED:-} ]] && args+=(-soak-seed "$SOAK_SEED")
+fi
+
 # The test reads deploy/ and docs/ relative to its package folder.
-(cd test/e2e && exec ../../bin/e2e.test -test.v -test.count=1 -test.timeout=10m -gadgetd ../../bin/gadgetd -kubectl-gadget ../../bin/kubectl-gadget) &
+(cd test/e2e && exec ../../bin/e2e.test "${args[@]}" -gadgetd ../../bin/gadgetd -kubectl-gadget ../../bin/kubectl-gadget) &
 test_pid=$!
 wait "$test_pid"
+
+if [[ ${1:-} == soak && -n ${SOAK_DOC-docs/benchmarks.md} ]]; then
+	doc=${SOAK_DOC-docs/benchmarks.md}
+	[[ -s $report ]] || die "TestSoak wrote no figures to $report"
+	hack/bench/soak-section.sh "$report" "$doc"
+fi

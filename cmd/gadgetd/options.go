@@ -45,6 +45,7 @@ type options struct {
 	checkpointDir     string
 	limits            limits
 	metrics           metricsOptions // --traffic-metrics*: metrics.go
+	debugAddr         string         // --debug-bind-address: debug.go
 }
 
 // errVersion is what parseFlags returns once --version printed the
@@ -93,6 +94,7 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 		})
 	o.limits.register(fs)
 	o.metrics.addFlags(fs)
+	addDebugFlag(fs, &o.debugAddr)
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +120,9 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 		return o, usageError{err}
 	}
 	if err := o.metrics.validate(); err != nil {
+		return o, err
+	}
+	if err := checkDebugAddr(o.debugAddr); err != nil {
 		return o, err
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil || strings.ContainsAny(*level, "+-") {

@@ -135,6 +135,9 @@ func newAgent(cfg *rest.Config, o options, log *slog.Logger, reg *registry.Regis
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
+	if err := addDebugServer(mgr, o.debugAddr, log.With("component", "debug")); err != nil {
+		return nil, err
+	}
 	if o.streamAddr != "0" && o.streamAddr != "" {
 		srv := &streamhttp.Server{
 			Streams: r, Logger: log.With("component", "stream"), Metrics: set,

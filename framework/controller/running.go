@@ -62,6 +62,8 @@ type running struct {
 	watchMu sync.Mutex
 	watch   *watch // while the trace runs (or starts)
 
+	// mu guards what follows. It comes last in the lock order (trace,
+	// gadget instance, mu): never call rt.tr while holding it.
 	mu      sync.Mutex
 	sink    gadget.Output // Status mode: the json output of the current run
 	sinkBuf *cappedBuffer
@@ -542,9 +544,15 @@ func (rt *running) setError(op string, err error) {
 // its last run and the outcome of the last operation (a warning only
 // when it succeeded).
 func (rt *running) status() v1alpha1.TraceStatus {
+	// The trace's state first, without rt.mu: the locks are taken in the
+	// order trace → gadget instance → rt.mu (a target added under the
+	// trace's lock waits for the instance's, which emits a batch under its
+	// own into rt.emit), so holding rt.mu while asking the trace deadlocks
+	// the reconciler (make soak found it).
+	cur := rt.tr.State()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	st := v1alpha1.TraceStatus{State: state(rt.tr.State()), Output: rt.output, OperationError: rt.opError}
+	st := v1alpha1.TraceStatus{State: state(cur), Output: rt.output, OperationError: rt.opError}
 	if rt.opError == "" {
 		st.OperationWarning = joinWarnings(joinWarnings(joinWarnings(rt.resumeWarning, rt.targetWarning), rt.warning), rt.ckptErr)
 	}

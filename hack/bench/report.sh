@@ -15,6 +15,10 @@ source "$HERE/lib.sh"
 [[ $# -eq 2 ]] || { echo "usage: $0 OUTDIR DOC" >&2; exit 2; }
 OUT=$1
 DOC=$2
+# The soak's section comes from make soak (hack/bench/soak-section.sh), not
+# from this run: keep it as it is.
+SOAK_BLOCK=$(sed -n '/^<!-- soak:begin/,/^<!-- soak:end/p' "$DOC" 2>/dev/null || true)
+[[ -z $SOAK_BLOCK ]] || SOAK_BLOCK+=$'\n\n'
 
 fmt() { awk -v v="$1" -v p="${2:-3}" 'BEGIN { if (v == "nan" || v == "") print "n/a"; else printf "%.*f\n", p, v }'; }
 pct() { awk -v v="$1" 'BEGIN { if (v == "nan" || v == "") print "n/a"; else printf "%+.1f %%\n", (v - 1) * 100 }'; }
@@ -876,7 +880,7 @@ $(recording_section)
 
 $WEB_SECTION
 
-## Raw data
+${SOAK_BLOCK}## Raw data
 
 Per-round values, as the scripts wrote them, are in the run's output directory (printed at the end of
 \`make bench\`; \`BENCH_OUT=dir\` keeps them): kernel.tsv, kernel-flood.jsonl, churn.jsonl, scale.jsonl, pipeline.tsv, recording.tsv.
