@@ -72,6 +72,16 @@ type Operation struct {
 	Handler func(ctx context.Context, h Handle) error
 }
 
+// StartStop returns the operations of a gadget that is started and
+// stopped and does nothing else: "start" and "stop", documented as
+// "Start NAME" and "Stop NAME".
+func StartStop(name string) []Operation {
+	return []Operation{
+		{Name: "start", Doc: "Start " + name, Handler: func(ctx context.Context, h Handle) error { return h.Start(ctx) }},
+		{Name: "stop", Doc: "Stop " + name, Handler: func(ctx context.Context, h Handle) error { return h.Stop(ctx) }},
+	}
+}
+
 // Filter selects the pods or containers a trace watches. Empty fields match
 // everything.
 type Filter struct {

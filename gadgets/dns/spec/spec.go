@@ -6,7 +6,6 @@
 package spec
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -96,22 +95,7 @@ func Info() *gadget.Info {
 		Description: "The dns gadget monitors the DNS queries of the specified pods over UDP and TCP and reports " +
 			"each query with its response (name, type, response code, A, AAAA and CNAME answers with their TTLs, " +
 			"server and latency), and the queries left unanswered.",
-		Operations: []gadget.Operation{
-			{
-				Name: "start",
-				Doc:  "Start dns",
-				Handler: func(ctx context.Context, h gadget.Handle) error {
-					return h.Start(ctx)
-				},
-			},
-			{
-				Name: "stop",
-				Doc:  "Stop dns",
-				Handler: func(ctx context.Context, h gadget.Handle) error {
-					return h.Stop(ctx)
-				},
-			},
-		},
+		Operations:   gadget.StartStop(Name),
 		OutputModes:  []gadget.OutputMode{gadget.OutputModeStream, gadget.OutputModeStatus},
 		TypesPackage: "github.com/gadgetkit/gadget/gadgets/dns/types",
 		Example: gadget.ExampleTrace{

@@ -6,7 +6,6 @@
 package spec
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -99,24 +98,9 @@ func ParseParameters(params map[string]string) (Options, error) {
 // Info returns the gadget's declaration, without New.
 func Info() *gadget.Info {
 	return &gadget.Info{
-		Name:        Name,
-		Description: "The network-graph gadget monitors the network activity in the specified pods and records the list of TCP connections and UDP streams.",
-		Operations: []gadget.Operation{
-			{
-				Name: "start",
-				Doc:  "Start network-graph",
-				Handler: func(ctx context.Context, h gadget.Handle) error {
-					return h.Start(ctx)
-				},
-			},
-			{
-				Name: "stop",
-				Doc:  "Stop network-graph",
-				Handler: func(ctx context.Context, h gadget.Handle) error {
-					return h.Stop(ctx)
-				},
-			},
-		},
+		Name:         Name,
+		Description:  "The network-graph gadget monitors the network activity in the specified pods and records the list of TCP connections and UDP streams.",
+		Operations:   gadget.StartStop(Name),
 		OutputModes:  []gadget.OutputMode{gadget.OutputModeStream, gadget.OutputModeStatus},
 		TypesPackage: "github.com/gadgetkit/gadget/gadgets/networkgraph/types",
 		Example: gadget.ExampleTrace{
