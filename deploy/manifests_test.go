@@ -93,6 +93,7 @@ var allowedCapabilities = map[string]string{
 	"SYS_RESOURCE": "RLIMIT_MEMLOCK for eBPF maps on kernels before 5.11",
 	"SETUID":       "start go-plugin children as nobody",
 	"SETGID":       "start go-plugin children in group nogroup without supplementary groups",
+	"NET_RAW":      "packet sockets of the dns gadget, dns-names and attach=packet",
 }
 
 // TestManifestsStatic checks what the API server does not: the agent runs

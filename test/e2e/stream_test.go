@@ -235,6 +235,9 @@ func TestKubectlGadgetStream(t *testing.T) {
 	checkStreamRefused(ctx, t, c, outsider, streamAddr, agentPort, kg, userKubeconfig)
 	checkMetricsLoopback(t, outsider, agentIP, metricsAddr)
 
+	step("the second gadget through the same client and agent: kubectl gadget dns start, a query from web to a DNS server in db-0, show, stop")
+	checkDNS(ctx, t, kgc, web, db, dbIP, streamAddr)
+
 	step("kubectl gadget network-graph show, then stop")
 	show := kgc("network-graph", "show", "--agent-address", streamAddr, "-o", "table")
 	for _, w := range []string{"svc data/db", "pod data/db-0", "pod shop/web", outsideIP} {
