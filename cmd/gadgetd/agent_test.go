@@ -17,11 +17,13 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/containers"
+	"github.com/gadgetkit/gadget/framework/controller"
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/registry"
 	ngtypes "github.com/gadgetkit/gadget/gadgets/networkgraph/types"
@@ -37,12 +39,10 @@ func (s staticTargets) Watch(ctx context.Context, _ gadget.Filter, update func([
 	return nil
 }
 
-// TestAgentNetworkGraphStatus runs the agent against a real API server with
-// the real network-graph gadget on two network namespaces, drives the
-// seed's example Trace (in the Status output mode) through start and stop,
-// and checks the edges in status.output.
-func TestAgentNetworkGraphStatus(t *testing.T) {
-	testenv.RequirePrivileged(t)
+// apiServer starts a real API server with the Trace CRD for the test and
+// returns its config and a client that knows the Trace type.
+func apiServer(t *testing.T) (*rest.Config, client.Client) {
+	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	_, cfg := testenv.StartAPIServer(t, &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(filepath.Dir(file), "..", "..", "deploy", "crd")},
@@ -59,15 +59,15 @@ func TestAgentNetworkGraphStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg, c
+}
 
-	clientNs := testenv.NewNetns(t, "client")
-	serverNs := testenv.NewNetns(t, "server")
-	link := testenv.Link(t, clientNs, serverNs)
-	targets := staticTargets{podTarget(t, clientNs, "client"), podTarget(t, serverNs, "server")}
-
-	const node = "node-agent-test"
+// runAgent runs the agent (newAgent with o, reg and targets, logging to
+// the test) until the test ends, and returns a context that ends with it.
+func runAgent(t *testing.T, cfg *rest.Config, o options, reg *registry.Registry, targets controller.TargetSource) context.Context {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	mgr, err := newAgent(cfg, options{nodeName: node, metricsAddr: "0", healthAddr: "0"}, log, registry.Default, targets)
+	mgr, err := newAgent(cfg, o, log, reg, targets)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +80,24 @@ func TestAgentNetworkGraphStatus(t *testing.T) {
 			t.Errorf("manager: %v", err)
 		}
 	})
+	return ctx
+}
+
+// TestAgentNetworkGraphStatus runs the agent against a real API server with
+// the real network-graph gadget on two network namespaces, drives the
+// seed's example Trace (in the Status output mode) through start and stop,
+// and checks the edges in status.output.
+func TestAgentNetworkGraphStatus(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	cfg, c := apiServer(t)
+
+	clientNs := testenv.NewNetns(t, "client")
+	serverNs := testenv.NewNetns(t, "server")
+	link := testenv.Link(t, clientNs, serverNs)
+	targets := staticTargets{podTarget(t, clientNs, "client"), podTarget(t, serverNs, "server")}
+
+	const node = "node-agent-test"
+	ctx := runAgent(t, cfg, options{nodeName: node, metricsAddr: "0", healthAddr: "0"}, registry.Default, targets)
 
 	// The seed's example CR, adapted to this node and the Status mode.
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gadget"}}); err != nil {

@@ -3,26 +3,18 @@ package main
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
 	"github.com/gadgetkit/gadget/framework/registry"
-	"github.com/gadgetkit/gadget/internal/testenv"
 )
 
 // counterGadget emits one batch per target added; its instances touch no
@@ -59,22 +51,7 @@ func (c counterInstance) Stop(context.Context) error                 { return ni
 // targets, batches and attach latencies, and the gadget's own counter;
 // deleting the trace takes it out of the count.
 func TestAgentMetrics(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	_, cfg := testenv.StartAPIServer(t, &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(filepath.Dir(file), "..", "..", "deploy", "crd")},
-		ErrorIfCRDPathMissing: true,
-	})
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, c := apiServer(t)
 	reg := &registry.Registry{}
 	if err := reg.Register(counterGadget()); err != nil {
 		t.Fatal(err)
@@ -87,21 +64,8 @@ func TestAgentMetrics(t *testing.T) {
 	ln.Close()
 
 	const node = "node-metrics-test"
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	targets := staticTargets{{ID: "pod-a", Namespace: "demo", Pod: "a", NetnsPath: "/a"}, {ID: "pod-b", Namespace: "demo", Pod: "b", NetnsPath: "/b"}}
-	mgr, err := newAgent(cfg, options{nodeName: node, metricsAddr: addr, healthAddr: "0"}, log, reg, targets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	ctx := runAgent(t, cfg, options{nodeName: node, metricsAddr: addr, healthAddr: "0"}, reg, targets)
 
 	// Counters grow across runs of the test in one process (-count):
 	// they are compared with what was there before.

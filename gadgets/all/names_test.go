@@ -2,14 +2,11 @@ package all_test
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/gadgetkit/gadget/framework/containers"
 	"github.com/gadgetkit/gadget/framework/gadget"
@@ -18,81 +15,6 @@ import (
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 	"github.com/gadgetkit/gadget/internal/testenv"
 )
-
-// serveName answers A queries for name (with the final dot) with addr and
-// a TTL of ttl seconds, over UDP at addr inside ns, until the test ends.
-func serveName(t *testing.T, ns *testenv.Netns, listen, name string, addr netip.Addr, ttl uint32) {
-	t.Helper()
-	var pc net.PacketConn
-	if err := ns.Do(func() (err error) {
-		pc, err = net.ListenPacket("udp", listen)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		pc.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var p dnsmessage.Parser
-			h, err := p.Start(buf[:n])
-			if err != nil {
-				continue
-			}
-			q, err := p.Question()
-			if err != nil {
-				continue
-			}
-			b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true})
-			_ = b.StartQuestions()
-			_ = b.Question(q)
-			_ = b.StartAnswers()
-			if q.Name.String() == name && q.Type == dnsmessage.TypeA {
-				_ = b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: ttl},
-					dnsmessage.AResource{A: addr.As4()})
-			}
-			if resp, err := b.Finish(); err == nil {
-				_, _ = pc.WriteTo(resp, from)
-			}
-		}
-	})
-}
-
-// resolve sends one A query for name from inside ns to server and waits
-// for the response.
-func resolve(t *testing.T, ns *testenv.Netns, server, name string) {
-	t.Helper()
-	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 77, RecursionDesired: true})
-	_ = b.StartQuestions()
-	_ = b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
-	q, err := b.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c net.Conn
-	if err := ns.Do(func() (err error) {
-		c, err = net.Dial("udp", server)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write(q); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Read(make([]byte, 1500)); err != nil {
-		t.Fatalf("resolve %s: %v", name, err)
-	}
-}
 
 // TestDNSNamesOnEdges runs network-graph through the framework: the trace
 // runs dns beside it (network-graph Uses what dns Provides), and the edges
@@ -107,7 +29,7 @@ func TestDNSNamesOnEdges(t *testing.T) {
 	server := netip.AddrPortFrom(toDNS.B4, 53).String()
 	web := netip.AddrPortFrom(toWeb.B4, 8080).String()
 	const ttl = 2
-	serveName(t, dnsNS, server, "web.test.", toWeb.B4, ttl)
+	dnsNS.DNSServer(t, server, "web.test.", toWeb.B4, ttl)
 	webNS.TCPEchoServer(t, web)
 	webNS.UDPEchoServer(t, web)
 
@@ -144,7 +66,9 @@ func TestDNSNamesOnEdges(t *testing.T) {
 		}
 	})
 
-	resolve(t, client, server, "web.test.")
+	if err := client.QueryA(server, "web.test.", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	resolvedAt := time.Now()
 	client.TCPExchange(t, web, 100)
 	client.UDPExchange(t, web, 3, 100)
