@@ -26,6 +26,7 @@ package advise
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"maps"
 	"net/netip"
 	"slices"
@@ -78,6 +79,32 @@ type rule struct {
 	ports map[string]networkingv1.NetworkPolicyPort
 }
 
+// policyEdges yields the unique edges of events that a policy can allow,
+// each with the labels that select its workload. An edge of a pod without
+// such labels is told to skip; the node's own traffic to its pods (kubelet
+// probes), which no policy needs to allow, and warn and err events are
+// left out silently.
+func policyEdges(events []types.Event, skip func(why string)) iter.Seq2[types.Event, map[string]string] {
+	return func(yield func(types.Event, map[string]string) bool) {
+		for _, e := range types.Unique(events) {
+			if !e.IsEdge() {
+				continue
+			}
+			labels := workloadLabels(e.PodLabels)
+			if len(labels) == 0 {
+				skip(fmt.Sprintf("%s: pod %s has no labels to select it by", edgeName(e), podName(e)))
+				continue
+			}
+			if e.PktType == types.PktTypeHost && fromOwnNode(e) {
+				continue
+			}
+			if !yield(e, labels) {
+				return
+			}
+		}
+	}
+}
+
 // Advise returns the policies for the edges of events (warn and err
 // events are ignored). It never fails: what it cannot use is in
 // Result.Skipped.
@@ -85,18 +112,7 @@ func Advise(events []types.Event) Result {
 	var res Result
 	workloads := map[string]*workload{}
 	names := peerNames{}
-	for _, e := range types.Unique(events) {
-		if !e.IsEdge() {
-			continue
-		}
-		labels := workloadLabels(e.PodLabels)
-		if len(labels) == 0 {
-			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: pod %s has no labels to select it by", edgeName(e), podName(e)))
-			continue
-		}
-		if e.PktType == types.PktTypeHost && fromOwnNode(e) {
-			continue
-		}
+	for e, labels := range policyEdges(events, func(why string) { res.Skipped = append(res.Skipped, why) }) {
 		peer, why := peerOf(e)
 		if why != "" {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: %s", edgeName(e), why))

@@ -156,18 +156,7 @@ func AdviseCilium(events []types.Event) CiliumResult {
 	workloads := map[string]*ciliumWorkload{}
 	names := peerNames{}
 	fqdns := map[string]bool{} // name to whether every edge was stale
-	for _, e := range types.Unique(events) {
-		if !e.IsEdge() {
-			continue
-		}
-		labels := workloadLabels(e.PodLabels)
-		if len(labels) == 0 {
-			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: pod %s has no labels to select it by", edgeName(e), podName(e)))
-			continue
-		}
-		if e.PktType == types.PktTypeHost && fromOwnNode(e) {
-			continue
-		}
+	for e, labels := range policyEdges(events, func(why string) { res.Skipped = append(res.Skipped, why) }) {
 		if e.PktType != types.PktTypeHost && e.PktType != types.PktTypeOutgoing {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: unknown pktType %q", edgeName(e), e.PktType))
 			continue
