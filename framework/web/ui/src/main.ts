@@ -47,6 +47,12 @@ const maxTableRows = 5000;
 const forceLayoutMax = 150;
 /** Above this many edges, edges are drawn the cheap way (haystack). */
 const largeGraph = 500;
+/**
+ * minLabelPx is the smallest label size, on screen, that is drawn: smaller
+ * labels cannot be read, and skipping them keeps redraws of large graphs
+ * (zoomed out) fast. Zooming in brings them back.
+ */
+const minLabelPx = 6;
 const maxWarnings = 200;
 
 function $(id: string): HTMLElement {
@@ -273,12 +279,12 @@ class View {
       minZoom: 0.05,
       maxZoom: 4,
       style: [
-        { selector: "node", style: { label: "data(label)", "font-size": 10, "text-valign": "bottom", "text-margin-y": 3, width: 20, height: 20, "background-color": "#2b6cb0" } },
+        { selector: "node", style: { label: "data(label)", "font-size": 10, "min-zoomed-font-size": minLabelPx, "text-valign": "bottom", "text-margin-y": 3, width: 20, height: 20, "background-color": "#2b6cb0" } },
         { selector: "node[kind = 'svc']", style: { shape: "round-rectangle", "background-color": "#2f855a" } },
         { selector: "node[kind = 'node']", style: { shape: "diamond", "background-color": "#6b46c1" } },
         { selector: "node[kind = 'ext']", style: { "background-color": "#c05621" } },
         { selector: "node[?stale]", style: { "background-opacity": 0.4, "font-style": "italic" } },
-        { selector: ":parent", style: { "background-color": "#f4f6fa", "border-color": "#a0aec0", "border-width": 1, "text-valign": "top", "text-halign": "center", "font-size": 11, shape: "round-rectangle", padding: "12px" } },
+        { selector: ":parent", style: { "background-color": "#f4f6fa", "border-color": "#a0aec0", "border-width": 1, "text-valign": "top", "text-halign": "center", "font-size": 11, "min-zoomed-font-size": minLabelPx, shape: "round-rectangle", padding: "12px" } },
         { selector: "edge", style: { width: "data(w)", "curve-style": "bezier", "target-arrow-shape": "triangle", "line-color": "#718096", "target-arrow-color": "#718096", "arrow-scale": 0.8, opacity: 0.75 } },
         { selector: "edge:selected, edge.hover", style: { "line-color": "#d69e2e", "target-arrow-color": "#d69e2e", opacity: 1, label: "data(label)", "font-size": 9, "text-background-color": "#fff", "text-background-opacity": 0.8 } },
         { selector: ".hidden", style: { display: "none" } },
