@@ -172,8 +172,8 @@ func TestManifestsStatic(t *testing.T) {
 	}
 	args, _, _ := unstructured.NestedStringSlice(c, "args")
 	for _, a := range args {
-		if addr, ok := strings.CutPrefix(a, "--metrics-bind-address="); ok && addr != "0" && !strings.HasPrefix(addr, "127.0.0.1:") {
-			t.Errorf("DaemonSet: metrics on %s, want loopback (127.0.0.1:PORT) or 0", addr)
+		if addr, ok := strings.CutPrefix(a, "--metrics-bind-address="); ok && addr != "0" && !strings.HasPrefix(addr, "127.0.0.1:") && !slices.Contains(args, "--metrics-secure") {
+			t.Errorf("DaemonSet: metrics on %s without --metrics-secure, want loopback (127.0.0.1:PORT), 0 or --metrics-secure", addr)
 		}
 	}
 	env, _, _ := unstructured.NestedSlice(c, "env")

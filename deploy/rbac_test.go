@@ -46,12 +46,15 @@ var agentUses = []agentUse{
 	{"admissionregistration.k8s.io/validatingadmissionpolicies", "get", "framework/controller/controller.go", "r.reader = mgr.GetAPIReader()"},
 	{"admissionregistration.k8s.io/validatingadmissionpolicies", "get", "framework/controller/scope.go", "reader.Get(ctx, client.ObjectKey{Name: v1alpha1.ScopePolicyName}, u)"},
 	{"admissionregistration.k8s.io/validatingadmissionpolicybindings", "get", "framework/controller/scope.go", "reader.Get(ctx, client.ObjectKey{Name: v1alpha1.ScopePolicyName}, u)"},
+	// --metrics-secure reviews the token of each metrics request.
+	{"authentication.k8s.io/tokenreviews", "create", "internal/kubeauth/kubeauth.go", "r.tokens.Create(ctx, &authnv1.TokenReview{"},
+	{"authorization.k8s.io/subjectaccessreviews", "create", "internal/kubeauth/kubeauth.go", "r.access.Create(ctx, &authzv1.SubjectAccessReview{"},
 }
 
 // agentCode are the folders of the agent's API calls: calls the table
 // does not know of (an Update, a Create, a Delete, an uncached Get) fail
 // the test until the table and rbac.yaml say so.
-var agentCode = []string{"framework/controller", "framework/containers", "framework/kubemeta", "cmd/gadgetd"}
+var agentCode = []string{"framework/controller", "framework/containers", "framework/kubemeta", "cmd/gadgetd", "internal/kubeauth"}
 
 // TestAgentRBACMatchesCode checks that the ClusterRole gadget grants
 // exactly the verbs the agent's code uses: every use is still in the code

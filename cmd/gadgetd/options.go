@@ -16,8 +16,8 @@ import (
 // The default listen addresses. In the DaemonSet gadgetd has a network
 // namespace of its own, so none of them is on the node's address; the
 // ports avoid the ones node software commonly takes (8080, 8081, 9090,
-// 10250-10259). The metrics endpoint has no authentication, so it listens
-// on loopback only; the stream server authorizes each request with the
+// 10250-10259). The metrics endpoint listens on loopback unless
+// --metrics-secure authenticates its requests; the stream server authorizes each request with the
 // trace's token; the probes tell only ok.
 const (
 	defaultMetricsAddr = "127.0.0.1:9442"
@@ -63,7 +63,7 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	fs.StringVar(&o.kubeconfig, "kubeconfig", getenv("KUBECONFIG"),
 		"kubeconfig file to reach the API server; empty means the in-cluster service account (default $KUBECONFIG)")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", defaultMetricsAddr,
-		"address of the Prometheus metrics endpoint, unauthenticated: keep it on loopback (reach it with kubectl port-forward); 0 disables it")
+		"address of the Prometheus metrics endpoint; beyond loopback only with --metrics-secure; 0 disables it")
 	fs.StringVar(&o.healthAddr, "health-probe-bind-address", defaultHealthAddr, "address of the /healthz and /readyz probes; 0 disables them")
 	fs.StringVar(&o.streamAddr, "stream-bind-address", defaultStreamAddr,
 		"address of the stream server of the Stream output mode, reached through the API server's pods/proxy; "+
@@ -119,7 +119,7 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	if err := o.limits.check(); err != nil {
 		return o, usageError{err}
 	}
-	if err := o.metrics.validate(); err != nil {
+	if err := o.metrics.validate(o.metricsAddr); err != nil {
 		return o, err
 	}
 	if err := checkDebugAddr(o.debugAddr); err != nil {

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,6 +19,12 @@ import (
 func TestParseFlags(t *testing.T) {
 	env := func(vars map[string]string) func(string) string {
 		return func(k string) string { return vars[k] }
+	}
+	certDir := t.TempDir()
+	for _, f := range []string{"tls.crt", "tls.key"} {
+		if err := os.WriteFile(filepath.Join(certDir, f), []byte("pem"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tests := []struct {
 		name    string
@@ -41,6 +49,15 @@ func TestParseFlags(t *testing.T) {
 			want: options{nodeName: "n", metricsAddr: "127.0.0.1:9442", healthAddr: ":9441", streamAddr: ":7070", kubeEnrich: true, logLevel: slog.LevelInfo,
 				scopePolicy: true, heartbeatInterval: 30 * time.Second, privileged: []string{"csv", "net"}, metrics: metricsOptions{trafficLimit: 10000}}},
 		{name: "privileged plugin path", args: []string{"--node-name", "n", "--plugin-privileged", "/bin/sh"}, wantErr: `want the file name of a go-plugin in --plugin-dir`},
+		{name: "secure metrics", args: []string{"--node-name", "n", "--metrics-bind-address", ":9442", "--metrics-secure", "--metrics-cert-dir", certDir},
+			want: options{nodeName: "n", metricsAddr: ":9442", healthAddr: ":9441", streamAddr: ":7070", kubeEnrich: true, logLevel: slog.LevelInfo,
+				scopePolicy: true, heartbeatInterval: 30 * time.Second, metrics: metricsOptions{trafficLimit: 10000, secure: true, certDir: certDir}}},
+		{name: "open metrics", args: []string{"--node-name", "n", "--metrics-bind-address", ":9442"}, wantErr: `--metrics-bind-address ":9442": without --metrics-secure the endpoint is unauthenticated`},
+		{name: "open metrics on an address", args: []string{"--node-name", "n", "--metrics-bind-address", "10.0.0.1:9442"}, wantErr: "add --metrics-secure"},
+		{name: "metrics address", args: []string{"--node-name", "n", "--metrics-bind-address", "9442"}, wantErr: `--metrics-bind-address "9442": want HOST:PORT`},
+		{name: "secure without endpoint", args: []string{"--node-name", "n", "--metrics-bind-address", "0", "--metrics-secure"}, wantErr: "--metrics-bind-address is 0"},
+		{name: "cert without secure", args: []string{"--node-name", "n", "--metrics-cert-dir", certDir}, wantErr: "add --metrics-secure"},
+		{name: "cert dir without key", args: []string{"--node-name", "n", "--metrics-secure", "--metrics-cert-dir", t.TempDir()}, wantErr: "needs tls.crt and tls.key"},
 		{name: "no node", wantErr: "--node-name is empty"},
 		{name: "bad level", args: []string{"--node-name", "n", "--log-level", "loud"}, wantErr: `--log-level "loud"`},
 		{name: "offset level", args: []string{"--node-name", "n", "--log-level", "info+2"}, wantErr: `--log-level "info+2"`},

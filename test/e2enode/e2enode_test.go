@@ -162,6 +162,9 @@ func TestRealNode(t *testing.T) {
 	e.step("unauthenticated and unauthorized readers are refused")
 	e.checkStreamRefused(agent)
 
+	e.step("Prometheus's view: the metrics over HTTPS, for gadget-metrics-reader only")
+	e.checkMetrics(agent)
+
 	e.step("the gadgetd pod deleted mid-trace: the DaemonSet restarts it, the trace resumes, nothing is left behind")
 	running := countBPF(t)
 	e.logf("while tracing: %s", running)
@@ -549,7 +552,7 @@ func (e *env) waitTraceState(name, state string) {
 // not read Traces cannot stream.
 func (e *env) checkStreamRefused(agent *corev1.Pod) {
 	e.t.Helper()
-	for _, port := range []int{7070, 9441, 8080, 8081} {
+	for _, port := range []int{7070, 9441, 9442, 8080, 8081} {
 		addr := net.JoinHostPort(e.nodeIP, fmt.Sprint(port))
 		if c, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
 			c.Close()
