@@ -11,10 +11,12 @@
 // any other gadget are listed in a table whose columns are the JSON fields
 // of the batch's element type.
 //
-// Nothing is lost silently: a page that reads too slowly has batches
-// dropped, and it is told how many in its warnings panel; batches older
-// than the history budget are forgotten, and pages opened later are told
-// so.
+// Memory is bounded by bytes, whatever the number of pages: the batches
+// are kept once, in a history of at most Config.HistoryBytes, and each
+// page only remembers how far it has read. Nothing is lost silently: a
+// page that reads so slowly that batches leave the history before it sent
+// them is told how many it missed, in its warnings panel; pages opened
+// later are told how many batches were forgotten before they came.
 package web
 
 import (
@@ -38,8 +40,12 @@ var assets embed.FS
 // Defaults of Config.
 const (
 	DefaultHistoryBytes = 64 << 20
-	DefaultPageBuffer   = 256
+	// DefaultWriteTimeout bounds one write to a page.
+	DefaultWriteTimeout = 30 * time.Second
 	maxWarnings         = 100
+	// roundBytes is the most a page is sent in one write before it looks
+	// for news again.
+	roundBytes = 1 << 20
 )
 
 // Config describes the view of one trace.
@@ -60,9 +66,10 @@ type Config struct {
 	// (and for pages that reconnect); the oldest go first. Zero means
 	// DefaultHistoryBytes.
 	HistoryBytes int
-	// PageBuffer is how many batches may wait for one slow page before
-	// they are dropped for it. Zero means DefaultPageBuffer.
-	PageBuffer int
+	// WriteTimeout bounds one write to a page: a page that takes longer
+	// is disconnected (its EventSource reconnects and resumes). Zero means
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
 	// Logger receives one line per page and per drop; nil discards.
 	Logger *slog.Logger
 }
@@ -77,24 +84,28 @@ type Server struct {
 	mu       sync.Mutex
 	seq      uint64 // sequence number of the last batch
 	fields   []string
+	infoSeq  uint64    // bumped when the info event changes
 	history  []message // batches, oldest first
 	size     int       // bytes in history
 	evicted  uint64    // batches forgotten for the history budget
-	warnings []message
-	pages    map[*page]struct{}
-	dropped  uint64 // batches dropped for slow pages, over all pages
+	wseq     uint64    // sequence number of the last warning
+	warnings []message // the last maxWarnings, oldest first
+	// changed is closed, and replaced, whenever something is added: the
+	// pages wait on it.
+	changed chan struct{}
+	dropped uint64 // batches pages missed for reading too slowly
 }
 
 // message is one encoded Server-Sent Event.
 type message struct {
-	seq  uint64
+	seq  uint64 // of its batch, or of its warning
 	data []byte // the whole event, "id: …\nevent: …\ndata: …\n\n"
 }
 
-// page is one open event stream.
-type page struct {
-	ch      chan message
-	dropped uint64 // since last told; guarded by Server.mu
+// cursor is how far one page has read: the last batch, warning and info
+// event it was sent.
+type cursor struct {
+	seq, wseq, infoSeq uint64
 }
 
 // New returns the server of cfg. It fails if a handler's pattern is
@@ -103,14 +114,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HistoryBytes <= 0 {
 		cfg.HistoryBytes = DefaultHistoryBytes
 	}
-	if cfg.PageBuffer <= 0 {
-		cfg.PageBuffer = DefaultPageBuffer
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, pages: map[*page]struct{}{}}
+	s := &Server{cfg: cfg, log: log, changed: make(chan struct{})}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
 		return nil, fmt.Errorf("web: embedded assets: %w", err)
@@ -179,11 +190,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Publish sends batch to every open page and keeps it for pages opened
-// later. batch is encoded as JSON once; a value that is not a JSON array
-// is sent as a one-element array. Publish never blocks on a page: a page
-// whose buffer is full has the batch dropped and is told so. It fails
-// only when batch cannot be encoded.
+// Publish adds batch to the history, from which every open page (and
+// every page opened later) is sent it. batch is encoded as JSON once; a
+// value that is not a JSON array is sent as a one-element array. Publish
+// never blocks on a page: a page that falls so far behind that the batch
+// leaves the history before it was sent is told so. It fails only when
+// batch cannot be encoded.
 func (s *Server) Publish(batch any) error {
 	raw, err := json.Marshal(batch)
 	if err != nil {
@@ -197,7 +209,7 @@ func (s *Server) Publish(batch any) error {
 	defer s.mu.Unlock()
 	if len(s.fields) == 0 && len(fields) > 0 {
 		s.fields = fields
-		s.broadcastLocked(s.infoLocked())
+		s.infoSeq++
 	}
 	s.seq++
 	body, _ := json.Marshal(struct {
@@ -214,7 +226,7 @@ func (s *Server) Publish(batch any) error {
 		s.history = s.history[1:]
 		s.evicted++
 	}
-	s.broadcastLocked(m)
+	s.notifyLocked()
 	return nil
 }
 
@@ -224,16 +236,19 @@ func (s *Server) Publish(batch any) error {
 func (s *Server) Warn(msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.wseq++
 	m := s.warningLocked(msg)
+	m.seq = s.wseq
 	s.warnings = append(s.warnings, m)
 	if len(s.warnings) > maxWarnings {
 		s.warnings = s.warnings[len(s.warnings)-maxWarnings:]
 	}
-	s.broadcastLocked(m)
+	s.notifyLocked()
 }
 
-// Dropped returns how many batches were dropped for pages that read too
-// slowly, summed over the pages.
+// Dropped returns how many batches pages missed because they read too
+// slowly (the batches left the history before they were sent), summed
+// over the pages.
 func (s *Server) Dropped() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -266,15 +281,42 @@ func (s *Server) infoLocked() message {
 	return message{data: event(0, "info", body)}
 }
 
-func (s *Server) broadcastLocked(m message) {
-	for p := range s.pages {
-		select {
-		case p.ch <- m:
-		default:
-			p.dropped++
-			s.dropped++
+// notifyLocked wakes the pages.
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// nextLocked returns what a page at c is to be sent next, at most about
+// roundBytes of batches, and moves c past it; lost is the number of
+// batches it missed (they left the history before it read them), more
+// whether there is more to send right away, and changed the channel to
+// wait on once there is not.
+func (s *Server) nextLocked(c *cursor) (out [][]byte, lost uint64, more bool, changed <-chan struct{}) {
+	if c.infoSeq != s.infoSeq {
+		out = append(out, s.infoLocked().data)
+		c.infoSeq = s.infoSeq
+	}
+	for _, m := range s.warnings {
+		if m.seq > c.wseq {
+			out = append(out, m.data)
 		}
 	}
+	c.wseq = s.wseq
+	if len(s.history) > 0 && s.history[0].seq > c.seq+1 {
+		lost = s.history[0].seq - c.seq - 1
+		c.seq = s.history[0].seq - 1
+	}
+	size := 0
+	for _, m := range s.history[len(s.history)-int(s.seq-c.seq):] {
+		if size >= roundBytes {
+			return out, lost, true, s.changed
+		}
+		out = append(out, m.data)
+		size += len(m.data)
+		c.seq = m.seq
+	}
+	return out, lost, false, s.changed
 }
 
 // event encodes one Server-Sent Event; data is one line of JSON.
@@ -288,80 +330,79 @@ func event(id uint64, name string, data []byte) []byte {
 }
 
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		http.Error(w, "streaming unsupported by this connection", http.StatusInternalServerError)
 		return
 	}
+	rc := http.NewResponseController(w)
 	// EventSource resumes after the last batch it saw when it reconnects.
-	var after uint64
+	var c cursor
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
-		_, _ = fmt.Sscan(v, &after)
+		_, _ = fmt.Sscan(v, &c.seq)
 	}
-	p := &page{ch: make(chan message, s.cfg.PageBuffer)}
 	s.mu.Lock()
-	replay := [][]byte{s.infoLocked().data}
-	if n := s.evicted; n > 0 && after == 0 {
-		replay = append(replay, s.warningLocked(fmt.Sprintf(
-			"the first %d batches are no longer kept (history budget %d MiB): counters start later than the trace", n, s.cfg.HistoryBytes>>20)).data)
+	if c.seq > s.seq {
+		c.seq = s.seq // from an earlier run: resume with what there is
 	}
-	for _, m := range s.warnings {
-		replay = append(replay, m.data)
-	}
-	for _, m := range s.history {
-		if m.seq > after {
-			replay = append(replay, m.data)
+	first := [][]byte{s.infoLocked().data}
+	c.infoSeq = s.infoSeq
+	if c.seq == 0 && len(s.history) > 0 {
+		// A new page starts at the oldest batch kept, told how many are
+		// gone; those are not its losses.
+		if n := s.evicted; n > 0 {
+			first = append(first, s.warningLocked(fmt.Sprintf(
+				"the first %d batches are no longer kept (history budget %d MiB): counters start later than the trace", n, s.cfg.HistoryBytes>>20)).data)
 		}
+		c.seq = s.history[0].seq - 1
 	}
-	s.pages[p] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.pages, p)
-		s.mu.Unlock()
-	}()
-	s.log.Info("web page connected", "remote", r.RemoteAddr, "replayed", len(replay))
+	s.log.Info("web page connected", "remote", r.RemoteAddr, "after", c.seq)
+	defer s.log.Info("web page disconnected", "remote", r.RemoteAddr)
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
-	for _, d := range replay {
-		if _, err := w.Write(d); err != nil {
-			return
+	write := func(data [][]byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		for _, d := range data {
+			if _, err := w.Write(d); err != nil {
+				return false
+			}
 		}
+		return rc.Flush() == nil
 	}
-	flusher.Flush()
+	if !write(first) {
+		return
+	}
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
 	for {
-		select {
-		case <-r.Context().Done():
-			s.log.Info("web page disconnected", "remote", r.RemoteAddr)
-			return
-		case <-keepAlive.C:
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
-				return
-			}
-		case m := <-p.ch:
-			if _, err := w.Write(m.data); err != nil {
-				return
-			}
-		}
 		s.mu.Lock()
-		lost := p.dropped
-		p.dropped = 0
-		var warn []byte
+		out, lost, more, changed := s.nextLocked(&c)
 		if lost > 0 {
-			warn = s.warningLocked(fmt.Sprintf("%d batches dropped: this page read them too slowly; reload it to see the whole graph", lost)).data
+			s.dropped += lost
+			out = append([][]byte{s.warningLocked(fmt.Sprintf(
+				"%d batches dropped: this page read them too slowly; reload it to see the whole graph", lost)).data}, out...)
 		}
 		s.mu.Unlock()
-		if warn != nil {
+		if lost > 0 {
 			s.log.Warn("web page too slow, batches dropped", "remote", r.RemoteAddr, "dropped", lost)
-			if _, err := w.Write(warn); err != nil {
+		}
+		if len(out) > 0 && !write(out) {
+			return
+		}
+		if more {
+			continue
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keepAlive.C:
+			if !write([][]byte{[]byte(": keep-alive\n\n")}) {
 				return
 			}
+		case <-changed:
 		}
-		flusher.Flush()
 	}
 }

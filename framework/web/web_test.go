@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -160,28 +161,44 @@ func TestStreamReplaysAndFollows(t *testing.T) {
 }
 
 func TestHistoryBudgetAndSlowPages(t *testing.T) {
-	s, err := New(Config{Gadget: "test", HistoryBytes: 400, PageBuffer: 1})
+	s, err := New(Config{Gadget: "test", HistoryBytes: 400})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A page that never reads: its buffer holds one batch, the rest drop.
-	p := &page{ch: make(chan message, 1)}
-	s.pages[p] = struct{}{}
+	// A page that has read nothing yet while ten batches came: the first
+	// ones left the 400-byte history; it is sent the info event, then
+	// told what it missed, then the batches kept.
+	var c cursor
 	for i := range 10 {
 		if err := s.Publish([]edge{{Proto: "udp", Port: i}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The first Publish also sends the info event with the fields: it
-	// takes the one place, and all ten batches drop.
-	if got := s.Dropped(); got != 10 {
-		t.Errorf("Dropped = %d, want 10", got)
-	}
-	delete(s.pages, p)
 	if s.evicted == 0 || s.size > 400 {
-		t.Errorf("history: %d bytes kept, %d evicted; want ≤ 400 kept and some evicted", s.size, s.evicted)
+		t.Fatalf("history: %d bytes kept, %d evicted; want ≤ 400 kept and some evicted", s.size, s.evicted)
+	}
+	out, lost, more, _ := s.nextLocked(&c)
+	if lost != s.evicted || more || c.seq != 10 {
+		t.Errorf("slow page: lost %d (want %d), more %v, at batch %d (want 10)", lost, s.evicted, more, c.seq)
+	}
+	if len(out) != 1+len(s.history) || !strings.Contains(string(out[0]), "event: info") {
+		t.Errorf("slow page is sent %d events, want the info event and the %d batches kept", len(out), len(s.history))
+	}
+	// Up to date: nothing more, and a later batch comes alone.
+	if out, lost, _, _ := s.nextLocked(&c); len(out) != 0 || lost != 0 {
+		t.Errorf("page up to date: sent %d events, lost %d; want none", len(out), lost)
+	}
+	if err := s.Publish([]edge{{Proto: "tcp", Port: 80}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Warn("map full")
+	out, _, _, _ = s.nextLocked(&c)
+	if len(out) != 2 || !strings.Contains(string(out[0]), "map full") || !strings.Contains(string(out[1]), `"port":80`) {
+		t.Errorf("after a warning and a batch: %q", out)
 	}
 
+	// A late page is told about forgotten batches, and a page that
+	// reconnects after batches it never got is told it missed them.
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	st, closeStream := open(t, srv, "")
@@ -189,6 +206,61 @@ func TestHistoryBudgetAndSlowPages(t *testing.T) {
 	st.next() // info
 	if w := st.next(); w.name != "warning" || !strings.Contains(w.data, "no longer kept") {
 		t.Errorf("a late page is not told about forgotten batches: %+v", w)
+	}
+	before := s.Dropped()
+	st2, close2 := open(t, srv, "1")
+	defer close2()
+	st2.next() // info
+	if w := st2.next(); w.name != "warning" || !strings.Contains(w.data, "batches dropped") {
+		t.Errorf("a page resuming after batch 1 is not told what it missed: %+v", w)
+	}
+	if got := s.Dropped() - before; got != s.evicted-1 {
+		t.Errorf("Dropped grew by %d, want %d (batches 2 to %d)", got, s.evicted-1, s.evicted)
+	}
+}
+
+// TestIdlePagesHoldNoBatches: memory follows the history budget, not the
+// number of pages or how far behind they are. Fifty pages that do not
+// read while 30 batches of about 0.6 MB come (18 MB in all, the history
+// keeping 1 MiB) retain little more than the history: a page holds at
+// most the batches of the write it is stuck in.
+func TestIdlePagesHoldNoBatches(t *testing.T) {
+	s, err := New(Config{Gadget: "test", HistoryBytes: 1 << 20, WriteTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	var closers []func()
+	for range 50 {
+		st, c := open(t, srv, "")
+		st.next() // info: connected
+		closers = append(closers, c)
+	}
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	for b := range 30 {
+		big := make([]edge, 20000)
+		for i := range big {
+			big[i] = edge{Proto: "udp", Port: b*100000 + i}
+		}
+		if err := s.Publish(big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	grew := int64(m1.HeapAlloc) - int64(m0.HeapAlloc)
+	t.Logf("heap grew %.1f MiB (history %d KiB, %d batches evicted)", float64(grew)/(1<<20), s.size>>10, s.evicted)
+	if grew > 8<<20 {
+		t.Errorf("heap grew %d MiB for 50 idle pages and a 1 MiB history: the pages hold batches the history forgot", grew>>20)
 	}
 }
 
