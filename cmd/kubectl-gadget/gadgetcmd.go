@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -622,13 +623,18 @@ func followLines(ctx context.Context, c *clients, f *gadgetFlags, follow bool, s
 			continue
 		}
 		wg.Go(func() {
-			errs[i] = followOne(ctx, c, f, tr, follow, func(line []byte) error {
+			warn := func(format string, args ...any) {
+				mu.Lock()
+				defer mu.Unlock()
+				fmt.Fprintf(stderr, "warning: node %s: %s\n", tr.Spec.Node, fmt.Sprintf(format, args...))
+			}
+			errs[i] = followOne(ctx, c, f, tr, follow, warn, func(line []byte) error {
 				mu.Lock()
 				defer mu.Unlock()
 				return emit(tr, line)
 			})
 			if errs[i] != nil && follow {
-				fmt.Fprintf(stderr, "warning: node %s: %v\n", tr.Spec.Node, errs[i])
+				warn("%v", errs[i])
 			}
 		})
 	}
@@ -639,27 +645,131 @@ func followLines(ctx context.Context, c *clients, f *gadgetFlags, follow bool, s
 	return errors.Join(errs...)
 }
 
-// followOne reads the stream of one trace.
-func followOne(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Trace, follow bool, emit func(line []byte) error) error {
-	body, err := openStream(ctx, c, f, tr, follow)
+// followOne reads the stream of one trace. Following, it outlives the
+// agent: when the stream ends while the trace still runs (the agent was
+// restarted, or the trace was stopped and started again), it waits for
+// the trace's next run and follows that one, saying so with warn.
+func followOne(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Trace, follow bool, warn func(string, ...any), emit func(line []byte) error) error {
+	for {
+		agent, err := readStream(ctx, c, f, tr, follow, emit)
+		if !follow || ctx.Err() != nil {
+			return err
+		}
+		if err != nil && errors.Is(err, errEmit) {
+			return err
+		}
+		next, err := nextRun(ctx, c, f, tr, agent, err, warn)
+		if next == nil || err != nil {
+			return err
+		}
+		tr = next
+	}
+}
+
+// errEmit marks an error of the output, which ends the stream for good.
+var errEmit = errors.New("output")
+
+// runPoll is how often a follower looks for the next run of a trace whose
+// stream ended; runSettle is how long the same run on the same agent may
+// stay after its stream broke before the follower gives up on it.
+const (
+	runPoll   = time.Second
+	runSettle = 5 * time.Second
+)
+
+// nextRun waits, after the stream of tr's run ended (with cause, nil for
+// a clean end), for what comes next: the trace's next run (a new stream
+// token, as a restarted agent or a restarted trace writes), returned; the
+// trace stopped or deleted, nil; or, when the same run still shows on the
+// same live agent (agent is the pod's UID, "" with --agent-address) for
+// runSettle, an error: the connection broke, and reading the run again
+// would repeat its events.
+func nextRun(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Trace, agent types.UID, cause error, warn func(string, ...any)) (*v1alpha1.Trace, error) {
+	why := "the stream ended"
+	if cause != nil {
+		why = fmt.Sprintf("the stream ended: %v", cause)
+	}
+	since := time.Now()
+	tick := time.NewTicker(runPoll)
+	defer tick.Stop()
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return nil, nil
+			case <-tick.C:
+			}
+		}
+		var cur v1alpha1.Trace
+		err := c.ctrl.Get(ctx, client.ObjectKeyFromObject(tr), &cur)
+		switch {
+		case apierrors.IsNotFound(err):
+			warn("trace %s was deleted", tr.Name)
+			return nil, nil
+		case err != nil:
+			continue // the API server may be restarting too
+		}
+		if cur.Status.StreamToken != "" && cur.Status.StreamToken != tr.Status.StreamToken {
+			msg := fmt.Sprintf("trace %s: following its new run; events between the two runs are missing", cur.Name)
+			if cur.Status.OperationWarning != "" {
+				msg += " (the agent says: " + cur.Status.OperationWarning + ")"
+			}
+			warn("%s", msg)
+			return &cur, nil
+		}
+		if cur.Status.State == v1alpha1.TraceStateStopped && cur.Annotations[v1alpha1.OperationAnnotation] == "" {
+			warn("trace %s was stopped", cur.Name)
+			return nil, nil
+		}
+		if first {
+			warn("trace %s: %s; waiting for the trace's next run (the agent restarting, or the trace started again)", tr.Name, why)
+		}
+		if time.Since(since) < runSettle {
+			continue
+		}
+		if f.agentAddress != "" {
+			return nil, fmt.Errorf("stream of trace %s from agent %s ended while the run goes on (%s): run the command again", tr.Name, f.agentAddress, why)
+		}
+		if pod, err := agentPod(ctx, c, f.traceNamespace, tr.Spec.Node); err == nil && pod.UID == agent && podReady(pod) {
+			return nil, fmt.Errorf("stream of trace %s ended while the run goes on at the same agent %s (%s): "+
+				"run the command again (it reads the run from the start of the agent's buffer)", tr.Name, pod.Name, why)
+		}
+	}
+}
+
+// podReady reports whether p's Ready condition is true.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// readStream reads the stream of tr's current run until it ends, and
+// returns the UID of the agent pod that served it ("" with
+// --agent-address or when none could be opened).
+func readStream(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Trace, follow bool, emit func(line []byte) error) (types.UID, error) {
+	body, agent, err := openStream(ctx, c, f, tr, follow)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return "", nil
 		}
-		return err
+		return "", err
 	}
 	defer body.Close()
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
 	for sc.Scan() {
 		if err := emit(sc.Bytes()); err != nil {
-			return err
+			return agent, fmt.Errorf("%w: %w", errEmit, err)
 		}
 	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("stream of trace %s: %w", tr.Name, err)
+		return agent, fmt.Errorf("stream of trace %s: %w", tr.Name, err)
 	}
-	return nil
+	return agent, nil
 }
 
 // openStream opens the stream of tr at the agent of its node: through the
@@ -668,37 +778,37 @@ func followOne(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Tra
 // the stream to the holders of that token only (the API server strips
 // the Authorization header before it proxies a request, so the token has
 // a header of its own).
-func openStream(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Trace, follow bool) (io.ReadCloser, error) {
+func openStream(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Trace, follow bool) (io.ReadCloser, types.UID, error) {
 	path := wire.PathPrefix + tr.Namespace + "/" + tr.Name
 	if f.agentAddress != "" {
 		token, err := streamToken(tr)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		u := url.URL{Scheme: "http", Host: f.agentAddress, Path: path, RawQuery: "follow=" + strconv.FormatBool(follow)}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 		if err != nil {
-			return nil, usagef("--agent-address %q: %v", f.agentAddress, err)
+			return nil, "", usagef("--agent-address %q: %v", f.agentAddress, err)
 		}
 		req.Header.Set(wire.TokenHeader, token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("stream of trace %s from agent %s: %w", tr.Name, f.agentAddress, err)
+			return nil, "", fmt.Errorf("stream of trace %s from agent %s: %w", tr.Name, f.agentAddress, err)
 		}
 		if resp.StatusCode != http.StatusOK {
 			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
-			return nil, fmt.Errorf("stream of trace %s from agent %s: %s: %s", tr.Name, f.agentAddress, resp.Status, bytes.TrimSpace(msg))
+			return nil, "", fmt.Errorf("stream of trace %s from agent %s: %s: %s", tr.Name, f.agentAddress, resp.Status, bytes.TrimSpace(msg))
 		}
-		return resp.Body, nil
+		return resp.Body, "", nil
 	}
 	pod, err := agentPod(ctx, c, f.traceNamespace, tr.Spec.Node)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	token, err := streamToken(tr)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	body, err := c.typed.CoreV1().RESTClient().Get().
 		Namespace(pod.Namespace).Resource("pods").SubResource("proxy").
@@ -707,9 +817,9 @@ func openStream(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Tr
 		SetHeader(wire.TokenHeader, token).
 		Stream(ctx)
 	if err != nil {
-		return nil, explain(fmt.Errorf("stream of trace %s from agent pod %s: %w", tr.Name, pod.Name, err), "get pods/proxy")
+		return nil, "", explain(fmt.Errorf("stream of trace %s from agent pod %s: %w", tr.Name, pod.Name, err), "get pods/proxy")
 	}
-	return body, nil
+	return body, pod.UID, nil
 }
 
 // streamToken returns the token of tr's current run, from its status.

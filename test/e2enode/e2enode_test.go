@@ -168,10 +168,25 @@ func TestRealNode(t *testing.T) {
 	e.step("the gadgetd pod deleted mid-trace: the DaemonSet restarts it, the trace resumes, nothing is left behind")
 	running := countBPF(t)
 	e.logf("while tracing: %s", running)
+	seen := len(stream.events())
 	e.kubectl("-n", agentNS, "delete", "pod", agent.Name, "--wait=true")
-	stream.stop()
 	agent2 := e.agentPod(agent.Name)
 	e.waitTraceState(session+"-"+e.node, "Started")
+	// The stream started before the restart follows the trace's new run.
+	e.poll("the running stream follows the trace's new run", 90*time.Second, func() (bool, string) {
+		data, _ := os.ReadFile(stream.path)
+		if !strings.Contains(string(data), "following its new run") {
+			return false, tail(stream.path)
+		}
+		want := fmt.Sprintf("%s/%s OUTGOING tcp %s %d", shopNS, client2.Name, clusterIP, svcPort)
+		for _, ev := range stream.events()[seen:] {
+			if edgetest.Key(ev) == want {
+				return true, ""
+			}
+		}
+		return false, "no " + want + " since the restart: " + tail(stream.path)
+	})
+	stream.stop()
 	stream2 := e.startStream("stream-2.jsonl")
 	stream2.waitEdges(map[string]string{
 		fmt.Sprintf("%s/%s OUTGOING tcp %s %d", shopNS, client2.Name, clusterIP, svcPort): "svc " + dataNS + "/server",
