@@ -6,7 +6,6 @@
 package spec
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -142,38 +141,10 @@ func Info() *gadget.Info {
 			NewMerger:      format.NewMerger,
 			Messages:       format.WriteMessages,
 			MessagesValues: format.WriteMessagesValues,
-			CheckEnriched:  CheckEdgesKept,
+			CheckEnriched:  format.CheckEdgesKept,
 			CheckEvent:     format.CheckEvent,
 		}},
 	}
-}
-
-// CheckEdgesKept checks a network-graph enricher's result: every event
-// out is one of the events in, by its identity (types.Event.Key: namespace,
-// pod, pktType, proto, ip and port), each at most once. An enricher may
-// add annotations, change other fields or drop events; it may not invent
-// an edge or change what identifies one.
-func CheckEdgesKept(in, out []byte) error {
-	var ins, outs []types.Event
-	if err := json.Unmarshal(in, &ins); err != nil {
-		return fmt.Errorf("the batch given: %w", err)
-	}
-	if err := json.Unmarshal(out, &outs); err != nil {
-		return fmt.Errorf("the enriched batch is not a JSON array of network-graph events: %w", err)
-	}
-	left := map[string]int{}
-	for i := range ins {
-		left[ins[i].Key()]++
-	}
-	for i := range outs {
-		k := outs[i].Key()
-		if left[k] == 0 {
-			return fmt.Errorf("event %d of its result (%s) is not in the batch it was given: "+
-				"an enricher may add annotations or drop events, never invent one or change its namespace, pod, pktType, proto, ip or port", i+1, k)
-		}
-		left[k]--
-	}
-	return nil
 }
 
 func init() {
