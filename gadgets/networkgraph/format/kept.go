@@ -38,3 +38,28 @@ func edgesKept(ins, outs []types.Event) error {
 	}
 	return nil
 }
+
+// CheckEdgesKeptValues is CheckEdgesKept for batches already decoded
+// (pipeline.Config.CheckEnrichedValues): in and out are []types.Event.
+func CheckEdgesKeptValues(in, out any) error {
+	ins, err := values(in)
+	if err != nil {
+		return fmt.Errorf("the batch given: %w", err)
+	}
+	outs, err := values(out)
+	if err != nil {
+		return fmt.Errorf("the enriched batch: %w", err)
+	}
+	return edgesKept(ins, outs)
+}
+
+// Decode decodes a batch, a JSON array of network-graph events, into the
+// []types.Event the built-in formats, the merger and WriteMessagesValues
+// take (pipeline.Config.Decode).
+func Decode(events []byte) (any, error) {
+	all, err := decode(events)
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}

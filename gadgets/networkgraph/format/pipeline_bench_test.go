@@ -117,7 +117,8 @@ func enrichedConfig(f plugin.Formatter, e plugin.Enricher, stdout io.Writer) pip
 	return pipeline.Config{
 		Gadget: "network-graph", Enrichers: []plugin.Enricher{e}, Formatter: f,
 		Final: FinalGraph, NewMerger: NewMerger, Messages: WriteMessages, MessagesValues: WriteMessagesValues,
-		CheckEnriched: CheckEdgesKept, Stdout: stdout, Stderr: io.Discard,
+		CheckEnriched: CheckEdgesKept, Decode: Decode, CheckEnrichedValues: CheckEdgesKeptValues,
+		Stdout: stdout, Stderr: io.Discard,
 	}
 }
 

@@ -142,7 +142,11 @@ func Info() *gadget.Info {
 			Messages:       format.WriteMessages,
 			MessagesValues: format.WriteMessagesValues,
 			CheckEnriched:  format.CheckEdgesKept,
-			CheckEvent:     format.CheckEvent,
+			// An enricher's result is decoded once, and goes on as
+			// []types.Event.
+			Decode:              format.Decode,
+			CheckEnrichedValues: format.CheckEdgesKeptValues,
+			CheckEvent:          format.CheckEvent,
 		}},
 	}
 }
