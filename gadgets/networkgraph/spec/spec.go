@@ -13,6 +13,7 @@ import (
 
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
+	"github.com/gadgetkit/gadget/framework/plugin/plugincheck"
 	"github.com/gadgetkit/gadget/framework/registry"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
@@ -147,8 +148,19 @@ func Info() *gadget.Info {
 			Decode:              format.Decode,
 			CheckEnrichedValues: format.CheckEdgesKeptValues,
 			CheckEvent:          format.CheckEvent,
-		}},
+		}, &Samples},
 	}
+}
+
+// Samples are the batches `gadget plugin test` checks a plugin with: two
+// ordinary edges; a warning and an edge with values to escape, unicode
+// and a field network-graph does not define.
+var Samples = plugincheck.Samples{
+	Ordinary: `[{"node":"n1","namespace":"demo","pod":"web","pktType":"OUTGOING","proto":"tcp","ip":"10.0.0.1","port":80,"packets":3,"bytes":180},` +
+		`{"node":"n1","namespace":"demo","pod":"web","pktType":"HOST","proto":"udp","ip":"10.0.0.2","port":53}]`,
+	Unusual: `[{"type":"warn","node":"n1","message":"12 edges dropped: the map is full"},` +
+		`{"node":"n1","pod":"p\u00e9 \"q\"","pktType":"OUTGOING","proto":"tcp","ip":"fe80::1%eth0","port":65535,"podLabels":{"app":"a,b"},` +
+		plugincheck.UnknownField + `}]`,
 }
 
 func init() {
