@@ -96,7 +96,7 @@ func dnsServer(ctx context.Context, args []string, log *slog.Logger) error {
 		return fmt.Errorf("-a %q: want an IPv4 address", *a)
 	}
 	if !strings.HasSuffix(*name, ".") {
-		return fmt.Errorf("-name %q: want a name with its final dot, e.g. db.e2e.", *name)
+		return fmt.Errorf("-name %q: end the name with its final dot, e.g. %q", *name, *name+".")
 	}
 	var lc net.ListenConfig
 	pc, err := lc.ListenPacket(ctx, "udp", *listen)
