@@ -172,8 +172,7 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 		p.merger = cfg.NewMerger()
 	}
 	if vf, ok := cfg.Formatter.(plugin.ValueFormatter); ok && (len(cfg.Enrichers) == 0 || cfg.Decode != nil) {
-		_, mergesValues := p.merger.(ValueMerger)
-		if streaming || (mergesValues && (cfg.Messages == nil || cfg.MessagesValues != nil)) {
+		if streaming || p.mergesValues() {
 			p.values = vf
 		}
 	}
@@ -226,10 +225,18 @@ func (p *Pipeline) Batch(batch any) error {
 		}
 		b.Events, vals = out, outVals
 	}
-	if p.values != nil && vals != nil {
-		// The enrichers' result, decoded once, goes on as Go values.
+	if vals != nil {
+		// The enrichers' result, decoded once, goes on as Go values: to a
+		// ValueFormatter, or to the merger of a plugin formatter's final
+		// result.
 		b.Values = vals
-		return p.valuesOn(b)
+		if p.values != nil {
+			return p.valuesOn(b)
+		}
+		if p.mergesValues() {
+			return p.mergeValues(b)
+		}
+		b.Values = nil
 	}
 	if p.cfg.Formatter.Manifest().Streaming {
 		return p.format(b)
@@ -316,6 +323,19 @@ func (p *Pipeline) valuesOn(b plugin.Batch) error {
 	if p.cfg.Formatter.Manifest().Streaming {
 		return p.formatValues(b)
 	}
+	return p.mergeValues(b)
+}
+
+// mergesValues reports whether the pipeline merges batches of Go values:
+// its merger takes them and so do its warnings.
+func (p *Pipeline) mergesValues() bool {
+	_, ok := p.merger.(ValueMerger)
+	return ok && (p.cfg.Messages == nil || p.cfg.MessagesValues != nil)
+}
+
+// mergeValues shows the warnings of b, whose Values are set, and merges
+// it into the final result as Go values.
+func (p *Pipeline) mergeValues(b plugin.Batch) error {
 	if p.cfg.MessagesValues != nil {
 		if err := p.cfg.MessagesValues(b.Values, p.cfg.Stderr); err != nil {
 			p.errorf("error: batch %d: show its warnings: %v", b.Sequence, err)

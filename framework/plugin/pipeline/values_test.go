@@ -191,6 +191,21 @@ func TestOneEncodingPerBoundary(t *testing.T) {
 		})
 	}
 
+	// A plugin formatter (JSON only) of the merged result: the enricher's
+	// result is merged as the values Decode gave, not decoded again.
+	var mp passes
+	m := &valueMerger{}
+	jsonOnly := builtin.Formatter(abi.Manifest{Name: "jsononly"}, func(_ context.Context, b plugin.Batch, _ map[string]string) (plugin.Formatted, error) {
+		return plugin.Formatted{Data: fmt.Appendf(nil, "#%d json=%s final=%v\n", b.Sequence, b.Events, b.Final)}, nil
+	})
+	cfg := mp.config(jsonOnly, handBack("back"))
+	cfg.NewMerger = func() pipeline.Merger { return m }
+	if out, errs, _ := runCount(t, cfg, counted{evs: []ev{{8}}, p: &mp}); out != "#2 json=[] final=true\n" || errs != "" ||
+		mp != (passes{encodes: 1, decodes: 1, valueChecks: 1}) || len(m.json) != 0 || len(m.values) != 1 {
+		t.Errorf("plugin formatter, merged: output %q, errors %q, passes %+v, merged %d as values and %d as JSON; "+
+			"want one encoding, one decoding, the batch merged as values", out, errs, mp, len(m.values), len(m.json))
+	}
+
 	// A formatter that fails on the values: the fallback writes the
 	// enricher's JSON as it came, not the values encoded again.
 	var fp passes
