@@ -13,7 +13,8 @@
 #    imported into containerd — nothing is pulled;
 # 4. runs test/e2enode: kubectl gadget deploy, real pods behind a Service,
 #    kubectl gadget network-graph start/stream/show/stop, the documentation's
-#    example Trace, pod and gadgetd restarts, refused readers, undeploy;
+#    example Trace, pod and gadgetd restarts, refused readers, kubectl gadget
+#    dns and DNS names on network-graph's edges (a DNS server pod), undeploy;
 # 5. tears the cluster down and restores the host (cluster.sh down), also on
 #    failure, Ctrl-C or SIGTERM; the components' logs are kept in
 #    $E2E_NODE_LOGS (default bin/e2e-node-logs) for a failed run.

@@ -56,8 +56,9 @@ func newPluginCmd(e env, g *globalFlags) *cobra.Command {
 		Use:   "test PATH|NAME",
 		Short: "Run the plugin conformance checks against a plugin, one PASS or FAIL line per case",
 		Long: "Load the plugin and check that it keeps the plugin contract of docs/plugins.md: its manifest,\n" +
-			"its answers to ordinary and unusual batches, an enricher keeping every edge, the same answer\n" +
-			"twice and under concurrent calls. Exits 1 when a case fails.",
+			"its answers to ordinary and unusual batches of the gadget's events (--gadget: the batches the\n" +
+			"gadget declares), an enricher keeping every event, the same answer twice and under concurrent\n" +
+			"calls. Exits 1 when a case fails.",
 		Example: "  gadget plugin test ./edgelist.wasm",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -67,10 +68,14 @@ func newPluginCmd(e env, g *globalFlags) *cobra.Command {
 			}
 			return withPlugin(cmd.Context(), e, g, o, args[0], func(p loaded) error {
 				co := plugincheck.Options{Gadget: o.gadget, Params: params[p.manifest().Name]}
-				if info, err := e.reg.Lookup(o.gadget); err == nil {
-					if support, ok := pipeline.SupportOf(info); ok {
-						co.CheckEnriched = support.CheckEnriched
-					}
+				info, err := e.reg.Lookup(o.gadget)
+				if err != nil {
+					return usagef("--gadget %q: %v", o.gadget, err)
+				}
+				// The test batches are the gadget's own events.
+				co.Samples, _ = plugincheck.SamplesOf(info)
+				if support, ok := pipeline.SupportOf(info); ok {
+					co.CheckEnriched = support.CheckEnriched
 				}
 				var results []plugincheck.Result
 				if p.formatter != nil {

@@ -90,7 +90,7 @@ func TestPluginCommands(t *testing.T) {
 		{
 			name: "test a good enricher",
 			args: []string{"plugin", "test", filepath.Join(dir, "portnames.wasm")},
-			wantOut: []string{"PASS  manifest\n", "PASS  enriches two edges, keeping them\n", "PASS  concurrent calls\n",
+			wantOut: []string{"PASS  manifest\n", "PASS  enriches ordinary events, keeping them\n", "PASS  concurrent calls\n",
 				"ok    portnames: 6 cases passed\n"},
 		},
 		{
@@ -98,7 +98,7 @@ func TestPluginCommands(t *testing.T) {
 			args: []string{"plugin", "test", inventor},
 			code: exitFailure,
 			wantOut: []string{"PASS  manifest\n",
-				"FAIL  enriches two edges, keeping them: event 3 of its result (/ghost/OUTGOING/tcp/192.0.2.1/1) is not in the batch it was given"},
+				"FAIL  enriches ordinary events, keeping them: event 3 of its result (/ghost/OUTGOING/tcp/192.0.2.1/1) is not in the batch it was given"},
 			wantErr: []string{`gadget: plugin "inventor": 5 of 6 cases failed`},
 		},
 		{
@@ -107,6 +107,12 @@ func TestPluginCommands(t *testing.T) {
 			code:    exitPlugin,
 			wantOut: []string{`"pod":"a"`},
 			wantErr: []string{`error: enricher "inventor": batch 1: plugin failed: event 2 of its result (/ghost/OUTGOING/tcp/192.0.2.1/1) is not in the batch it was given`},
+		},
+		{
+			name:    "no such gadget",
+			args:    []string{"plugin", "test", "--gadget", "nope", filepath.Join(dir, "portnames.wasm")},
+			code:    exitUsage,
+			wantErr: []string{`gadget: --gadget "nope": `, "fake-graph"},
 		},
 		{
 			name:    "no such plugin",

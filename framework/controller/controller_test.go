@@ -382,6 +382,8 @@ func TestOperationErrors(t *testing.T) {
 			op: "start", want: []string{"spec.parameters", `parameter "bogus"`, "probe accepts edges"}},
 		{name: "bad-parameter-value", spec: v1alpha1.TraceSpec{Gadget: "probe", Parameters: map[string]string{"edges": "many"}},
 			op: "start", want: []string{"spec.parameters", `edges "many"`}},
+		{name: "bad-capability-value", spec: v1alpha1.TraceSpec{Gadget: "probe", Parameters: map[string]string{"dns-names": "maybe"}},
+			op: "start", want: []string{"spec.parameters", `dns-names="maybe"`, "true or false"}},
 		{name: "bad-filter", spec: v1alpha1.TraceSpec{Gadget: "probe", Filter: &v1alpha1.TraceFilter{Labels: map[string]string{"bad key": "x"}}},
 			op: "start", want: []string{"watch the pods of spec.filter", `key "bad key"`}},
 	}
@@ -392,7 +394,9 @@ func TestOperationErrors(t *testing.T) {
 		keys[tt.name] = createTrace(t, c, ns, tt.name, spec)
 		annotate(t, c, keys[tt.name], tt.op)
 	}
-	good := createTrace(t, c, ns, "good", v1alpha1.TraceSpec{Node: node, Gadget: "probe"})
+	// The framework's parameter (a capability probe Uses) is not the
+	// gadget's to judge: the trace starts.
+	good := createTrace(t, c, ns, "good", v1alpha1.TraceSpec{Node: node, Gadget: "probe", Parameters: map[string]string{"dns-names": "true"}})
 	annotate(t, c, good, "start")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

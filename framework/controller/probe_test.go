@@ -91,6 +91,9 @@ func (p *probe) info(name string, modes []gadget.OutputMode) *gadget.Info {
 		},
 		OutputModes:  modes,
 		TypesPackage: "example.com/probe",
+		// A capability no gadget of the test registry provides: the
+		// framework takes its parameter, the trace runs without it.
+		Uses: []gadget.Capability{gadget.CapabilityDNSNames},
 		New: func(cfg gadget.Config) (gadget.Instance, error) {
 			edges := 0
 			for k, v := range cfg.Parameters {

@@ -137,9 +137,15 @@ func newRunning(opts Options, base *slog.Logger, tr *v1alpha1.Trace, budget *nod
 		filter = gadget.Filter{Namespace: f.Namespace, Podname: f.Podname, Labels: maps.Clone(f.Labels), ContainerName: f.ContainerName}
 	}
 	// New must not touch the kernel: creating an instance only checks the
-	// parameters.
+	// parameters, the gadget's own: the framework's (a capability the
+	// gadget Uses, e.g. dns-names=true) are checked and removed first, as
+	// framework/trace does when it starts the trace.
+	own, _, err := info.SplitParameters(params)
+	if err != nil {
+		return nil, fmt.Errorf("spec.parameters: %w", err)
+	}
 	if _, err := info.New(gadget.Config{
-		Node: opts.Node, Filter: filter, Parameters: maps.Clone(params),
+		Node: opts.Node, Filter: filter, Parameters: own,
 		Logger: slog.New(slog.DiscardHandler), Emit: func(any) {},
 	}); err != nil {
 		return nil, fmt.Errorf("spec.parameters: %w", err)

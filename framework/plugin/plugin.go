@@ -50,7 +50,10 @@ type Formatted struct {
 type Enricher interface {
 	// Manifest describes the plugin.
 	Manifest() abi.Manifest
-	// Enrich returns the enriched batch, a JSON array of events.
+	// Enrich returns the enriched batch, a JSON array of events. A host
+	// checks only that the result starts as one ('['): the caller decodes
+	// it, and that decoding is the one pass that finds the rest wrong (the
+	// pipeline's Config.Decode, or its JSON check without one).
 	Enrich(ctx context.Context, b Batch, params map[string]string) ([]byte, error)
 	// Close releases the plugin (its process or WASM instances).
 	Close() error

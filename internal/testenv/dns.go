@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/gadgetkit/gadget/internal/dnsanswer"
 )
 
 // DNSServer answers DNS queries over UDP at listen inside n until the test
@@ -23,55 +26,16 @@ func (n *Netns) DNSServer(t testing.TB, listen, name string, addr netip.Addr, tt
 	}); err != nil {
 		t.Fatalf("DNS server: listen udp %s: %v", listen, err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() {
-		pc.Close()
+		cancel()
 		<-done
 	})
 	go func() {
 		defer close(done)
-		buf := make([]byte, 1500)
-		for {
-			m, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if resp := answerA(buf[:m], name, addr, ttl); resp != nil {
-				_, _ = pc.WriteTo(resp, from)
-			}
-		}
+		_ = dnsanswer.Serve(ctx, pc, name, addr, ttl)
 	}()
-}
-
-// answerA is DNSServer's response to the query msg, or nil for a message
-// it cannot parse.
-func answerA(msg []byte, name string, addr netip.Addr, ttl uint32) []byte {
-	var p dnsmessage.Parser
-	h, err := p.Start(msg)
-	if err != nil {
-		return nil
-	}
-	q, err := p.Question()
-	if err != nil {
-		return nil
-	}
-	rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RCode: dnsmessage.RCodeSuccess}
-	if q.Name.String() != name {
-		rh.RCode = dnsmessage.RCodeNameError
-	}
-	b := dnsmessage.NewBuilder(nil, rh)
-	b.EnableCompression()
-	_ = b.StartQuestions()
-	_ = b.Question(q)
-	_ = b.StartAnswers()
-	if rh.RCode == dnsmessage.RCodeSuccess && q.Type == dnsmessage.TypeA {
-		_ = b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: ttl}, dnsmessage.AResource{A: addr.As4()})
-	}
-	out, err := b.Finish()
-	if err != nil {
-		return nil
-	}
-	return out
 }
 
 // QueryA sends one A query for name to server (HOST:PORT) over UDP from

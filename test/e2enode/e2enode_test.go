@@ -207,6 +207,8 @@ func TestRealNode(t *testing.T) {
 	e.step("the documentation's example Trace, applied with kubectl and driven by annotations (Status output)")
 	e.exampleTrace()
 
+	e.checkDNS()
+
 	e.step("kubectl gadget undeploy leaves nothing behind")
 	e.kg("undeploy", "--wait-timeout", "2m")
 	e.poll("namespace gadget gone and gadgetd stopped", 2*time.Minute, func() (bool, string) {
@@ -387,12 +389,19 @@ type stream struct {
 
 func (e *env) startStream(file string) *stream {
 	e.t.Helper()
+	return e.startStreamOf("network-graph", session, file)
+}
+
+// startStreamOf runs kubectl gadget GADGET stream --name NAME -o jsonl into
+// the file.
+func (e *env) startStreamOf(gadget, name, file string) *stream {
+	e.t.Helper()
 	path := filepath.Join(e.tmp, file)
 	f, err := os.Create(path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cmd := exec.Command(*kubectlGadget, "network-graph", "stream", "--name", session, "-o", "jsonl")
+	cmd := exec.Command(*kubectlGadget, gadget, "stream", "--name", name, "-o", "jsonl")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.kcfg)
 	cmd.Stdout = f
 	cmd.Stderr = f
@@ -411,7 +420,7 @@ func (s *stream) stop() {
 	case <-s.done:
 	case <-time.After(10 * time.Second):
 		_ = s.cmd.Process.Kill()
-		s.e.t.Error("kubectl gadget network-graph stream did not end within 10s of Ctrl-C")
+		s.e.t.Errorf("kubectl gadget %s did not end within 10s of Ctrl-C", strings.Join(s.cmd.Args[1:3], " "))
 	}
 }
 

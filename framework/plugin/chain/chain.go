@@ -56,7 +56,10 @@ func Load(ctx context.Context, info *gadget.Info, formatter string, enrichers []
 		Messages:       support.Messages,
 		MessagesValues: support.MessagesValues,
 		CheckEnriched:  support.CheckEnriched,
-		Close:          set.Close,
+		Decode:         support.Decode,
+		// An enricher's result, once decoded, is judged as Go values.
+		CheckEnrichedValues: support.CheckEnrichedValues,
+		Close:               set.Close,
 	}}, nil
 }
 

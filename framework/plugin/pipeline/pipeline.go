@@ -68,8 +68,20 @@ type Config struct {
 	MessagesValues func(batch any, w io.Writer) error
 	// CheckEnriched, if set, checks every enricher's result against the
 	// batch it was given (for a gadget, e.g., that no edge was invented or
-	// changed its identity); a result it refuses fails that call.
+	// changed its identity); a result it refuses fails that call. With
+	// Decode it is not called: CheckEnrichedValues is.
 	CheckEnriched func(in, out []byte) error
+	// Decode, if set, decodes a batch an enricher returned into the
+	// gadget's Go values (what its ValueFormatter, ValueMerger and
+	// MessagesValues take), failing on anything but a JSON array of its
+	// events with an error naming what is wrong. With it, an enricher's
+	// result is read once: Decode checks it, CheckEnrichedValues judges
+	// the values, and the built-in stages after the enrichers take the
+	// values, never the JSON again.
+	Decode func(events []byte) (any, error)
+	// CheckEnrichedValues is CheckEnriched for the decoded batches: in is
+	// the batch the enricher was given, out its result from Decode.
+	CheckEnrichedValues func(in, out any) error
 	// MaxBatchBytes bounds one encoded batch (a JSON array of events) sent
 	// to a plugin, so that a flood of events costs no plugin (and no
 	// agent) more than that; 0 means DefaultMaxBatchBytes. A larger batch
@@ -115,7 +127,9 @@ type ValueMerger interface {
 // With no enricher and a plugin.ValueFormatter (a built-in format), a
 // batch of Go values (the tracer's) goes to the formatter and the merger
 // as it is, never through JSON. Otherwise every batch is encoded to JSON
-// once, on its way in.
+// once, on its way in; with Config.Decode, each enricher's result is
+// decoded once, on its way back, and goes on as Go values to a
+// ValueFormatter.
 type Pipeline struct {
 	ctx context.Context
 	cfg Config
@@ -157,9 +171,8 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	if cfg.NewMerger != nil && !streaming {
 		p.merger = cfg.NewMerger()
 	}
-	if vf, ok := cfg.Formatter.(plugin.ValueFormatter); ok && len(cfg.Enrichers) == 0 {
-		_, mergesValues := p.merger.(ValueMerger)
-		if streaming || (mergesValues && (cfg.Messages == nil || cfg.MessagesValues != nil)) {
+	if vf, ok := cfg.Formatter.(plugin.ValueFormatter); ok && (len(cfg.Enrichers) == 0 || cfg.Decode != nil) {
+		if streaming || p.mergesValues() {
 			p.values = vf
 		}
 	}
@@ -174,7 +187,7 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 // encode or write are returned; plugin failures follow the package's
 // failure policy.
 func (p *Pipeline) Batch(batch any) error {
-	if p.values != nil && !isEncoded(batch) {
+	if p.values != nil && len(p.cfg.Enrichers) == 0 && !isEncoded(batch) {
 		return p.batchValues(batch)
 	}
 	events, err := encode(batch)
@@ -188,6 +201,12 @@ func (p *Pipeline) Batch(batch any) error {
 	}
 	p.seq++
 	b := plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq, Events: events}
+	// vals is b.Events as Go values, when the pipeline has them: the
+	// tracer's batch, or the last enricher's result as Decode read it.
+	var vals any
+	if p.cfg.Decode != nil && !isEncoded(batch) {
+		vals = batch
+	}
 	for _, e := range p.cfg.Enrichers {
 		if len(b.Events) > p.cfg.MaxBatchBytes {
 			p.failures++
@@ -195,20 +214,29 @@ func (p *Pipeline) Batch(batch any) error {
 			continue
 		}
 		out, err := e.Enrich(p.ctx, b, p.cfg.Params[e.Manifest().Name])
-		if err == nil && !isArray(out) {
-			err = fmt.Errorf("plugin %q: batch %d: %w: the enriched batch is not a JSON array", e.Manifest().Name, b.Sequence, plugin.ErrPluginFailed)
-		}
-		if err == nil && p.cfg.CheckEnriched != nil {
-			if cerr := p.cfg.CheckEnriched(b.Events, out); cerr != nil {
-				err = fmt.Errorf("enricher %q: batch %d: %w: %w", e.Manifest().Name, b.Sequence, plugin.ErrPluginFailed, cerr)
-			}
+		var outVals any
+		if err == nil {
+			outVals, vals, err = p.checkEnriched(e.Manifest().Name, b, vals, out)
 		}
 		if err != nil {
 			p.failures++
 			p.errorf("error: %v; the batch goes on without this enricher", err)
 			continue
 		}
-		b.Events = out
+		b.Events, vals = out, outVals
+	}
+	if vals != nil {
+		// The enrichers' result, decoded once, goes on as Go values: to a
+		// ValueFormatter, or to the merger of a plugin formatter's final
+		// result.
+		b.Values = vals
+		if p.values != nil {
+			return p.valuesOn(b)
+		}
+		if p.mergesValues() {
+			return p.mergeValues(b)
+		}
+		b.Values = nil
 	}
 	if p.cfg.Formatter.Manifest().Streaming {
 		return p.format(b)
@@ -236,10 +264,48 @@ func (p *Pipeline) Batch(batch any) error {
 	return nil
 }
 
+// checkEnriched reads the result out of enricher name, given b: once,
+// through Config.Decode when it is set (which also checks that out is a
+// JSON array of the gadget's events), else by validating it as a JSON
+// array. It returns out's Go values (nil without Decode) and in's, which
+// it decodes from b.Events if the caller had none and the gadget's check
+// needs them.
+func (p *Pipeline) checkEnriched(name string, b plugin.Batch, in any, out []byte) (outVals, inVals any, err error) {
+	failed := func(cause error) error {
+		return fmt.Errorf("enricher %q: batch %d: %w: %w", name, b.Sequence, plugin.ErrPluginFailed, cause)
+	}
+	if p.cfg.Decode == nil {
+		if !isArray(out) {
+			return nil, in, fmt.Errorf("plugin %q: batch %d: %w: the enriched batch is not a JSON array", name, b.Sequence, plugin.ErrPluginFailed)
+		}
+		if p.cfg.CheckEnriched != nil {
+			if err := p.cfg.CheckEnriched(b.Events, out); err != nil {
+				return nil, in, failed(err)
+			}
+		}
+		return nil, in, nil
+	}
+	outVals, err = p.cfg.Decode(out)
+	if err != nil {
+		return nil, in, failed(fmt.Errorf("the enriched batch: %w", err))
+	}
+	if p.cfg.CheckEnrichedValues != nil {
+		if in == nil {
+			// The batch came as JSON: decoded once, for every enricher.
+			if in, err = p.cfg.Decode(b.Events); err != nil {
+				return nil, nil, failed(fmt.Errorf("the batch given: %w", err))
+			}
+		}
+		if err := p.cfg.CheckEnrichedValues(in, outVals); err != nil {
+			return nil, in, failed(err)
+		}
+	}
+	return outVals, in, nil
+}
+
 // batchValues is Batch for a batch of Go values when the pipeline has no
 // enricher and a ValueFormatter: the batch goes to the formatter (or the
-// merger) as it is. A batch the merger refuses is kept encoded, as Batch
-// keeps it.
+// merger) as it is.
 func (p *Pipeline) batchValues(batch any) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -247,41 +313,68 @@ func (p *Pipeline) batchValues(batch any) error {
 		return fmt.Errorf("pipeline: batch after Close: %w", ErrClosed)
 	}
 	p.seq++
-	b := plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq, Values: batch}
+	return p.valuesOn(plugin.Batch{Gadget: p.cfg.Gadget, Sequence: p.seq, Values: batch})
+}
+
+// valuesOn takes b, whose Values are set, to the formatter (or the
+// merger) as Go values. A batch the merger refuses is kept encoded (its
+// Events, or its Values encoded), as Batch keeps it.
+func (p *Pipeline) valuesOn(b plugin.Batch) error {
 	if p.cfg.Formatter.Manifest().Streaming {
 		return p.formatValues(b)
 	}
+	return p.mergeValues(b)
+}
+
+// mergesValues reports whether the pipeline merges batches of Go values:
+// its merger takes them and so do its warnings.
+func (p *Pipeline) mergesValues() bool {
+	_, ok := p.merger.(ValueMerger)
+	return ok && (p.cfg.Messages == nil || p.cfg.MessagesValues != nil)
+}
+
+// mergeValues shows the warnings of b, whose Values are set, and merges
+// it into the final result as Go values.
+func (p *Pipeline) mergeValues(b plugin.Batch) error {
 	if p.cfg.MessagesValues != nil {
-		if err := p.cfg.MessagesValues(batch, p.cfg.Stderr); err != nil {
+		if err := p.cfg.MessagesValues(b.Values, p.cfg.Stderr); err != nil {
 			p.errorf("error: batch %d: show its warnings: %v", b.Sequence, err)
 		}
 	}
-	err := p.merger.(ValueMerger).AddValues(batch)
+	err := p.merger.(ValueMerger).AddValues(b.Values)
 	if err == nil {
 		return nil
 	}
 	p.errorf("error: batch %d: merge it into the final result: %v; it follows the final result as it is", b.Sequence, err)
-	events, err := encode(batch)
-	if err != nil {
-		return fmt.Errorf("pipeline: %w", err)
+	events := b.Events
+	if events == nil {
+		if events, err = encode(b.Values); err != nil {
+			return fmt.Errorf("pipeline: %w", err)
+		}
 	}
 	p.events = append(p.events, events)
 	return nil
 }
 
 // formatValues writes b, a batch of Go values, through the formatter, or
-// encoded through the fallback when the formatter fails.
+// encoded through the fallback when the formatter fails: b.Events when the
+// batch came from an enricher as JSON, else b.Values encoded.
 func (p *Pipeline) formatValues(b plugin.Batch) error {
-	out, err := p.values.FormatValues(p.ctx, b, p.cfg.Params[p.cfg.Formatter.Manifest().Name])
+	vb := b
+	vb.Events = nil // FormatValues takes the values alone
+	out, err := p.values.FormatValues(p.ctx, vb, p.cfg.Params[p.cfg.Formatter.Manifest().Name])
 	if err != nil {
 		p.failures++
 		p.errorf("error: %v", err)
 		p.errorf("warning: batch %d is written as JSON instead", b.Sequence)
-		events, encErr := encode(b.Values)
-		if encErr != nil {
-			return fmt.Errorf("pipeline: batch %d: %w", b.Sequence, encErr)
+		if b.Events == nil {
+			events, encErr := encode(b.Values)
+			if encErr != nil {
+				return fmt.Errorf("pipeline: batch %d: %w", b.Sequence, encErr)
+			}
+			b.Events = events
 		}
-		b.Values, b.Events = nil, events
+		b.Values = nil
 		if out, err = p.fallback(b); err != nil {
 			return fmt.Errorf("pipeline: batch %d: %w", b.Sequence, err)
 		}
@@ -523,6 +616,10 @@ type Support struct {
 	// MessagesValues is Config.MessagesValues.
 	MessagesValues func(batch any, w io.Writer) error
 	CheckEnriched  func(in, out []byte) error
+	// Decode and CheckEnrichedValues are Config.Decode and
+	// Config.CheckEnrichedValues: an enricher's result read once.
+	Decode              func(events []byte) (any, error)
+	CheckEnrichedValues func(in, out any) error
 	// CheckEvent checks one recorded event for gadget format, naming a
 	// field of the wrong type.
 	CheckEvent func(event []byte) error

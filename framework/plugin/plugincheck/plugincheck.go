@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/plugin"
 	"github.com/gadgetkit/gadget/plugins/sdk/abi"
 )
@@ -27,8 +28,11 @@ type Result struct {
 
 // Options tune the checks.
 type Options struct {
-	// Gadget is the gadget named in the requests; "" means network-graph.
+	// Gadget is the gadget named in the requests. Required.
 	Gadget string
+	// Samples are the batches the cases send: the gadget's (SamplesOf).
+	// Required.
+	Samples *Samples
 	// Params are passed to every call.
 	Params map[string]string
 	// CheckEnriched, if set, checks an enricher's result against its
@@ -37,40 +41,98 @@ type Options struct {
 	CheckEnriched func(in, out []byte) error
 }
 
-// Batches the cases send: ordinary edges, a trace warning and unusual
-// values (escapes, unicode, a field no gadget defines).
-const (
-	edges = `[{"node":"n1","namespace":"demo","pod":"web","pktType":"OUTGOING","proto":"tcp","ip":"10.0.0.1","port":80,"packets":3,"bytes":180},` +
-		`{"node":"n1","namespace":"demo","pod":"web","pktType":"HOST","proto":"udp","ip":"10.0.0.2","port":53}]`
-	unusual = `[{"type":"warn","node":"n1","message":"12 edges dropped: the map is full"},` +
-		`{"node":"n1","pod":"p\u00e9 \"q\"","pktType":"OUTGOING","proto":"tcp","ip":"fe80::1%eth0","port":65535,"podLabels":{"app":"a,b"},"x-unknown":{"kept":[1,2]}}]`
-)
+// UnknownField is the field, with its value, that Samples.Unusual must
+// carry on one event: a field no gadget defines, which an enricher keeps
+// as it is.
+const UnknownField = `"x-unknown":{"kept":[1,2]}`
+
+// Samples are the batches of a gadget's events that the cases send. A
+// gadget declares them in its gadget.Info.Extensions, beside its event
+// type, so that `gadget plugin test --gadget NAME` checks a plugin
+// against events of that gadget.
+type Samples struct {
+	// Ordinary is a JSON array of at least two ordinary events.
+	Ordinary string
+	// Unusual is a JSON array holding a warning (a "warn" event), values
+	// to escape, unicode and, on one event, UnknownField.
+	Unusual string
+}
+
+// GadgetExtension implements gadget.Extension.
+func (*Samples) GadgetExtension() string { return "plugin test samples" }
+
+// SamplesOf returns the samples info declares, and whether it declares
+// any.
+func SamplesOf(info *gadget.Info) (*Samples, bool) {
+	for _, x := range info.Extensions {
+		if s, ok := x.(*Samples); ok {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// Check reports what makes s unfit for the cases.
+func (s *Samples) Check() error {
+	var ordinary, unusual []map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s.Ordinary), &ordinary); err != nil {
+		return fmt.Errorf("samples: Ordinary is not a JSON array of events: %w", err)
+	}
+	if len(ordinary) < 2 {
+		return fmt.Errorf("samples: Ordinary holds %d events: give at least two", len(ordinary))
+	}
+	if err := json.Unmarshal([]byte(s.Unusual), &unusual); err != nil {
+		return fmt.Errorf("samples: Unusual is not a JSON array of events: %w", err)
+	}
+	if err := keepsUnknown([]byte(s.Unusual)); err != nil {
+		return fmt.Errorf("samples: Unusual must carry %s on one event", UnknownField)
+	}
+	return nil
+}
+
+// ready checks o before any case runs: a failed Result when it cannot.
+func (o Options) ready() []Result {
+	switch {
+	case o.Gadget == "":
+		return []Result{{"samples", errors.New("no gadget named: pass --gadget NAME")}}
+	case o.Samples == nil:
+		return []Result{{"samples", fmt.Errorf("gadget %s declares no sample batches to test a plugin with "+
+			"(plugincheck.Samples in its gadget.Info.Extensions)", o.Gadget)}}
+	}
+	if err := o.Samples.Check(); err != nil {
+		return []Result{{"samples", fmt.Errorf("gadget %s: %w", o.Gadget, err)}}
+	}
+	return nil
+}
 
 // Formatter runs the formatter cases against f.
 func Formatter(ctx context.Context, f plugin.Formatter, o Options) []Result {
-	o = o.withDefaults()
+	if rs := o.ready(); rs != nil {
+		return rs
+	}
+	ordinary, unusual := o.Samples.Ordinary, o.Samples.Unusual
 	call := func(seq uint64, final bool, events string) (plugin.Formatted, error) {
 		return f.Format(ctx, plugin.Batch{Gadget: o.Gadget, Sequence: seq, Final: final, Events: []byte(events)}, o.Params)
 	}
 	var first []byte
 	rs := []Result{
 		{"manifest", checkManifest(f.Manifest(), abi.KindFormatter)},
-		{"formats two edges", func() error {
-			out, err := call(1, false, edges)
+		{"formats ordinary events", func() error {
+			out, err := call(1, false, ordinary)
 			first = out.Data
 			return err
 		}()},
 		{"formats an empty final batch", func() error { _, err := call(2, true, "[]"); return err }()},
 		{"formats a warning, escapes, unicode and unknown fields", func() error { _, err := call(3, false, unusual); return err }()},
 		{"same batch, same output", func() error {
-			out, err := call(1, false, edges)
+			out, err := call(1, false, ordinary)
 			if err == nil && !bytes.Equal(out.Data, first) {
 				err = fmt.Errorf("the second call's output (%d bytes) differs from the first's (%d bytes)", len(out.Data), len(first))
 			}
 			return err
 		}()},
 		{"concurrent calls", concurrently(func() ([]byte, error) {
-			out, err := call(1, false, edges)
+			out, err := call(1, false, ordinary)
 			return out.Data, err
 		}, first)},
 	}
@@ -79,7 +141,10 @@ func Formatter(ctx context.Context, f plugin.Formatter, o Options) []Result {
 
 // Enricher runs the enricher cases against e.
 func Enricher(ctx context.Context, e plugin.Enricher, o Options) []Result {
-	o = o.withDefaults()
+	if rs := o.ready(); rs != nil {
+		return rs
+	}
+	ordinary, unusual := o.Samples.Ordinary, o.Samples.Unusual
 	call := func(seq uint64, events string) ([]byte, error) {
 		out, err := e.Enrich(ctx, plugin.Batch{Gadget: o.Gadget, Sequence: seq, Events: []byte(events)}, o.Params)
 		if err == nil {
@@ -90,7 +155,7 @@ func Enricher(ctx context.Context, e plugin.Enricher, o Options) []Result {
 	var first []byte
 	return []Result{
 		{"manifest", checkManifest(e.Manifest(), abi.KindEnricher)},
-		{"enriches two edges, keeping them", func() (err error) { first, err = call(1, edges); return err }()},
+		{"enriches ordinary events, keeping them", func() (err error) { first, err = call(1, ordinary); return err }()},
 		{"enriches an empty batch", func() error {
 			out, err := call(2, "[]")
 			if err == nil && string(bytes.TrimSpace(out)) != "[]" {
@@ -106,21 +171,14 @@ func Enricher(ctx context.Context, e plugin.Enricher, o Options) []Result {
 			return err
 		}()},
 		{"same batch, same result", func() error {
-			out, err := call(1, edges)
+			out, err := call(1, ordinary)
 			if err == nil && !bytes.Equal(out, first) {
 				err = fmt.Errorf("the second call's result differs from the first's: %.80q, then %.80q", first, out)
 			}
 			return err
 		}()},
-		{"concurrent calls", concurrently(func() ([]byte, error) { return call(1, edges) }, first)},
+		{"concurrent calls", concurrently(func() ([]byte, error) { return call(1, ordinary) }, first)},
 	}
-}
-
-func (o Options) withDefaults() Options {
-	if o.Gadget == "" {
-		o.Gadget = "network-graph"
-	}
-	return o
 }
 
 func checkManifest(m abi.Manifest, kind abi.Kind) error {

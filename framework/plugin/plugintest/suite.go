@@ -32,6 +32,14 @@ type Host struct {
 const twoEvents = `[{"node":"n1","namespace":"demo","pod":"web","pktType":"OUTGOING","proto":"tcp","ip":"10.0.0.1","port":80},` +
 	`{"node":"n1","namespace":"demo","pod":"web","pktType":"HOST","proto":"udp","ip":"10.0.0.2","port":53,"packets":3}]`
 
+// samples are the batches of the checks of `gadget plugin test`, here of
+// a gadget of the suite's own: the conformance plugins read any event.
+var samples = plugincheck.Samples{
+	Ordinary: twoEvents,
+	Unusual: `[{"type":"warn","node":"n1","message":"12 edges dropped: the map is full"},` +
+		`{"node":"n1","pod":"p\u00e9 \"q\"","ip":"fe80::1%eth0","port":65535,"podLabels":{"app":"a,b"},` + plugincheck.UnknownField + `}]`,
+}
+
 // formatCases are the formatter's inputs and the output every host must
 // give.
 var formatCases = []struct {
@@ -151,7 +159,8 @@ func Run(t *testing.T, h Host) {
 		t.Cleanup(func() { _ = f.Close() })
 		e := h.Enricher(t)
 		t.Cleanup(func() { _ = e.Close() })
-		results := append(plugincheck.Formatter(ctx, f, plugincheck.Options{}), plugincheck.Enricher(ctx, e, plugincheck.Options{})...)
+		o := plugincheck.Options{Gadget: "g", Samples: &samples}
+		results := append(plugincheck.Formatter(ctx, f, o), plugincheck.Enricher(ctx, e, o)...)
 		for _, r := range results {
 			if r.Err != nil {
 				t.Errorf("%s: %v", r.Name, r.Err)

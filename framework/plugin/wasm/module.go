@@ -333,10 +333,39 @@ func decodeResponse(out []byte) (abi.Response, error) {
 			return resp, nil
 		}
 	}
+	if batch, ok := sdkBatch(out); ok {
+		return abi.Response{Batch: bytes.Clone(batch)}, nil
+	}
 	if err := json.Unmarshal(out, &resp); err != nil {
 		return abi.Response{}, fmt.Errorf("garbage result: not a JSON response: %w", err)
 	}
 	return resp, nil
+}
+
+// batchPrefix starts an enricher's response as the SDKs write it.
+const batchPrefix = `{"batch":`
+
+// sdkBatch returns the batch of an enricher's response written as the
+// SDKs write it, {"batch":[...]} and nothing else, without scanning the
+// batch: encoding/json would scan it twice (to validate the response, then
+// to find the batch's end), and the caller decodes it anyway, which finds
+// what is wrong in it (plugin.Enricher). A response with another member
+// after the batch (e.g. an error, a string) ends otherwise and goes
+// through encoding/json.
+func sdkBatch(out []byte) ([]byte, bool) {
+	rest, ok := bytes.CutPrefix(out, []byte(batchPrefix))
+	if !ok {
+		return nil, false
+	}
+	rest = bytes.TrimRight(rest, " \t\r\n")
+	if len(rest) == 0 || rest[len(rest)-1] != '}' {
+		return nil, false
+	}
+	batch := bytes.TrimSpace(rest[:len(rest)-1])
+	if len(batch) < 2 || batch[0] != '[' || batch[len(batch)-1] != ']' {
+		return nil, false
+	}
+	return batch, true
 }
 
 // describe turns an error of a guest call into one line: a timeout, an
@@ -480,13 +509,16 @@ func (e enricher) Manifest() abi.Manifest { return e.m.manifest }
 func (e enricher) Close() error           { return e.m.close() }
 
 // Enrich enriches b in a pooled instance; the result must be a JSON array.
+// The response it came in was valid JSON (invoke decoded it), so the
+// batch is: only its kind is checked here, and its events are the
+// caller's to decode (plugin.Enricher).
 func (e enricher) Enrich(ctx context.Context, b plugin.Batch, params map[string]string) ([]byte, error) {
 	resp, err := e.m.invoke(ctx, b, params)
 	if err != nil {
 		return nil, err
 	}
 	out := bytes.TrimSpace(resp.Batch)
-	if len(out) == 0 || out[0] != '[' || !json.Valid(out) {
+	if len(out) == 0 || out[0] != '[' {
 		return nil, fmt.Errorf("wasm plugin %s: batch %d: %w: garbage result: the enriched batch is not a JSON array",
 			e.m.label, b.Sequence, plugin.ErrPluginFailed)
 	}

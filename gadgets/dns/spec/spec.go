@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/plugin/plugincheck"
 	"github.com/gadgetkit/gadget/framework/registry"
 	"github.com/gadgetkit/gadget/gadgets/dns/types"
 )
@@ -129,7 +130,25 @@ func Info() *gadget.Info {
 			_, err := ParseParameters(params)
 			return err
 		},
+		Extensions: []gadget.Extension{&Samples},
 	}
+}
+
+// Samples are the batches `gadget plugin test --gadget dns` checks a
+// plugin with: an answered query (A answer after a CNAME) and an
+// unanswered one; a warning and a query with a name to escape, unicode
+// and a field dns does not define.
+var Samples = plugincheck.Samples{
+	Ordinary: `[{"node":"n1","namespace":"demo","pod":"web","time":"2026-01-02T15:04:05Z","status":"answered","proto":"udp",` +
+		`"client":"10.0.0.5","clientPort":40000,"server":"10.0.0.10","serverPort":53,"id":4660,"name":"db.demo.svc","qtype":"A",` +
+		`"rcode":"NOERROR","answers":[{"name":"db.demo.svc","type":"CNAME","ttl":30,"data":"db-0.demo.svc"},` +
+		`{"name":"db-0.demo.svc","type":"A","ttl":30,"data":"10.0.0.20"}],"latencyNs":412000},` +
+		`{"node":"n1","namespace":"demo","pod":"web","time":"2026-01-02T15:04:06Z","status":"unanswered","proto":"tcp",` +
+		`"client":"fd00::5","clientPort":40001,"server":"fd00::10","serverPort":53,"id":4661,"name":"api.example.com","qtype":"AAAA"}]`,
+	Unusual: `[{"type":"warn","node":"n1","message":"3 packets to port 53 are not DNS"},` +
+		`{"node":"n1","pod":"p\u00e9 \"q\"","status":"answered","proto":"udp","client":"fe80::1%eth0","clientPort":65535,` +
+		`"server":"10.0.0.10","serverPort":53,"id":1,"name":"we\\ird\"na.me","qtype":"TXT","rcode":"NXDOMAIN",` +
+		plugincheck.UnknownField + `}]`,
 }
 
 func init() {

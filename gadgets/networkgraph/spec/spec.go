@@ -6,7 +6,6 @@
 package spec
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/gadgetkit/gadget/framework/gadget"
 	"github.com/gadgetkit/gadget/framework/plugin/pipeline"
+	"github.com/gadgetkit/gadget/framework/plugin/plugincheck"
 	"github.com/gadgetkit/gadget/framework/registry"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/format"
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
@@ -142,38 +142,25 @@ func Info() *gadget.Info {
 			NewMerger:      format.NewMerger,
 			Messages:       format.WriteMessages,
 			MessagesValues: format.WriteMessagesValues,
-			CheckEnriched:  CheckEdgesKept,
-			CheckEvent:     format.CheckEvent,
-		}},
+			CheckEnriched:  format.CheckEdgesKept,
+			// An enricher's result is decoded once, and goes on as
+			// []types.Event.
+			Decode:              format.Decode,
+			CheckEnrichedValues: format.CheckEdgesKeptValues,
+			CheckEvent:          format.CheckEvent,
+		}, &Samples},
 	}
 }
 
-// CheckEdgesKept checks a network-graph enricher's result: every event
-// out is one of the events in, by its identity (types.Event.Key: namespace,
-// pod, pktType, proto, ip and port), each at most once. An enricher may
-// add annotations, change other fields or drop events; it may not invent
-// an edge or change what identifies one.
-func CheckEdgesKept(in, out []byte) error {
-	var ins, outs []types.Event
-	if err := json.Unmarshal(in, &ins); err != nil {
-		return fmt.Errorf("the batch given: %w", err)
-	}
-	if err := json.Unmarshal(out, &outs); err != nil {
-		return fmt.Errorf("the enriched batch is not a JSON array of network-graph events: %w", err)
-	}
-	left := map[string]int{}
-	for i := range ins {
-		left[ins[i].Key()]++
-	}
-	for i := range outs {
-		k := outs[i].Key()
-		if left[k] == 0 {
-			return fmt.Errorf("event %d of its result (%s) is not in the batch it was given: "+
-				"an enricher may add annotations or drop events, never invent one or change its namespace, pod, pktType, proto, ip or port", i+1, k)
-		}
-		left[k]--
-	}
-	return nil
+// Samples are the batches `gadget plugin test` checks a plugin with: two
+// ordinary edges; a warning and an edge with values to escape, unicode
+// and a field network-graph does not define.
+var Samples = plugincheck.Samples{
+	Ordinary: `[{"node":"n1","namespace":"demo","pod":"web","pktType":"OUTGOING","proto":"tcp","ip":"10.0.0.1","port":80,"packets":3,"bytes":180},` +
+		`{"node":"n1","namespace":"demo","pod":"web","pktType":"HOST","proto":"udp","ip":"10.0.0.2","port":53}]`,
+	Unusual: `[{"type":"warn","node":"n1","message":"12 edges dropped: the map is full"},` +
+		`{"node":"n1","pod":"p\u00e9 \"q\"","pktType":"OUTGOING","proto":"tcp","ip":"fe80::1%eth0","port":65535,"podLabels":{"app":"a,b"},` +
+		plugincheck.UnknownField + `}]`,
 }
 
 func init() {
