@@ -3,7 +3,9 @@ package networkgraph
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"maps"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -18,7 +20,7 @@ import (
 
 func TestLoadAndTag(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	objs, err := Load(Options{MaxEdges: 128, MaxFlows: 256})
+	objs, err := Load(Options{MaxEdges: 128, MaxFlows: 256, TailCalls: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +59,11 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-// BenchmarkTagProgram measures the per-namespace program load, paid once
-// per watched namespace.
+// BenchmarkTagProgram measures the per-namespace program load of the
+// tail-call variant, paid once per watched namespace.
 func BenchmarkTagProgram(b *testing.B) {
 	testenv.RequirePrivileged(b)
-	objs, err := Load(Options{})
+	objs, err := Load(Options{TailCalls: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -123,6 +125,7 @@ func tcp4(src [4]byte, sport uint16, dst [4]byte, dport uint16, flags byte) []by
 func loadTagged(t *testing.T, opts Options, hooks ...Hook) (*Objects, []*ebpf.Program) {
 	t.Helper()
 	testenv.RequirePrivileged(t)
+	opts.TailCalls = true
 	objs, err := Load(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +148,7 @@ func loadTagged(t *testing.T, opts Options, hooks ...Hook) (*Objects, []*ebpf.Pr
 // namespace 2, and both namespaces end with the same edges and counters.
 func TestLoopbackCountsBothEnds(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	objs, err := Load(Options{MaxEdges: 64, MaxFlows: 64})
+	objs, err := Load(Options{MaxEdges: 64, MaxFlows: 64, TailCalls: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,12 +398,30 @@ func TestFlowCacheKeepsDirection(t *testing.T) {
 // TCX_NEXT, its baseline. The metric ns/packet is the kernel's own timing.
 func BenchmarkPacket(b *testing.B) {
 	testenv.RequirePrivileged(b)
-	objs, err := Load(Options{})
+	// Both variants on the same packet, side by side. A test run sees it
+	// on loopback's egress, where one run counts both ends: the
+	// tail-call variant's tag program is the loopback one to match.
+	tagFree, err := Load(Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer objs.Close()
-	tag, err := objs.TCTagProgram(1, 14, HookEgress)
+	defer tagFree.Close()
+	if tagFree.TailCalls() {
+		b.Fatalf("the tag-free programs did not load: %v", tagFree.TagFreeError())
+	}
+	cookie, err := currentNetnsCookie()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := tagFree.AddNetns(cookie, 1); err != nil {
+		b.Fatal(err)
+	}
+	tailCalls, err := Load(Options{TailCalls: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tailCalls.Close()
+	tag, err := tailCalls.TCTagProgram(1, 14, HookLoopback)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -418,7 +439,7 @@ func BenchmarkPacket(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		prog *ebpf.Program
-	}{{"tcx-noop", noop}, {"tcx", tag}} {
+	}{{"tcx-noop", noop}, {"tcx-tailcall", tag}, {"tcx", tagFree.TCProgram()}} {
 		b.Run(c.name, func(b *testing.B) {
 			var per time.Duration
 			for b.Loop() {
@@ -431,14 +452,101 @@ func BenchmarkPacket(b *testing.B) {
 			b.ReportMetric(float64(per.Nanoseconds())/float64(b.N), "ns/packet")
 		})
 	}
-	n := 0
-	if err := objs.Edges(func(k EdgeKey, v EdgeValue) {
-		n++
-		if k.Port != 5201 || v.Packets == 0 {
-			b.Errorf("edge %+v = %+v, want port 5201 with packets", k, v)
+	for _, objs := range []*Objects{tagFree, tailCalls} {
+		n := 0
+		if err := objs.Edges(func(k EdgeKey, v EdgeValue) {
+			n++
+			if k.Port != 5201 || v.Packets == 0 {
+				b.Errorf("edge %+v = %+v, want port 5201 with packets", k, v)
+			}
+		}); err != nil || n != 2 {
+			b.Fatalf("edges: %d, %v; want 2 (both ends)", n, err)
 		}
-	}); err != nil || n != 1 {
-		b.Fatalf("edges: %d, %v; want 1", n, err)
+	}
+}
+
+// currentNetnsCookie is the cookie of the test's network namespace.
+func currentNetnsCookie() (uint64, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if err != nil {
+		return 0, fmt.Errorf("SO_NETNS_COOKIE: %w", err)
+	}
+	return c, nil
+}
+
+// TestTagFree checks the programs that find the namespace themselves: they
+// load on this kernel, count a namespace's packets under the tag
+// AddNetns gave it, at tc (a test run is loopback's egress: both ends)
+// and on a packet socket, and nothing of a namespace not added.
+func TestTagFree(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	objs, err := Load(Options{MaxEdges: 64, MaxFlows: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objs.Close()
+	if objs.TailCalls() {
+		if olderThan(kernelRelease(), 6, 2) {
+			t.Skipf("Linux %s: tail-call variant (%v)", kernelRelease(), objs.TagFreeError())
+		}
+		if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+			t.Skipf("no kernel BTF: tail-call variant (%v)", objs.TagFreeError())
+		}
+		t.Fatalf("the tag-free programs did not load on Linux %s with BTF: %v", kernelRelease(), objs.TagFreeError())
+	}
+	if _, err := objs.TagProgram(1); err == nil {
+		t.Error("TagProgram succeeded on the tag-free variant, want an error")
+	}
+	cookie, err := currentNetnsCookie()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := [4]byte{10, 99, 0, 1}, [4]byte{10, 99, 0, 2}
+	// Not added yet: not counted.
+	for _, p := range []*ebpf.Program{objs.TCProgram(), objs.SocketProgram()} {
+		if _, _, err := p.Test(udp4(a, 40000, b, 5201)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := objs.AddNetns(cookie, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := objs.AddNetns(cookie, 8); err == nil {
+		t.Error("AddNetns of a namespace already added succeeded, want an error")
+	}
+	if ret, _, err := objs.TCProgram().Test(udp4(a, 40000, b, 5201)); err != nil || int32(ret) != tcxNext {
+		t.Fatalf("tc program: %d, %v; want TCX_NEXT", int32(ret), err)
+	}
+	if _, _, err := objs.SocketProgram().Test(udp4(a, 40001, b, 5202)); err != nil {
+		t.Fatal(err)
+	}
+	if err := objs.RemoveNetns(cookie); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := objs.TCProgram().Test(udp4(a, 40002, b, 5203)); err != nil {
+		t.Fatal(err)
+	}
+	type edge struct {
+		netns   uint32
+		pktType uint8
+		port    uint16
+	}
+	got := map[edge]uint64{}
+	if err := objs.Edges(func(k EdgeKey, v EdgeValue) { got[edge{k.Netns, k.PktType, k.Port}] += v.Packets }); err != nil {
+		t.Fatal(err)
+	}
+	want := map[edge]uint64{
+		{7, PacketOutgoing, 5201}: 1, // tc at loopback: the sender's end
+		{7, PacketHost, 5201}:     1, // and the receiver's
+		{7, PacketHost, 5202}:     1, // the packet socket: received
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("edges %v, want %v", got, want)
 	}
 }
 

@@ -76,20 +76,72 @@ type Options struct {
 	// preallocated by Load at about 120 bytes each (65536: 7.5 MiB).
 	// 0 means FlowsFor(MaxEdges).
 	MaxFlows uint32
+	// TailCalls loads the tail-call variant (per-namespace tag programs,
+	// TagProgram and TCTagProgram) even where the tag-free programs
+	// load: for tests. Load takes it by itself on kernels without
+	// bpf_cast_to_kern_ctx and BTF (before 6.2).
+	TailCalls bool
 }
+
+// MaxNamespaces is the most network namespaces one Objects watches at once
+// with the tag-free programs (the netns_tags map).
+const MaxNamespaces = 4096
 
 // Objects are the loaded program and maps. Close releases them; sockets
 // with a tag program attached keep the program alive until they close.
 type Objects struct {
+	// objs holds the programs and maps of the variant loaded; the other
+	// variant's are nil.
 	objs networkgraphObjects
+	// tailCalls is true for the tail-call variant, and tagFreeErr says
+	// why the tag-free one did not load (nil when not tried).
+	tailCalls  bool
+	tagFreeErr error
 	// tick is the length of a jiffy in ns: the kernel counts edge times
 	// in jiffies.
 	tick uint64
 }
 
-// Load loads and verifies the network-graph program once and links it as
-// the tail-call target of every tag program. It needs CAP_BPF (root) and
-// costs tens of milliseconds, mostly in the verifier (BenchmarkLoad).
+// The programs and maps of each variant (LoadAndAssign loads only these).
+type (
+	commonObjects struct {
+		ClockSample       *ebpf.Map     `ebpf:"clock_sample"`
+		Counters          *ebpf.Map     `ebpf:"counters"`
+		Edges             *ebpf.Map     `ebpf:"edges"`
+		FlowCache         *ebpf.Map     `ebpf:"flow_cache"`
+		Flows             *ebpf.Map     `ebpf:"flows"`
+		FreeIds           *ebpf.Map     `ebpf:"free_ids"`
+		Stats             *ebpf.Map     `ebpf:"stats"`
+		NetworkGraphClock *ebpf.Program `ebpf:"network_graph_clock"`
+	}
+	tagFreeObjects struct {
+		commonObjects
+		NetnsTags          *ebpf.Map     `ebpf:"netns_tags"`
+		NetworkGraphSocket *ebpf.Program `ebpf:"network_graph_socket"`
+		NetworkGraphTcx    *ebpf.Program `ebpf:"network_graph_tcx"`
+	}
+	tailCallObjects struct {
+		commonObjects
+		Entry          *ebpf.Map     `ebpf:"entry"`
+		EntryTc        *ebpf.Map     `ebpf:"entry_tc"`
+		NetworkGraph   *ebpf.Program `ebpf:"network_graph"`
+		NetworkGraphTc *ebpf.Program `ebpf:"network_graph_tc"`
+	}
+)
+
+func (c commonObjects) into(o *networkgraphObjects) {
+	o.ClockSample, o.Counters, o.Edges, o.FlowCache = c.ClockSample, c.Counters, c.Edges, c.FlowCache
+	o.Flows, o.FreeIds, o.Stats, o.NetworkGraphClock = c.Flows, c.FreeIds, c.Stats, c.NetworkGraphClock
+}
+
+// Load loads and verifies the network-graph programs once. Where the
+// kernel allows it (Linux 6.2 with BTF), they are the tag-free ones,
+// attached as they are in every namespace (SocketProgram, TCProgram)
+// once the namespace is added (AddNetns). Elsewhere (or with
+// opts.TailCalls) it links them as the tail-call targets of the
+// per-namespace tag programs (TagProgram, TCTagProgram). It needs
+// CAP_BPF (root) and costs tens of milliseconds, mostly in the verifier
+// (BenchmarkLoad).
 func Load(opts Options) (*Objects, error) {
 	if opts.MaxEdges == 0 {
 		opts.MaxEdges = DefaultMaxEdges
@@ -112,6 +164,7 @@ func Load(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("set the network-graph edge id count: %w", err)
 	}
 	spec.Maps[networkgraphMapFlows].MaxEntries = opts.MaxFlows
+	spec.Maps[networkgraphMapNetnsTags].MaxEntries = MaxNamespaces
 	// One block of flow-cache slots per CPU.
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -126,17 +179,23 @@ func Load(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("read the kernel tick length (clock_getres CLOCK_MONOTONIC_COARSE = %v): %w", res.Nano(), err)
 	}
 	o := &Objects{tick: uint64(res.Nano())}
-	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
-		if rel := kernelRelease(); olderThan(rel, minKernelMajor, minKernelMinor) {
-			return nil, fmt.Errorf("load network-graph eBPF program: Linux %s is too old: network-graph needs %d.%d or later (BPF ISA v3 with atomic fetch-and-add): %w",
-				rel, minKernelMajor, minKernelMinor, err)
+	if !opts.TailCalls {
+		var tf tagFreeObjects
+		err := spec.Copy().LoadAndAssign(&tf, nil)
+		if err == nil {
+			tf.into(&o.objs)
+			o.objs.NetnsTags, o.objs.NetworkGraphSocket, o.objs.NetworkGraphTcx = tf.NetnsTags, tf.NetworkGraphSocket, tf.NetworkGraphTcx
+			return o, nil
 		}
-		var verr *ebpf.VerifierError
-		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("load network-graph eBPF program: %+v", verr)
-		}
-		return nil, fmt.Errorf("load network-graph eBPF program: %w", err)
+		o.tagFreeErr = loadError(err)
 	}
+	var tc tailCallObjects
+	if err := spec.LoadAndAssign(&tc, nil); err != nil {
+		return nil, loadError(err)
+	}
+	tc.into(&o.objs)
+	o.objs.Entry, o.objs.EntryTc, o.objs.NetworkGraph, o.objs.NetworkGraphTc = tc.Entry, tc.EntryTc, tc.NetworkGraph, tc.NetworkGraphTc
+	o.tailCalls = true
 	if err := o.objs.Entry.Put(uint32(0), o.objs.NetworkGraph); err != nil {
 		o.Close()
 		return nil, fmt.Errorf("link network-graph program into its tail-call map: %w", err)
@@ -148,12 +207,73 @@ func Load(opts Options) (*Objects, error) {
 	return o, nil
 }
 
+// loadError says why loading the programs failed.
+func loadError(err error) error {
+	if rel := kernelRelease(); olderThan(rel, minKernelMajor, minKernelMinor) {
+		return fmt.Errorf("load network-graph eBPF program: Linux %s is too old: network-graph needs %d.%d or later (BPF ISA v3 with atomic fetch-and-add): %w",
+			rel, minKernelMajor, minKernelMinor, err)
+	}
+	var verr *ebpf.VerifierError
+	if errors.As(err, &verr) {
+		return fmt.Errorf("load network-graph eBPF program: %+v", verr)
+	}
+	return fmt.Errorf("load network-graph eBPF program: %w", err)
+}
+
+// TailCalls reports whether the tail-call variant is loaded: attach with
+// TagProgram and TCTagProgram. Otherwise attach SocketProgram and
+// TCProgram after AddNetns.
+func (o *Objects) TailCalls() bool { return o.tailCalls }
+
+// TagFreeError is why the tag-free programs did not load, when Load fell
+// back to the tail-call variant (nil when it did not try them).
+func (o *Objects) TagFreeError() error { return o.tagFreeErr }
+
+// SocketProgram is the tag-free socket filter, for the packet socket of
+// every namespace added with AddNetns; nil for the tail-call variant. It
+// stays Objects': the caller attaches it and does not close it.
+func (o *Objects) SocketProgram() *ebpf.Program { return o.objs.NetworkGraphSocket }
+
+// TCProgram is the tag-free tc program, for every TCX hook (ingress and
+// egress, loopback at egress alone) of every namespace added with
+// AddNetns; nil for the tail-call variant. It stays Objects', as
+// SocketProgram.
+func (o *Objects) TCProgram() *ebpf.Program { return o.objs.NetworkGraphTcx }
+
+// AddNetns has the tag-free programs count the packets of the network
+// namespace whose cookie (SO_NETNS_COOKIE) is cookie under tag. Call it
+// before attaching them there.
+func (o *Objects) AddNetns(cookie uint64, tag uint32) error {
+	if o.tailCalls {
+		return errors.New("network-graph: AddNetns with the tail-call variant: attach a tag program instead")
+	}
+	if err := o.objs.NetnsTags.Update(cookie, tag, ebpf.UpdateNoExist); err != nil {
+		if errors.Is(err, ebpf.ErrKeyExist) {
+			return fmt.Errorf("network namespace (cookie %d) already watched", cookie)
+		}
+		return fmt.Errorf("add network namespace (cookie %d) to the watched ones (at most %d): %w", cookie, MaxNamespaces, err)
+	}
+	return nil
+}
+
+// RemoveNetns stops counting the packets of the network namespace cookie
+// (a packet still in flight through a hook there is no longer counted).
+func (o *Objects) RemoveNetns(cookie uint64) error {
+	if err := o.objs.NetnsTags.Delete(cookie); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("remove network namespace (cookie %d) from the watched ones: %w", cookie, err)
+	}
+	return nil
+}
+
 // TagProgram returns a tiny socket filter that stores tag in skb->cb[0]
 // and tail-calls the network-graph program, so the shared program knows
 // which namespace a packet was seen in. It is seven instructions and
 // verifies in microseconds. The caller attaches it to a socket and then
 // closes it.
 func (o *Objects) TagProgram(tag uint32) (*ebpf.Program, error) {
+	if !o.tailCalls {
+		return nil, errors.New("network-graph: TagProgram needs the tail-call variant (Options.TailCalls)")
+	}
 	if tag > 1<<31-1 {
 		return nil, fmt.Errorf("namespace tag %d out of range", tag)
 	}
@@ -187,6 +307,9 @@ func (o *Objects) TagProgram(tag uint32) (*ebpf.Program, error) {
 // then closes it. A loopback device takes one program, HookLoopback at
 // egress, which counts each packet for the sending and the receiving end.
 func (o *Objects) TCTagProgram(tag, l3 uint32, hook Hook) (*ebpf.Program, error) {
+	if !o.tailCalls {
+		return nil, errors.New("network-graph: TCTagProgram needs the tail-call variant (Options.TailCalls)")
+	}
 	if tag > 1<<31-1 {
 		return nil, fmt.Errorf("namespace tag %d out of range", tag)
 	}

@@ -26,9 +26,12 @@ import (
 type attachment struct {
 	target gadget.Target
 	tag    uint32
-	sock   *os.File     // attach=packet
-	links  []link.Link  // attach=tcx: the TCX hooks of each interface (tcHooks)
-	addrs  []netip.Addr // the namespace's own addresses, for local enrichment
+	// netnsCookie is the namespace's cookie (SO_NETNS_COOKIE), under
+	// which the tag-free programs find tag; 0 with the tail-call variant.
+	netnsCookie uint64
+	sock        *os.File     // attach=packet
+	links       []link.Link  // attach=tcx: the TCX hooks of each interface (tcHooks)
+	addrs       []netip.Addr // the namespace's own addresses, for local enrichment
 	// attach=tcx: the interfaces hooked, by index, and the netlink socket
 	// reporting new ones.
 	hooked     map[int]bool
@@ -66,12 +69,14 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 		if errors.Is(err, ebpf.ErrNotSupported) {
 			in.log.Warn("TCX not supported by this kernel: attaching through a packet socket instead", "netns", t.NetnsPath)
 			in.opts.Attach = AttachPacket
+			in.removeNetnsLocked(a)
 		}
 	}
 	if in.opts.Attach == AttachPacket {
 		err = in.attachPacket(a)
 	}
 	if err != nil {
+		in.removeNetnsLocked(a)
 		closeConcurrently(a.closers())
 		return fmt.Errorf("attach to %s (%s): %w", t.Pod, t.NetnsPath, err)
 	}
@@ -107,6 +112,9 @@ func (in *instance) attachTCX(a *attachment) error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := in.addNetnsLocked(a, int(a.linkEvents.Fd())); err != nil {
 		return err
 	}
 	if err := in.hookInterfacesLocked(a); err != nil {
@@ -180,6 +188,9 @@ func (in *instance) hookInterfacesLocked(a *attachment) error {
 		}
 	}()
 	prog := func(k tcHook) (*ebpf.Program, error) {
+		if !in.objs.TailCalls() {
+			return in.objs.TCProgram(), nil // shared, not closed here
+		}
 		if p, ok := progs[k]; ok {
 			return p, nil
 		}
@@ -242,15 +253,11 @@ func tcHooks(ifi net.Interface) []tcHook {
 	}
 }
 
-// attachPacket opens a packet socket in a's namespace with a tag program
-// as its filter.
+// attachPacket opens a packet socket in a's namespace with the shared
+// socket filter (or, with the tail-call variant, a tag program) as its
+// filter.
 func (in *instance) attachPacket(a *attachment) error {
-	prog, err := in.objs.TagProgram(a.tag)
-	if err != nil {
-		return err
-	}
-	defer prog.Close()
-	err = containers.InNetns(a.target.NetnsPath, func() error {
+	err := containers.InNetns(a.target.NetnsPath, func() error {
 		// Protocol 0: the socket receives nothing until the filter is on.
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 		if err != nil {
@@ -263,7 +270,43 @@ func (in *instance) attachPacket(a *attachment) error {
 	if err != nil {
 		return err
 	}
+	if !in.objs.TailCalls() {
+		if err := in.addNetnsLocked(a, int(a.sock.Fd())); err != nil {
+			return err
+		}
+		return attachFilter(int(a.sock.Fd()), in.objs.SocketProgram().FD())
+	}
+	prog, err := in.objs.TagProgram(a.tag)
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
 	return attachFilter(int(a.sock.Fd()), prog.FD())
+}
+
+// addNetnsLocked has the tag-free programs count a's namespace under its
+// tag (nothing to do with the tail-call variant, whose tag programs carry
+// it). fd is a socket opened in the namespace: its SO_NETNS_COOKIE
+// names the namespace. One namespace is watched once per trace: a second
+// target in a namespace already watched is refused by name.
+func (in *instance) addNetnsLocked(a *attachment, fd int) error {
+	if in.objs.TailCalls() {
+		return nil
+	}
+	cookie, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if err != nil {
+		return fmt.Errorf("read the network namespace cookie (SO_NETNS_COOKIE): %w", err)
+	}
+	for _, o := range in.byID {
+		if o.netnsCookie == cookie {
+			return fmt.Errorf("network namespace %s is already watched as %s (pod %q) by this trace", a.target.NetnsPath, o.target.NetnsPath, o.target.Pod)
+		}
+	}
+	if err := in.objs.AddNetns(cookie, a.tag); err != nil {
+		return err
+	}
+	a.netnsCookie = cookie
+	return nil
 }
 
 // attachFilter attaches the program, keeps the receive queue minimal (the
@@ -302,10 +345,23 @@ func localAddrs() []netip.Addr {
 // detachLocked forgets a; the caller closes its hooks and then calls
 // forgetLocked.
 func (in *instance) detachLocked(a *attachment) {
+	in.removeNetnsLocked(a)
 	delete(in.byID, a.target.ID)
 	delete(in.byTag, a.tag)
 	in.closing[a.tag] = true
 	in.log.Debug("detached", "netns", a.target.NetnsPath, "pod", a.target.Pod)
+}
+
+// removeNetnsLocked stops the tag-free programs counting a's namespace:
+// a packet in flight through its hooks meanwhile is not counted.
+func (in *instance) removeNetnsLocked(a *attachment) {
+	if a.netnsCookie == 0 || in.objs == nil {
+		return
+	}
+	if err := in.objs.RemoveNetns(a.netnsCookie); err != nil {
+		in.log.Warn("stop counting a detached namespace", "netns", a.target.NetnsPath, "error", err)
+	}
+	a.netnsCookie = 0
 }
 
 // forgetLocked deletes the edges of the namespace tag, whose hooks are

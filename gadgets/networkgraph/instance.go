@@ -46,6 +46,9 @@ type instance struct {
 	// linkRcvBuf, when set, is the receive buffer of the netlink sockets
 	// reporting new interfaces (tests shrink it to make them overrun).
 	linkRcvBuf int
+	// tailCalls loads the tail-call variant where the tag-free programs
+	// would load (tests: ngbpf.Options.TailCalls).
+	tailCalls bool
 }
 
 func newInstance(cfg gadget.Config) (*instance, error) {
@@ -90,11 +93,16 @@ func (in *instance) Start(ctx context.Context) error {
 	if in.stopped {
 		return fmt.Errorf("network-graph: instance already stopped; create a new one")
 	}
-	objs, err := ngbpf.Load(ngbpf.Options{MaxEdges: in.opts.MaxEdges})
+	objs, err := ngbpf.Load(ngbpf.Options{MaxEdges: in.opts.MaxEdges, TailCalls: in.tailCalls})
 	if err != nil {
 		return err
 	}
 	in.objs = objs
+	if err := objs.TagFreeError(); err != nil {
+		// Works, at the cost of a ProgramArray and a tag program per
+		// namespace (bpf/networkgraph: Load).
+		in.log.Warn("network-graph: this kernel does not run the tag-free programs: using tail calls", "error", err)
+	}
 	in.started = true
 	in.cfg.Metrics.Set(metricMapCapacity, float64(in.opts.MaxEdges))
 	pending := in.pending
@@ -109,7 +117,7 @@ func (in *instance) Start(ctx context.Context) error {
 	in.cancel = cancel
 	in.drainErr = make(chan error, 1)
 	go func() { in.drainErr <- in.drainLoop(dctx) }()
-	in.log.Info("network-graph started", "interval", in.opts.Interval, "max_edges", in.opts.MaxEdges)
+	in.log.Info("network-graph started", "interval", in.opts.Interval, "max_edges", in.opts.MaxEdges, "tail_calls", objs.TailCalls())
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -69,12 +70,23 @@ func target(t *testing.T, ns *testenv.Netns) gadget.Target {
 func startInstance(t *testing.T, params map[string]string) (*instance, *recorder) {
 	t.Helper()
 	rec := &recorder{}
+	mode, tailCalls := strings.CutSuffix(params[ParamAttach], tailCallsSuffix)
+	if tailCalls {
+		params = maps.Clone(params)
+		params[ParamAttach] = mode
+	}
 	in, err := newInstance(gadget.Config{Node: "testnode", Parameters: params, Emit: rec.emit})
 	if err != nil {
 		t.Fatal(err)
 	}
+	in.tailCalls = tailCalls
 	return in, rec
 }
+
+// tailCallsSuffix on an attach mode of attachModes has startInstance load
+// the tail-call variant (per-namespace tag programs) instead of the
+// tag-free programs.
+const tailCallsSuffix = "+tail-calls"
 
 func hostPort(a netip.Addr, port int) string {
 	return netip.AddrPortFrom(a, uint16(port)).String()
@@ -93,7 +105,7 @@ func (w edgeWant) key() string {
 
 // attachModes are the ways the program can see the packets; the tests of
 // the edges run for each.
-var attachModes = []string{AttachTCX, AttachPacket}
+var attachModes = []string{AttachTCX, AttachPacket, AttachTCX + tailCallsSuffix, AttachPacket + tailCallsSuffix}
 
 func TestNetworkGraphEdges(t *testing.T) {
 	testenv.RequirePrivileged(t)
