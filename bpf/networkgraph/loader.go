@@ -83,10 +83,6 @@ type Options struct {
 	TailCalls bool
 }
 
-// MaxNamespaces is the most network namespaces one Objects watches at once
-// with the tag-free programs (the netns_tags map).
-const MaxNamespaces = 4096
-
 // Objects are the loaded program and maps. Close releases them; sockets
 // with a tag program attached keep the program alive until they close.
 type Objects struct {
@@ -116,7 +112,6 @@ type (
 	}
 	tagFreeObjects struct {
 		commonObjects
-		NetnsTags          *ebpf.Map     `ebpf:"netns_tags"`
 		NetworkGraphSocket *ebpf.Program `ebpf:"network_graph_socket"`
 		NetworkGraphTcx    *ebpf.Program `ebpf:"network_graph_tcx"`
 	}
@@ -136,8 +131,8 @@ func (c commonObjects) into(o *networkgraphObjects) {
 
 // Load loads and verifies the network-graph programs once. Where the
 // kernel allows it (Linux 6.2 with BTF), they are the tag-free ones,
-// attached as they are in every namespace (SocketProgram, TCProgram)
-// once the namespace is added (AddNetns). Elsewhere (or with
+// attached as they are in every namespace (SocketProgram, TCProgram),
+// which tag edges with NetnsTag of the namespace's cookie. Elsewhere (or with
 // opts.TailCalls) it links them as the tail-call targets of the
 // per-namespace tag programs (TagProgram, TCTagProgram). It needs
 // CAP_BPF (root) and costs tens of milliseconds, mostly in the verifier
@@ -164,7 +159,6 @@ func Load(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("set the network-graph edge id count: %w", err)
 	}
 	spec.Maps[networkgraphMapFlows].MaxEntries = opts.MaxFlows
-	spec.Maps[networkgraphMapNetnsTags].MaxEntries = MaxNamespaces
 	// One block of flow-cache slots per CPU.
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -184,7 +178,7 @@ func Load(opts Options) (*Objects, error) {
 		err := spec.Copy().LoadAndAssign(&tf, nil)
 		if err == nil {
 			tf.into(&o.objs)
-			o.objs.NetnsTags, o.objs.NetworkGraphSocket, o.objs.NetworkGraphTcx = tf.NetnsTags, tf.NetworkGraphSocket, tf.NetworkGraphTcx
+			o.objs.NetworkGraphSocket, o.objs.NetworkGraphTcx = tf.NetworkGraphSocket, tf.NetworkGraphTcx
 			return o, nil
 		}
 		o.tagFreeErr = loadError(err)
@@ -222,7 +216,7 @@ func loadError(err error) error {
 
 // TailCalls reports whether the tail-call variant is loaded: attach with
 // TagProgram and TCTagProgram. Otherwise attach SocketProgram and
-// TCProgram after AddNetns.
+// TCProgram.
 func (o *Objects) TailCalls() bool { return o.tailCalls }
 
 // TagFreeError is why the tag-free programs did not load, when Load fell
@@ -230,40 +224,20 @@ func (o *Objects) TailCalls() bool { return o.tailCalls }
 func (o *Objects) TagFreeError() error { return o.tagFreeErr }
 
 // SocketProgram is the tag-free socket filter, for the packet socket of
-// every namespace added with AddNetns; nil for the tail-call variant. It
-// stays Objects': the caller attaches it and does not close it.
+// every namespace; nil for the tail-call variant. It stays Objects': the
+// caller attaches it and does not close it.
 func (o *Objects) SocketProgram() *ebpf.Program { return o.objs.NetworkGraphSocket }
 
 // TCProgram is the tag-free tc program, for every TCX hook (ingress and
-// egress, loopback at egress alone) of every namespace added with
-// AddNetns; nil for the tail-call variant. It stays Objects', as
-// SocketProgram.
+// egress, loopback at egress alone) of every namespace; nil for the
+// tail-call variant. It stays Objects', as SocketProgram.
 func (o *Objects) TCProgram() *ebpf.Program { return o.objs.NetworkGraphTcx }
 
-// AddNetns has the tag-free programs count the packets of the network
-// namespace whose cookie (SO_NETNS_COOKIE) is cookie under tag. Call it
-// before attaching them there.
-func (o *Objects) AddNetns(cookie uint64, tag uint32) error {
-	if o.tailCalls {
-		return errors.New("network-graph: AddNetns with the tail-call variant: attach a tag program instead")
-	}
-	if err := o.objs.NetnsTags.Update(cookie, tag, ebpf.UpdateNoExist); err != nil {
-		if errors.Is(err, ebpf.ErrKeyExist) {
-			return fmt.Errorf("network namespace (cookie %d) already watched", cookie)
-		}
-		return fmt.Errorf("add network namespace (cookie %d) to the watched ones (at most %d): %w", cookie, MaxNamespaces, err)
-	}
-	return nil
-}
-
-// RemoveNetns stops counting the packets of the network namespace cookie
-// (a packet still in flight through a hook there is no longer counted).
-func (o *Objects) RemoveNetns(cookie uint64) error {
-	if err := o.objs.NetnsTags.Delete(cookie); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("remove network namespace (cookie %d) from the watched ones: %w", cookie, err)
-	}
-	return nil
-}
+// NetnsTag is the tag the tag-free programs give the edges of the network
+// namespace whose cookie (SO_NETNS_COOKIE) is cookie: its low 32 bits.
+// Cookies are handed out in sequence and never reused: two namespaces
+// have the same tag only 2^32 namespaces apart, which the caller refuses.
+func NetnsTag(cookie uint64) uint32 { return uint32(cookie) }
 
 // TagProgram returns a tiny socket filter that stores tag in skb->cb[0]
 // and tail-calls the network-graph program, so the shared program knows

@@ -17,7 +17,7 @@ const (
 )
 
 // numMaps and numProgs are the most maps and programs Load creates (the
-// tail-call variant has one map more than the tag-free one).
+// tail-call variant's; the tag-free one has two maps fewer).
 const (
 	numMaps  = 9
 	numProgs = 3
@@ -35,8 +35,8 @@ func FlowsFor(maxEdges uint32) uint32 {
 // times ncpu, plus each map's and program's own overhead. It errs on the
 // high side of what the kernel reports for the maps (the memlock of
 // /proc/PID/fdinfo, TestMemoryEstimate). The default options take about
-// 10.9 MiB on 2 CPUs (the kernel accounts 9.0 MiB for
-// the maps), 7.5 MiB of it the flows map; max-edges=1024 about 1.2 MiB.
+// 10.6 MiB on 2 CPUs (the kernel accounts 9.0 MiB for
+// the maps), 7.5 MiB of it the flows map; max-edges=1024 about 0.9 MiB.
 func MemoryEstimate(opts Options, ncpu int) uint64 {
 	if opts.MaxEdges == 0 {
 		opts.MaxEdges = DefaultMaxEdges
@@ -64,9 +64,6 @@ func MemoryEstimate(opts Options, ncpu int) uint64 {
 	// is a few words.
 	total += 256 * n * slot
 	total += uint64(NumStats) * 8 * n
-	// netns_tags (the tag-free variant): buckets for MaxNamespaces,
-	// entries as namespaces are added.
-	total += pow2(MaxNamespaces)*htabBucket + MaxNamespaces*(htabElemHeader+8+8)
 	total += numMaps*mapOverhead + numProgs*progOverhead
 	return total
 }

@@ -14,11 +14,14 @@
 //     packet tap costs a clone per transmitted packet).
 //
 // The same two programs are attached in every watched namespace. Each
-// finds the namespace of the device a packet is seen on (through the
-// kernel's sk_buff, bpf_cast_to_kern_ctx: Linux 6.2 with BTF) and its tag
-// in netns_tags, which user space fills from each namespace's cookie
-// (SO_NETNS_COOKIE). At tc, they read the hook (ingress or egress, and
-// loopback) and the network header offset from the sk_buff too.
+// tags a packet with the namespace of the device it is seen on: the low
+// 32 bits of the namespace's cookie, read through the kernel's sk_buff
+// (bpf_cast_to_kern_ctx: Linux 6.2 with BTF). User space reads the same
+// cookie with SO_NETNS_COOKIE. Cookies are handed out in sequence and
+// never reused, so tags differ until 2^32 namespaces have been created
+// (user space refuses a collision). At tc, the programs read the hook
+// (ingress or egress, and loopback) and the network header offset from
+// the sk_buff too.
 //
 // Kernels without that (older, or without BTF) take the tail-call
 // variant: per namespace (and, at tc, per hook), user space loads a tiny
@@ -185,18 +188,6 @@ struct {
 	__type(value, __u32);
 } entry_tc SEC(".maps");
 
-/* The watched network namespaces, for the tag-free programs: the
- * namespace's cookie (SO_NETNS_COOKIE) → its tag. User space adds a
- * namespace before it attaches the programs there and deletes it when it
- * detaches; a packet of a namespace not in it is not counted. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u32);
-} netns_tags SEC(".maps");
-
 /* The kernel's own structures, as far as the tag-free programs read them:
  * the ___ng suffix keeps the names apart from any header, CO-RE matches
  * them to the running kernel's by name (BTF) and fixes the offsets. */
@@ -224,18 +215,17 @@ extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
 #define NG_IFF_LOOPBACK 0x8
 
-/* device_tag looks up the tag of the namespace of the device skb is seen
- * on; 0 when it is not watched (a packet in flight while user space
- * detaches). k is skb as the kernel's sk_buff. A NULL pointer on the way
+/* device_tag is the tag of the namespace of the device skb is seen on:
+ * the low 32 bits of its cookie (no map lookup: this runs for every
+ * packet). k is skb as the kernel's sk_buff. A NULL pointer on the way
  * reads as 0 (the kernel guards these loads), which no namespace has as
  * its cookie. */
 static __always_inline int device_tag(struct sk_buff___ng *k, __u32 *tag)
 {
 	__u64 cookie = k->dev->nd_net.net->net_cookie;
-	__u32 *t = bpf_map_lookup_elem(&netns_tags, &cookie);
-	if (!t)
+	if (!cookie)
 		return -1;
-	*tag = *t;
+	*tag = (__u32)cookie;
 	return 0;
 }
 

@@ -81,7 +81,6 @@ const (
 	networkgraphMapFlowCache           = "flow_cache"
 	networkgraphMapFlows               = "flows"
 	networkgraphMapFreeIds             = "free_ids"
-	networkgraphMapNetnsTags           = "netns_tags"
 	networkgraphMapStats               = "stats"
 	networkgraphProgNetworkGraph       = "network_graph"
 	networkgraphProgNetworkGraphClock  = "network_graph_clock"
@@ -153,7 +152,6 @@ type networkgraphMapSpecs struct {
 	FlowCache   *ebpf.MapSpec `ebpf:"flow_cache"`
 	Flows       *ebpf.MapSpec `ebpf:"flows"`
 	FreeIds     *ebpf.MapSpec `ebpf:"free_ids"`
-	NetnsTags   *ebpf.MapSpec `ebpf:"netns_tags"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
 
@@ -193,7 +191,6 @@ type networkgraphMaps struct {
 	FlowCache   *ebpf.Map `ebpf:"flow_cache"`
 	Flows       *ebpf.Map `ebpf:"flows"`
 	FreeIds     *ebpf.Map `ebpf:"free_ids"`
-	NetnsTags   *ebpf.Map `ebpf:"netns_tags"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 }
 
@@ -207,7 +204,6 @@ func (m *networkgraphMaps) Close() error {
 		m.FlowCache,
 		m.Flows,
 		m.FreeIds,
-		m.NetnsTags,
 		m.Stats,
 	)
 }

@@ -25,13 +25,13 @@ import (
 // with.
 type attachment struct {
 	target gadget.Target
-	tag    uint32
-	// netnsCookie is the namespace's cookie (SO_NETNS_COOKIE), under
-	// which the tag-free programs find tag; 0 with the tail-call variant.
-	netnsCookie uint64
-	sock        *os.File     // attach=packet
-	links       []link.Link  // attach=tcx: the TCX hooks of each interface (tcHooks)
-	addrs       []netip.Addr // the namespace's own addresses, for local enrichment
+	// tag: with the tail-call variant, a number of this instance's; with
+	// the tag-free programs, the one they give the namespace
+	// (ngbpf.NetnsTag of its cookie), set by netnsTagLocked.
+	tag   uint32
+	sock  *os.File     // attach=packet
+	links []link.Link  // attach=tcx: the TCX hooks of each interface (tcHooks)
+	addrs []netip.Addr // the namespace's own addresses, for local enrichment
 	// attach=tcx: the interfaces hooked, by index, and the netlink socket
 	// reporting new ones.
 	hooked     map[int]bool
@@ -60,29 +60,29 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 	if t.ID == "" || t.NetnsPath == "" {
 		return fmt.Errorf("network-graph: target %+v: ID and NetnsPath are required", t)
 	}
-	in.nextTag++
-	tag := in.nextTag
-	a := &attachment{target: t, tag: tag}
+	a := &attachment{target: t}
+	if in.objs.TailCalls() {
+		in.nextTag++
+		a.tag = in.nextTag
+	}
 	var err error
 	if in.opts.Attach == AttachTCX {
 		err = in.attachTCX(a)
 		if errors.Is(err, ebpf.ErrNotSupported) {
 			in.log.Warn("TCX not supported by this kernel: attaching through a packet socket instead", "netns", t.NetnsPath)
 			in.opts.Attach = AttachPacket
-			in.removeNetnsLocked(a)
 		}
 	}
 	if in.opts.Attach == AttachPacket {
 		err = in.attachPacket(a)
 	}
 	if err != nil {
-		in.removeNetnsLocked(a)
 		closeConcurrently(a.closers())
 		return fmt.Errorf("attach to %s (%s): %w", t.Pod, t.NetnsPath, err)
 	}
 	in.byID[t.ID] = a
-	in.byTag[tag] = a
-	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", tag, "mode", in.opts.Attach)
+	in.byTag[a.tag] = a
+	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", a.tag, "mode", in.opts.Attach)
 	return nil
 }
 
@@ -114,7 +114,7 @@ func (in *instance) attachTCX(a *attachment) error {
 	if err != nil {
 		return err
 	}
-	if err := in.addNetnsLocked(a, int(a.linkEvents.Fd())); err != nil {
+	if err := in.netnsTagLocked(a, int(a.linkEvents.Fd())); err != nil {
 		return err
 	}
 	if err := in.hookInterfacesLocked(a); err != nil {
@@ -271,7 +271,7 @@ func (in *instance) attachPacket(a *attachment) error {
 		return err
 	}
 	if !in.objs.TailCalls() {
-		if err := in.addNetnsLocked(a, int(a.sock.Fd())); err != nil {
+		if err := in.netnsTagLocked(a, int(a.sock.Fd())); err != nil {
 			return err
 		}
 		return attachFilter(int(a.sock.Fd()), in.objs.SocketProgram().FD())
@@ -284,12 +284,15 @@ func (in *instance) attachPacket(a *attachment) error {
 	return attachFilter(int(a.sock.Fd()), prog.FD())
 }
 
-// addNetnsLocked has the tag-free programs count a's namespace under its
-// tag (nothing to do with the tail-call variant, whose tag programs carry
-// it). fd is a socket opened in the namespace: its SO_NETNS_COOKIE
-// names the namespace. One namespace is watched once per trace: a second
-// target in a namespace already watched is refused by name.
-func (in *instance) addNetnsLocked(a *attachment, fd int) error {
+// netnsTagLocked sets a's tag to the one the tag-free programs give its
+// namespace (nothing to do with the tail-call variant, whose tag programs
+// carry an instance's number). fd is a socket opened in the namespace:
+// its SO_NETNS_COOKIE names the namespace. A namespace is watched once per
+// trace: a second target in a namespace already watched is refused by
+// name. A namespace whose hooks are still closing (its target removed a
+// moment ago) is waited for: its edges are deleted once they are closed
+// (forgetLocked), and the new attachment's must not go with them.
+func (in *instance) netnsTagLocked(a *attachment, fd int) error {
 	if in.objs.TailCalls() {
 		return nil
 	}
@@ -297,15 +300,17 @@ func (in *instance) addNetnsLocked(a *attachment, fd int) error {
 	if err != nil {
 		return fmt.Errorf("read the network namespace cookie (SO_NETNS_COOKIE): %w", err)
 	}
-	for _, o := range in.byID {
-		if o.netnsCookie == cookie {
-			return fmt.Errorf("network namespace %s is already watched as %s (pod %q) by this trace", a.target.NetnsPath, o.target.NetnsPath, o.target.Pod)
-		}
+	tag := ngbpf.NetnsTag(cookie)
+	for in.closing[tag] && !in.stopped {
+		in.forgotten.Wait()
 	}
-	if err := in.objs.AddNetns(cookie, a.tag); err != nil {
-		return err
+	if in.stopped {
+		return errors.New("network-graph: instance stopped")
 	}
-	a.netnsCookie = cookie
+	if o, ok := in.byTag[tag]; ok {
+		return fmt.Errorf("network namespace %s is already watched by this trace as %s (pod %q)", a.target.NetnsPath, o.target.NetnsPath, o.target.Pod)
+	}
+	a.tag = tag
 	return nil
 }
 
@@ -345,23 +350,10 @@ func localAddrs() []netip.Addr {
 // detachLocked forgets a; the caller closes its hooks and then calls
 // forgetLocked.
 func (in *instance) detachLocked(a *attachment) {
-	in.removeNetnsLocked(a)
 	delete(in.byID, a.target.ID)
 	delete(in.byTag, a.tag)
 	in.closing[a.tag] = true
 	in.log.Debug("detached", "netns", a.target.NetnsPath, "pod", a.target.Pod)
-}
-
-// removeNetnsLocked stops the tag-free programs counting a's namespace:
-// a packet in flight through its hooks meanwhile is not counted.
-func (in *instance) removeNetnsLocked(a *attachment) {
-	if a.netnsCookie == 0 || in.objs == nil {
-		return
-	}
-	if err := in.objs.RemoveNetns(a.netnsCookie); err != nil {
-		in.log.Warn("stop counting a detached namespace", "netns", a.target.NetnsPath, "error", err)
-	}
-	a.netnsCookie = 0
 }
 
 // forgetLocked deletes the edges of the namespace tag, whose hooks are
@@ -369,6 +361,7 @@ func (in *instance) removeNetnsLocked(a *attachment) {
 // reuse their ids (ngbpf.Objects.DeleteEdges).
 func (in *instance) forgetLocked(tag uint32) error {
 	delete(in.closing, tag)
+	in.forgotten.Broadcast()
 	var gone []ngbpf.EdgeKey
 	for k := range in.last {
 		if k.Netns == tag {

@@ -33,12 +33,15 @@ type instance struct {
 	byTag   map[uint32]*attachment
 	// closing are the tags of detached namespaces whose hooks are being
 	// closed: their edges are deleted (and their ids reused) only after.
-	closing  map[uint32]bool
-	pending  []gadget.Target
-	last     map[ngbpf.EdgeKey]ngbpf.EdgeValue
-	stats    [ngbpf.NumStats]uint64
-	cancel   context.CancelFunc
-	drainErr chan error
+	closing map[uint32]bool
+	// forgotten is signalled when a closing tag is forgotten (or the
+	// instance stops): an attachment of the same namespace waits for it.
+	forgotten *sync.Cond
+	pending   []gadget.Target
+	last      map[ngbpf.EdgeKey]ngbpf.EdgeValue
+	stats     [ngbpf.NumStats]uint64
+	cancel    context.CancelFunc
+	drainErr  chan error
 	// watchers are the goroutines following new interfaces (attach=tcx),
 	// and linkBufs the buffers they read netlink messages into (*[]byte).
 	watchers sync.WaitGroup
@@ -75,6 +78,7 @@ func newInstance(cfg gadget.Config) (*instance, error) {
 		closing: map[uint32]bool{},
 		last:    map[ngbpf.EdgeKey]ngbpf.EdgeValue{},
 	}
+	in.forgotten = sync.NewCond(&in.mu)
 	in.linkBufs.New = func() any {
 		b := make([]byte, 16<<10)
 		return &b
@@ -220,6 +224,7 @@ func (in *instance) Stop(ctx context.Context) error {
 		return nil
 	}
 	in.stopped = true
+	in.forgotten.Broadcast()
 	cancel, drainErr := in.cancel, in.drainErr
 	in.mu.Unlock()
 
