@@ -13,6 +13,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
 	"github.com/gadgetkit/gadget/internal/testenv"
@@ -50,14 +51,28 @@ func TestLoadAndTag(t *testing.T) {
 // once per trace.
 func BenchmarkLoad(b *testing.B) {
 	testenv.RequirePrivileged(b)
-	for b.Loop() {
-		objs, err := Load(Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		objs.Close()
+	for _, c := range []struct {
+		name string
+		opts func() Options
+	}{
+		{"fresh-btf", func() Options { return Options{} }},
+		{"kept-btf", func() Options { return Options{KernelBTF: keptBTF} }},
+		{"tail-calls", func() Options { return Options{TailCalls: true} }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				objs, err := Load(c.opts())
+				if err != nil {
+					b.Fatal(err)
+				}
+				objs.Close()
+			}
+		})
 	}
 }
+
+// keptBTF is the kernel BTF BenchmarkLoad/kept-btf keeps between loads.
+var keptBTF = btf.NewCache()
 
 // BenchmarkTagProgram measures the per-namespace program load of the
 // tail-call variant, paid once per watched namespace.

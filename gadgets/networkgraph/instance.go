@@ -49,6 +49,9 @@ type instance struct {
 	// linkRcvBuf, when set, is the receive buffer of the netlink sockets
 	// reporting new interfaces (tests shrink it to make them overrun).
 	linkRcvBuf int
+	// kernelBTF is the gadget's kernel BTF, shared by its running traces
+	// (nil: decoded for this trace alone).
+	kernelBTF *kernelBTF
 	// tailCalls loads the tail-call variant where the tag-free programs
 	// would load (tests: ngbpf.Options.TailCalls).
 	tailCalls bool
@@ -97,8 +100,15 @@ func (in *instance) Start(ctx context.Context) error {
 	if in.stopped {
 		return fmt.Errorf("network-graph: instance already stopped; create a new one")
 	}
-	objs, err := ngbpf.Load(ngbpf.Options{MaxEdges: in.opts.MaxEdges, TailCalls: in.tailCalls})
+	opts := ngbpf.Options{MaxEdges: in.opts.MaxEdges, TailCalls: in.tailCalls}
+	if in.kernelBTF != nil {
+		opts.KernelBTF = in.kernelBTF.acquire()
+	}
+	objs, err := ngbpf.Load(opts)
 	if err != nil {
+		if in.kernelBTF != nil {
+			in.kernelBTF.release()
+		}
 		return err
 	}
 	in.objs = objs
@@ -263,6 +273,9 @@ func (in *instance) closeLocked() {
 	if in.objs != nil {
 		in.objs.Close()
 		in.objs = nil
+		if in.kernelBTF != nil {
+			in.kernelBTF.release()
+		}
 	}
 }
 
