@@ -512,15 +512,19 @@ $(fmt "$PT_SHARE" 1) % of the sender's core's samples ($(fmt "$PT_ALL" 2) % of t
 
 EOF
 	if [[ -s $OUT/kernel-progstats.json ]]; then
-		PS_RUNS=$(jq -r '(.ng_tc_tag.runs // 0) + (.ng_tag.runs // 0)' "$OUT/kernel-progstats.json")
-		PS_MS=$(jq -r '(.ng_tc_tag.runtime_ms // 0) + (.ng_tag.runtime_ms // 0)' "$OUT/kernel-progstats.json")
+		# The attached programs: the tag-free ones (network_graph_tcx and
+		# network_graph_socket, 15 characters kept), or the tail-call
+		# variant's tag programs (the programs they tail-call count no run).
+		PS_RUNS=$(jq -r '[.ng_tc_tag, .ng_tag, .network_graph_t, .network_graph_s | .runs // 0] | add' "$OUT/kernel-progstats.json")
+		PS_MS=$(jq -r '[.ng_tc_tag, .ng_tag, .network_graph_t, .network_graph_s | .runtime_ms // 0] | add' "$OUT/kernel-progstats.json")
 		PS_WALL=$(cat "$OUT/kernel-progstats-ms.txt")
 		if [[ $PS_RUNS != 0 ]]; then
 			PS_NS=$(awk -v ms="$PS_MS" -v n="$PS_RUNS" 'BEGIN {printf "%.0f", ms * 1e6 / n}')
 			cat <<EOF
 The program's own cost, measured directly: one more B run (UDP flood then TCP stream, $PS_WALL ms) with the
 kernel's eBPF run-time statistics on (\`hack/bench/tap -mode stats\`, BPF_ENABLE_STATS). network-graph's
-per-hook programs (\`ng_tc_tag\`, whose counts include the shared program they tail-call) ran $PS_RUNS times,
+attached programs (\`network_graph_tcx\`; on kernels without it the tag programs \`ng_tc_tag\`, whose counts include the
+shared program they tail-call) ran $PS_RUNS times,
 **$PS_NS ns per run**, $(fmt "$PS_MS" 0) ms of CPU in all: $(awk -v a="$PS_MS" -v b="$PS_WALL" 'BEGIN {printf "%.1f", 100 * a / b}') % of one of the 2 cores. The statistics cost
 something themselves: E's trivial program, attached after network-graph's on the same hooks in the same run, so
 timed on the same packets at the same moments, took $(fmt "$TRIV_NS" 0) ns per run: network-graph's own work is the
