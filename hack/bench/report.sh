@@ -512,11 +512,10 @@ $(fmt "$PT_SHARE" 1) % of the sender's core's samples ($(fmt "$PT_ALL" 2) % of t
 
 EOF
 	if [[ -s $OUT/kernel-progstats.json ]]; then
-		# The attached programs: the tag-free ones (network_graph_tcx and
-		# network_graph_socket, 15 characters kept), or the tail-call
+		# The attached programs: the tag-free ones, or the tail-call
 		# variant's tag programs (the programs they tail-call count no run).
-		PS_RUNS=$(jq -r '[.ng_tc_tag, .ng_tag, .network_graph_t, .network_graph_s | .runs // 0] | add' "$OUT/kernel-progstats.json")
-		PS_MS=$(jq -r '[.ng_tc_tag, .ng_tag, .network_graph_t, .network_graph_s | .runtime_ms // 0] | add' "$OUT/kernel-progstats.json")
+		PS_RUNS=$(jq -r '[.ng_tc_tag, .ng_tag, .network_graph_tcx, .network_graph_socket | .runs // 0] | add' "$OUT/kernel-progstats.json")
+		PS_MS=$(jq -r '[.ng_tc_tag, .ng_tag, .network_graph_tcx, .network_graph_socket | .runtime_ms // 0] | add' "$OUT/kernel-progstats.json")
 		PS_WALL=$(cat "$OUT/kernel-progstats-ms.txt")
 		if [[ $PS_RUNS != 0 ]]; then
 			PS_NS=$(awk -v ms="$PS_MS" -v n="$PS_RUNS" 'BEGIN {printf "%.0f", ms * 1e6 / n}')
