@@ -3,7 +3,9 @@ package networkgraph
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"maps"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
 	"github.com/gadgetkit/gadget/internal/testenv"
@@ -18,7 +21,7 @@ import (
 
 func TestLoadAndTag(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	objs, err := Load(Options{MaxEdges: 128, MaxFlows: 256})
+	objs, err := Load(Options{MaxEdges: 128, MaxFlows: 256, TailCalls: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,20 +51,34 @@ func TestLoadAndTag(t *testing.T) {
 // once per trace.
 func BenchmarkLoad(b *testing.B) {
 	testenv.RequirePrivileged(b)
-	for b.Loop() {
-		objs, err := Load(Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		objs.Close()
+	for _, c := range []struct {
+		name string
+		opts func() Options
+	}{
+		{"fresh-btf", func() Options { return Options{} }},
+		{"kept-btf", func() Options { return Options{KernelBTF: keptBTF} }},
+		{"tail-calls", func() Options { return Options{TailCalls: true} }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				objs, err := Load(c.opts())
+				if err != nil {
+					b.Fatal(err)
+				}
+				objs.Close()
+			}
+		})
 	}
 }
 
-// BenchmarkTagProgram measures the per-namespace program load, paid once
-// per watched namespace.
+// keptBTF is the kernel BTF BenchmarkLoad/kept-btf keeps between loads.
+var keptBTF = btf.NewCache()
+
+// BenchmarkTagProgram measures the per-namespace program load of the
+// tail-call variant, paid once per watched namespace.
 func BenchmarkTagProgram(b *testing.B) {
 	testenv.RequirePrivileged(b)
-	objs, err := Load(Options{})
+	objs, err := Load(Options{TailCalls: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -123,6 +140,7 @@ func tcp4(src [4]byte, sport uint16, dst [4]byte, dport uint16, flags byte) []by
 func loadTagged(t *testing.T, opts Options, hooks ...Hook) (*Objects, []*ebpf.Program) {
 	t.Helper()
 	testenv.RequirePrivileged(t)
+	opts.TailCalls = true
 	objs, err := Load(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +163,7 @@ func loadTagged(t *testing.T, opts Options, hooks ...Hook) (*Objects, []*ebpf.Pr
 // namespace 2, and both namespaces end with the same edges and counters.
 func TestLoopbackCountsBothEnds(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	objs, err := Load(Options{MaxEdges: 64, MaxFlows: 64})
+	objs, err := Load(Options{MaxEdges: 64, MaxFlows: 64, TailCalls: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,12 +413,23 @@ func TestFlowCacheKeepsDirection(t *testing.T) {
 // TCX_NEXT, its baseline. The metric ns/packet is the kernel's own timing.
 func BenchmarkPacket(b *testing.B) {
 	testenv.RequirePrivileged(b)
-	objs, err := Load(Options{})
+	// Both variants on the same packet, side by side. A test run sees it
+	// on loopback's egress, where one run counts both ends: the
+	// tail-call variant's tag program is the loopback one to match.
+	tagFree, err := Load(Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer objs.Close()
-	tag, err := objs.TCTagProgram(1, 14, HookEgress)
+	defer tagFree.Close()
+	if tagFree.TailCalls() {
+		b.Fatalf("the tag-free programs did not load: %v", tagFree.TagFreeError())
+	}
+	tailCalls, err := Load(Options{TailCalls: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tailCalls.Close()
+	tag, err := tailCalls.TCTagProgram(1, 14, HookLoopback)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -418,7 +447,7 @@ func BenchmarkPacket(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		prog *ebpf.Program
-	}{{"tcx-noop", noop}, {"tcx", tag}} {
+	}{{"tcx-noop", noop}, {"tcx-tailcall", tag}, {"tcx", tagFree.TCProgram()}} {
 		b.Run(c.name, func(b *testing.B) {
 			var per time.Duration
 			for b.Loop() {
@@ -431,14 +460,84 @@ func BenchmarkPacket(b *testing.B) {
 			b.ReportMetric(float64(per.Nanoseconds())/float64(b.N), "ns/packet")
 		})
 	}
-	n := 0
-	if err := objs.Edges(func(k EdgeKey, v EdgeValue) {
-		n++
-		if k.Port != 5201 || v.Packets == 0 {
-			b.Errorf("edge %+v = %+v, want port 5201 with packets", k, v)
+	for _, objs := range []*Objects{tagFree, tailCalls} {
+		n := 0
+		if err := objs.Edges(func(k EdgeKey, v EdgeValue) {
+			n++
+			if k.Port != 5201 || v.Packets == 0 {
+				b.Errorf("edge %+v = %+v, want port 5201 with packets", k, v)
+			}
+		}); err != nil || n != 2 {
+			b.Fatalf("edges: %d, %v; want 2 (both ends)", n, err)
 		}
-	}); err != nil || n != 1 {
-		b.Fatalf("edges: %d, %v; want 1", n, err)
+	}
+}
+
+// currentNetnsCookie is the cookie of the test's network namespace.
+func currentNetnsCookie() (uint64, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if err != nil {
+		return 0, fmt.Errorf("SO_NETNS_COOKIE: %w", err)
+	}
+	return c, nil
+}
+
+// TestTagFree checks the programs that find the namespace themselves: they
+// load on this kernel and count a packet under the tag of the namespace
+// of its device (a test run's is loopback of the test's namespace), at tc
+// (loopback's egress: both ends) and on a packet socket.
+func TestTagFree(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	objs, err := Load(Options{MaxEdges: 64, MaxFlows: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objs.Close()
+	if objs.TailCalls() {
+		if olderThan(kernelRelease(), 6, 2) {
+			t.Skipf("Linux %s: tail-call variant (%v)", kernelRelease(), objs.TagFreeError())
+		}
+		if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+			t.Skipf("no kernel BTF: tail-call variant (%v)", objs.TagFreeError())
+		}
+		t.Fatalf("the tag-free programs did not load on Linux %s with BTF: %v", kernelRelease(), objs.TagFreeError())
+	}
+	if _, err := objs.TagProgram(1); err == nil {
+		t.Error("TagProgram succeeded on the tag-free variant, want an error")
+	}
+	cookie, err := currentNetnsCookie()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := NetnsTag(cookie)
+	a, b := [4]byte{10, 99, 0, 1}, [4]byte{10, 99, 0, 2}
+	if ret, _, err := objs.TCProgram().Test(udp4(a, 40000, b, 5201)); err != nil || int32(ret) != tcxNext {
+		t.Fatalf("tc program: %d, %v; want TCX_NEXT", int32(ret), err)
+	}
+	if _, _, err := objs.SocketProgram().Test(udp4(a, 40001, b, 5202)); err != nil {
+		t.Fatal(err)
+	}
+	type edge struct {
+		netns   uint32
+		pktType uint8
+		port    uint16
+	}
+	got := map[edge]uint64{}
+	if err := objs.Edges(func(k EdgeKey, v EdgeValue) { got[edge{k.Netns, k.PktType, k.Port}] += v.Packets }); err != nil {
+		t.Fatal(err)
+	}
+	want := map[edge]uint64{
+		{tag, PacketOutgoing, 5201}: 1, // tc at loopback: the sender's end
+		{tag, PacketHost, 5201}:     1, // and the receiver's
+		{tag, PacketHost, 5202}:     1, // the packet socket: received
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("edges %v, want %v (namespace cookie %d)", got, want, cookie)
 	}
 }
 

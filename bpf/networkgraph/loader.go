@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 )
 
@@ -76,20 +77,73 @@ type Options struct {
 	// preallocated by Load at about 120 bytes each (65536: 7.5 MiB).
 	// 0 means FlowsFor(MaxEdges).
 	MaxFlows uint32
+	// TailCalls loads the tail-call variant (per-namespace tag programs,
+	// TagProgram and TCTagProgram) even where the tag-free programs
+	// load: for tests. Load takes it by itself on kernels without
+	// bpf_cast_to_kern_ctx and BTF (before 6.2).
+	TailCalls bool
+	// KernelBTF, when set, keeps the running kernel's BTF, which the
+	// tag-free programs are relocated against, from one Load to the next:
+	// decoding it costs each Load about 40 ms and 4 MB of allocations
+	// (BenchmarkLoad), keeping it about 3.4 MiB of heap. Nil decodes it
+	// for this Load alone.
+	KernelBTF *btf.Cache
 }
 
 // Objects are the loaded program and maps. Close releases them; sockets
 // with a tag program attached keep the program alive until they close.
 type Objects struct {
+	// objs holds the programs and maps of the variant loaded; the other
+	// variant's are nil.
 	objs networkgraphObjects
+	// tailCalls is true for the tail-call variant, and tagFreeErr says
+	// why the tag-free one did not load (nil when not tried).
+	tailCalls  bool
+	tagFreeErr error
 	// tick is the length of a jiffy in ns: the kernel counts edge times
 	// in jiffies.
 	tick uint64
 }
 
-// Load loads and verifies the network-graph program once and links it as
-// the tail-call target of every tag program. It needs CAP_BPF (root) and
-// costs tens of milliseconds, mostly in the verifier (BenchmarkLoad).
+// The programs and maps of each variant (LoadAndAssign loads only these).
+type (
+	commonObjects struct {
+		ClockSample       *ebpf.Map     `ebpf:"clock_sample"`
+		Counters          *ebpf.Map     `ebpf:"counters"`
+		Edges             *ebpf.Map     `ebpf:"edges"`
+		FlowCache         *ebpf.Map     `ebpf:"flow_cache"`
+		Flows             *ebpf.Map     `ebpf:"flows"`
+		FreeIds           *ebpf.Map     `ebpf:"free_ids"`
+		Stats             *ebpf.Map     `ebpf:"stats"`
+		NetworkGraphClock *ebpf.Program `ebpf:"network_graph_clock"`
+	}
+	tagFreeObjects struct {
+		commonObjects
+		NetworkGraphSocket *ebpf.Program `ebpf:"network_graph_socket"`
+		NetworkGraphTcx    *ebpf.Program `ebpf:"network_graph_tcx"`
+	}
+	tailCallObjects struct {
+		commonObjects
+		Entry          *ebpf.Map     `ebpf:"entry"`
+		EntryTc        *ebpf.Map     `ebpf:"entry_tc"`
+		NetworkGraph   *ebpf.Program `ebpf:"network_graph"`
+		NetworkGraphTc *ebpf.Program `ebpf:"network_graph_tc"`
+	}
+)
+
+func (c commonObjects) into(o *networkgraphObjects) {
+	o.ClockSample, o.Counters, o.Edges, o.FlowCache = c.ClockSample, c.Counters, c.Edges, c.FlowCache
+	o.Flows, o.FreeIds, o.Stats, o.NetworkGraphClock = c.Flows, c.FreeIds, c.Stats, c.NetworkGraphClock
+}
+
+// Load loads and verifies the network-graph programs once. Where the
+// kernel allows it (Linux 6.2 with BTF), they are the tag-free ones,
+// attached as they are in every namespace (SocketProgram, TCProgram),
+// which tag edges with NetnsTag of the namespace's cookie. Elsewhere (or with
+// opts.TailCalls) it links them as the tail-call targets of the
+// per-namespace tag programs (TagProgram, TCTagProgram). It needs
+// CAP_BPF (root) and costs tens of milliseconds, mostly in the verifier
+// (BenchmarkLoad).
 func Load(opts Options) (*Objects, error) {
 	if opts.MaxEdges == 0 {
 		opts.MaxEdges = DefaultMaxEdges
@@ -126,17 +180,23 @@ func Load(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("read the kernel tick length (clock_getres CLOCK_MONOTONIC_COARSE = %v): %w", res.Nano(), err)
 	}
 	o := &Objects{tick: uint64(res.Nano())}
-	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
-		if rel := kernelRelease(); olderThan(rel, minKernelMajor, minKernelMinor) {
-			return nil, fmt.Errorf("load network-graph eBPF program: Linux %s is too old: network-graph needs %d.%d or later (BPF ISA v3 with atomic fetch-and-add): %w",
-				rel, minKernelMajor, minKernelMinor, err)
+	if !opts.TailCalls {
+		var tf tagFreeObjects
+		err := spec.Copy().LoadAndAssign(&tf, &ebpf.CollectionOptions{Cache: opts.KernelBTF})
+		if err == nil {
+			tf.into(&o.objs)
+			o.objs.NetworkGraphSocket, o.objs.NetworkGraphTcx = tf.NetworkGraphSocket, tf.NetworkGraphTcx
+			return o, nil
 		}
-		var verr *ebpf.VerifierError
-		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("load network-graph eBPF program: %+v", verr)
-		}
-		return nil, fmt.Errorf("load network-graph eBPF program: %w", err)
+		o.tagFreeErr = loadError(err)
 	}
+	var tc tailCallObjects
+	if err := spec.LoadAndAssign(&tc, nil); err != nil {
+		return nil, loadError(err)
+	}
+	tc.into(&o.objs)
+	o.objs.Entry, o.objs.EntryTc, o.objs.NetworkGraph, o.objs.NetworkGraphTc = tc.Entry, tc.EntryTc, tc.NetworkGraph, tc.NetworkGraphTc
+	o.tailCalls = true
 	if err := o.objs.Entry.Put(uint32(0), o.objs.NetworkGraph); err != nil {
 		o.Close()
 		return nil, fmt.Errorf("link network-graph program into its tail-call map: %w", err)
@@ -148,12 +208,53 @@ func Load(opts Options) (*Objects, error) {
 	return o, nil
 }
 
+// loadError says why loading the programs failed.
+func loadError(err error) error {
+	if rel := kernelRelease(); olderThan(rel, minKernelMajor, minKernelMinor) {
+		return fmt.Errorf("load network-graph eBPF program: Linux %s is too old: network-graph needs %d.%d or later (BPF ISA v3 with atomic fetch-and-add): %w",
+			rel, minKernelMajor, minKernelMinor, err)
+	}
+	var verr *ebpf.VerifierError
+	if errors.As(err, &verr) {
+		return fmt.Errorf("load network-graph eBPF program: %+v", verr)
+	}
+	return fmt.Errorf("load network-graph eBPF program: %w", err)
+}
+
+// TailCalls reports whether the tail-call variant is loaded: attach with
+// TagProgram and TCTagProgram. Otherwise attach SocketProgram and
+// TCProgram.
+func (o *Objects) TailCalls() bool { return o.tailCalls }
+
+// TagFreeError is why the tag-free programs did not load, when Load fell
+// back to the tail-call variant (nil when it did not try them).
+func (o *Objects) TagFreeError() error { return o.tagFreeErr }
+
+// SocketProgram is the tag-free socket filter, for the packet socket of
+// every namespace; nil for the tail-call variant. It stays Objects': the
+// caller attaches it and does not close it.
+func (o *Objects) SocketProgram() *ebpf.Program { return o.objs.NetworkGraphSocket }
+
+// TCProgram is the tag-free tc program, for every TCX hook (ingress and
+// egress, loopback at egress alone) of every namespace; nil for the
+// tail-call variant. It stays Objects', as SocketProgram.
+func (o *Objects) TCProgram() *ebpf.Program { return o.objs.NetworkGraphTcx }
+
+// NetnsTag is the tag the tag-free programs give the edges of the network
+// namespace whose cookie (SO_NETNS_COOKIE) is cookie: its low 32 bits.
+// Cookies are handed out in sequence and never reused: two namespaces
+// have the same tag only 2^32 namespaces apart, which the caller refuses.
+func NetnsTag(cookie uint64) uint32 { return uint32(cookie) }
+
 // TagProgram returns a tiny socket filter that stores tag in skb->cb[0]
 // and tail-calls the network-graph program, so the shared program knows
 // which namespace a packet was seen in. It is seven instructions and
 // verifies in microseconds. The caller attaches it to a socket and then
 // closes it.
 func (o *Objects) TagProgram(tag uint32) (*ebpf.Program, error) {
+	if !o.tailCalls {
+		return nil, errors.New("network-graph: TagProgram needs the tail-call variant (Options.TailCalls)")
+	}
 	if tag > 1<<31-1 {
 		return nil, fmt.Errorf("namespace tag %d out of range", tag)
 	}
@@ -187,6 +288,9 @@ func (o *Objects) TagProgram(tag uint32) (*ebpf.Program, error) {
 // then closes it. A loopback device takes one program, HookLoopback at
 // egress, which counts each packet for the sending and the receiving end.
 func (o *Objects) TCTagProgram(tag, l3 uint32, hook Hook) (*ebpf.Program, error) {
+	if !o.tailCalls {
+		return nil, errors.New("network-graph: TCTagProgram needs the tail-call variant (Options.TailCalls)")
+	}
 	if tag > 1<<31-1 {
 		return nil, fmt.Errorf("namespace tag %d out of range", tag)
 	}

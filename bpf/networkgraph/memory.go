@@ -16,7 +16,8 @@ const (
 	progOverhead   = 64 << 10
 )
 
-// numMaps and numProgs are the maps and programs Load creates.
+// numMaps and numProgs are the most maps and programs Load creates (the
+// tail-call variant's; the tag-free one has two maps fewer).
 const (
 	numMaps  = 9
 	numProgs = 3

@@ -79,7 +79,9 @@ func TestMemoryEstimate(t *testing.T) {
 		}
 		var sum uint64
 		for _, m := range []*ebpf.Map{o.ClockSample, o.Counters, o.Edges, o.Entry, o.EntryTc, o.FlowCache, o.Flows, o.FreeIds, o.Stats} {
-			sum += memlock(t, m)
+			if m != nil { // the other variant's
+				sum += memlock(t, m)
+			}
 		}
 		objs.Close()
 		est := MemoryEstimate(opts, ncpu)

@@ -6,17 +6,34 @@
 // watched network namespace into the edges map, never copying a packet to
 // user space. It has two entry points sharing one body:
 //
-//   - network_graph_tc, run at TCX ingress and egress of every interface of
-//     the namespace (the default: it sees each packet in place, at no cost
-//     beyond its own instructions);
-//   - network_graph, a socket filter on an AF_PACKET (SOCK_DGRAM, ETH_P_ALL)
-//     socket in the namespace (for kernels without TCX; the packet tap
-//     costs a clone per transmitted packet).
+//   - network_graph_tcx, run at TCX ingress and egress of every interface
+//     of the namespace (the default: it sees each packet in place, at no
+//     cost beyond its own instructions);
+//   - network_graph_socket, a socket filter on an AF_PACKET (SOCK_DGRAM,
+//     ETH_P_ALL) socket in the namespace (for kernels without TCX; the
+//     packet tap costs a clone per transmitted packet).
 //
-// Per namespace (and, at tc, per hook), user space loads a tiny tag
-// program that writes the namespace's tag into skb->cb[0] (at tc also the
-// network header offset into cb[1] and the hook into cb[2]) and
-// tail-calls the matching entry point, which is loaded and verified once.
+// The same two programs are attached in every watched namespace. Each
+// tags a packet with the namespace of the device it is seen on: the low
+// 32 bits of the namespace's cookie, read through the kernel's sk_buff
+// (bpf_cast_to_kern_ctx: Linux 6.2 with BTF). User space reads the same
+// cookie with SO_NETNS_COOKIE. Cookies are handed out in sequence and
+// never reused, so tags differ until 2^32 namespaces have been created
+// (user space refuses a collision). At tc, the programs read the hook
+// (ingress or egress, and loopback) and the network header offset from
+// the sk_buff too.
+//
+// Kernels without that (older, or without BTF) take the tail-call
+// variant: per namespace (and, at tc, per hook), user space loads a tiny
+// tag program that writes the namespace's tag into skb->cb[0] (at tc also
+// the network header offset into cb[1] and the hook into cb[2]) and
+// tail-calls network_graph or network_graph_tc through the ProgramArray
+// entry or entry_tc. A ProgramArray can outlive everything that used it:
+// Linux clears it in a work item when its last user reference goes, and
+// when a user reference is taken and dropped again meanwhile (anyone
+// opening the map by ID: bpftool map show), the second clear takes a map
+// reference that is never put back, and the map stays in the kernel for
+// good. Where the kernel allows it, the tag-free programs avoid it.
 //
 // Loopback is hooked at egress only: every packet it transmits, the same
 // device receives in the same namespace, so one run counts the packet for
@@ -32,6 +49,7 @@
 #include <linux/in6.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
 #include "networkgraph.h"
 
@@ -169,6 +187,47 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } entry_tc SEC(".maps");
+
+/* The kernel's own structures, as far as the tag-free programs read them:
+ * the ___ng suffix keeps the names apart from any header, CO-RE matches
+ * them to the running kernel's by name (BTF) and fixes the offsets. */
+struct net___ng {
+	__u64 net_cookie;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net___ng *net;
+} __attribute__((preserve_access_index)) possible_net_t___ng;
+
+struct net_device___ng {
+	possible_net_t___ng nd_net;
+	unsigned int flags;
+} __attribute__((preserve_access_index));
+
+struct sk_buff___ng {
+	struct net_device___ng *dev;
+	__u8 tc_at_ingress : 1;
+	__u16 network_header;
+	__u16 mac_header;
+} __attribute__((preserve_access_index));
+
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+#define NG_IFF_LOOPBACK 0x8
+
+/* device_tag is the tag of the namespace of the device skb is seen on:
+ * the low 32 bits of its cookie (no map lookup: this runs for every
+ * packet). k is skb as the kernel's sk_buff. A NULL pointer on the way
+ * reads as 0 (the kernel guards these loads), which no namespace has as
+ * its cookie. */
+static __always_inline int device_tag(struct sk_buff___ng *k, __u32 *tag)
+{
+	__u64 cookie = k->dev->nd_net.net->net_cookie;
+	if (!cookie)
+		return -1;
+	*tag = (__u32)cookie;
+	return 0;
+}
 
 static __always_inline void count(enum stat stat, __u64 n)
 {
@@ -539,28 +598,46 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 	ev->last_seen = now;
 }
 
-SEC("socket")
-int network_graph(struct __sk_buff *skb)
+/* socket_run counts a packet seen by a packet socket in the namespace
+ * tagged tag. */
+static __always_inline int socket_run(struct __sk_buff *skb, __u32 tag)
 {
 	__u32 pkt_type = skb->pkt_type;
 	struct packet p = {};
 	if ((pkt_type != PACKET_HOST && pkt_type != PACKET_OUTGOING) ||
 	    parse_socket(skb, &p) < 0)
 		return 0;
-	p.fk.netns = skb->cb[0];
+	p.fk.netns = tag;
 	if (pkt_type == PACKET_HOST)
 		turn_around(&p);
 	account(skb, &p, 0, pkt_type == PACKET_OUTGOING);
 	return 0; /* copy nothing to the socket */
 }
 
-/* cb[0] is the namespace tag, cb[1] the network header offset, cb[2] the
- * hook (enum hook); set by the tag program of the hook. */
-SEC("tc")
-int network_graph_tc(struct __sk_buff *skb)
+/* The tail-call variant's socket program: cb[0] is the namespace tag, set
+ * by the tag program. */
+SEC("socket")
+int network_graph(struct __sk_buff *skb)
 {
-	__u32 l3 = skb->cb[1];
-	__u32 hook = skb->cb[2];
+	return socket_run(skb, skb->cb[0]);
+}
+
+/* The tag-free socket program: the same in every namespace. */
+SEC("socket")
+int network_graph_socket(struct __sk_buff *skb)
+{
+	__u32 pkt_type = skb->pkt_type, tag;
+	if (pkt_type != PACKET_HOST && pkt_type != PACKET_OUTGOING)
+		return 0;
+	if (device_tag(bpf_cast_to_kern_ctx(skb), &tag) < 0)
+		return 0;
+	return socket_run(skb, tag);
+}
+
+/* tc_run counts a packet seen at tc hook hook in the namespace tagged
+ * tag, whose network header is at offset l3. */
+static __always_inline int tc_run(struct __sk_buff *skb, __u32 tag, __u32 l3, __u32 hook)
+{
 	struct packet p = {};
 	l3 = l3 > 64 ? 64 : l3;
 	/* At ingress, only what is for this host, as the packet socket. */
@@ -573,7 +650,7 @@ int network_graph_tc(struct __sk_buff *skb)
 	} else if (parse_tc(skb, l3, &p) < 0) {
 		return TCX_NEXT;
 	}
-	p.fk.netns = skb->cb[0];
+	p.fk.netns = tag;
 	int outgoing = hook != HOOK_INGRESS;
 	if (!outgoing)
 		turn_around(&p);
@@ -588,6 +665,38 @@ int network_graph_tc(struct __sk_buff *skb)
 		outgoing = 0;
 	}
 	return TCX_NEXT;
+}
+
+/* The tail-call variant's tc program: cb[0] is the namespace tag, cb[1]
+ * the network header offset, cb[2] the hook (enum hook); set by the tag
+ * program of the hook. */
+SEC("tc")
+int network_graph_tc(struct __sk_buff *skb)
+{
+	return tc_run(skb, skb->cb[0], skb->cb[1], skb->cb[2]);
+}
+
+/* The tag-free tc program, the same at every hook of every namespace: the
+ * hook is ingress or egress as the kernel says (loopback: its egress,
+ * where user space attaches it alone), the network header follows the
+ * link-layer header (none on an L3 device). */
+SEC("tc")
+int network_graph_tcx(struct __sk_buff *skb)
+{
+	struct sk_buff___ng *k = bpf_cast_to_kern_ctx(skb);
+	__u32 tag, hook;
+	if (device_tag(k, &tag) < 0)
+		return TCX_NEXT;
+	if (BPF_CORE_READ_BITFIELD(k, tc_at_ingress))
+		hook = HOOK_INGRESS;
+	else if (k->dev->flags & NG_IFF_LOOPBACK)
+		hook = HOOK_LOOPBACK;
+	else
+		hook = HOOK_EGRESS;
+	__u32 l3 = (__u16)(k->network_header - k->mac_header);
+	if (l3 > 64) /* no link-layer header we know of */
+		return TCX_NEXT;
+	return tc_run(skb, tag, l3, hook);
 }
 
 /* clock_sample[0] is jiffies and clock_sample[1] CLOCK_MONOTONIC at tick

@@ -73,20 +73,22 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	networkgraphMapClockSample        = "clock_sample"
-	networkgraphMapCounters           = "counters"
-	networkgraphMapEdges              = "edges"
-	networkgraphMapEntry              = "entry"
-	networkgraphMapEntryTc            = "entry_tc"
-	networkgraphMapFlowCache          = "flow_cache"
-	networkgraphMapFlows              = "flows"
-	networkgraphMapFreeIds            = "free_ids"
-	networkgraphMapStats              = "stats"
-	networkgraphProgNetworkGraph      = "network_graph"
-	networkgraphProgNetworkGraphClock = "network_graph_clock"
-	networkgraphProgNetworkGraphTc    = "network_graph_tc"
-	networkgraphVarMaxEdges           = "max_edges"
-	networkgraphVarNextEdgeId         = "next_edge_id"
+	networkgraphMapClockSample         = "clock_sample"
+	networkgraphMapCounters            = "counters"
+	networkgraphMapEdges               = "edges"
+	networkgraphMapEntry               = "entry"
+	networkgraphMapEntryTc             = "entry_tc"
+	networkgraphMapFlowCache           = "flow_cache"
+	networkgraphMapFlows               = "flows"
+	networkgraphMapFreeIds             = "free_ids"
+	networkgraphMapStats               = "stats"
+	networkgraphProgNetworkGraph       = "network_graph"
+	networkgraphProgNetworkGraphClock  = "network_graph_clock"
+	networkgraphProgNetworkGraphSocket = "network_graph_socket"
+	networkgraphProgNetworkGraphTc     = "network_graph_tc"
+	networkgraphProgNetworkGraphTcx    = "network_graph_tcx"
+	networkgraphVarMaxEdges            = "max_edges"
+	networkgraphVarNextEdgeId          = "next_edge_id"
 )
 
 // loadNetworkgraph returns the embedded CollectionSpec for networkgraph.
@@ -131,9 +133,11 @@ type networkgraphSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphProgramSpecs struct {
-	NetworkGraph      *ebpf.ProgramSpec `ebpf:"network_graph"`
-	NetworkGraphClock *ebpf.ProgramSpec `ebpf:"network_graph_clock"`
-	NetworkGraphTc    *ebpf.ProgramSpec `ebpf:"network_graph_tc"`
+	NetworkGraph       *ebpf.ProgramSpec `ebpf:"network_graph"`
+	NetworkGraphClock  *ebpf.ProgramSpec `ebpf:"network_graph_clock"`
+	NetworkGraphSocket *ebpf.ProgramSpec `ebpf:"network_graph_socket"`
+	NetworkGraphTc     *ebpf.ProgramSpec `ebpf:"network_graph_tc"`
+	NetworkGraphTcx    *ebpf.ProgramSpec `ebpf:"network_graph_tcx"`
 }
 
 // networkgraphMapSpecs contains maps before they are loaded into the kernel.
@@ -216,16 +220,20 @@ type networkgraphVariables struct {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphPrograms struct {
-	NetworkGraph      *ebpf.Program `ebpf:"network_graph"`
-	NetworkGraphClock *ebpf.Program `ebpf:"network_graph_clock"`
-	NetworkGraphTc    *ebpf.Program `ebpf:"network_graph_tc"`
+	NetworkGraph       *ebpf.Program `ebpf:"network_graph"`
+	NetworkGraphClock  *ebpf.Program `ebpf:"network_graph_clock"`
+	NetworkGraphSocket *ebpf.Program `ebpf:"network_graph_socket"`
+	NetworkGraphTc     *ebpf.Program `ebpf:"network_graph_tc"`
+	NetworkGraphTcx    *ebpf.Program `ebpf:"network_graph_tcx"`
 }
 
 func (p *networkgraphPrograms) Close() error {
 	return _NetworkgraphClose(
 		p.NetworkGraph,
 		p.NetworkGraphClock,
+		p.NetworkGraphSocket,
 		p.NetworkGraphTc,
+		p.NetworkGraphTcx,
 	)
 }
 

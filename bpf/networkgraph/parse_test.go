@@ -81,7 +81,7 @@ func ip6(proto byte, src, dst netip.Addr, ext [][]byte, payload []byte) []byte {
 // else through the general one; both must agree with the socket filter.
 func TestParse(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	objs, err := Load(Options{MaxEdges: 256, MaxFlows: 256})
+	objs, err := Load(Options{MaxEdges: 256, MaxFlows: 256, TailCalls: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,10 +25,13 @@ import (
 // with.
 type attachment struct {
 	target gadget.Target
-	tag    uint32
-	sock   *os.File     // attach=packet
-	links  []link.Link  // attach=tcx: the TCX hooks of each interface (tcHooks)
-	addrs  []netip.Addr // the namespace's own addresses, for local enrichment
+	// tag: with the tail-call variant, a number of this instance's; with
+	// the tag-free programs, the one they give the namespace
+	// (ngbpf.NetnsTag of its cookie), set by netnsTagLocked.
+	tag   uint32
+	sock  *os.File     // attach=packet
+	links []link.Link  // attach=tcx: the TCX hooks of each interface (tcHooks)
+	addrs []netip.Addr // the namespace's own addresses, for local enrichment
 	// attach=tcx: the interfaces hooked, by index, and the netlink socket
 	// reporting new ones.
 	hooked     map[int]bool
@@ -57,9 +60,11 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 	if t.ID == "" || t.NetnsPath == "" {
 		return fmt.Errorf("network-graph: target %+v: ID and NetnsPath are required", t)
 	}
-	in.nextTag++
-	tag := in.nextTag
-	a := &attachment{target: t, tag: tag}
+	a := &attachment{target: t}
+	if in.objs.TailCalls() {
+		in.nextTag++
+		a.tag = in.nextTag
+	}
 	var err error
 	if in.opts.Attach == AttachTCX {
 		err = in.attachTCX(a)
@@ -76,8 +81,8 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 		return fmt.Errorf("attach to %s (%s): %w", t.Pod, t.NetnsPath, err)
 	}
 	in.byID[t.ID] = a
-	in.byTag[tag] = a
-	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", tag, "mode", in.opts.Attach)
+	in.byTag[a.tag] = a
+	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", a.tag, "mode", in.opts.Attach)
 	return nil
 }
 
@@ -107,6 +112,9 @@ func (in *instance) attachTCX(a *attachment) error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := in.netnsTagLocked(a, int(a.linkEvents.Fd())); err != nil {
 		return err
 	}
 	if err := in.hookInterfacesLocked(a); err != nil {
@@ -180,6 +188,9 @@ func (in *instance) hookInterfacesLocked(a *attachment) error {
 		}
 	}()
 	prog := func(k tcHook) (*ebpf.Program, error) {
+		if !in.objs.TailCalls() {
+			return in.objs.TCProgram(), nil // shared, not closed here
+		}
 		if p, ok := progs[k]; ok {
 			return p, nil
 		}
@@ -242,15 +253,11 @@ func tcHooks(ifi net.Interface) []tcHook {
 	}
 }
 
-// attachPacket opens a packet socket in a's namespace with a tag program
-// as its filter.
+// attachPacket opens a packet socket in a's namespace with the shared
+// socket filter (or, with the tail-call variant, a tag program) as its
+// filter.
 func (in *instance) attachPacket(a *attachment) error {
-	prog, err := in.objs.TagProgram(a.tag)
-	if err != nil {
-		return err
-	}
-	defer prog.Close()
-	err = containers.InNetns(a.target.NetnsPath, func() error {
+	err := containers.InNetns(a.target.NetnsPath, func() error {
 		// Protocol 0: the socket receives nothing until the filter is on.
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 		if err != nil {
@@ -263,7 +270,48 @@ func (in *instance) attachPacket(a *attachment) error {
 	if err != nil {
 		return err
 	}
+	if !in.objs.TailCalls() {
+		if err := in.netnsTagLocked(a, int(a.sock.Fd())); err != nil {
+			return err
+		}
+		return attachFilter(int(a.sock.Fd()), in.objs.SocketProgram().FD())
+	}
+	prog, err := in.objs.TagProgram(a.tag)
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
 	return attachFilter(int(a.sock.Fd()), prog.FD())
+}
+
+// netnsTagLocked sets a's tag to the one the tag-free programs give its
+// namespace (nothing to do with the tail-call variant, whose tag programs
+// carry an instance's number). fd is a socket opened in the namespace:
+// its SO_NETNS_COOKIE names the namespace. A namespace is watched once per
+// trace: a second target in a namespace already watched is refused by
+// name. A namespace whose hooks are still closing (its target removed a
+// moment ago) is waited for: its edges are deleted once they are closed
+// (forgetLocked), and the new attachment's must not go with them.
+func (in *instance) netnsTagLocked(a *attachment, fd int) error {
+	if in.objs.TailCalls() {
+		return nil
+	}
+	cookie, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if err != nil {
+		return fmt.Errorf("read the network namespace cookie (SO_NETNS_COOKIE): %w", err)
+	}
+	tag := ngbpf.NetnsTag(cookie)
+	for in.closing[tag] && !in.stopped {
+		in.forgotten.Wait()
+	}
+	if in.stopped {
+		return errors.New("network-graph: instance stopped")
+	}
+	if o, ok := in.byTag[tag]; ok {
+		return fmt.Errorf("network namespace %s is already watched by this trace as %s (pod %q)", a.target.NetnsPath, o.target.NetnsPath, o.target.Pod)
+	}
+	a.tag = tag
+	return nil
 }
 
 // attachFilter attaches the program, keeps the receive queue minimal (the
@@ -313,6 +361,7 @@ func (in *instance) detachLocked(a *attachment) {
 // reuse their ids (ngbpf.Objects.DeleteEdges).
 func (in *instance) forgetLocked(tag uint32) error {
 	delete(in.closing, tag)
+	in.forgotten.Broadcast()
 	var gone []ngbpf.EdgeKey
 	for k := range in.last {
 		if k.Netns == tag {

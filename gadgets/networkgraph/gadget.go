@@ -25,11 +25,13 @@ import (
 // its Kubernetes enrichment.
 func Info() *gadget.Info {
 	info := spec.Info()
+	kbtf := &kernelBTF{}
 	info.New = func(cfg gadget.Config) (gadget.Instance, error) {
 		in, err := newInstance(cfg)
 		if err != nil {
 			return nil, err
 		}
+		in.kernelBTF = kbtf
 		return in, nil
 	}
 	info.KernelMemory = kernelMemory

@@ -33,12 +33,15 @@ type instance struct {
 	byTag   map[uint32]*attachment
 	// closing are the tags of detached namespaces whose hooks are being
 	// closed: their edges are deleted (and their ids reused) only after.
-	closing  map[uint32]bool
-	pending  []gadget.Target
-	last     map[ngbpf.EdgeKey]ngbpf.EdgeValue
-	stats    [ngbpf.NumStats]uint64
-	cancel   context.CancelFunc
-	drainErr chan error
+	closing map[uint32]bool
+	// forgotten is signalled when a closing tag is forgotten (or the
+	// instance stops): an attachment of the same namespace waits for it.
+	forgotten *sync.Cond
+	pending   []gadget.Target
+	last      map[ngbpf.EdgeKey]ngbpf.EdgeValue
+	stats     [ngbpf.NumStats]uint64
+	cancel    context.CancelFunc
+	drainErr  chan error
 	// watchers are the goroutines following new interfaces (attach=tcx),
 	// and linkBufs the buffers they read netlink messages into (*[]byte).
 	watchers sync.WaitGroup
@@ -46,6 +49,12 @@ type instance struct {
 	// linkRcvBuf, when set, is the receive buffer of the netlink sockets
 	// reporting new interfaces (tests shrink it to make them overrun).
 	linkRcvBuf int
+	// kernelBTF is the gadget's kernel BTF, shared by its running traces
+	// (nil: decoded for this trace alone).
+	kernelBTF *kernelBTF
+	// tailCalls loads the tail-call variant where the tag-free programs
+	// would load (tests: ngbpf.Options.TailCalls).
+	tailCalls bool
 }
 
 func newInstance(cfg gadget.Config) (*instance, error) {
@@ -72,6 +81,7 @@ func newInstance(cfg gadget.Config) (*instance, error) {
 		closing: map[uint32]bool{},
 		last:    map[ngbpf.EdgeKey]ngbpf.EdgeValue{},
 	}
+	in.forgotten = sync.NewCond(&in.mu)
 	in.linkBufs.New = func() any {
 		b := make([]byte, 16<<10)
 		return &b
@@ -90,11 +100,23 @@ func (in *instance) Start(ctx context.Context) error {
 	if in.stopped {
 		return fmt.Errorf("network-graph: instance already stopped; create a new one")
 	}
-	objs, err := ngbpf.Load(ngbpf.Options{MaxEdges: in.opts.MaxEdges})
+	opts := ngbpf.Options{MaxEdges: in.opts.MaxEdges, TailCalls: in.tailCalls}
+	if in.kernelBTF != nil {
+		opts.KernelBTF = in.kernelBTF.acquire()
+	}
+	objs, err := ngbpf.Load(opts)
 	if err != nil {
+		if in.kernelBTF != nil {
+			in.kernelBTF.release()
+		}
 		return err
 	}
 	in.objs = objs
+	if err := objs.TagFreeError(); err != nil {
+		// Works, at the cost of a ProgramArray and a tag program per
+		// namespace (bpf/networkgraph: Load).
+		in.log.Warn("network-graph: this kernel does not run the tag-free programs: using tail calls", "error", err)
+	}
 	in.started = true
 	in.cfg.Metrics.Set(metricMapCapacity, float64(in.opts.MaxEdges))
 	pending := in.pending
@@ -109,7 +131,7 @@ func (in *instance) Start(ctx context.Context) error {
 	in.cancel = cancel
 	in.drainErr = make(chan error, 1)
 	go func() { in.drainErr <- in.drainLoop(dctx) }()
-	in.log.Info("network-graph started", "interval", in.opts.Interval, "max_edges", in.opts.MaxEdges)
+	in.log.Info("network-graph started", "interval", in.opts.Interval, "max_edges", in.opts.MaxEdges, "tail_calls", objs.TailCalls())
 	return nil
 }
 
@@ -212,6 +234,7 @@ func (in *instance) Stop(ctx context.Context) error {
 		return nil
 	}
 	in.stopped = true
+	in.forgotten.Broadcast()
 	cancel, drainErr := in.cancel, in.drainErr
 	in.mu.Unlock()
 
@@ -250,6 +273,9 @@ func (in *instance) closeLocked() {
 	if in.objs != nil {
 		in.objs.Close()
 		in.objs = nil
+		if in.kernelBTF != nil {
+			in.kernelBTF.release()
+		}
 	}
 }
 

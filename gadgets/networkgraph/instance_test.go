@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -69,12 +70,23 @@ func target(t *testing.T, ns *testenv.Netns) gadget.Target {
 func startInstance(t *testing.T, params map[string]string) (*instance, *recorder) {
 	t.Helper()
 	rec := &recorder{}
+	mode, tailCalls := strings.CutSuffix(params[ParamAttach], tailCallsSuffix)
+	if tailCalls {
+		params = maps.Clone(params)
+		params[ParamAttach] = mode
+	}
 	in, err := newInstance(gadget.Config{Node: "testnode", Parameters: params, Emit: rec.emit})
 	if err != nil {
 		t.Fatal(err)
 	}
+	in.tailCalls = tailCalls
 	return in, rec
 }
+
+// tailCallsSuffix on an attach mode of attachModes has startInstance load
+// the tail-call variant (per-namespace tag programs) instead of the
+// tag-free programs.
+const tailCallsSuffix = "+tail-calls"
 
 func hostPort(a netip.Addr, port int) string {
 	return netip.AddrPortFrom(a, uint16(port)).String()
@@ -93,7 +105,7 @@ func (w edgeWant) key() string {
 
 // attachModes are the ways the program can see the packets; the tests of
 // the edges run for each.
-var attachModes = []string{AttachTCX, AttachPacket}
+var attachModes = []string{AttachTCX, AttachPacket, AttachTCX + tailCallsSuffix, AttachPacket + tailCallsSuffix}
 
 func TestNetworkGraphEdges(t *testing.T) {
 	testenv.RequirePrivileged(t)
@@ -530,5 +542,64 @@ func TestNetworkGraphRelabel(t *testing.T) {
 	if named == 0 || old != 0 {
 		t.Errorf("edges: %d packets under %s, %d under %s; want all under the new name: %s",
 			named, a.Name(), old, first.Pod, types.EventsString(rec.all()))
+	}
+}
+
+// TestNetworkGraphOneAttachmentPerNetns checks that a trace watches a
+// namespace once: a second target in a namespace already watched is
+// refused by name, and one added while the first is being removed waits
+// for its hooks to close, then counts under its own labels (the removed
+// one's edges are deleted when its hooks are closed, not the new one's).
+func TestNetworkGraphOneAttachmentPerNetns(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	for _, mode := range []string{AttachTCX, AttachPacket} {
+		t.Run(mode, func(t *testing.T) {
+			a := testenv.NewNetns(t, "a")
+			b := testenv.NewNetns(t, "b")
+			l := testenv.Link(t, a, b)
+			in, rec := startInstance(t, map[string]string{ParamInterval: "100ms", ParamAttach: mode})
+			ctx := context.Background()
+			if err := in.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { in.Stop(ctx) })
+			first := target(t, a)
+			if err := in.AddTarget(ctx, first); err != nil {
+				t.Fatal(err)
+			}
+			again := first
+			again.ID, again.Pod = first.ID+"-again", "again"
+			if err := in.AddTarget(ctx, again); err == nil || !strings.Contains(err.Error(), "already watched") {
+				t.Fatalf("second target in the same namespace: %v, want an error saying it is already watched", err)
+			}
+			removed := make(chan error, 1)
+			go func() { removed <- in.RemoveTarget(ctx, first.ID) }()
+			for {
+				in.mu.Lock()
+				closing := len(in.closing) > 0 || in.byID[first.ID] == nil
+				in.mu.Unlock()
+				if closing {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if err := in.AddTarget(ctx, again); err != nil {
+				t.Fatal(err)
+			}
+			in.mu.Lock()
+			closing := len(in.closing)
+			in.mu.Unlock()
+			if closing > 0 {
+				t.Error("the namespace was attached again while its previous hooks were closing: forgetting them deletes the new edges")
+			}
+			if err := <-removed; err != nil {
+				t.Fatal(err)
+			}
+			b.UDPEchoServer(t, hostPort(l.B4, 5353))
+			a.UDPExchange(t, hostPort(l.B4, 5353), 3, 100)
+			rec.waitFor(t, "the edge of the namespace under its new labels", func(es []types.Event) bool {
+				return slices.ContainsFunc(es, func(e types.Event) bool { return e.Pod == "again" && e.Port == 5353 })
+			})
+		})
 	}
 }

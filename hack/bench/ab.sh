@@ -19,8 +19,10 @@
 # speed by up to 2× for seconds at a time). The next round swaps them, as
 # egress and ingress cost differently. The kernel's eBPF run-time
 # statistics (hack/bench/tap -mode stats) give each build's ns per run of
-# its ng_tc_tag programs, which include the shared program they tail-call
-# and the statistics' own cost (tens of ns, the same for both). Prints
+# the program it attaches: network_graph_tcx, or on kernels without the
+# tag-free programs its ng_tc_tag programs, which include the shared
+# program they tail-call (which itself then counts no run); both include
+# the statistics' own cost (tens of ns, the same for both). Prints
 # one line per round and the median and geometric mean of the per-round
 # ratios B/A: below 1, B is cheaper. The same build as A and B shows the
 # method's noise: within about 2 % on a 2-core VM, 8 rounds.
@@ -58,10 +60,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	if ((r % 2)); then onA=$GA onB=$GB first=A; else onA=$GB onB=$GA first=B; fi
 	watch "$onA" $A "$TMP/a.log"
 	pa=$BENCH_LAST_PID
-	ids=$("$TMP/tap" -mode ids -prog ng_tc_tag) # the programs of the build on a
+	ids=$("$TMP/tap" -mode ids -prog ng_tc_tag -prog network_graph_tcx) # the programs of the build on a
 	watch "$onB" $B "$TMP/b.log"
 	pb=$BENCH_LAST_PID
-	bench_bg "$TMP/tap" -mode stats -prog ng_tc_tag -ids "$ids" >"$TMP/stats.json" 2>"$TMP/stats.log"
+	bench_bg "$TMP/tap" -mode stats -prog ng_tc_tag -prog network_graph_tcx -ids "$ids" >"$TMP/stats.json" 2>"$TMP/stats.log"
 	ps=$BENCH_LAST_PID
 	bench_wait_for "$TMP/stats.log" 'msg=ready' 20
 	ip netns exec $A taskset -c 0 iperf3 -c 10.99.2.2 -p 5201 -u -b 0 -l 64 -t "$SECS" >/dev/null ||
@@ -69,8 +71,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	bench_stop "$ps" INT
 	bench_stop "$pa" INT
 	bench_stop "$pb" INT
-	na=$(jq -r '."ng_tc_tag@listed".ns_per_run' "$TMP/stats.json")
-	nb=$(jq -r '."ng_tc_tag@others".ns_per_run' "$TMP/stats.json")
+	# Each side's attached programs: those of the two names that ran.
+	side() { jq -r --arg s "$1" '[."ng_tc_tag@\($s)", ."network_graph_tcx@\($s)"] | map(select(. != null and .runs > 0)) | .[0].ns_per_run' "$TMP/stats.json"; }
+	na=$(side listed)
+	nb=$(side others)
 	if [[ $first == A ]]; then nsA=$na nsB=$nb; else nsA=$nb nsB=$na; fi
 	ratio=$(awk -v a="$nsA" -v b="$nsB" 'BEGIN {printf "%.3f", b / a}')
 	ratios+=("$ratio")

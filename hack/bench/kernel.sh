@@ -139,7 +139,7 @@ done
 # difference of their ns per run is network-graph's own work, with the
 # statistics' cost and the machine's state the same on both sides.
 bench_log "kernel: program run-time statistics, network-graph and a trivial program side by side, load $(load_avg)"
-bench_bg "$TMP/tap" -mode stats -prog ng_tc_tag -prog network_graph_tc -prog ng_tag -prog network_graph -prog gbench_trivial >"$OUT/kernel-progstats.json" 2>"$TMP/stats.log"
+bench_bg "$TMP/tap" -mode stats -prog ng_tc_tag -prog network_graph_tcx -prog network_graph_socket -prog ng_tag -prog network_graph -prog gbench_trivial >"$OUT/kernel-progstats.json" 2>"$TMP/stats.log"
 stats_pid=$BENCH_LAST_PID
 bench_wait_for "$TMP/stats.log" 'msg=ready' 20
 bench_bg "$GADGET" run network-graph --netns $A --netns $B -o json --interval 2s >/dev/null 2>"$TMP/gadget.log"

@@ -627,7 +627,11 @@ func (s *soak) killAndRestart() {
 	// file descriptor closes; none of them may outlive it.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		left := held.alive()
+		left, err := held.alive()
+		if err != nil {
+			s.fail("kill %d: %v", s.stats.kills, err)
+			break
+		}
 		if left.count() == 0 {
 			s.stats.objectsFreedAfterKill += held.count()
 			break
@@ -823,7 +827,12 @@ func (s *soak) check() {
 	past := s.heldIDs.minus(f.bpf)
 	var left bpfIDs
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if left = past.alive(); left.count() == 0 || time.Now().After(deadline) {
+		var err error
+		if left, err = past.alive(); err != nil {
+			s.fail("kernel objects after the soak: %v", err)
+			break
+		}
+		if left.count() == 0 || time.Now().After(deadline) {
 			break
 		}
 	}

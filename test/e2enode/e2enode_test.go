@@ -105,7 +105,7 @@ func TestRealNode(t *testing.T) {
 		t.Fatal("E2E_NODE or E2E_NODE_IP is not set: run make e2e-node")
 	}
 
-	before := countBPF(t)
+	before := countBPF(t, true)
 	e.step("baseline: %s", before)
 
 	e.step("kubectl gadget deploy (the manifests as shipped, image %s)", *gadgetdImage)
@@ -166,7 +166,7 @@ func TestRealNode(t *testing.T) {
 	e.checkMetrics(agent)
 
 	e.step("the gadgetd pod deleted mid-trace: the DaemonSet restarts it, the trace resumes, nothing is left behind")
-	running := countBPF(t)
+	running := countBPF(t, true)
 	e.logf("while tracing: %s", running)
 	seen := len(stream.events())
 	e.kubectl("-n", agentNS, "delete", "pod", agent.Name, "--wait=true")
@@ -728,18 +728,27 @@ func (c bpfCount) diff(o bpfCount) string {
 
 // settledBPF counts like countBPF until the count equals want or 15s pass:
 // the kernel frees a closed object after an RCU grace period, and objects a
-// test beside this one just closed are held by no process meanwhile.
+// test beside this one just closed are held by no process meanwhile. It
+// names the objects only once they have settled (see countBPF).
 func settledBPF(t *testing.T, want bpfCount) bpfCount {
 	t.Helper()
-	c := countBPF(t)
+	c := countBPF(t, false)
 	for deadline := time.Now().Add(15 * time.Second); !c.same(want) && time.Now().Before(deadline); {
 		time.Sleep(500 * time.Millisecond)
-		c = countBPF(t)
+		c = countBPF(t, false)
 	}
-	return c
+	if c.same(want) {
+		return c
+	}
+	return countBPF(t, true)
 }
 
-func countBPF(t *testing.T) bpfCount {
+// countBPF counts the kernel's eBPF objects by walking their ID lists;
+// named also opens each program and map by ID to count them by name
+// (bpfCount.diff). Never name while a killed gadgetd's maps may be dying:
+// reopening a ProgramArray whose last user reference just went makes Linux
+// leak it (test/e2e/soak_probe_test.go, bpfIDs.alive).
+func countBPF(t *testing.T, named bool) bpfCount {
 	t.Helper()
 	foreign := foreignBPF()
 	c := bpfCount{names: map[string]int{}}
@@ -753,7 +762,9 @@ func countBPF(t *testing.T) bpfCount {
 		id = next
 		if !foreign["prog_id:"+fmt.Sprint(id)] {
 			c.progs++
-			c.names["prog "+progName(id)]++
+			if named {
+				c.names["prog "+progName(id)]++
+			}
 		}
 	}
 	for id := ebpf.MapID(0); ; {
@@ -766,7 +777,9 @@ func countBPF(t *testing.T) bpfCount {
 		id = next
 		if !foreign["map_id:"+fmt.Sprint(id)] {
 			c.maps++
-			c.names["map "+mapName(id)]++
+			if named {
+				c.names["map "+mapName(id)]++
+			}
 		}
 	}
 	it := new(link.Iterator)
