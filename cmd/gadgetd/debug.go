@@ -28,14 +28,25 @@ func checkDebugAddr(addr string) error {
 	if addr == "0" || addr == "" {
 		return nil
 	}
-	host, _, err := net.SplitHostPort(addr)
+	loopback, err := onLoopback(addr)
 	if err != nil {
 		return usageError{fmt.Errorf("--debug-bind-address %q: want HOST:PORT on loopback, e.g. 127.0.0.1:9443: %w", addr, err)}
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !loopback {
 		return usageError{fmt.Errorf("--debug-bind-address %q: the profiling endpoint is unauthenticated: use a loopback address, e.g. 127.0.0.1:9443", addr)}
 	}
 	return nil
+}
+
+// onLoopback reports whether the listen address addr (HOST:PORT) is on
+// loopback: localhost or a loopback IP; ":PORT" listens everywhere.
+func onLoopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, err
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback()), nil
 }
 
 // debugHandler serves Go's profiles under /debug/pprof/.

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -56,11 +55,11 @@ func (m metricsOptions) validate(addr string) error {
 		}
 		return nil
 	}
-	host, _, err := net.SplitHostPort(addr)
+	loopback, err := onLoopback(addr)
 	if err != nil {
 		return usageError{fmt.Errorf("--metrics-bind-address %q: want HOST:PORT or :PORT, e.g. 127.0.0.1:9442: %w", addr, err)}
 	}
-	if ip := net.ParseIP(host); !m.secure && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !loopback && !m.secure {
 		return usageError{fmt.Errorf("--metrics-bind-address %q: without --metrics-secure the endpoint is unauthenticated: "+
 			"add --metrics-secure (HTTPS, each request's token checked with the API server) or bind to loopback, e.g. 127.0.0.1:9442", addr)}
 	}

@@ -655,7 +655,7 @@ func followOne(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Tra
 		if !follow || ctx.Err() != nil {
 			return err
 		}
-		if err != nil && errors.Is(err, errEmit) {
+		if errors.Is(err, errEmit) {
 			return err
 		}
 		next, err := nextRun(ctx, c, f, tr, agent, err, warn)
