@@ -5,14 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,7 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
-	"github.com/gadgetkit/gadget/framework/registry"
+	"github.com/gadgetkit/gadget/internal/testenv"
 )
 
 // TestAgentMetricsSecure serves the agent's metrics with --metrics-secure
@@ -50,29 +48,9 @@ func TestAgentMetricsSecure(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	token := func(sa string) string {
-		t.Helper()
-		if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authnv1.TokenRequest{}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tr.Status.Token
-	}
-	prometheus, other := token("prometheus"), token("other")
+	prometheus, other := testenv.ServiceAccountToken(t, cs, ns, "prometheus"), testenv.ServiceAccountToken(t, cs, ns, "other")
 
-	reg := &registry.Registry{}
-	if err := reg.Register(counterGadget()); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	reg, addr := counterRegistry(t), freeAddr(t)
 	o := options{nodeName: "node-secure-metrics", metricsAddr: addr, healthAddr: "0",
 		metrics: metricsOptions{trafficLimit: 10, secure: true}}
 	runAgent(t, cfg, o, reg, staticTargets{})

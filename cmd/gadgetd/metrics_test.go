@@ -34,6 +34,27 @@ func counterGadget() *gadget.Info {
 	}
 }
 
+// counterRegistry is a registry of counterGadget alone.
+func counterRegistry(t *testing.T) *registry.Registry {
+	t.Helper()
+	reg := &registry.Registry{}
+	if err := reg.Register(counterGadget()); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 type counterInstance struct{ cfg gadget.Config }
 
 func (c counterInstance) Start(context.Context) error { return nil }
@@ -52,16 +73,7 @@ func (c counterInstance) Stop(context.Context) error                 { return ni
 // deleting the trace takes it out of the count.
 func TestAgentMetrics(t *testing.T) {
 	cfg, c := apiServer(t)
-	reg := &registry.Registry{}
-	if err := reg.Register(counterGadget()); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	reg, addr := counterRegistry(t), freeAddr(t)
 
 	const node = "node-metrics-test"
 	targets := staticTargets{{ID: "pod-a", Namespace: "demo", Pod: "a", NetnsPath: "/a"}, {ID: "pod-b", Namespace: "demo", Pod: "b", NetnsPath: "/b"}}
