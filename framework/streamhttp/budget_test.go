@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -99,12 +101,32 @@ func TestStreamFloodIdleReaders(t *testing.T) {
 	for range readers {
 		idleReader(t, srv, path)
 	}
+	// The late reader reads slowly while the flood runs, 64 KiB every
+	// 100 ms, so that it falls far behind the buffer but always within
+	// the write deadline, however long the flood takes on a loaded
+	// machine; after the flood it reads at full speed.
 	late := get(t, srv, path)
-	sc := bufio.NewScanner(late.Body)
+	slow := &throttledReader{r: late.Body}
+	slow.on.Store(true)
+	sc := bufio.NewScanner(slow)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	if !sc.Scan() || sc.Text() != `{"hello":1}` {
 		t.Fatalf("late reader: first line %q", sc.Text())
 	}
+	lateDone := make(chan lateResult, 1)
+	go func() {
+		var res lateResult
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.Contains(line, `"type":"warn"`) {
+				res.warn = line
+				break
+			}
+			res.events++
+		}
+		res.err = sc.Err()
+		lateDone <- res
+	}()
 	waitFor(t, "51 readers connected", func() bool { return s.Stats().Readers == readers+1 })
 	if resp := get(t, srv, path); resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("reader %d: status %d, want 429", readers+2, resp.StatusCode)
@@ -130,20 +152,13 @@ func TestStreamFloodIdleReaders(t *testing.T) {
 		t.Errorf("heap peaked at %d MiB, more than %d MiB", peak>>20, limit>>20)
 	}
 
-	// The late reader reads on: it is told what it missed, then gets the
-	// newest events.
-	var warn string
-	events := 0
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.Contains(line, `"type":"warn"`) {
-			warn = line
-			break
-		}
-		events++
-	}
+	// The late reader catches up: it is told what it missed, then gets
+	// the newest events.
+	slow.on.Store(false)
+	res := <-lateDone
+	events, warn := res.events, res.warn
 	if !strings.Contains(warn, "stream: missed ") || !strings.Contains(warn, "--stream-bytes") {
-		t.Fatalf("late reader: after %d events, line %q; want a warn event saying what it missed", events, warn)
+		t.Fatalf("late reader: after %d events, line %q (read error: %v); want a warn event saying what it missed", events, warn, res.err)
 	}
 	var w struct{ Message string }
 	_ = json.Unmarshal([]byte(warn), &w)
@@ -172,6 +187,27 @@ func TestStreamFloodIdleReaders(t *testing.T) {
 		t.Errorf("gadget_stream_write_timeouts_total = %v, want the stats' %d (at least %d)", v, st.WriteTimeouts, readers)
 	}
 	r.end()
+}
+
+// lateResult is what the late reader read up to its warn event.
+type lateResult struct {
+	events int
+	warn   string
+	err    error
+}
+
+// throttledReader reads at most 64 KiB per 100 ms while on is set.
+type throttledReader struct {
+	r  io.Reader
+	on atomic.Bool
+}
+
+func (t *throttledReader) Read(p []byte) (int, error) {
+	if t.on.Load() {
+		time.Sleep(100 * time.Millisecond)
+		p = p[:min(len(p), 64<<10)]
+	}
+	return t.r.Read(p)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
