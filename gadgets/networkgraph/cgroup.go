@@ -28,20 +28,31 @@ func attachSockOps(prog *ebpf.Program) (link.Link, error) {
 		return nil, err
 	}
 	if dir == "" {
-		if err := os.MkdirAll(cgroup2Dir, 0o755); err != nil {
-			return nil, fmt.Errorf("mount cgroup2: %w", err)
-		}
-		tmp, err := os.MkdirTemp(cgroup2Dir, "cgroup2-")
-		if err != nil {
-			return nil, fmt.Errorf("mount cgroup2: %w", err)
-		}
-		defer os.Remove(tmp)
-		if err := unix.Mount("cgroup2", tmp, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-			return nil, fmt.Errorf("no cgroup v2 hierarchy mounted, and mounting one on %s failed: %w", tmp, err)
-		}
-		defer unix.Unmount(tmp, unix.MNT_DETACH)
-		dir = tmp
+		return attachSockOpsMounting(prog)
 	}
+	return attachSockOpsAt(prog, dir)
+}
+
+// attachSockOpsMounting mounts the cgroup v2 hierarchy on a private
+// folder, attaches prog to its root and unmounts it.
+func attachSockOpsMounting(prog *ebpf.Program) (link.Link, error) {
+	if err := os.MkdirAll(cgroup2Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("mount cgroup2: %w", err)
+	}
+	tmp, err := os.MkdirTemp(cgroup2Dir, "cgroup2-")
+	if err != nil {
+		return nil, fmt.Errorf("mount cgroup2: %w", err)
+	}
+	defer os.Remove(tmp)
+	if err := unix.Mount("cgroup2", tmp, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return nil, fmt.Errorf("no cgroup v2 hierarchy mounted, and mounting one on %s failed: %w", tmp, err)
+	}
+	defer unix.Unmount(tmp, unix.MNT_DETACH)
+	return attachSockOpsAt(prog, tmp)
+}
+
+// attachSockOpsAt attaches prog to the cgroup dir.
+func attachSockOpsAt(prog *ebpf.Program, dir string) (link.Link, error) {
 	l, err := link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: ebpf.AttachCGroupSockOps, Program: prog})
 	if err != nil {
 		return nil, fmt.Errorf("attach sock_ops to the cgroup v2 root %s: %w", dir, err)

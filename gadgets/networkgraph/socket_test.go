@@ -6,10 +6,16 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	ngbpf "github.com/gadgetkit/gadget/bpf/networkgraph"
 
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 	"github.com/gadgetkit/gadget/internal/testenv"
@@ -260,4 +266,64 @@ func (r *labelledMetrics) get(name string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.gauges[name]
+}
+
+// TestAttachSockOpsMounting attaches the sock_ops program as on a host
+// without a cgroup v2 mount: through a private mount of the hierarchy,
+// gone once attached, and the program counts a connection then.
+func TestAttachSockOpsMounting(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	objs, err := ngbpf.Load(ngbpf.Options{MaxEdges: 64, MaxFlows: 64, Socket: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objs.Close()
+	if !objs.Socket() {
+		t.Fatalf("attach=socket's programs did not load: %v", objs.SocketError())
+	}
+	l, err := attachSockOpsMounting(objs.SockOpsProgram())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mounts), cgroup2Dir+"/cgroup2-") {
+		t.Errorf("the private cgroup2 mount is left behind:\n%s", mounts)
+	}
+	if left, _ := filepath.Glob(cgroup2Dir + "/cgroup2-*"); len(left) > 0 {
+		t.Errorf("mount folders left behind: %v", left)
+	}
+	a := testenv.NewNetns(t, "a")
+	a.TCPEchoServer(t, "127.0.0.1:7000")
+	var tag uint32
+	if err := a.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+		tag = ngbpf.NetnsTag(c)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := objs.WatchNetns(tag); err != nil {
+		t.Fatal(err)
+	}
+	closedExchange(t, a, "127.0.0.1:7000", 10)
+	edges := 0
+	if err := objs.Edges(func(k ngbpf.EdgeKey, v ngbpf.EdgeValue) {
+		if k.Netns == tag && v.Packets > 0 {
+			edges++
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if edges != 2 {
+		t.Errorf("%d edges counted by sock_ops attached through the private mount, want 2 (both ends)", edges)
+	}
 }
