@@ -780,7 +780,7 @@ struct listen_key {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 4096);
 	__type(key, struct listen_key);
 	__type(value, __u8);
 } listening SEC(".maps");
