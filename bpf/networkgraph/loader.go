@@ -619,7 +619,7 @@ func sumEdge(perCPU []EdgeValue) EdgeValue {
 // The caller must have detached every program of the edges' namespaces
 // first: a packet of a flow in the kernel's flow cache reaches its edge's
 // counters by id alone, and would count on whatever edge takes the id next.
-func (o *Objects) DeleteEdges(keys []EdgeKey) error {
+func (o *Objects) DeleteEdges(keys []EdgeKey) (retErr error) {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -628,6 +628,13 @@ func (o *Objects) DeleteEdges(keys []EdgeKey) error {
 		return fmt.Errorf("delete network-graph edges: %w", err)
 	}
 	zero := make([]EdgeValue, ncpu)
+	freed := map[uint32]bool{}
+	defer func() {
+		// Even on an error: the ids freed so far must leave the cache.
+		if err := o.forgetCachedFlows(freed); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
 	for i := range keys {
 		var id uint32
 		if err := o.objs.Edges.Lookup(&keys[i], &id); err != nil {
@@ -647,6 +654,37 @@ func (o *Objects) DeleteEdges(keys []EdgeKey) error {
 		}
 		if err := o.objs.FreeIds.Update(nil, id, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("free network-graph edge id %d: %w", id, err)
+		}
+		freed[id] = true
+	}
+	return nil
+}
+
+// forgetCachedFlows invalidates the flow-cache slots that hold one of the
+// edge ids freed. A namespace attached again has the same tag (its
+// cookie's), so without this a flow of it cached before its detach would
+// count, by id alone, on an edge deleted meanwhile (lost) or on the edge
+// that took the id next (misattributed). The slots of the namespace are
+// idle (its programs are detached): nothing writes them meanwhile.
+func (o *Objects) forgetCachedFlows(freed map[uint32]bool) error {
+	if len(freed) == 0 || o.objs.FlowCache == nil {
+		return nil
+	}
+	n := int(o.objs.FlowCache.MaxEntries())
+	keys := make([]uint32, n)
+	slots := make([]networkgraphFlowCacheSlot, n)
+	var cursor ebpf.MapBatchCursor
+	got, err := o.objs.FlowCache.BatchLookup(&cursor, keys, slots, nil)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("read the network-graph flow cache: %w", err)
+	}
+	for i := range got {
+		if slots[i].Valid == 0 || !freed[slots[i].EdgeId] {
+			continue
+		}
+		slots[i].Valid = 0
+		if err := o.objs.FlowCache.Update(keys[i], &slots[i], ebpf.UpdateExist); err != nil {
+			return fmt.Errorf("invalidate a network-graph flow-cache slot: %w", err)
 		}
 	}
 	return nil

@@ -667,3 +667,61 @@ func TestNetworkGraphOneAttachmentPerNetns(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkGraphReattachKeepsCounting detaches a namespace and attaches
+// it again while one UDP flow (the same socket, the same 4-tuple) goes on:
+// its packets after the new attach are counted too. The namespace has the
+// same tag both times, and the flow was in the kernel's flow cache with
+// the id of an edge deleted at the detach.
+func TestNetworkGraphReattachKeepsCounting(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	a := testenv.NewNetns(t, "a")
+	b := testenv.NewNetns(t, "b")
+	l := testenv.Link(t, a, b)
+	b.UDPEchoServer(t, hostPort(l.B4, 5000))
+	var c net.Conn
+	if err := a.Do(func() (err error) {
+		c, err = net.Dial("udp", hostPort(l.B4, 5000))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exchange := func(n int) {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		for range n {
+			if _, err := c.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	in, rec := startInstance(t, map[string]string{ParamInterval: "1h"})
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Stop(ctx) })
+	ta := target(t, a)
+	for round := range 3 {
+		if err := in.AddTarget(ctx, ta); err != nil {
+			t.Fatal(err)
+		}
+		exchange(5)
+		if err := in.RemoveTarget(ctx, ta.ID); err != nil {
+			t.Fatal(err)
+		}
+		var packets uint64
+		for _, e := range types.Unique(rec.all()) {
+			if e.Pod == a.Name() && e.Proto == "udp" {
+				packets += e.Packets
+			}
+		}
+		if want := uint64(10 * (round + 1)); packets != want {
+			t.Fatalf("after %d attaches: %d packets counted, want %d", round+1, packets, want)
+		}
+	}
+}
