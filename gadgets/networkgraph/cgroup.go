@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -22,33 +23,93 @@ const cgroup2Dir = "/run/gadget"
 // hierarchy's root it finds in /proc/self/mountinfo, or mounts the
 // hierarchy for as long as it takes to attach (the link holds the cgroup,
 // not the mount).
+//
+// In a cgroup namespace of its own (a container's, on a cgroup v2 node),
+// the root a mount shows is the container's cgroup, whose programs see
+// the container's sockets alone. With the host's processes in view
+// (hostPID), it then mounts from a thread in the cgroup namespace of
+// process 1, the node's root; the thread is not reused.
 func attachSockOps(prog *ebpf.Program) (link.Link, error) {
+	if ns := initCgroupNS(); ns != "" {
+		return attachSockOpsMounting(prog, ns)
+	}
 	dir, err := cgroup2Root()
 	if err != nil {
 		return nil, err
 	}
 	if dir == "" {
-		return attachSockOpsMounting(prog)
+		return attachSockOpsMounting(prog, "")
 	}
 	return attachSockOpsAt(prog, dir)
 }
 
-// attachSockOpsMounting mounts the cgroup v2 hierarchy on a private
-// folder, attaches prog to its root and unmounts it.
-func attachSockOpsMounting(prog *ebpf.Program) (link.Link, error) {
-	if err := os.MkdirAll(cgroup2Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("mount cgroup2: %w", err)
+// initCgroupNS returns /proc/1/ns/cgroup when process 1 is in another
+// cgroup namespace than this process, "" when in the same one or when it
+// cannot tell (no host PIDs in view, no permission).
+func initCgroupNS() string {
+	const initNS = "/proc/1/ns/cgroup"
+	var self, init unix.Stat_t
+	if unix.Stat("/proc/self/ns/cgroup", &self) != nil || unix.Stat(initNS, &init) != nil {
+		return ""
 	}
-	tmp, err := os.MkdirTemp(cgroup2Dir, "cgroup2-")
+	if self.Ino == init.Ino && self.Dev == init.Dev {
+		return ""
+	}
+	return initNS
+}
+
+// attachSockOpsMounting mounts the cgroup v2 hierarchy on a private
+// folder (under /run/gadget, or the temporary folder where that is read
+// only), attaches prog to its root and unmounts it. With cgroupNS set, the
+// mount is made from a thread in that cgroup namespace, whose root it
+// then shows.
+func attachSockOpsMounting(prog *ebpf.Program, cgroupNS string) (link.Link, error) {
+	parent := cgroup2Dir
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		parent = os.TempDir()
+	}
+	tmp, err := os.MkdirTemp(parent, "cgroup2-")
 	if err != nil {
 		return nil, fmt.Errorf("mount cgroup2: %w", err)
 	}
 	defer os.Remove(tmp)
-	if err := unix.Mount("cgroup2", tmp, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return nil, fmt.Errorf("no cgroup v2 hierarchy mounted, and mounting one on %s failed: %w", tmp, err)
+	if err := mountCgroup2(tmp, cgroupNS); err != nil {
+		return nil, err
 	}
 	defer unix.Unmount(tmp, unix.MNT_DETACH)
 	return attachSockOpsAt(prog, tmp)
+}
+
+// mountCgroup2 mounts the cgroup v2 hierarchy on dir, from a thread in the
+// cgroup namespace cgroupNS when set.
+func mountCgroup2(dir, cgroupNS string) error {
+	mount := func() error {
+		if err := unix.Mount("cgroup2", dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("no cgroup v2 hierarchy mounted, and mounting one on %s failed: %w", dir, err)
+		}
+		return nil
+	}
+	if cgroupNS == "" {
+		return mount()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread, in another cgroup namespace,
+		// ends with this goroutine.
+		runtime.LockOSThread()
+		f, err := os.Open(cgroupNS)
+		if err != nil {
+			errc <- fmt.Errorf("open the node's cgroup namespace: %w", err)
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWCGROUP); err != nil {
+			errc <- fmt.Errorf("enter the node's cgroup namespace %s: %w", cgroupNS, err)
+			return
+		}
+		errc <- mount()
+	}()
+	return <-errc
 }
 
 // attachSockOpsAt attaches prog to the cgroup dir.

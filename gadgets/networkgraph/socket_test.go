@@ -281,7 +281,7 @@ func TestAttachSockOpsMounting(t *testing.T) {
 	if !objs.Socket() {
 		t.Fatalf("attach=socket's programs did not load: %v", objs.SocketError())
 	}
-	l, err := attachSockOpsMounting(objs.SockOpsProgram())
+	l, err := attachSockOpsMounting(objs.SockOpsProgram(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,5 +325,24 @@ func TestAttachSockOpsMounting(t *testing.T) {
 	}
 	if edges != 2 {
 		t.Errorf("%d edges counted by sock_ops attached through the private mount, want 2 (both ends)", edges)
+	}
+}
+
+// TestMountCgroup2FromNamespace mounts the hierarchy from a thread that
+// entered a cgroup namespace, as gadgetd enters process 1's from a pod's
+// own (here the test's own: the path is exercised, not the difference;
+// process 1's may not be open to the test).
+func TestMountCgroup2FromNamespace(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	dir := t.TempDir()
+	if err := mountCgroup2(dir, "/proc/self/ns/cgroup"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err != nil {
+		t.Errorf("no cgroup v2 hierarchy on %s: %v", dir, err)
+	}
+	if ns := initCgroupNS(); ns != "" {
+		t.Logf("this test runs in another cgroup namespace than process 1: %s", ns)
 	}
 }
