@@ -142,6 +142,11 @@ plugins-goplugin: ## Build the go-plugin formatter csv into bin/plugins/.
 bench: build ## Benchmarks (root): kernel overhead, churn, pipeline, scale; writes docs/benchmarks.md.
 	./hack/bench/bench.sh $(BIN)/gadget docs/benchmarks.md
 
+.PHONY: bench-socket
+bench-socket: build ## network-graph attach=socket vs attach=tcx vs none (root): TCP stream, churn, UDP flood; prints the section (BENCH_SOCKET_SECONDS=20).
+	@out=$${BENCH_OUT:-$$(mktemp -d /tmp/gbench-socket-run.XXXXXX)}; \
+	./hack/bench/socket.sh $(BIN)/gadget $$out $${BENCH_SOCKET_SECONDS:-20} && ./hack/bench/socket-section.sh $$out
+
 .PHONY: bench-recording
 bench-recording: ## Peak RSS of gadget format and advise on a 500 MiB recording (no root; BENCH_RECORDING_BEFORE=REF compares).
 	GO=$(GO) ./hack/bench/recording.sh $$(mktemp -d /tmp/gbench-recording-out.XXXXXX)

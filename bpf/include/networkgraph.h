@@ -19,7 +19,7 @@ struct edge_key {
 
 struct edge_value {
 	__u64 packets;    /* segments, counting each GSO segment */
-	__u64 bytes;      /* bytes at the network layer */
+	__u64 bytes;      /* network-layer bytes on the wire: each segment's headers included */
 	__u64 first_seen; /* jiffies (loader.go converts); 0: never on this CPU */
 	__u64 last_seen;
 };
@@ -43,6 +43,30 @@ struct flow_value {
 	__u8 pad[3];
 };
 
+/* attach=socket: a TCP connection followed at its socket, by socket
+ * cookie (bpf/networkgraph/networkgraph.bpf.c, "attach=socket"). Its
+ * counters are the connection's kernel counters as of the last time they
+ * were counted on its edge: from the handshake on, or, for a connection
+ * found open by the iterator, from when it was found. */
+struct conn {
+	__u32 edge_id;
+	__u32 netns;    /* tag of its netns */
+	__u32 hdr;      /* header bytes per segment: IP + TCP with options */
+	__u8 flags;     /* enum conn_flag */
+	__u8 pkt_type;  /* PACKET_OUTGOING (it connected) or PACKET_HOST (it accepted) */
+	__u8 pad[2];
+	__u32 segs_in;  /* tcp_sock.segs_in */
+	__u32 segs_out; /* tcp_sock.segs_out */
+	__u64 payload;  /* tcp_sock.bytes_received + bytes_acked */
+	__u64 seen;     /* jiffies of the last iterator visit */
+};
+
+/* conn.flags */
+enum conn_flag {
+	CONN_FOUND = 1,   /* found by the iterator, not at its handshake: no close callback */
+	CONN_NO_EDGE = 2, /* the edge map was full: counted as dropped */
+};
+
 /* The TCX hook a tc tag program is attached to (skb->cb[2]). */
 enum hook {
 	HOOK_INGRESS = 0,
@@ -55,7 +79,8 @@ enum stat {
 	STAT_EDGES_DROPPED = 0,  /* packets not counted: edge map full */
 	STAT_TCP_UNTRACKED = 1,  /* TCP packets of connections whose SYN was not seen */
 	STAT_FLOWS_DROPPED = 2,  /* flows not remembered: flow map update failed */
-	STAT_MAX = 3,
+	STAT_CONNS_DROPPED = 3,  /* attach=socket: TCP connections not followed: conns map full */
+	STAT_MAX = 4,
 };
 
 #endif

@@ -3,10 +3,12 @@ package networkgraph
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,6 +33,9 @@ const (
 	StatTCPUntracked = networkgraphStatSTAT_TCP_UNTRACKED
 	// StatFlowsDropped counts flows that could not be remembered.
 	StatFlowsDropped = networkgraphStatSTAT_FLOWS_DROPPED
+	// StatConnsDropped counts TCP connections not followed at their
+	// socket (Options.Socket) because the connection map was full.
+	StatConnsDropped = networkgraphStatSTAT_CONNS_DROPPED
 	// NumStats is the number of counters Stats returns.
 	NumStats = int(networkgraphStatSTAT_MAX)
 )
@@ -64,6 +69,10 @@ const (
 	HookLoopback Hook = 2 // TCX egress of a loopback device: counts both ends
 )
 
+// connFound is CONN_FOUND of enum conn_flag (networkgraph.h): a
+// connection found open by the iterator.
+const connFound = 1
+
 // tcxNext is TCX_NEXT: let the packet go on.
 const tcxNext = -1
 
@@ -74,7 +83,9 @@ type Options struct {
 	// (the default: 512 KiB per CPU), plus about 100 bytes per edge seen.
 	MaxEdges uint32
 	// MaxFlows bounds the flows whose direction is remembered (LRU),
-	// preallocated by Load at about 120 bytes each (65536: 7.5 MiB).
+	// preallocated by Load at about 120 bytes each (65536: 7.5 MiB), and,
+	// with Socket, the TCP connections followed at once (allocated as
+	// they open, about 100 bytes each).
 	// 0 means FlowsFor(MaxEdges).
 	MaxFlows uint32
 	// TailCalls loads the tail-call variant (per-namespace tag programs,
@@ -82,6 +93,12 @@ type Options struct {
 	// load: for tests. Load takes it by itself on kernels without
 	// bpf_cast_to_kern_ctx and BTF (before 6.2).
 	TailCalls bool
+	// Socket loads the programs of attach=socket too: TCP counted per
+	// connection at its socket (SockOpsProgram, ReadConnections), the
+	// packet programs letting TCP packets by. Where the kernel refuses
+	// them, Load loads the packet programs alone, counting TCP too, and
+	// SocketError says why. Never with TailCalls.
+	Socket bool
 	// KernelBTF, when set, keeps the running kernel's BTF, which the
 	// tag-free programs are relocated against, from one Load to the next:
 	// decoding it costs each Load about 40 ms and 4 MB of allocations
@@ -100,6 +117,13 @@ type Objects struct {
 	// why the tag-free one did not load (nil when not tried).
 	tailCalls  bool
 	tagFreeErr error
+	// socket is true when the attach=socket programs are loaded, and
+	// socketErr says why they did not load (nil when not tried).
+	socket    bool
+	socketErr error
+	// iter is the TCP socket iterator's link (ReadConnections), made on
+	// first use.
+	iter *link.Iter
 	// tick is the length of a jiffy in ns: the kernel counts edge times
 	// in jiffies.
 	tick uint64
@@ -121,6 +145,16 @@ type (
 		commonObjects
 		NetworkGraphSocket *ebpf.Program `ebpf:"network_graph_socket"`
 		NetworkGraphTcx    *ebpf.Program `ebpf:"network_graph_tcx"`
+	}
+	// socketObjects are tagFreeObjects with attach=socket's programs,
+	// whose packet programs let TCP by (tcp_at_socket).
+	socketObjects struct {
+		tagFreeObjects
+		Conns               *ebpf.Map     `ebpf:"conns"`
+		Listening           *ebpf.Map     `ebpf:"listening"`
+		Watched             *ebpf.Map     `ebpf:"watched"`
+		NetworkGraphSockops *ebpf.Program `ebpf:"network_graph_sockops"`
+		NetworkGraphIterTcp *ebpf.Program `ebpf:"network_graph_iter_tcp"`
 	}
 	tailCallObjects struct {
 		commonObjects
@@ -166,6 +200,9 @@ func Load(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("set the network-graph edge id count: %w", err)
 	}
 	spec.Maps[networkgraphMapFlows].MaxEntries = opts.MaxFlows
+	// attach=socket's live TCP connections: as many as flows (allocated
+	// as used).
+	spec.Maps[networkgraphMapConns].MaxEntries = opts.MaxFlows
 	// One block of flow-cache slots per CPU.
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -180,6 +217,13 @@ func Load(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("read the kernel tick length (clock_getres CLOCK_MONOTONIC_COARSE = %v): %w", res.Nano(), err)
 	}
 	o := &Objects{tick: uint64(res.Nano())}
+	if opts.Socket && !opts.TailCalls {
+		err := o.loadSocket(spec, opts)
+		if err == nil {
+			return o, nil
+		}
+		o.socketErr = err
+	}
 	if !opts.TailCalls {
 		var tf tagFreeObjects
 		err := spec.Copy().LoadAndAssign(&tf, &ebpf.CollectionOptions{Cache: opts.KernelBTF})
@@ -208,6 +252,29 @@ func Load(opts Options) (*Objects, error) {
 	return o, nil
 }
 
+// loadSocket loads the tag-free programs with attach=socket's, TCP left to
+// the latter.
+func (o *Objects) loadSocket(spec *ebpf.CollectionSpec, opts Options) error {
+	spec = spec.Copy()
+	v, ok := spec.Variables["tcp_at_socket"]
+	if !ok {
+		return errors.New("network-graph eBPF object has no tcp_at_socket variable: regenerate it (make generate-bpf)")
+	}
+	if err := v.Set(uint32(1)); err != nil {
+		return fmt.Errorf("set tcp_at_socket: %w", err)
+	}
+	var so socketObjects
+	if err := spec.LoadAndAssign(&so, &ebpf.CollectionOptions{Cache: opts.KernelBTF}); err != nil {
+		return loadError(err)
+	}
+	so.into(&o.objs)
+	o.objs.NetworkGraphSocket, o.objs.NetworkGraphTcx = so.NetworkGraphSocket, so.NetworkGraphTcx
+	o.objs.Conns, o.objs.Listening, o.objs.Watched = so.Conns, so.Listening, so.Watched
+	o.objs.NetworkGraphSockops, o.objs.NetworkGraphIterTcp = so.NetworkGraphSockops, so.NetworkGraphIterTcp
+	o.socket = true
+	return nil
+}
+
 // loadError says why loading the programs failed.
 func loadError(err error) error {
 	if rel := kernelRelease(); olderThan(rel, minKernelMajor, minKernelMinor) {
@@ -229,6 +296,150 @@ func (o *Objects) TailCalls() bool { return o.tailCalls }
 // TagFreeError is why the tag-free programs did not load, when Load fell
 // back to the tail-call variant (nil when it did not try them).
 func (o *Objects) TagFreeError() error { return o.tagFreeErr }
+
+// Socket reports whether attach=socket's programs are loaded
+// (Options.Socket): attach SockOpsProgram to the cgroup v2 root, call
+// WatchNetns for each namespace and ReadConnections in each at every
+// interval. The packet programs then let TCP by.
+func (o *Objects) Socket() bool { return o.socket }
+
+// SocketError is why attach=socket's programs did not load, when
+// Options.Socket asked for them (nil otherwise).
+func (o *Objects) SocketError() error { return o.socketErr }
+
+// SockOpsProgram is the sock_ops program of attach=socket, for the cgroup
+// v2 root (it counts the connections of watched namespaces alone); nil
+// without Socket. It stays Objects', as SocketProgram.
+func (o *Objects) SockOpsProgram() *ebpf.Program { return o.objs.NetworkGraphSockops }
+
+// WatchNetns has attach=socket's programs follow the TCP connections of
+// the namespace tagged tag (NetnsTag): those whose handshake ends from now
+// on, and, from its next ReadConnections, those open already.
+func (o *Objects) WatchNetns(tag uint32) error {
+	if !o.socket {
+		return errors.New("network-graph: WatchNetns needs attach=socket's programs (Options.Socket)")
+	}
+	if err := o.objs.Watched.Put(tag, uint8(1)); err != nil {
+		return fmt.Errorf("watch network namespace tag %d: %w", tag, err)
+	}
+	return nil
+}
+
+// UnwatchNetns stops counting the connections of the namespace tagged
+// tag. Its connections are forgotten by ForgetConns, which the caller
+// calls once no program run can still hold the old state (after an RCU
+// grace period: closing a TCX link waits for one), before it deletes
+// the namespace's edges.
+func (o *Objects) UnwatchNetns(tag uint32) error {
+	if !o.socket {
+		return nil
+	}
+	if err := o.objs.Watched.Delete(tag); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unwatch network namespace tag %d: %w", tag, err)
+	}
+	return nil
+}
+
+// ReadConnections counts on their edges what the live TCP connections of
+// the calling thread's network namespace did since the last read, and
+// records those open before the namespace was watched (their counters
+// until now are not counted). The caller runs it on a thread in the
+// namespace (the iterator walks the namespace it is opened in); it walks
+// every TCP socket of the namespace once, about 0.2 µs each (see
+// docs/benchmarks.md).
+func (o *Objects) ReadConnections() error {
+	if !o.socket {
+		return errors.New("network-graph: ReadConnections needs attach=socket's programs (Options.Socket)")
+	}
+	if o.iter == nil {
+		it, err := link.AttachIter(link.IterOptions{Program: o.objs.NetworkGraphIterTcp})
+		if err != nil {
+			return fmt.Errorf("create the TCP socket iterator: %w", err)
+		}
+		o.iter = it
+	}
+	rd, err := o.iter.Open()
+	if err != nil {
+		return fmt.Errorf("open the TCP socket iterator: %w", err)
+	}
+	defer rd.Close()
+	// The program writes nothing: reading runs it over every socket.
+	if _, err := io.Copy(io.Discard, rd); err != nil {
+		return fmt.Errorf("run the TCP socket iterator: %w", err)
+	}
+	return nil
+}
+
+// Conns is the number of TCP connections followed at their socket now
+// (attach=socket): open ones, and those found open and not yet swept.
+func (o *Objects) Conns() (int, error) {
+	if !o.socket {
+		return 0, nil
+	}
+	var (
+		n      int
+		cookie uint64
+		c      networkgraphConn
+	)
+	it := o.objs.Conns.Iterate()
+	for it.Next(&cookie, &c) {
+		n++
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("read network-graph connections: %w", err)
+	}
+	return n, nil
+}
+
+// ConnsMark is the kernel's current tick, for SweepConns.
+func (o *Objects) ConnsMark() (uint64, error) {
+	c, err := o.clock()
+	if err != nil {
+		return 0, err
+	}
+	return c.jiffies, nil
+}
+
+// SweepConns forgets the connections of the namespaces tags that were
+// found open by ReadConnections (their close is not seen) and that no
+// ReadConnections has seen since mark (ConnsMark): they are closed.
+func (o *Objects) SweepConns(mark uint64, tags map[uint32]bool) error {
+	return o.deleteConns(func(c *networkgraphConn) bool {
+		return c.Flags&connFound != 0 && c.Seen < mark && tags[c.Netns]
+	})
+}
+
+// ForgetConns forgets the connections of the namespace tagged tag (see
+// UnwatchNetns).
+func (o *Objects) ForgetConns(tag uint32) error {
+	return o.deleteConns(func(c *networkgraphConn) bool { return c.Netns == tag })
+}
+
+func (o *Objects) deleteConns(match func(*networkgraphConn) bool) error {
+	if !o.socket {
+		return nil
+	}
+	var (
+		cookie uint64
+		c      networkgraphConn
+		gone   []uint64
+	)
+	it := o.objs.Conns.Iterate()
+	for it.Next(&cookie, &c) {
+		if match(&c) {
+			gone = append(gone, cookie)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read network-graph connections: %w", err)
+	}
+	for _, k := range gone {
+		if err := o.objs.Conns.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("forget network-graph connection: %w", err)
+		}
+	}
+	return nil
+}
 
 // SocketProgram is the tag-free socket filter, for the packet socket of
 // every namespace; nil for the tail-call variant. It stays Objects': the
@@ -408,7 +619,7 @@ func sumEdge(perCPU []EdgeValue) EdgeValue {
 // The caller must have detached every program of the edges' namespaces
 // first: a packet of a flow in the kernel's flow cache reaches its edge's
 // counters by id alone, and would count on whatever edge takes the id next.
-func (o *Objects) DeleteEdges(keys []EdgeKey) error {
+func (o *Objects) DeleteEdges(keys []EdgeKey) (retErr error) {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -417,6 +628,13 @@ func (o *Objects) DeleteEdges(keys []EdgeKey) error {
 		return fmt.Errorf("delete network-graph edges: %w", err)
 	}
 	zero := make([]EdgeValue, ncpu)
+	freed := map[uint32]bool{}
+	defer func() {
+		// Even on an error: the ids freed so far must leave the cache.
+		if err := o.forgetCachedFlows(freed); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
 	for i := range keys {
 		var id uint32
 		if err := o.objs.Edges.Lookup(&keys[i], &id); err != nil {
@@ -436,6 +654,37 @@ func (o *Objects) DeleteEdges(keys []EdgeKey) error {
 		}
 		if err := o.objs.FreeIds.Update(nil, id, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("free network-graph edge id %d: %w", id, err)
+		}
+		freed[id] = true
+	}
+	return nil
+}
+
+// forgetCachedFlows invalidates the flow-cache slots that hold one of the
+// edge ids freed. A namespace attached again has the same tag (its
+// cookie's), so without this a flow of it cached before its detach would
+// count, by id alone, on an edge deleted meanwhile (lost) or on the edge
+// that took the id next (misattributed). The slots of the namespace are
+// idle (its programs are detached): nothing writes them meanwhile.
+func (o *Objects) forgetCachedFlows(freed map[uint32]bool) error {
+	if len(freed) == 0 || o.objs.FlowCache == nil {
+		return nil
+	}
+	n := int(o.objs.FlowCache.MaxEntries())
+	keys := make([]uint32, n)
+	slots := make([]networkgraphFlowCacheSlot, n)
+	var cursor ebpf.MapBatchCursor
+	got, err := o.objs.FlowCache.BatchLookup(&cursor, keys, slots, nil)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("read the network-graph flow cache: %w", err)
+	}
+	for i := range got {
+		if slots[i].Valid == 0 || !freed[slots[i].EdgeId] {
+			continue
+		}
+		slots[i].Valid = 0
+		if err := o.objs.FlowCache.Update(keys[i], &slots[i], ebpf.UpdateExist); err != nil {
+			return fmt.Errorf("invalidate a network-graph flow-cache slot: %w", err)
 		}
 	}
 	return nil
@@ -457,8 +706,11 @@ func (o *Objects) Stats() ([NumStats]uint64, error) {
 	return out, nil
 }
 
-// Close releases the program and maps.
+// Close releases the programs and maps.
 func (o *Objects) Close() error {
+	if o.iter != nil {
+		o.iter.Close()
+	}
 	return o.objs.Close()
 }
 

@@ -16,8 +16,9 @@ const (
 	progOverhead   = 64 << 10
 )
 
-// numMaps and numProgs are the most maps and programs Load creates (the
-// tail-call variant's; the tag-free one has two maps fewer).
+// numMaps and numProgs are the most maps and programs Load creates
+// without Options.Socket (the tail-call variant's; the tag-free one has two
+// maps fewer).
 const (
 	numMaps  = 9
 	numProgs = 3
@@ -37,6 +38,8 @@ func FlowsFor(maxEdges uint32) uint32 {
 // /proc/PID/fdinfo, TestMemoryEstimate). The default options take about
 // 10.6 MiB on 2 CPUs (the kernel accounts 9.0 MiB for
 // the maps), 7.5 MiB of it the flows map; max-edges=1024 about 0.9 MiB.
+// Options.Socket adds up to 7.7 MiB, nearly all of it its connection map,
+// allocated as connections open (10.6 MiB accounted with none open).
 func MemoryEstimate(opts Options, ncpu int) uint64 {
 	if opts.MaxEdges == 0 {
 		opts.MaxEdges = DefaultMaxEdges
@@ -65,6 +68,16 @@ func MemoryEstimate(opts Options, ncpu int) uint64 {
 	total += 256 * n * slot
 	total += uint64(NumStats) * 8 * n
 	total += numMaps*mapOverhead + numProgs*progOverhead
+	if opts.Socket {
+		// conns: a hash map of up to MaxFlows connections, allocated as
+		// they open; watched (4096 namespaces) and listening (an LRU
+		// map of 4096 ports), preallocated; the sock_ops program and the
+		// iterator.
+		conn := round8(binary.Size(networkgraphConn{}))
+		total += pow2(flows)*htabBucket + flows*(htabElemHeader+8+conn)
+		total += 2 * (4096*htabBucket + 4096*(htabElemHeader+8+8))
+		total += 3*mapOverhead + 2*progOverhead
+	}
 	return total
 }
 

@@ -68,7 +68,7 @@ func TestMemoryEstimate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, opts := range []Options{{}, {MaxEdges: 1024}, {MaxEdges: 100000}} {
+	for _, opts := range []Options{{}, {MaxEdges: 1024}, {MaxEdges: 100000}, {Socket: true}} {
 		objs, err := Load(opts)
 		if err != nil {
 			t.Fatal(err)
@@ -78,14 +78,17 @@ func TestMemoryEstimate(t *testing.T) {
 			t.Errorf("max-edges %d: flows map of %d entries, want %d", opts.MaxEdges, o.Flows.MaxEntries(), want)
 		}
 		var sum uint64
-		for _, m := range []*ebpf.Map{o.ClockSample, o.Counters, o.Edges, o.Entry, o.EntryTc, o.FlowCache, o.Flows, o.FreeIds, o.Stats} {
+		for _, m := range []*ebpf.Map{o.ClockSample, o.Counters, o.Edges, o.Entry, o.EntryTc, o.FlowCache, o.Flows, o.FreeIds, o.Stats, o.Conns, o.Listening, o.Watched} {
 			if m != nil { // the other variant's
 				sum += memlock(t, m)
 			}
 		}
 		objs.Close()
 		est := MemoryEstimate(opts, ncpu)
-		t.Logf("max-edges %d, %d CPUs: kernel accounts %d bytes for the maps, estimate %d", opts.MaxEdges, ncpu, sum, est)
+		if opts.Socket && !objs.Socket() {
+			t.Errorf("attach=socket's programs did not load: %v", objs.SocketError())
+		}
+		t.Logf("socket %v, max-edges %d, %d CPUs: kernel accounts %d bytes for the maps, estimate %d", opts.Socket, opts.MaxEdges, ncpu, sum, est)
 		if est < sum || est > 2*sum {
 			t.Errorf("max-edges %d: estimate %d bytes, kernel maps %d: want between 1 and 2 times", opts.MaxEdges, est, sum)
 		}

@@ -13,6 +13,15 @@
 //     ETH_P_ALL) socket in the namespace (for kernels without TCX; the
 //     packet tap costs a clone per transmitted packet).
 //
+// With attach=socket (the default where the kernel allows it), TCP is
+// counted per connection at its socket instead, and the TCX program lets
+// TCP packets by at once (tcp_at_socket): network_graph_sockops, a
+// sock_ops program on the cgroup v2 root, follows each connection of a
+// watched namespace from its handshake to its close, and
+// network_graph_iter_tcp, a TCP socket iterator run by user space in
+// each watched namespace at every interval, reads the counters of the
+// live ones. See "attach=socket" below.
+//
 // The same two programs are attached in every watched namespace. Each
 // tags a packet with the namespace of the device it is seen on: the low
 // 32 bits of the namespace's cookie, read through the kernel's sk_buff
@@ -96,6 +105,11 @@ struct {
 	__uint(max_entries, 16384);
 	__type(value, __u32);
 } free_ids SEC(".maps");
+
+/* attach=socket: TCP is counted at the socket (network_graph_sockops and
+ * network_graph_iter_tcp), so the packet programs let it by. Set by user
+ * space before loading; the verifier drops the dead branch. */
+volatile const __u32 tcp_at_socket = 0;
 
 /* The number of edge ids, MaxEdges: set by user space before loading. */
 volatile const __u32 max_edges = 16384;
@@ -243,6 +257,7 @@ static __always_inline void count(enum stat stat, __u64 n)
 struct packet {
 	struct flow_key fk;
 	__u8 tcp_flags;
+	__u8 hdr_len; /* network and transport headers, options included */
 };
 
 /* turn_around swaps the local and remote ends of p's flow key. */
@@ -316,10 +331,15 @@ static __always_inline int parse_ipv4_fast(struct __sk_buff *skb, __u32 l3, stru
 		return -1;
 	__u8 proto = ip[9];
 	if (proto == IPPROTO_TCP) {
+		if (tcp_at_socket)
+			return -1;
 		if ((void *)(ip + 34) > end)
 			return 0;
 		p->tcp_flags = ip[33];
-	} else if (proto != IPPROTO_UDP) {
+		p->hdr_len = 20 + (ip[32] >> 4) * 4;
+	} else if (proto == IPPROTO_UDP) {
+		p->hdr_len = 28;
+	} else {
 		return -1;
 	}
 	p->fk.family = 4;
@@ -401,14 +421,22 @@ static __always_inline int parse(struct __sk_buff *skb, int direct, __u32 l3, st
 
 	if (p->fk.proto != IPPROTO_TCP && p->fk.proto != IPPROTO_UDP)
 		return -1;
+	if (p->fk.proto == IPPROTO_TCP && tcp_at_socket)
+		return -1;
 	__u16 ports[2] __attribute__((aligned(4)));
 	if (load(skb, direct, l4, ports, 4) < 0)
 		return -1;
 	p->fk.local_port = bpf_ntohs(ports[0]);
 	p->fk.remote_port = bpf_ntohs(ports[1]);
-	if (p->fk.proto == IPPROTO_TCP &&
-	    load(skb, direct, l4 + 13, &p->tcp_flags, 1) < 0)
-		return -1;
+	__u32 hdr = l4 - l3 + 8;
+	if (p->fk.proto == IPPROTO_TCP) {
+		__u8 doff;
+		if (load(skb, direct, l4 + 12, &doff, 1) < 0 ||
+		    load(skb, direct, l4 + 13, &p->tcp_flags, 1) < 0)
+			return -1;
+		hdr = l4 - l3 + (doff >> 4) * 4;
+	}
+	p->hdr_len = hdr > 255 ? 255 : hdr;
 	return 0;
 }
 
@@ -588,9 +616,11 @@ static __always_inline void account(struct __sk_buff *skb, const struct packet *
 		count(STAT_EDGES_DROPPED, segs);
 		return;
 	}
-	/* Network-layer bytes, as the socket filter sees them (a GSO packet
-	 * has one link-layer header). */
+	/* Network-layer bytes on the wire: a GSO packet carries the headers
+	 * of its first segment alone, each other segment has its own. */
 	__u64 len = skb->len > l3 ? skb->len - l3 : 0;
+	if (segs > 1)
+		len += (segs - 1) * p->hdr_len;
 	ev->packets += segs;
 	ev->bytes += len;
 	if (!ev->first_seen)
@@ -697,6 +727,354 @@ int network_graph_tcx(struct __sk_buff *skb)
 	if (l3 > 64) /* no link-layer header we know of */
 		return TCX_NEXT;
 	return tc_run(skb, tag, l3, hook);
+}
+
+/* ---- attach=socket: TCP per connection, at its socket ----
+ *
+ * network_graph_sockops runs on the cgroup v2 root, for the sockets of
+ * every process: at the end of a handshake (active: this end connected,
+ * the edge is OUTGOING; passive: it accepted, HOST) of a socket in a
+ * watched namespace (watched, by netns cookie tag), it finds or creates
+ * the edge, records the connection in conns by socket cookie, counts its
+ * handshake and asks for the socket's state changes; when the socket
+ * reaches TCP_CLOSE it counts what the connection did since the last read
+ * and forgets it. A connection opened and closed between two intervals is
+ * thus counted whole.
+ *
+ * network_graph_iter_tcp walks the TCP sockets of the namespace user
+ * space runs it in (bpf_iter tcp) and counts, for each connection in
+ * conns, what it did since the last read. A connection of a watched
+ * namespace not in conns was open before the namespace was watched: it is
+ * recorded then, with what it did so far as its baseline (not counted),
+ * its direction from whether a socket of the namespace listens on its
+ * local port (listeners come first in the walk); its close is not seen,
+ * user space forgets it once a walk no longer finds it.
+ *
+ * A connection's segments are the kernel's segs_in + segs_out (each GSO
+ * segment once, as at TCX, retransmissions included) and its bytes its
+ * payload (bytes_received + bytes_acked) plus hdr (IP and TCP header with
+ * options) per segment: the network-layer bytes on the wire. */
+
+/* Watched namespaces, by tag (the low 32 bits of their cookie). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} watched SEC(".maps");
+
+/* The connections followed, by socket cookie. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+/* Listening ports seen by the iterator: {tag, port}. */
+struct listen_key {
+	__u32 netns;
+	__u32 port;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct listen_key);
+	__type(value, __u8);
+} listening SEC(".maps");
+
+/* The kernel's TCP socket as far as read here (CO-RE, as above). */
+struct sock_common___ng {
+	unsigned short skc_family;
+	volatile unsigned char skc_state;
+	__u16 skc_num;
+	__u16 skc_dport;
+	__u32 skc_daddr;
+	struct in6_addr skc_v6_daddr;
+	possible_net_t___ng skc_net;
+} __attribute__((preserve_access_index));
+
+struct tcp_sock___ng {
+	__u16 tcp_header_len;
+	__u32 segs_in;
+	__u32 segs_out;
+	__u64 bytes_received;
+	__u64 bytes_acked;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter_meta___ng {
+	void *seq;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__tcp___ng {
+	struct bpf_iter_meta___ng *meta;
+	struct sock_common___ng *sk_common;
+} __attribute__((preserve_access_index));
+
+/* Handshake segments a socket's counters leave out, by direction: an
+ * accepted socket is created after the SYN, which its listener received,
+ * and counts one segment less than TCX sees for it (TestSocketAndTCXAgree;
+ * the connecting end counts every segment). */
+#define HANDSHAKE_SEGS_IN(pkt_type) ((pkt_type) == PACKET_HOST ? 1 : 0)
+#define HANDSHAKE_SEGS_OUT(pkt_type) 0
+
+#define NG_AF_INET 2
+#define NG_AF_INET6 10
+#define NG_TCP_ESTABLISHED 1
+#define NG_TCP_CLOSE 7
+#define NG_TCP_LISTEN 10
+
+static __always_inline void count_atomic(enum stat stat, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &stat);
+	if (v)
+		__sync_fetch_and_add(v, n); /* not only in softirq: atomic */
+}
+
+/* A TCP connection's end, as the edge key needs it. */
+struct tcp_end {
+	__u32 family;      /* AF_INET or AF_INET6 */
+	__u32 daddr4;      /* AF_INET: remote address */
+	__u32 daddr6[4];   /* AF_INET6: remote address */
+	__u16 local_port;  /* host byte order */
+	__u16 remote_port; /* host byte order */
+};
+
+/* conn_edge finds or creates the edge of connection end e in the
+ * namespace tagged tag, with direction pkt_type, and fills c for it
+ * (edge, header bytes per segment, with tcp_header_len the TCP header
+ * with options). */
+static __always_inline void conn_edge(const struct tcp_end *e, __u32 tag, __u32 pkt_type, __u32 tcp_header_len,
+				      struct conn *c)
+{
+	struct edge_key ek = {};
+	ek.netns = tag;
+	ek.pkt_type = pkt_type;
+	ek.proto = IPPROTO_TCP;
+	ek.port = pkt_type == PACKET_OUTGOING ? e->remote_port : e->local_port;
+	__u32 l3 = 40;
+	if (e->family == NG_AF_INET) {
+		ek.family = 4;
+		*(__u32 *)ek.addr = e->daddr4;
+		l3 = 20;
+	} else if (e->daddr6[0] == 0 && e->daddr6[1] == 0 && e->daddr6[2] == bpf_htonl(0xffff)) {
+		/* IPv4-mapped: an IPv6 socket talking IPv4, whose packets TCX
+		 * counts as IPv4. */
+		ek.family = 4;
+		*(__u32 *)ek.addr = e->daddr6[3];
+		l3 = 20;
+	} else {
+		ek.family = 6;
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			((__u32 *)ek.addr)[i] = e->daddr6[i];
+	}
+	c->netns = tag;
+	c->pkt_type = pkt_type;
+	c->hdr = l3 + (tcp_header_len ? tcp_header_len : 20);
+	__u32 *idp = bpf_map_lookup_elem(&edges, &ek);
+	if (idp) {
+		c->edge_id = *idp;
+	} else if (new_edge(&ek, &c->edge_id) < 0) {
+		c->flags |= CONN_NO_EDGE;
+	}
+}
+
+/* fold counts on c's edge what its connection did since the last fold:
+ * segs_in, segs_out and bytes (received + acked) are its kernel counters
+ * now. Exchanges, not plain stores: the close and an iterator may fold the
+ * same connection at once, and each counts only its own advance. The
+ * segment counters are 32 bits and wrap; their advances are taken modulo
+ * 2^32. */
+static __always_inline void fold(struct conn *c, __u32 segs_in, __u32 segs_out, __u64 bytes, __u64 now)
+{
+	__u32 in0 = __sync_lock_test_and_set(&c->segs_in, segs_in);
+	__u32 out0 = __sync_lock_test_and_set(&c->segs_out, segs_out);
+	__u64 bytes0 = __sync_lock_test_and_set(&c->payload, bytes);
+	__u64 segs = (__u64)(__u32)(segs_in - in0) + (__u32)(segs_out - out0);
+	/* Advances of less than 2^31 only: a racing fold that stored a
+	 * later value reads as a huge one. */
+	if ((__u32)(segs_in - in0) >= 1u << 31 || (__u32)(segs_out - out0) >= 1u << 31)
+		return;
+	__u64 payload = bytes > bytes0 ? bytes - bytes0 : 0;
+	if (segs == 0 && payload == 0)
+		return;
+	if (c->flags & CONN_NO_EDGE) {
+		count_atomic(STAT_EDGES_DROPPED, segs);
+		return;
+	}
+	__u32 id = c->edge_id;
+	struct edge_value *ev = bpf_map_lookup_elem(&counters, &id);
+	if (!ev) {
+		count_atomic(STAT_EDGES_DROPPED, segs);
+		return;
+	}
+	/* This CPU's counters, but sock_ops runs in process context too:
+	 * atomic adds. */
+	__sync_fetch_and_add(&ev->packets, segs);
+	__sync_fetch_and_add(&ev->bytes, payload + segs * c->hdr);
+	if (!ev->first_seen)
+		ev->first_seen = now;
+	ev->last_seen = now;
+}
+
+/* sockops_established records a connection whose handshake just ended,
+ * when its namespace is watched. */
+static __always_inline void sockops_established(struct bpf_sock_ops *skops, __u32 pkt_type)
+{
+	__u32 tag = (__u32)bpf_get_netns_cookie(skops);
+	if (!bpf_map_lookup_elem(&watched, &tag))
+		return;
+	struct tcp_end e = {};
+	e.family = skops->family;
+	e.local_port = skops->local_port;
+	e.remote_port = bpf_ntohl(skops->remote_port);
+	if (e.family == NG_AF_INET) {
+		e.daddr4 = skops->remote_ip4;
+	} else if (e.family == NG_AF_INET6) {
+		e.daddr6[0] = skops->remote_ip6[0];
+		e.daddr6[1] = skops->remote_ip6[1];
+		e.daddr6[2] = skops->remote_ip6[2];
+		e.daddr6[3] = skops->remote_ip6[3];
+	} else {
+		return;
+	}
+	__u32 tcp_header_len = 0;
+	struct bpf_sock *sk = skops->sk;
+	if (sk) {
+		struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(sk);
+		if (tp)
+			tcp_header_len = tp->tcp_header_len;
+	}
+	struct conn c = {};
+	conn_edge(&e, tag, pkt_type, tcp_header_len, &c);
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	if (bpf_map_update_elem(&conns, &cookie, &c, BPF_ANY) < 0) {
+		count_atomic(STAT_CONNS_DROPPED, 1);
+		return;
+	}
+	struct conn *cp = bpf_map_lookup_elem(&conns, &cookie);
+	if (!cp)
+		return;
+	fold(cp, skops->segs_in + HANDSHAKE_SEGS_IN(pkt_type), skops->segs_out + HANDSHAKE_SEGS_OUT(pkt_type),
+	     skops->bytes_received + skops->bytes_acked, bpf_jiffies64());
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+/* sockops_closed counts the rest of a followed connection reaching
+ * TCP_CLOSE, and forgets it. */
+static __always_inline void sockops_closed(struct bpf_sock_ops *skops)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
+	if (!c)
+		return;
+	if (!(c->flags & CONN_FOUND) && bpf_map_lookup_elem(&watched, &c->netns)) {
+		__u32 pkt_type = c->pkt_type;
+		fold(c, skops->segs_in + HANDSHAKE_SEGS_IN(pkt_type), skops->segs_out + HANDSHAKE_SEGS_OUT(pkt_type),
+		     skops->bytes_received + skops->bytes_acked, bpf_jiffies64());
+	}
+	bpf_map_delete_elem(&conns, &cookie);
+}
+
+SEC("sockops")
+int network_graph_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		sockops_established(skops, PACKET_OUTGOING);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		sockops_established(skops, PACKET_HOST);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == NG_TCP_CLOSE)
+			sockops_closed(skops);
+		break;
+	}
+	return 1;
+}
+
+/* established_state reports whether a socket in state has finished its
+ * handshake and is not closed yet. */
+static __always_inline int established_state(__u8 state)
+{
+	switch (state) {
+	case 1:  /* TCP_ESTABLISHED */
+	case 4:  /* TCP_FIN_WAIT1 */
+	case 5:  /* TCP_FIN_WAIT2 */
+	case 8:  /* TCP_CLOSE_WAIT */
+	case 9:  /* TCP_LAST_ACK */
+	case 11: /* TCP_CLOSING */
+		return 1;
+	}
+	return 0;
+}
+
+SEC("iter/tcp")
+int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
+{
+	struct sock_common___ng *skc = ctx->sk_common;
+	if (!skc)
+		return 0;
+	__u32 tag = (__u32)skc->skc_net.net->net_cookie;
+	if (!bpf_map_lookup_elem(&watched, &tag))
+		return 0;
+	__u8 state = skc->skc_state;
+	if (state == NG_TCP_LISTEN) {
+		struct listen_key lk = {.netns = tag, .port = skc->skc_num};
+		__u8 one = 1;
+		bpf_map_update_elem(&listening, &lk, &one, BPF_ANY);
+		return 0;
+	}
+	struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0; /* a request or time-wait socket */
+	__u64 cookie = bpf_get_socket_cookie(skc);
+	__u64 now = bpf_jiffies64();
+	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
+	if (c) {
+		c->seen = now;
+		__u32 pkt_type = c->pkt_type;
+		__u32 in = tp->segs_in, out = tp->segs_out;
+		if (!(c->flags & CONN_FOUND)) {
+			in += HANDSHAKE_SEGS_IN(pkt_type);
+			out += HANDSHAKE_SEGS_OUT(pkt_type);
+		}
+		fold(c, in, out, tp->bytes_received + tp->bytes_acked, now);
+		return 0;
+	}
+	if (!established_state(state))
+		return 0;
+	/* Open before its namespace was watched. */
+	struct tcp_end e = {};
+	e.family = skc->skc_family;
+	e.local_port = skc->skc_num;
+	e.remote_port = bpf_ntohs(skc->skc_dport);
+	if (e.family == NG_AF_INET) {
+		e.daddr4 = skc->skc_daddr;
+	} else if (e.family == NG_AF_INET6) {
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			e.daddr6[i] = skc->skc_v6_daddr.in6_u.u6_addr32[i];
+	} else {
+		return 0;
+	}
+	struct listen_key lk = {.netns = tag, .port = e.local_port};
+	__u32 pkt_type = bpf_map_lookup_elem(&listening, &lk) ? PACKET_HOST : PACKET_OUTGOING;
+	struct conn nc = {};
+	nc.flags = CONN_FOUND;
+	nc.pkt_type = pkt_type;
+	nc.seen = now;
+	nc.segs_in = tp->segs_in;
+	nc.segs_out = tp->segs_out;
+	nc.payload = tp->bytes_received + tp->bytes_acked;
+	conn_edge(&e, tag, pkt_type, tp->tcp_header_len, &nc);
+	if (bpf_map_update_elem(&conns, &cookie, &nc, BPF_NOEXIST) < 0)
+		count_atomic(STAT_CONNS_DROPPED, 1);
+	return 0;
 }
 
 /* clock_sample[0] is jiffies and clock_sample[1] CLOCK_MONOTONIC at tick

@@ -13,6 +13,20 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type networkgraphConn struct {
+	_       structs.HostLayout
+	EdgeId  uint32
+	Netns   uint32
+	Hdr     uint32
+	Flags   uint8
+	PktType uint8
+	Pad     [2]uint8
+	SegsIn  uint32
+	SegsOut uint32
+	Payload uint64
+	Seen    uint64
+}
+
 type networkgraphEdgeKey struct {
 	_       structs.HostLayout
 	Netns   uint32
@@ -60,35 +74,48 @@ type networkgraphFlowValue struct {
 	Pad     [3]uint8
 }
 
+type networkgraphListenKey struct {
+	_     structs.HostLayout
+	Netns uint32
+	Port  uint32
+}
+
 type networkgraphStat uint32
 
 const (
 	networkgraphStatSTAT_EDGES_DROPPED networkgraphStat = 0
 	networkgraphStatSTAT_TCP_UNTRACKED networkgraphStat = 1
 	networkgraphStatSTAT_FLOWS_DROPPED networkgraphStat = 2
-	networkgraphStatSTAT_MAX           networkgraphStat = 3
+	networkgraphStatSTAT_CONNS_DROPPED networkgraphStat = 3
+	networkgraphStatSTAT_MAX           networkgraphStat = 4
 )
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	networkgraphMapClockSample         = "clock_sample"
-	networkgraphMapCounters            = "counters"
-	networkgraphMapEdges               = "edges"
-	networkgraphMapEntry               = "entry"
-	networkgraphMapEntryTc             = "entry_tc"
-	networkgraphMapFlowCache           = "flow_cache"
-	networkgraphMapFlows               = "flows"
-	networkgraphMapFreeIds             = "free_ids"
-	networkgraphMapStats               = "stats"
-	networkgraphProgNetworkGraph       = "network_graph"
-	networkgraphProgNetworkGraphClock  = "network_graph_clock"
-	networkgraphProgNetworkGraphSocket = "network_graph_socket"
-	networkgraphProgNetworkGraphTc     = "network_graph_tc"
-	networkgraphProgNetworkGraphTcx    = "network_graph_tcx"
-	networkgraphVarMaxEdges            = "max_edges"
-	networkgraphVarNextEdgeId          = "next_edge_id"
+	networkgraphMapClockSample          = "clock_sample"
+	networkgraphMapConns                = "conns"
+	networkgraphMapCounters             = "counters"
+	networkgraphMapEdges                = "edges"
+	networkgraphMapEntry                = "entry"
+	networkgraphMapEntryTc              = "entry_tc"
+	networkgraphMapFlowCache            = "flow_cache"
+	networkgraphMapFlows                = "flows"
+	networkgraphMapFreeIds              = "free_ids"
+	networkgraphMapListening            = "listening"
+	networkgraphMapStats                = "stats"
+	networkgraphMapWatched              = "watched"
+	networkgraphProgNetworkGraph        = "network_graph"
+	networkgraphProgNetworkGraphClock   = "network_graph_clock"
+	networkgraphProgNetworkGraphIterTcp = "network_graph_iter_tcp"
+	networkgraphProgNetworkGraphSocket  = "network_graph_socket"
+	networkgraphProgNetworkGraphSockops = "network_graph_sockops"
+	networkgraphProgNetworkGraphTc      = "network_graph_tc"
+	networkgraphProgNetworkGraphTcx     = "network_graph_tcx"
+	networkgraphVarMaxEdges             = "max_edges"
+	networkgraphVarNextEdgeId           = "next_edge_id"
+	networkgraphVarTcpAtSocket          = "tcp_at_socket"
 )
 
 // loadNetworkgraph returns the embedded CollectionSpec for networkgraph.
@@ -133,11 +160,13 @@ type networkgraphSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphProgramSpecs struct {
-	NetworkGraph       *ebpf.ProgramSpec `ebpf:"network_graph"`
-	NetworkGraphClock  *ebpf.ProgramSpec `ebpf:"network_graph_clock"`
-	NetworkGraphSocket *ebpf.ProgramSpec `ebpf:"network_graph_socket"`
-	NetworkGraphTc     *ebpf.ProgramSpec `ebpf:"network_graph_tc"`
-	NetworkGraphTcx    *ebpf.ProgramSpec `ebpf:"network_graph_tcx"`
+	NetworkGraph        *ebpf.ProgramSpec `ebpf:"network_graph"`
+	NetworkGraphClock   *ebpf.ProgramSpec `ebpf:"network_graph_clock"`
+	NetworkGraphIterTcp *ebpf.ProgramSpec `ebpf:"network_graph_iter_tcp"`
+	NetworkGraphSocket  *ebpf.ProgramSpec `ebpf:"network_graph_socket"`
+	NetworkGraphSockops *ebpf.ProgramSpec `ebpf:"network_graph_sockops"`
+	NetworkGraphTc      *ebpf.ProgramSpec `ebpf:"network_graph_tc"`
+	NetworkGraphTcx     *ebpf.ProgramSpec `ebpf:"network_graph_tcx"`
 }
 
 // networkgraphMapSpecs contains maps before they are loaded into the kernel.
@@ -145,6 +174,7 @@ type networkgraphProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphMapSpecs struct {
 	ClockSample *ebpf.MapSpec `ebpf:"clock_sample"`
+	Conns       *ebpf.MapSpec `ebpf:"conns"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Edges       *ebpf.MapSpec `ebpf:"edges"`
 	Entry       *ebpf.MapSpec `ebpf:"entry"`
@@ -152,15 +182,18 @@ type networkgraphMapSpecs struct {
 	FlowCache   *ebpf.MapSpec `ebpf:"flow_cache"`
 	Flows       *ebpf.MapSpec `ebpf:"flows"`
 	FreeIds     *ebpf.MapSpec `ebpf:"free_ids"`
+	Listening   *ebpf.MapSpec `ebpf:"listening"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
+	Watched     *ebpf.MapSpec `ebpf:"watched"`
 }
 
 // networkgraphVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphVariableSpecs struct {
-	MaxEdges   *ebpf.VariableSpec `ebpf:"max_edges"`
-	NextEdgeId *ebpf.VariableSpec `ebpf:"next_edge_id"`
+	MaxEdges    *ebpf.VariableSpec `ebpf:"max_edges"`
+	NextEdgeId  *ebpf.VariableSpec `ebpf:"next_edge_id"`
+	TcpAtSocket *ebpf.VariableSpec `ebpf:"tcp_at_socket"`
 }
 
 // networkgraphObjects contains all objects after they have been loaded into the kernel.
@@ -184,6 +217,7 @@ func (o *networkgraphObjects) Close() error {
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphMaps struct {
 	ClockSample *ebpf.Map `ebpf:"clock_sample"`
+	Conns       *ebpf.Map `ebpf:"conns"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Edges       *ebpf.Map `ebpf:"edges"`
 	Entry       *ebpf.Map `ebpf:"entry"`
@@ -191,12 +225,15 @@ type networkgraphMaps struct {
 	FlowCache   *ebpf.Map `ebpf:"flow_cache"`
 	Flows       *ebpf.Map `ebpf:"flows"`
 	FreeIds     *ebpf.Map `ebpf:"free_ids"`
+	Listening   *ebpf.Map `ebpf:"listening"`
 	Stats       *ebpf.Map `ebpf:"stats"`
+	Watched     *ebpf.Map `ebpf:"watched"`
 }
 
 func (m *networkgraphMaps) Close() error {
 	return _NetworkgraphClose(
 		m.ClockSample,
+		m.Conns,
 		m.Counters,
 		m.Edges,
 		m.Entry,
@@ -204,7 +241,9 @@ func (m *networkgraphMaps) Close() error {
 		m.FlowCache,
 		m.Flows,
 		m.FreeIds,
+		m.Listening,
 		m.Stats,
+		m.Watched,
 	)
 }
 
@@ -212,26 +251,31 @@ func (m *networkgraphMaps) Close() error {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphVariables struct {
-	MaxEdges   *ebpf.Variable `ebpf:"max_edges"`
-	NextEdgeId *ebpf.Variable `ebpf:"next_edge_id"`
+	MaxEdges    *ebpf.Variable `ebpf:"max_edges"`
+	NextEdgeId  *ebpf.Variable `ebpf:"next_edge_id"`
+	TcpAtSocket *ebpf.Variable `ebpf:"tcp_at_socket"`
 }
 
 // networkgraphPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphPrograms struct {
-	NetworkGraph       *ebpf.Program `ebpf:"network_graph"`
-	NetworkGraphClock  *ebpf.Program `ebpf:"network_graph_clock"`
-	NetworkGraphSocket *ebpf.Program `ebpf:"network_graph_socket"`
-	NetworkGraphTc     *ebpf.Program `ebpf:"network_graph_tc"`
-	NetworkGraphTcx    *ebpf.Program `ebpf:"network_graph_tcx"`
+	NetworkGraph        *ebpf.Program `ebpf:"network_graph"`
+	NetworkGraphClock   *ebpf.Program `ebpf:"network_graph_clock"`
+	NetworkGraphIterTcp *ebpf.Program `ebpf:"network_graph_iter_tcp"`
+	NetworkGraphSocket  *ebpf.Program `ebpf:"network_graph_socket"`
+	NetworkGraphSockops *ebpf.Program `ebpf:"network_graph_sockops"`
+	NetworkGraphTc      *ebpf.Program `ebpf:"network_graph_tc"`
+	NetworkGraphTcx     *ebpf.Program `ebpf:"network_graph_tcx"`
 }
 
 func (p *networkgraphPrograms) Close() error {
 	return _NetworkgraphClose(
 		p.NetworkGraph,
 		p.NetworkGraphClock,
+		p.NetworkGraphIterTcp,
 		p.NetworkGraphSocket,
+		p.NetworkGraphSockops,
 		p.NetworkGraphTc,
 		p.NetworkGraphTcx,
 	)

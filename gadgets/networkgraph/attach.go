@@ -76,13 +76,41 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 	if in.opts.Attach == AttachPacket {
 		err = in.attachPacket(a)
 	}
+	if err == nil && in.mode == AttachSocket {
+		err = in.watchConnsLocked(a)
+	}
 	if err != nil {
 		closeConcurrently(a.closers())
 		return fmt.Errorf("attach to %s (%s): %w", t.Pod, t.NetnsPath, err)
 	}
 	in.byID[t.ID] = a
 	in.byTag[a.tag] = a
-	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", a.tag, "mode", in.opts.Attach)
+	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", a.tag, "mode", in.mode)
+	return nil
+}
+
+// watchConnsLocked has attach=socket's programs follow the TCP connections
+// of a's namespace: from now on those whose handshake ends, and, read at
+// once, those open already, whose counters so far are their baseline
+// (counted from now on, not from their start).
+func (in *instance) watchConnsLocked(a *attachment) error {
+	if err := in.objs.WatchNetns(a.tag); err != nil {
+		return err
+	}
+	if err := in.readConnsLocked(a); err != nil {
+		in.objs.UnwatchNetns(a.tag)
+		return err
+	}
+	return nil
+}
+
+// readConnsLocked counts what the live TCP connections of a's namespace
+// did since the last read (attach=socket), from a thread in the namespace:
+// the iterator walks the namespace it is opened in.
+func (in *instance) readConnsLocked(a *attachment) error {
+	if err := containers.InNetns(a.target.NetnsPath, in.objs.ReadConnections); err != nil {
+		return fmt.Errorf("read the TCP connections of %s: %w", a.target.NetnsPath, err)
+	}
 	return nil
 }
 
@@ -353,6 +381,14 @@ func (in *instance) detachLocked(a *attachment) {
 	delete(in.byID, a.target.ID)
 	delete(in.byTag, a.tag)
 	in.closing[a.tag] = true
+	if in.mode == AttachSocket {
+		// Its connections are counted no more; forgotten once its TCX
+		// links are closed (an RCU grace period: no program run still
+		// holds the namespace as watched).
+		if err := in.objs.UnwatchNetns(a.tag); err != nil {
+			in.log.Warn("stop following TCP connections", "netns", a.target.NetnsPath, "error", err)
+		}
+	}
 	in.log.Debug("detached", "netns", a.target.NetnsPath, "pod", a.target.Pod)
 }
 
@@ -371,6 +407,10 @@ func (in *instance) forgetLocked(tag uint32) error {
 	}
 	if in.objs == nil {
 		return nil // stopped meanwhile: the maps are gone
+	}
+	// The connections first: they count on their edges by id.
+	if err := in.objs.ForgetConns(tag); err != nil {
+		return err
 	}
 	return in.objs.DeleteEdges(gone)
 }

@@ -20,6 +20,9 @@ func (in *instance) collectLocked(only map[uint32]bool) error {
 	if in.objs == nil {
 		return nil
 	}
+	if in.mode == AttachSocket {
+		in.readAllConnsLocked(only)
+	}
 	clock := newClock()
 	var batch []types.Event
 	var stale []ngbpf.EdgeKey
@@ -54,6 +57,10 @@ func (in *instance) collectLocked(only map[uint32]bool) error {
 		in.cfg.Metrics.Set(metricMapEdges, float64(entries-len(stale)))
 	}
 	countTraffic(in.cfg.Metrics, batch)
+	if in.modeWarning != "" {
+		batch = append(batch, types.Event{Event: eventtypes.Warn(in.cfg.Node, in.modeWarning)})
+		in.modeWarning = ""
+	}
 	if warn := in.statsWarning(); warn != nil {
 		batch = append(batch, *warn)
 	}
@@ -61,6 +68,32 @@ func (in *instance) collectLocked(only map[uint32]bool) error {
 		in.cfg.Emit(batch)
 	}
 	return err
+}
+
+// readAllConnsLocked reads the live TCP connections of the namespaces
+// watched (those of only, when set) and forgets the connections found open
+// at attach that are gone (attach=socket). A namespace that cannot be
+// entered (gone meanwhile) is logged and skipped.
+func (in *instance) readAllConnsLocked(only map[uint32]bool) {
+	mark, err := in.objs.ConnsMark()
+	if err != nil {
+		in.log.Warn("read TCP connections", "error", err)
+		return
+	}
+	read := map[uint32]bool{}
+	for tag, a := range in.byTag {
+		if only != nil && !only[tag] {
+			continue
+		}
+		if err := in.readConnsLocked(a); err != nil {
+			in.log.Warn("read TCP connections", "netns", a.target.NetnsPath, "pod", a.target.Pod, "error", err)
+			continue
+		}
+		read[tag] = true
+	}
+	if err := in.objs.SweepConns(mark, read); err != nil {
+		in.log.Warn("forget closed TCP connections", "error", err)
+	}
 }
 
 // statsWarning turns new kernel-side drops into a warn event and a log.
@@ -75,17 +108,22 @@ func (in *instance) statsWarning() *types.Event {
 	dropped := now[ngbpf.StatEdgesDropped] - prev[ngbpf.StatEdgesDropped]
 	flows := now[ngbpf.StatFlowsDropped] - prev[ngbpf.StatFlowsDropped]
 	untracked := now[ngbpf.StatTCPUntracked] - prev[ngbpf.StatTCPUntracked]
+	conns := now[ngbpf.StatConnsDropped] - prev[ngbpf.StatConnsDropped]
 	in.cfg.Metrics.Add(metricPacketsNotRecorded, float64(dropped))
 	in.cfg.Metrics.Add(metricFlowsNotRemembered, float64(flows))
+	in.cfg.Metrics.Add(metricConnsNotFollowed, float64(conns))
 	if untracked > 0 {
 		in.log.Debug("TCP packets of connections opened before attaching were not counted", "packets", untracked)
 	}
-	if dropped == 0 && flows == 0 {
+	if dropped == 0 && flows == 0 && conns == 0 {
 		return nil
 	}
 	msg := fmt.Sprintf("network-graph: %d packets not recorded because the edge map is full (max-edges=%d; raise it), %d flows not remembered",
 		dropped, in.opts.MaxEdges, flows)
-	in.log.Warn("edges dropped", "packets", dropped, "flows", flows, "max_edges", in.opts.MaxEdges)
+	if conns > 0 {
+		msg += fmt.Sprintf(", %d TCP connections not followed (connection map full)", conns)
+	}
+	in.log.Warn("edges dropped", "packets", dropped, "flows", flows, "connections", conns, "max_edges", in.opts.MaxEdges)
 	return &types.Event{Event: eventtypes.Warn(in.cfg.Node, msg)}
 }
 

@@ -61,5 +61,5 @@ func kernelMemory(params map[string]string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("count the possible CPUs: %w", err)
 	}
-	return ngbpf.MemoryEstimate(ngbpf.Options{MaxEdges: opts.MaxEdges}, ncpu), nil
+	return ngbpf.MemoryEstimate(ngbpf.Options{MaxEdges: opts.MaxEdges, Socket: opts.Attach == spec.AttachSocket}, ncpu), nil
 }

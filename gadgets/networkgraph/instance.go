@@ -2,6 +2,7 @@ package networkgraph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,6 +56,16 @@ type instance struct {
 	// tailCalls loads the tail-call variant where the tag-free programs
 	// would load (tests: ngbpf.Options.TailCalls).
 	tailCalls bool
+	// mode is the attach mode running (spec.Attach*): opts.Attach, or
+	// what it fell back to. With socket, opts.Attach is the packet hooks'
+	// mode (UDP): tcx, or packet on a kernel without TCX.
+	mode string
+	// sockops is the sock_ops program's link on the cgroup v2 root
+	// (attach=socket).
+	sockops io.Closer
+	// modeWarning, when set, is said with the next batch: the trace
+	// runs another mode than asked for.
+	modeWarning string
 }
 
 func newInstance(cfg gadget.Config) (*instance, error) {
@@ -100,15 +111,8 @@ func (in *instance) Start(ctx context.Context) error {
 	if in.stopped {
 		return fmt.Errorf("network-graph: instance already stopped; create a new one")
 	}
-	opts := ngbpf.Options{MaxEdges: in.opts.MaxEdges, TailCalls: in.tailCalls}
-	if in.kernelBTF != nil {
-		opts.KernelBTF = in.kernelBTF.acquire()
-	}
-	objs, err := ngbpf.Load(opts)
+	objs, err := in.loadLocked()
 	if err != nil {
-		if in.kernelBTF != nil {
-			in.kernelBTF.release()
-		}
 		return err
 	}
 	in.objs = objs
@@ -119,6 +123,7 @@ func (in *instance) Start(ctx context.Context) error {
 	}
 	in.started = true
 	in.cfg.Metrics.Set(metricMapCapacity, float64(in.opts.MaxEdges))
+	in.cfg.Metrics.Set(metricAttachMode, 1, in.mode)
 	pending := in.pending
 	in.pending = nil
 	for _, t := range pending {
@@ -131,8 +136,63 @@ func (in *instance) Start(ctx context.Context) error {
 	in.cancel = cancel
 	in.drainErr = make(chan error, 1)
 	go func() { in.drainErr <- in.drainLoop(dctx) }()
-	in.log.Info("network-graph started", "interval", in.opts.Interval, "max_edges", in.opts.MaxEdges, "tail_calls", objs.TailCalls())
+	in.log.Info("network-graph started", "interval", in.opts.Interval, "max_edges", in.opts.MaxEdges, "tail_calls", in.objs.TailCalls(), "mode", in.mode)
 	return nil
+}
+
+// loadLocked loads the programs of the attach mode asked for, and sets
+// in.mode to the one that runs: attach=socket falls back to tcx, with a
+// log line and a warning (modeWarning), when the kernel refuses its
+// programs or there is no cgroup v2 hierarchy to attach sock_ops to.
+func (in *instance) loadLocked() (*ngbpf.Objects, error) {
+	in.mode = in.opts.Attach
+	socket := in.opts.Attach == AttachSocket
+	objs, err := in.load(socket)
+	if err != nil || !socket {
+		return objs, err
+	}
+	var reason error
+	switch {
+	case in.tailCalls || objs.TailCalls():
+		reason = errors.New("it needs the tag-free programs (Linux 6.2 with BTF)")
+	case !objs.Socket():
+		reason = objs.SocketError()
+	default:
+		l, err := attachSockOps(objs.SockOpsProgram())
+		if err == nil {
+			in.sockops = l
+			in.opts.Attach = AttachTCX // UDP
+			return objs, nil
+		}
+		reason = err
+	}
+	// Its packet programs let TCP by: load them again, counting TCP.
+	in.closeObjs(objs)
+	in.mode, in.opts.Attach = AttachTCX, AttachTCX
+	in.modeWarning = fmt.Sprintf("network-graph: attach=socket is not available (%v): TCP is counted per packet at TCX (attach=tcx)", reason)
+	in.log.Warn("attach=socket not available: falling back to tcx", "error", reason)
+	return in.load(false)
+}
+
+// load loads the programs, with attach=socket's when socket is set.
+func (in *instance) load(socket bool) (*ngbpf.Objects, error) {
+	opts := ngbpf.Options{MaxEdges: in.opts.MaxEdges, TailCalls: in.tailCalls, Socket: socket && !in.tailCalls}
+	if in.kernelBTF != nil {
+		opts.KernelBTF = in.kernelBTF.acquire()
+	}
+	objs, err := ngbpf.Load(opts)
+	if err != nil && in.kernelBTF != nil {
+		in.kernelBTF.release()
+	}
+	return objs, err
+}
+
+// closeObjs closes objs, loaded by load.
+func (in *instance) closeObjs(objs *ngbpf.Objects) {
+	objs.Close()
+	if in.kernelBTF != nil {
+		in.kernelBTF.release()
+	}
 }
 
 func (in *instance) drainLoop(ctx context.Context) error {
@@ -267,15 +327,16 @@ func (in *instance) closeLocked() {
 	for _, a := range in.byID {
 		closers = append(closers, a.closers()...)
 	}
+	if in.sockops != nil {
+		closers = append(closers, in.sockops)
+		in.sockops = nil
+	}
 	closeConcurrently(closers)
 	in.byID = map[string]*attachment{}
 	in.byTag = map[uint32]*attachment{}
 	if in.objs != nil {
-		in.objs.Close()
+		in.closeObjs(in.objs)
 		in.objs = nil
-		if in.kernelBTF != nil {
-			in.kernelBTF.release()
-		}
 	}
 }
 

@@ -105,7 +105,7 @@ func (w edgeWant) key() string {
 
 // attachModes are the ways the program can see the packets; the tests of
 // the edges run for each.
-var attachModes = []string{AttachTCX, AttachPacket, AttachTCX + tailCallsSuffix, AttachPacket + tailCallsSuffix}
+var attachModes = []string{AttachSocket, AttachTCX, AttachPacket, AttachTCX + tailCallsSuffix, AttachPacket + tailCallsSuffix}
 
 func TestNetworkGraphEdges(t *testing.T) {
 	testenv.RequirePrivileged(t)
@@ -371,8 +371,19 @@ func TestDefaultMaxEdges(t *testing.T) {
 	}
 }
 
-func TestNetworkGraphReportsConnectionsOpenedBeforeAttach(t *testing.T) {
+// TestNetworkGraphConnectionsOpenedBeforeAttach: at TCX, the packets of
+// a connection opened before the attach cannot be given a direction, so
+// they are not recorded, and the user is told; at the socket, the
+// connection is found at the attach, its direction from the listeners of
+// the namespace, and what it does from then on is counted.
+func TestNetworkGraphConnectionsOpenedBeforeAttach(t *testing.T) {
 	testenv.RequirePrivileged(t)
+	for _, mode := range []string{AttachSocket, AttachTCX} {
+		t.Run(mode, func(t *testing.T) { testConnectionsOpenedBeforeAttach(t, mode) })
+	}
+}
+
+func testConnectionsOpenedBeforeAttach(t *testing.T, mode string) {
 	a := testenv.NewNetns(t, "a")
 	b := testenv.NewNetns(t, "b")
 	l := testenv.Link(t, a, b)
@@ -385,37 +396,90 @@ func TestNetworkGraphReportsConnectionsOpenedBeforeAttach(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	ping := func() {
+		t.Helper()
+		if _, err := c.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ping() // before the trace: not counted
 
 	ctx := context.Background()
-	in, rec := startInstance(t, map[string]string{ParamInterval: "1h"})
-	if err := in.AddTarget(ctx, target(t, a)); err != nil {
-		t.Fatal(err)
+	in, rec := startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: mode})
+	for _, ns := range []*testenv.Netns{a, b} {
+		if err := in.AddTarget(ctx, target(t, ns)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := in.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// The connection's SYN was before the attach: its packets cannot be
-	// given a direction, so they are not recorded, and the user is told.
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
-		t.Fatal(err)
+	ping()
+	if mode == AttachSocket {
+		// Read while open; its close is not seen (what it does after
+		// the last read is lost), and it is forgotten once a read no
+		// longer finds it.
+		in.mu.Lock()
+		err := in.collectLocked(nil)
+		in.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			in.mu.Lock()
+			err := in.collectLocked(nil)
+			n, cerr := in.objs.Conns()
+			in.mu.Unlock()
+			if err != nil || cerr != nil {
+				t.Fatal(err, cerr)
+			}
+			if n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d connections still followed after their close", n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	if err := in.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var edges, warns int
-	for _, e := range rec.all() {
+	var warns int
+	edges := map[string]types.Event{}
+	for _, e := range types.Unique(rec.all()) {
 		if e.IsEdge() {
-			edges++
+			edges[e.Key()] = e
 		} else if strings.Contains(e.Message, "opened before the trace attached") {
 			warns++
 		}
 	}
-	if edges != 0 || warns != 1 {
-		t.Fatalf("edges=%d warnings=%d, want 0 and 1: %s", edges, warns, types.EventsString(rec.all()))
+	if mode == AttachTCX {
+		if len(edges) != 0 || warns != 1 {
+			t.Fatalf("edges=%d warnings=%d, want 0 and 1: %s", len(edges), warns, types.EventsString(rec.all()))
+		}
+		return
+	}
+	// The ping and its answer, at least: 2 segments of 4 bytes each way,
+	// with their headers, and no more than a few ACKs beside.
+	want := []edgeWant{
+		{a.Name(), "OUTGOING", "tcp", l.B4.String(), 7100, 2, 2 * (4 + 52), ""},
+		{b.Name(), "HOST", "tcp", l.A4.String(), 7100, 2, 2 * (4 + 52), ""},
+	}
+	if len(edges) != len(want) || warns != 0 {
+		t.Fatalf("edges=%d warnings=%d, want %d and 0: %s", len(edges), warns, len(want), types.EventsString(rec.all()))
+	}
+	for _, w := range want {
+		e, ok := edges[w.key()]
+		if !ok || e.Packets < w.minPackets || e.Packets > 6 || e.Bytes < w.minBytes || e.Bytes > 6*(52+4) {
+			t.Errorf("%s: %+v; want %d to 6 segments, %d to %d bytes (the ping alone, not before)", w.key(), e, w.minPackets, w.minBytes, 6*(52+4))
+		}
 	}
 }
 
@@ -552,7 +616,7 @@ func TestNetworkGraphRelabel(t *testing.T) {
 // one's edges are deleted when its hooks are closed, not the new one's).
 func TestNetworkGraphOneAttachmentPerNetns(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	for _, mode := range []string{AttachTCX, AttachPacket} {
+	for _, mode := range []string{AttachSocket, AttachTCX, AttachPacket} {
 		t.Run(mode, func(t *testing.T) {
 			a := testenv.NewNetns(t, "a")
 			b := testenv.NewNetns(t, "b")
@@ -601,5 +665,63 @@ func TestNetworkGraphOneAttachmentPerNetns(t *testing.T) {
 				return slices.ContainsFunc(es, func(e types.Event) bool { return e.Pod == "again" && e.Port == 5353 })
 			})
 		})
+	}
+}
+
+// TestNetworkGraphReattachKeepsCounting detaches a namespace and attaches
+// it again while one UDP flow (the same socket, the same 4-tuple) goes on:
+// its packets after the new attach are counted too. The namespace has the
+// same tag both times, and the flow was in the kernel's flow cache with
+// the id of an edge deleted at the detach.
+func TestNetworkGraphReattachKeepsCounting(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	a := testenv.NewNetns(t, "a")
+	b := testenv.NewNetns(t, "b")
+	l := testenv.Link(t, a, b)
+	b.UDPEchoServer(t, hostPort(l.B4, 5000))
+	var c net.Conn
+	if err := a.Do(func() (err error) {
+		c, err = net.Dial("udp", hostPort(l.B4, 5000))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exchange := func(n int) {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		for range n {
+			if _, err := c.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	in, rec := startInstance(t, map[string]string{ParamInterval: "1h"})
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Stop(ctx) })
+	ta := target(t, a)
+	for round := range 3 {
+		if err := in.AddTarget(ctx, ta); err != nil {
+			t.Fatal(err)
+		}
+		exchange(5)
+		if err := in.RemoveTarget(ctx, ta.ID); err != nil {
+			t.Fatal(err)
+		}
+		var packets uint64
+		for _, e := range types.Unique(rec.all()) {
+			if e.Pod == a.Name() && e.Proto == "udp" {
+				packets += e.Packets
+			}
+		}
+		if want := uint64(10 * (round + 1)); packets != want {
+			t.Fatalf("after %d attaches: %d packets counted, want %d", round+1, packets, want)
+		}
 	}
 }

@@ -14,6 +14,8 @@ const (
 	metricMapCapacity        = "gadget_network_graph_map_capacity"
 	metricPacketsNotRecorded = "gadget_network_graph_packets_not_recorded_total"
 	metricFlowsNotRemembered = "gadget_network_graph_flows_not_remembered_total"
+	metricConnsNotFollowed   = "gadget_network_graph_connections_not_followed_total"
+	metricAttachMode         = "gadget_network_graph_attach_mode"
 	metricTrafficPackets     = "gadget_network_graph_packets_total"
 	metricTrafficBytes       = "gadget_network_graph_bytes_total"
 )
@@ -32,6 +34,10 @@ func metrics() []gadget.Metric {
 			Help: "Packets not recorded because the kernel edge map was full; raise the max-edges parameter."},
 		{Name: metricFlowsNotRemembered, Kind: gadget.MetricCounter,
 			Help: "Flows (TCP connections, UDP streams) whose direction the kernel could not remember because its flow map was full."},
+		{Name: metricConnsNotFollowed, Kind: gadget.MetricCounter,
+			Help: "TCP connections not followed at their socket (attach=socket) because the kernel connection map was full."},
+		{Name: metricAttachMode, Kind: gadget.MetricGauge, Labels: []string{"mode"},
+			Help: "1 for the attach mode the trace runs (socket, tcx or packet): the one asked for, or what it fell back to."},
 		{Name: metricTrafficPackets, Kind: gadget.MetricCounter, Labels: trafficLabels, Traffic: true,
 			Help: "Packets per edge, both directions of the flow; direction is outgoing (pktType OUTGOING) or incoming (HOST)."},
 		{Name: metricTrafficBytes, Kind: gadget.MetricCounter, Labels: trafficLabels, Traffic: true,

@@ -7,6 +7,7 @@ const (
 	ParamInterval = spec.ParamInterval
 	ParamMaxEdges = spec.ParamMaxEdges
 	ParamAttach   = spec.ParamAttach
+	AttachSocket  = spec.AttachSocket
 	AttachTCX     = spec.AttachTCX
 	AttachPacket  = spec.AttachPacket
 )

@@ -4,6 +4,7 @@
 #   hack/bench/bench.sh GADGET DOC
 #
 # Runs, in order, kernel.sh (kernel overhead), churn.sh (connection churn),
+# socket.sh (attach=socket vs attach=tcx: TCP stream, churn, UDP flood),
 # pipeline.sh (Go benchmarks of Unique and the formatter hosts), scale.sh
 # (100/250/500 namespaces), recording.sh (memory of gadget format and
 # advise on a 500 MiB recording) and web.sh (the live view in Chromium),
@@ -13,6 +14,7 @@
 #   BENCH_SECONDS (2)         seconds per iperf3 run
 #   BENCH_FLOOD_SECONDS (20)  seconds of each alternate-slice flood (kernel.sh, hack/bench/flood)
 #   BENCH_CHURN_SECONDS (20)  seconds of each alternate-slice churn run (churn.sh, hack/bench/churn)
+#   BENCH_SOCKET_SECONDS (20) seconds of each alternate-slice run of socket.sh (9 runs)
 #   BENCH_SCALE_ROUNDS (3)    rounds of scale.sh
 #   BENCH_SCALE_COUNTS ("100 250 500")
 #   BENCH_PIPELINE_ROUNDS (2) rounds of pipeline.sh
@@ -55,6 +57,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_log "bench: results in $OUT"
 "$HERE/kernel.sh" "$GADGET" "$OUT" "$ROUNDS" "$SECS"
 "$HERE/churn.sh" "$OUT" "${BENCH_CHURN_SECONDS:-20}"
+"$HERE/socket.sh" "$GADGET" "$OUT" "${BENCH_SOCKET_SECONDS:-20}"
 "$HERE/pipeline.sh" "$OUT" "${BENCH_PIPELINE_ROUNDS:-2}" "$GADGET"
 "$HERE/scale.sh" "$GADGET" "$OUT" "${BENCH_SCALE_ROUNDS:-3}" "${BENCH_SCALE_COUNTS:-100 250 500}"
 "$HERE/recording.sh" "$OUT"
@@ -70,7 +73,7 @@ CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(npro
 memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 kernel: $(uname -r); $(go version | cut -d' ' -f3); $(iperf3 --version | head -1 | cut -d' ' -f1-2); tcpdump $(tcpdump --version 2>&1 | head -1 | awk '{print $3}')
 load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end
-settings: BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECS BENCH_FLOOD_SECONDS=${BENCH_FLOOD_SECONDS:-20} BENCH_CHURN_SECONDS=${BENCH_CHURN_SECONDS:-20} BENCH_SCALE_ROUNDS=${BENCH_SCALE_ROUNDS:-3} BENCH_PIPELINE_ROUNDS=${BENCH_PIPELINE_ROUNDS:-2} BENCH_FORMAT_RUNS=${BENCH_FORMAT_RUNS:-10}
+settings: BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECS BENCH_FLOOD_SECONDS=${BENCH_FLOOD_SECONDS:-20} BENCH_CHURN_SECONDS=${BENCH_CHURN_SECONDS:-20} BENCH_SOCKET_SECONDS=${BENCH_SOCKET_SECONDS:-20} BENCH_SCALE_ROUNDS=${BENCH_SCALE_ROUNDS:-3} BENCH_PIPELINE_ROUNDS=${BENCH_PIPELINE_ROUNDS:-2} BENCH_FORMAT_RUNS=${BENCH_FORMAT_RUNS:-10}
 MACHINE
 "$HERE/report.sh" "$OUT" "$DOC"
 bench_log "bench: done in ${elapsed}s; raw results in $OUT"

@@ -380,6 +380,18 @@ between the figure and its target.
 | 1 | CPU time in network-graph's programs on the sender's core during the UDP flood (perf profiles, median of 3) | $(fmt "$PF_SHARE" 1) % [$PF_SHARES] | ≤ 2 % | $V_PF |
 | 1 | CPU time in network-graph's programs on the sender's core during the TCP stream (perf profiles, median of 3) | $(fmt "$PT_SHARE" 1) % [$PT_SHARES] | ≤ 2 % | $V_PT |
 | 1 | (reference) tcpdump -w /dev/null on one end, UDP / TCP | $(pct "$KR_udp64_C") / $(pct "$KR_tcp_C") | about −15 % | — |
+EOF
+	if [[ -s $OUT/socket-flood.jsonl ]]; then
+		sf() { jq -r --arg p "$1" --arg m "$2" "select(.proto == \$p and .mode == \$m) | $3" "$OUT/socket-flood.jsonl" | head -1; }
+		sc() { jq -r --arg m "$1" "select(.mode == \$m) | $2" "$OUT/socket-churn.jsonl" | head -1; }
+		cat <<EOF
+| 1b | TCP stream, bytes/s sent, network-graph \`attach=socket\` attached vs detached in alternate slices; \`attach=tcx\` and nothing switched beside | $(pct "$(sf tcp network-graph .sent_ratio)"); tcx $(pct "$(sf tcp network-graph-tcx .sent_ratio)"); control $(pct "$(sf tcp none .sent_ratio)") | ≥ −1 % | $(verdict "$(sf tcp network-graph .sent_ratio)" ">=" 0.99) |
+| 1b | TCP connections/s (churn), the same | $(pct "$(sc network-graph .ratio)"); tcx $(pct "$(sc network-graph-tcx .ratio)"); control $(pct "$(sc none .ratio)") | ≥ −3 % | $(verdict "$(sc network-graph .ratio)" ">=" 0.97) |
+| 1b | every churn connection counted in socket mode (those that ran wholly while attached) | $(sc network-graph .whole_on) connections; client's edge $(sc network-graph .client_packets) segments, server's $(sc network-graph .server_packets) | all | $([[ $(sc network-graph .accounted) == true ]] && echo PASS || echo "**MISS**") |
+| 1b | UDP 64-byte flood, datagrams/s sent, the same | $(pct "$(sf udp network-graph .sent_ratio)"); tcx $(pct "$(sf udp network-graph-tcx .sent_ratio)"); control $(pct "$(sf udp none .sent_ratio)") | ≥ −4 % | $(verdict "$(sf udp network-graph .sent_ratio)" ">=" 0.96) |
+EOF
+	fi
+	cat <<EOF
 | 2 | new TCP connections/s, network-graph on both ends attached vs detached in alternate 0.5 s slices of one run (median of $CH_SLICES slices) | $(pct "$CH_NG") [$(chrange network-graph)]; control, nothing switched: $(pct "$CH_NONE") | ≥ −5 % | $V_CH |
 | 2 | every connection accounted for in the edge counters (those that ran wholly while attached) | $CH_WHOLE connections; client's edge $CH_CPKT packets, server's $CH_SPKT (≥ 4 per connection each) | all | $V_ACC |
 EOF
@@ -492,8 +504,10 @@ EOF
 		"UDP-received" "$KR_udp64_B" "$KR_udp64_D" "UDP-sent" "$KR_sent_B" "$KR_sent_D" "TCP" "$KR_tcp_B" "$KR_tcp_D" |
 		awk '$2 != "nan" && $2 != ""' | sort -g -k2 | head -1)
 	cat <<EOF
-B costs most on the ${WORST_NAME/-/ } rate (ratio $(fmt "$WORST_B")). network-graph attaches at TCX ingress and
-egress of each interface (parameter \`attach=tcx\`, the default), so E — the same hooks with a program that
+B costs most on the ${WORST_NAME/-/ } rate (ratio $(fmt "$WORST_B")). B runs network-graph's default,
+\`attach=socket\`: UDP is counted at TCX ingress and egress of each interface, TCP per connection at its sockets
+(the TCX program lets TCP packets by at once; section 1b compares it with \`attach=tcx\`, which counts TCP there
+too). So for UDP, E — the same hooks with a program that
 returns at once — is what the attachment costs by itself (UDP ratio $(fmt "$KR_udp64_E"), TCP $(fmt "$KR_tcp_E")),
 and D — a \`return 0\` filter on an ETH_P_ALL packet socket, the attachment network-graph used before (still
 available as \`attach=packet\`) — what the old one cost (UDP ratio $(fmt "$KR_udp64_D"), TCP $(fmt "$KR_tcp_D")).
@@ -610,6 +624,11 @@ $(awk -v p="$K_sent_A" 'BEGIN { if (p > 0) printf "%.0f", 0.02 * 1e9 / p / 2; el
 packet (TCP above, churn in section 2) spread the same per-packet cost over more.
 
 EOF
+	fi
+	# Section 1b: the attach modes side by side (socket.sh), when it ran.
+	if [[ -s $OUT/socket-flood.jsonl ]]; then
+		"$HERE/socket-section.sh" "$OUT"
+		echo
 	fi
 	cat <<EOF
 ## 2. Connection churn

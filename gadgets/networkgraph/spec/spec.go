@@ -31,17 +31,23 @@ const (
 	// edges' counters take 32 bytes of kernel memory per CPU each, all
 	// allocated when the trace starts (the default: 512 KiB per CPU).
 	ParamMaxEdges = "max-edges"
-	// ParamAttach is how the kernel program sees a namespace's packets:
-	// "tcx" (the default) at TCX ingress and egress of each of its
-	// interfaces (loopback at egress only, counting both ends), or
-	// "packet" through a packet socket (kernels 5.12 to 6.5;
-	// the packet tap costs a clone per transmitted packet). With tcx, a
-	// kernel without TCX falls back to packet, with a log line.
+	// ParamAttach is how the kernel programs see a namespace's traffic:
+	// "socket" (the default) counts TCP per connection at its sockets (a
+	// sock_ops program on the cgroup v2 root for handshakes and closes, a
+	// TCP socket iterator at every interval for live connections) and UDP
+	// at TCX, whose program lets TCP packets by at once; "tcx" counts both
+	// at TCX ingress and egress of each interface (loopback at egress
+	// only, counting both ends); "packet" through a packet socket
+	// (kernels 5.12 to 6.5; the packet tap costs a clone per transmitted
+	// packet). A kernel without what socket needs (a cgroup v2 hierarchy,
+	// sock_ops, BPF iterators, BTF) falls back to tcx, and one without TCX
+	// to packet, with a log line and a warning event.
 	ParamAttach = "attach"
 )
 
 // Values of ParamAttach.
 const (
+	AttachSocket = "socket"
 	AttachTCX    = "tcx"
 	AttachPacket = "packet"
 )
@@ -68,7 +74,7 @@ type Options struct {
 // ParseParameters validates the trace parameters; errors name the
 // parameter and the fix.
 func ParseParameters(params map[string]string) (Options, error) {
-	opts := Options{Interval: DefaultInterval, MaxEdges: DefaultMaxEdges, Attach: AttachTCX}
+	opts := Options{Interval: DefaultInterval, MaxEdges: DefaultMaxEdges, Attach: AttachSocket}
 	for k, v := range params {
 		switch k {
 		case ParamInterval:
@@ -84,8 +90,8 @@ func ParseParameters(params map[string]string) (Options, error) {
 			}
 			opts.MaxEdges = uint32(n)
 		case ParamAttach:
-			if v != AttachTCX && v != AttachPacket {
-				return opts, fmt.Errorf("parameter %s=%q: want %s or %s", k, v, AttachTCX, AttachPacket)
+			if v != AttachSocket && v != AttachTCX && v != AttachPacket {
+				return opts, fmt.Errorf("parameter %s=%q: want %s, %s or %s", k, v, AttachSocket, AttachTCX, AttachPacket)
 			}
 			opts.Attach = v
 		default:
@@ -123,8 +129,8 @@ func Info() *gadget.Info {
 				Doc: "how often the kernel's counters are read, at least " + MinInterval.String()},
 			{Name: ParamMaxEdges, Default: strconv.Itoa(DefaultMaxEdges),
 				Doc: "the edges recorded at once; 32 bytes of kernel memory per edge and CPU, allocated at start"},
-			{Name: ParamAttach, Default: AttachTCX,
-				Doc: "how the kernel program sees a namespace's packets: tcx, or packet (a packet socket)"},
+			{Name: ParamAttach, Default: AttachSocket,
+				Doc: "how the kernel programs see a namespace's traffic: socket (TCP per connection at its sockets, UDP at TCX), tcx (every packet at TCX), or packet (a packet socket); socket falls back to tcx where the kernel lacks it"},
 		},
 		NewBatch: func(merge bool) gadget.BatchBuilder { return &batch{merge: merge} },
 		Advice: &gadget.Advice{

@@ -15,13 +15,14 @@ func TestParseParameters(t *testing.T) {
 		want    spec.Options
 		wantErr string
 	}{
-		{nil, spec.Options{Interval: 2 * time.Second, MaxEdges: 16384, Attach: "tcx"}, ""},
+		{nil, spec.Options{Interval: 2 * time.Second, MaxEdges: 16384, Attach: "socket"}, ""},
+		{map[string]string{"attach": "tcx"}, spec.Options{Interval: 2 * time.Second, MaxEdges: 16384, Attach: "tcx"}, ""},
 		{map[string]string{"interval": "500ms", "max-edges": "10", "attach": "packet"}, spec.Options{Interval: 500 * time.Millisecond, MaxEdges: 10, Attach: "packet"}, ""},
-		{map[string]string{"attach": "kprobe"}, spec.Options{}, `parameter attach="kprobe": want tcx or packet`},
+		{map[string]string{"attach": "kprobe"}, spec.Options{}, `parameter attach="kprobe": want socket, tcx or packet`},
 		{map[string]string{"interval": "10ms"}, spec.Options{}, `parameter interval="10ms"`},
 		{map[string]string{"interval": "soon"}, spec.Options{}, `parameter interval="soon"`},
 		{map[string]string{"max-edges": "0"}, spec.Options{}, `parameter max-edges="0"`},
-		{map[string]string{"max-edges": "1048576"}, spec.Options{Interval: 2 * time.Second, MaxEdges: 1 << 20, Attach: "tcx"}, ""},
+		{map[string]string{"max-edges": "1048576"}, spec.Options{Interval: 2 * time.Second, MaxEdges: 1 << 20, Attach: "socket"}, ""},
 		{map[string]string{"max-edges": "1048577"}, spec.Options{}, `parameter max-edges="1048577": want a whole number from 1 to 1048576`},
 		{map[string]string{"colour": "red"}, spec.Options{}, `parameter "colour": unknown`},
 	}

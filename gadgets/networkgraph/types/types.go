@@ -54,7 +54,12 @@ type Event struct {
 	RemoteName      string `json:"remoteName,omitempty"`
 	RemoteNameStale bool   `json:"remoteNameStale,omitempty"`
 
-	/* counters and times, summed and widened by Unique */
+	/* counters and times, summed and widened by Unique. Packets are TCP
+	   segments or UDP datagrams, both directions, each GSO segment once;
+	   Bytes are network-layer bytes on the wire, each segment's IP and
+	   transport headers included; the same in every attach mode (see
+	   docs/architecture.md). At the socket (attach=socket), a TCP edge's
+	   times are when its counters were read: handshake, close, interval */
 	Packets   uint64    `json:"packets,omitempty"`
 	Bytes     uint64    `json:"bytes,omitempty"`
 	FirstSeen time.Time `json:"firstSeen,omitzero"`

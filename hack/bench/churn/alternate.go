@@ -138,7 +138,7 @@ func churnAlternate(ctx context.Context, log *slog.Logger, f alternate.Flags, se
 	if e := firstErr.Load(); e != nil {
 		res.FirstError = (*e).Error()
 	}
-	if mode == "network-graph" {
+	if alternate.IsGadget(mode) {
 		// Each connection's SYN, SYN-ACK, request and reply pass both
 		// ends' hooks before the client sees the server close: 4 packets
 		// on each edge is a floor.

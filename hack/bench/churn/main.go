@@ -56,7 +56,7 @@ func main() {
 }
 
 const usage = "usage: churn server -listen ADDR | churn client -addr ADDR [-duration D] [-workers N] | " +
-	"churn alternate -a NETNS -b NETNS -addr ADDR [-seconds S] [-slice D] [-workers N] [-mode network-graph|trivial|none]"
+	"churn alternate -a NETNS -b NETNS -addr ADDR [-seconds S] [-slice D] [-workers N] [-mode network-graph|network-graph-tcx|trivial|none]"
 
 func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {

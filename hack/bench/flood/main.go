@@ -22,6 +22,11 @@
 // themselves), and -mode none switches nothing: how far the ratios stray
 // when nothing changes, the method's noise floor.
 //
+// -proto tcp streams TCP instead, from a to b over one connection (64 KiB
+// writes, as iperf3 does): its rates are bytes per second, and there is
+// no accounting check (a long connection's counters are read at each
+// detach, as at each interval).
+//
 // It prints one JSON object on stdout: the median on/off ratios of the
 // packets sent and received per second, their ranges, the median rates and
 // the number of compared slices. With network-graph, the datagrams
@@ -56,6 +61,7 @@ func main() {
 	var f alternate.Flags
 	f.Register(fs, "sender", "receiver", "flood")
 	dst := fs.String("dst", "", "receiver address in namespace b, IPv4:port")
+	proto := fs.String("proto", "udp", "udp (64-byte datagrams) or tcp (a stream)")
 	_ = fs.Parse(os.Args[1:])
 	addr, err := netip.ParseAddrPort(*dst)
 	switch {
@@ -63,18 +69,20 @@ func main() {
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case err != nil || !addr.Addr().Is4():
 		err = fmt.Errorf("-dst %q must be the receiver's IPv4:port, e.g. 10.99.0.2:5300", *dst)
+	case *proto != "udp" && *proto != "tcp":
+		err = fmt.Errorf("-proto %q: use udp or tcp", *proto)
 	default:
 		err = f.Check()
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flood:", err)
-		fmt.Fprintln(os.Stderr, "usage: flood -a NETNS -b NETNS -dst IPv4:PORT [-seconds 20] [-slice 500ms] [-mode network-graph|trivial|none]")
+		fmt.Fprintln(os.Stderr, "usage: flood -a NETNS -b NETNS -dst IPv4:PORT [-seconds 20] [-slice 500ms] [-mode network-graph|network-graph-tcx|trivial|none]")
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := run(ctx, log, f, addr)
+	res, err := run(ctx, log, f, addr, *proto)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flood:", err)
 		os.Exit(1)
@@ -85,9 +93,11 @@ func main() {
 	}
 }
 
-// result is what one run reports; rates in packets per second.
+// result is what one run reports; rates per second, of datagrams (udp) or
+// bytes (tcp).
 type result struct {
 	Mode          string     `json:"mode"`
+	Proto         string     `json:"proto"`
 	Slices        int        `json:"slices"` // "on" slices compared
 	SentRatio     float64    `json:"sent_ratio"`
 	SentRange     [2]float64 `json:"sent_range"`
@@ -104,22 +114,29 @@ type result struct {
 	Accounted     bool       `json:"accounted"`
 }
 
-func run(ctx context.Context, log *slog.Logger, f alternate.Flags, dst netip.AddrPort) (result, error) {
+func run(ctx context.Context, log *slog.Logger, f alternate.Flags, dst netip.AddrPort, proto string) (result, error) {
 	var res result
 	mode, nsA, nsB := f.Mode, f.A, f.B
-	recvFD, err := socketIn(nsB, func(fd int) error {
-		return unix.Bind(fd, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()})
-	})
-	if err != nil {
-		return res, fmt.Errorf("receiver: %w", err)
+	sa := &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
+	var recvFD, sendFD int
+	var err error
+	if proto == "tcp" {
+		recvFD, sendFD, err = tcpPair(nsA, nsB, sa)
+		if err != nil {
+			return res, err
+		}
+	} else {
+		recvFD, err = socketIn(nsB, unix.SOCK_DGRAM, func(fd int) error { return unix.Bind(fd, sa) })
+		if err != nil {
+			return res, fmt.Errorf("receiver: %w", err)
+		}
+		sendFD, err = socketIn(nsA, unix.SOCK_DGRAM, func(fd int) error { return unix.Connect(fd, sa) })
+		if err != nil {
+			unix.Close(recvFD)
+			return res, fmt.Errorf("sender: %w", err)
+		}
 	}
 	defer unix.Close(recvFD)
-	sendFD, err := socketIn(nsA, func(fd int) error {
-		return unix.Connect(fd, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()})
-	})
-	if err != nil {
-		return res, fmt.Errorf("sender: %w", err)
-	}
 	defer unix.Close(sendFD)
 
 	// With network-graph: the HOST udp packets to the port at b, over all
@@ -136,7 +153,7 @@ func run(ctx context.Context, log *slog.Logger, f alternate.Flags, dst netip.Add
 		return res, err
 	}
 	defer sw.Close(context.WithoutCancel(ctx))
-	res.Mode = mode
+	res.Mode, res.Proto = mode, proto
 
 	var sent, recv, recvOn atomic.Uint64
 	var state alternate.State
@@ -148,13 +165,19 @@ func run(ctx context.Context, log *slog.Logger, f alternate.Flags, dst netip.Add
 	if runtime.NumCPU() >= 2 {
 		sendCPU, recvCPU = 0, 1
 	}
-	wg.Go(func() { pin(sendCPU); flood(sendFD, &sent, done) })
-	wg.Go(func() { pin(recvCPU); drain(recvFD, &recv, &recvOn, &state, done) })
+	if proto == "tcp" {
+		wg.Go(func() { pin(sendCPU); stream(sendFD, &sent, done) })
+		wg.Go(func() { pin(recvCPU); sink(recvFD, &recv, done) })
+	} else {
+		wg.Go(func() { pin(sendCPU); flood(sendFD, &sent, done) })
+		wg.Go(func() { pin(recvCPU); drain(recvFD, &recv, &recvOn, &state, done) })
+	}
 	defer func() {
 		close(done)
 		// The receiver may block in its read: shutting its socket down
 		// wakes it.
 		_ = unix.Shutdown(recvFD, unix.SHUT_RDWR)
+		_ = unix.Shutdown(sendFD, unix.SHUT_RDWR) // a TCP writer may block on a full buffer
 		wg.Wait()
 	}()
 
@@ -168,7 +191,7 @@ func run(ctx context.Context, log *slog.Logger, f alternate.Flags, dst netip.Add
 	res.RecvRatio, res.RecvRange, res.OnRecvPPS, res.OffRecvPPS = v.Ratio, v.Range, v.On, v.Off
 	res.Received = recv.Load()
 	res.CountedOnRecv = recvOn.Load()
-	if mode == "network-graph" {
+	if alternate.IsGadget(mode) && proto == "udp" {
 		// Datagrams received while attached were all seen by b's hooks;
 		// a few more pass while a switch is under way.
 		res.EdgePackets = counted.Load()
@@ -177,13 +200,82 @@ func run(ctx context.Context, log *slog.Logger, f alternate.Flags, dst netip.Add
 	return res, nil
 }
 
-// socketIn opens a blocking UDP socket in the named namespace and sets it up
-// with fn there.
-func socketIn(name string, fn func(fd int) error) (int, error) {
+// tcpPair connects a TCP socket in namespace a to a listener at sa in b,
+// and returns the accepted socket (the receiver) and the connecting one.
+func tcpPair(nsA, nsB string, sa *unix.SockaddrInet4) (recvFD, sendFD int, err error) {
+	ln, err := socketIn(nsB, unix.SOCK_STREAM, func(fd int) error {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return err
+		}
+		if err := unix.Bind(fd, sa); err != nil {
+			return err
+		}
+		return unix.Listen(fd, 1)
+	})
+	if err != nil {
+		return -1, -1, fmt.Errorf("listener: %w", err)
+	}
+	defer unix.Close(ln)
+	sendFD, err = socketIn(nsA, unix.SOCK_STREAM, func(fd int) error { return unix.Connect(fd, sa) })
+	if err != nil {
+		return -1, -1, fmt.Errorf("sender: %w", err)
+	}
+	recvFD, _, err = unix.Accept4(ln, unix.SOCK_CLOEXEC)
+	if err != nil {
+		unix.Close(sendFD)
+		return -1, -1, fmt.Errorf("accept: %w", err)
+	}
+	return recvFD, sendFD, nil
+}
+
+// stream writes 64 KiB at a time to a TCP socket until done is closed,
+// counting the bytes.
+func stream(fd int, sent *atomic.Uint64, done <-chan struct{}) {
+	buf := make([]byte, 64<<10)
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		n, err := unix.Write(fd, buf)
+		if err != nil && err != unix.EINTR {
+			return
+		}
+		if n > 0 {
+			sent.Add(uint64(n))
+		}
+	}
+}
+
+// sink reads a TCP socket until done is closed and the socket shut down,
+// counting the bytes.
+func sink(fd int, recv *atomic.Uint64, done <-chan struct{}) {
+	buf := make([]byte, 128<<10)
+	for {
+		n, err := unix.Read(fd, buf)
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return
+		}
+		recv.Add(uint64(n))
+	}
+}
+
+// socketIn opens a blocking socket of type typ in the named namespace and
+// sets it up with fn there.
+func socketIn(name string, typ int, fn func(fd int) error) (int, error) {
 	fd := -1
 	err := containers.InNetns("/var/run/netns/"+name, func() error {
 		var err error
-		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+		if fd, err = unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0); err != nil {
 			return fmt.Errorf("socket: %w", err)
 		}
 		return fn(fd)

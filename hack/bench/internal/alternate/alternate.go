@@ -7,7 +7,8 @@
 // seconds apart do not.
 //
 // What is switched is network-graph (driven through framework/trace, as the
-// CLI drives it), a program that only returns TCX_NEXT at TCX ingress and
+// CLI drives it; "network-graph" in its default attach mode, socket,
+// "network-graph-tcx" with attach=tcx), a program that only returns TCX_NEXT at TCX ingress and
 // egress of every interface but loopback (the hooks by themselves), or
 // nothing (the method's noise floor).
 package alternate
@@ -20,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,7 +36,10 @@ import (
 )
 
 // Modes are what a run can switch on and off.
-var Modes = []string{"network-graph", "trivial", "none"}
+var Modes = []string{"network-graph", "network-graph-tcx", "trivial", "none"}
+
+// IsGadget says whether mode switches network-graph (in any attach mode).
+func IsGadget(mode string) bool { return strings.HasPrefix(mode, "network-graph") }
 
 // Switch attaches (On) and detaches (Off) what a run measures.
 type Switch interface {
@@ -49,7 +54,9 @@ type Switch interface {
 func New(ctx context.Context, log *slog.Logger, mode string, names []string, emit func([]types.Event)) (Switch, error) {
 	switch mode {
 	case "network-graph":
-		return newGadget(ctx, log, names, emit)
+		return newGadget(ctx, log, names, emit, nil)
+	case "network-graph-tcx":
+		return newGadget(ctx, log, names, emit, map[string]string{"attach": "tcx"})
 	case "trivial":
 		t := &trivialSwitch{names: names}
 		if err := t.On(ctx); err != nil {
@@ -125,7 +132,7 @@ func (f *Flags) Register(fs *flag.FlagSet, a, b, load string) {
 	fs.StringVar(&f.B, "b", "", "namespace of the "+b)
 	fs.Float64Var(&f.Seconds, "seconds", 20, "how long to "+load)
 	fs.DurationVar(&f.Slice, "slice", 500*time.Millisecond, "how long the switched program stays attached or detached (at least 100ms)")
-	fs.StringVar(&f.Mode, "mode", "network-graph", "what is switched on and off: network-graph, trivial or none")
+	fs.StringVar(&f.Mode, "mode", "network-graph", "what is switched on and off: network-graph (attach=socket, the default), network-graph-tcx (attach=tcx), trivial or none")
 }
 
 // Check validates the flags; its errors name the flag and the fix.
@@ -289,7 +296,12 @@ type gadgetSwitch struct {
 	targets []gadget.Target
 }
 
-func newGadget(ctx context.Context, log *slog.Logger, names []string, emit func([]types.Event)) (*gadgetSwitch, error) {
+// newGadget starts network-graph with params (besides interval) on names.
+// With attach=socket its sock_ops program stays attached to the cgroup
+// root the whole run (it is the trace's, not a namespace's): in the off
+// slices it still runs at each connection's handshake and close, finding
+// the namespace unwatched.
+func newGadget(ctx context.Context, log *slog.Logger, names []string, emit func([]types.Event), params map[string]string) (*gadgetSwitch, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		return nil, fmt.Errorf("host name: %w", err)
@@ -301,7 +313,7 @@ func newGadget(ctx context.Context, log *slog.Logger, names []string, emit func(
 		// No periodic reads during the run: each detach reads the
 		// namespace's edges, and a read every second would fall into
 		// slices of the same parity, a bias.
-		Parameters: map[string]string{"interval": "1h"},
+		Parameters: withInterval(params),
 		Logger:     log,
 		Emit: func(batch any) {
 			if evs, ok := batch.([]types.Event); ok && emit != nil {
@@ -322,6 +334,15 @@ func newGadget(ctx context.Context, log *slog.Logger, names []string, emit func(
 		return nil, fmt.Errorf("start network-graph: %w", err)
 	}
 	return g, nil
+}
+
+// withInterval is params with interval=1h.
+func withInterval(params map[string]string) map[string]string {
+	out := map[string]string{"interval": "1h"}
+	for k, v := range params {
+		out[k] = v
+	}
+	return out
 }
 
 func (g *gadgetSwitch) On(ctx context.Context) error {
