@@ -65,6 +65,19 @@ func HostCgroup2Root(dir string) (*Cgroup2Root, error) {
 			return &Cgroup2Root{Path: p}, nil
 		}
 	}
+	return MountHostCgroup2(dir)
+}
+
+// MountHostCgroup2 mounts the host's cgroup v2 hierarchy on a new
+// directory under dir (os.TempDir() when empty), whether or not it is
+// mounted elsewhere, from the host's cgroup namespace if the caller is in
+// one of its own. Close unmounts it. HostCgroup2Root calls it when there
+// is no mount to reuse.
+func MountHostCgroup2(dir string) (*Cgroup2Root, error) {
+	own, err := nsInode("/proc/self/ns/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("cgroup v2 root: %w", err)
+	}
 	if dir == "" {
 		dir = os.TempDir()
 	}
@@ -72,7 +85,7 @@ func HostCgroup2Root(dir string) (*Cgroup2Root, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup v2 root: directory to mount it on: %w", err)
 	}
-	if err := mountHostCgroup2(mnt, !inHost); err != nil {
+	if err := mountHostCgroup2(mnt, own != initCgroupNSInode); err != nil {
 		os.Remove(mnt)
 		return nil, fmt.Errorf("cgroup v2 root: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	ngbpf "github.com/gadgetkit/gadget/bpf/networkgraph"
+	"github.com/gadgetkit/gadget/framework/containers"
 
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 	"github.com/gadgetkit/gadget/internal/testenv"
@@ -281,7 +282,7 @@ func TestAttachSockOpsMounting(t *testing.T) {
 	if !objs.Socket() {
 		t.Fatalf("attach=socket's programs did not load: %v", objs.SocketError())
 	}
-	l, err := attachSockOpsMounting(objs.SockOpsProgram(), "")
+	l, err := attachSockOpsWith(objs.SockOpsProgram(), containers.MountHostCgroup2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,10 +291,10 @@ func TestAttachSockOpsMounting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(mounts), cgroup2Dir+"/cgroup2-") {
+	if strings.Contains(string(mounts), cgroup2Dir+"/gadget-cgroup2-") {
 		t.Errorf("the private cgroup2 mount is left behind:\n%s", mounts)
 	}
-	if left, _ := filepath.Glob(cgroup2Dir + "/cgroup2-*"); len(left) > 0 {
+	if left, _ := filepath.Glob(cgroup2Dir + "/gadget-cgroup2-*"); len(left) > 0 {
 		t.Errorf("mount folders left behind: %v", left)
 	}
 	a := testenv.NewNetns(t, "a")
@@ -325,24 +326,5 @@ func TestAttachSockOpsMounting(t *testing.T) {
 	}
 	if edges != 2 {
 		t.Errorf("%d edges counted by sock_ops attached through the private mount, want 2 (both ends)", edges)
-	}
-}
-
-// TestMountCgroup2FromNamespace mounts the hierarchy from a thread that
-// entered a cgroup namespace, as gadgetd enters process 1's from a pod's
-// own (here the test's own: the path is exercised, not the difference;
-// process 1's may not be open to the test).
-func TestMountCgroup2FromNamespace(t *testing.T) {
-	testenv.RequirePrivileged(t)
-	dir := t.TempDir()
-	if err := mountCgroup2(dir, "/proc/self/ns/cgroup"); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Unmount(dir, unix.MNT_DETACH)
-	if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err != nil {
-		t.Errorf("no cgroup v2 hierarchy on %s: %v", dir, err)
-	}
-	if ns := initCgroupNS(); ns != "" {
-		t.Logf("this test runs in another cgroup namespace than process 1: %s", ns)
 	}
 }
