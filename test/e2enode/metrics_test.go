@@ -96,5 +96,12 @@ func (e *env) checkMetrics(agent *corev1.Pod) {
 	if started < 1 || targets < 1 {
 		e.t.Errorf("metrics of %s: gadget_traces{network-graph,Started} = %v, gadget_targets_attached = %v; want the running trace and its pods", url, started, targets)
 	}
-	e.logf("GET %s: 401 without a token, 403 for another account, 200 for gadget-metrics-reader (%d families; %v trace(s) Started, %v target(s))", url, len(f), started, targets)
+	// network-graph's default, attach=socket, runs in the agent's pod:
+	// its sock_ops program found the node's cgroup root from the pod.
+	socket, _ := f.Sum("gadget_network_graph_attach_mode", map[string]string{"mode": "socket"})
+	tcx, _ := f.Sum("gadget_network_graph_attach_mode", map[string]string{"mode": "tcx"})
+	if socket < 1 || tcx != 0 {
+		e.t.Errorf("metrics of %s: gadget_network_graph_attach_mode socket = %v, tcx = %v; want the default trace in socket mode, none fallen back to tcx (see the agent's log for the reason)", url, socket, tcx)
+	}
+	e.logf("GET %s: 401 without a token, 403 for another account, 200 for gadget-metrics-reader (%d families; %v trace(s) Started, %v target(s), %v in attach=socket)", url, len(f), started, targets, socket)
 }
