@@ -29,7 +29,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
-	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,6 +40,7 @@ import (
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
+	"github.com/gadgetkit/gadget/internal/testenv"
 	"github.com/gadgetkit/gadget/test/internal/bpfobj"
 )
 
@@ -262,18 +262,11 @@ func (s *nodeSoak) setup() {
 	// Prometheus's way to the metrics (docs/metrics.md): a token of a
 	// service account bound to gadget-metrics-reader.
 	e.kubectl("create", "namespace", soakMonNS)
-	e.kubectl("-n", soakMonNS, "create", "serviceaccount", "prometheus")
 	e.kubectl("create", "clusterrolebinding", "soak-prometheus-gadget-metrics", "--clusterrole=gadget-metrics-reader", "--serviceaccount="+soakMonNS+":prometheus")
 	e.t.Cleanup(func() {
 		e.try("kubectl", "delete", "clusterrolebinding", "soak-prometheus-gadget-metrics", "--ignore-not-found")
 	})
-	exp := int64(3600)
-	tr, err := e.cs.CoreV1().ServiceAccounts(soakMonNS).CreateToken(e.ctx, "prometheus",
-		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
-	if err != nil {
-		e.t.Fatalf("token of %s/prometheus: %v", soakMonNS, err)
-	}
-	s.token = tr.Status.Token
+	s.token = testenv.ServiceAccountToken(e.t, e.cs, soakMonNS, "prometheus")
 	s.baseline = s.idle("baseline: a fresh agent, no trace")
 }
 
