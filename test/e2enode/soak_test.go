@@ -643,16 +643,18 @@ func (s *nodeSoak) kill() {
 	for wait := time.Now().Add(90 * time.Second); ; time.Sleep(250 * time.Millisecond) {
 		got := s.newRunLines()
 		var behind []string
+		var tails []string
 		for n, c := range got {
 			if c <= runs[n] {
 				behind = append(behind, n)
+				tails = append(tails, n+": "+tail(s.traces[n].reader.errPath))
 			}
 		}
 		if len(behind) == 0 {
 			break
 		}
 		if time.Now().After(wait) {
-			s.fail("restart %d: the readers of %v were not told that events between the two runs are missing", s.stats.restarts, behind)
+			s.fail("restart %d: the readers of %v were not told that events between the two runs are missing: %s", s.stats.restarts, behind, strings.Join(tails, "; "))
 			break
 		}
 	}
