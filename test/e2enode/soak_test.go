@@ -455,7 +455,7 @@ func (s *nodeSoak) createTrace(name, gadget string, mode v1alpha1.OutputMode, lo
 	}
 	e.apply(fmt.Sprintf(`apiVersion: gadget.kinvolk.io/v1alpha1
 kind: Trace
-metadata: {name: %s, namespace: %s}
+metadata: {name: %s, namespace: %s, labels: {gadget.kinvolk.io/session: %s}}
 spec:
   node: %s
   gadget: %s
@@ -463,7 +463,7 @@ spec:
   runMode: Manual
   outputMode: %s
   parameters: %s
-`, name, agentNS, e.node, gadget, soakNS, mode, params))
+`, name, agentNS, name, e.node, gadget, soakNS, mode, params))
 	tr := &nodeTrace{name: name, gadget: gadget, mode: mode, long: long}
 	s.traces[name] = tr
 	s.stats.tracesCreated++
