@@ -174,6 +174,10 @@ soak: ## Soak (root, SOAK_DURATION=5m): churn, gadgetd killed at random, flood, 
 e2e-node: ## End to end (root): a real kubelet, containerd and CNI; gadgetd from its image as the shipped DaemonSet.
 	GO=$(GO) ./hack/e2e-node.sh
 
+.PHONY: soak-node
+soak-node: ## Soak on the real node of e2e-node (root, SOAK_DURATION=5m): traces and pods churned, gadgetd killed, slow readers; no leak, no crash loop; figures into SOAK_DOC.
+	GO=$(GO) SOAK_DURATION=$(SOAK_DURATION) SOAK_DOC=$(SOAK_DOC) ./hack/e2e-node.sh soak
+
 # --- images and releases (issue 19) ---
 # The version, commit and commit time every build stamps: hack/version.sh.
 VERSION ?= $(shell hack/version.sh)

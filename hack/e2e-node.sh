@@ -15,6 +15,11 @@
 #    kubectl gadget network-graph start/stream/show/stop, the documentation's
 #    example Trace, pod and gadgetd restarts, refused readers, kubectl gadget
 #    dns and DNS names on network-graph's edges (a DNS server pod), undeploy;
+#    With "soak" (sudo make soak-node, SOAK_DURATION=5m): runs only
+#    TestSoakNode for $SOAK_DURATION instead (test/e2enode/soak_test.go:
+#    traces and pods churned, gadgetd killed at random, slow readers; no
+#    leak, no crash loop, every loss reported) and puts its figures into
+#    $SOAK_DOC (default docs/benchmarks.md; empty writes none);
 # 5. tears the cluster down and restores the host (cluster.sh down), also on
 #    failure, Ctrl-C or SIGTERM; the components' logs are kept in
 #    $E2E_NODE_LOGS (default bin/e2e-node-logs) for a failed run.
@@ -45,6 +50,16 @@ command -v kubectl >/dev/null || { log "kubectl not found: it comes with the mac
 
 GO=${GO:-go}
 t0=$SECONDS
+test_args=(-test.v -test.timeout 15m -test.run '^TestRealNode$')
+if [[ ${1:-} == soak ]]; then
+	duration=${SOAK_DURATION:-5m}
+	[[ $duration =~ ^([0-9]+)(s|m|h)$ ]] || { log "SOAK_DURATION=$duration: want whole seconds, minutes or hours, e.g. 60s or 5m"; exit 2; }
+	declare -A unit=([s]=1 [m]=60 [h]=3600)
+	secs=$((BASH_REMATCH[1] * unit[${BASH_REMATCH[2]}]))
+	soak_report=$(mktemp)
+	test_args=(-test.v -test.timeout $((secs + 900))s -test.run '^TestSoakNode$' -soak-duration "$duration" -soak-report "$soak_report")
+	[[ -n ${SOAK_SEED:-} ]] && test_args+=(-soak-seed "$SOAK_SEED")
+fi
 timing() { log "$1 in $((SECONDS - t0))s"; t0=$SECONDS; }
 
 bindir=$(hack/envtest-assets.sh kubelet kube-scheduler kube-controller-manager kube-proxy)
@@ -71,6 +86,7 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	set +e
+	[[ -z ${soak_report:-} ]] || rm -f "$soak_report"
 	if [[ $rc -eq 0 ]]; then
 		E2E_NODE_LOGS= hack/e2e-node/cluster.sh down "$bindir"
 		log "PASS"
@@ -91,6 +107,10 @@ E2E_PAUSE_IMAGE=$pause_image hack/e2e-node/cluster.sh up "$bindir" \
 timing "cluster up"
 eval "$(hack/e2e-node/cluster.sh env | sed 's/^/export /')"
 
-(cd test/e2enode && "$root/bin/e2e-node/e2enode.test" -test.v -test.timeout 15m \
+(cd test/e2enode && "$root/bin/e2e-node/e2enode.test" "${test_args[@]}" \
 	-kubectl-gadget "$root/bin/kubectl-gadget" -gadgetd-image "$gadgetd_image" -traffic-image "$traffic_image")
 timing "test passed"
+if [[ ${1:-} == soak && -n ${SOAK_DOC-docs/benchmarks.md} ]]; then
+	[[ -s $soak_report ]] || { log "TestSoakNode wrote no figures to $soak_report"; exit 1; }
+	hack/bench/soak-section.sh "$soak_report" "${SOAK_DOC-docs/benchmarks.md}" soak-node
+fi

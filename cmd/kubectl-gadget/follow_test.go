@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
@@ -171,4 +172,25 @@ func TestStreamFollowsTheNextRun(t *testing.T) {
 			t.Errorf("gave up after %v, want about %v", d, runSettle)
 		}
 	})
+}
+
+// TestAgentIDOfARestartedContainer: the kubelet restarting the agent's
+// container (killed, out of memory) keeps the pod but starts a new agent,
+// whose runs a follower must wait for rather than give up on.
+func TestAgentIDOfARestartedContainer(t *testing.T) {
+	pod := func(restarts int32) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: "u1"},
+			Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "gadgetd", RestartCount: restarts}}}}
+	}
+	if a, b := agentID(pod(0)), agentID(pod(0)); a != b {
+		t.Errorf("agentID of the same container differs: %s, %s", a, b)
+	}
+	if agentID(pod(0)) == agentID(pod(1)) {
+		t.Errorf("agentID %s is the same after the container restarted", agentID(pod(1)))
+	}
+	other := pod(0)
+	other.UID = "u2"
+	if agentID(other) == agentID(pod(0)) {
+		t.Errorf("agentID %s is the same for another pod", agentID(other))
+	}
 }

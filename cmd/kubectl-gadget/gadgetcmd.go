@@ -681,7 +681,7 @@ const (
 // a clean end), for what comes next: the trace's next run (a new stream
 // token, as a restarted agent or a restarted trace writes), returned; the
 // trace stopped or deleted, nil; or, when the same run still shows on the
-// same live agent (agent is the pod's UID, "" with --agent-address) for
+// same live agent (agent is its pod's agentID, "" with --agent-address) for
 // runSettle, an error: the connection broke, and reading the run again
 // would repeat its events.
 func nextRun(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Trace, agent types.UID, cause error, warn func(string, ...any)) (*v1alpha1.Trace, error) {
@@ -730,7 +730,7 @@ func nextRun(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Trace
 		if f.agentAddress != "" {
 			return nil, fmt.Errorf("stream of trace %s from agent %s ended while the run goes on (%s): run the command again", tr.Name, f.agentAddress, why)
 		}
-		if pod, err := agentPod(ctx, c, f.traceNamespace, tr.Spec.Node); err == nil && pod.UID == agent && podReady(pod) {
+		if pod, err := agentPod(ctx, c, f.traceNamespace, tr.Spec.Node); err == nil && agentID(pod) == agent && podReady(pod) {
 			return nil, fmt.Errorf("stream of trace %s ended while the run goes on at the same agent %s (%s): "+
 				"run the command again (it reads the run from the start of the agent's buffer)", tr.Name, pod.Name, why)
 		}
@@ -819,7 +819,19 @@ func openStream(ctx context.Context, c *clients, f *gadgetFlags, tr *v1alpha1.Tr
 	if err != nil {
 		return nil, "", explain(fmt.Errorf("stream of trace %s from agent pod %s: %w", tr.Name, pod.Name, err), "get pods/proxy")
 	}
-	return body, pod.UID, nil
+	return body, agentID(pod), nil
+}
+
+// agentID names one run of the agent's process: its pod's UID and how
+// often the pod's containers restarted. A container restarted by the
+// kubelet (the agent killed, or out of memory) is the same pod, but a new
+// agent whose streams are new runs.
+func agentID(p *corev1.Pod) types.UID {
+	restarts := int32(0)
+	for _, cs := range p.Status.ContainerStatuses {
+		restarts += cs.RestartCount
+	}
+	return types.UID(fmt.Sprintf("%s/%d", p.UID, restarts))
 }
 
 // streamToken returns the token of tr's current run, from its status.

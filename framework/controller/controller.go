@@ -137,6 +137,9 @@ type Reconciler struct {
 	traces  map[types.NamespacedName]*running
 	done    map[types.NamespacedName]doneOp // the last operation carried out, per trace
 	closing bool                            // set by releaseAll: the agent shuts down
+	// started is when this agent started, to the second: a heartbeat
+	// older than that is an earlier agent's.
+	started time.Time
 }
 
 // doneOp is an operation asked by annotation and carried out: the
@@ -194,11 +197,12 @@ func New(opts Options) (*Reconciler, error) {
 		}
 	}
 	return &Reconciler{
-		opts:   opts,
-		log:    opts.Logger.With("node", opts.Node),
-		budget: newNodeBudget(opts.Node, opts.KernelMemoryBudget, opts.MaxTraces, opts.Metrics),
-		traces: map[types.NamespacedName]*running{},
-		done:   map[types.NamespacedName]doneOp{},
+		started: time.Now().Truncate(time.Second),
+		opts:    opts,
+		log:     opts.Logger.With("node", opts.Node),
+		budget:  newNodeBudget(opts.Node, opts.KernelMemoryBudget, opts.MaxTraces, opts.Metrics),
+		traces:  map[types.NamespacedName]*running{},
+		done:    map[types.NamespacedName]doneOp{},
 	}, nil
 }
 

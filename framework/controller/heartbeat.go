@@ -13,9 +13,11 @@ import (
 
 // withHeartbeat returns st with the AgentReady condition of this agent
 // (True, AgentRunning) merged into the conditions of old: the condition of
-// old is kept as it is while it says the same and is younger than three
-// quarters of the heartbeat interval, so that a reconcile writes nothing
-// between heartbeats; otherwise its heartbeat is renewed at now.
+// old is kept as it is while it says the same, is younger than three
+// quarters of the heartbeat interval and was written by this agent, so
+// that a reconcile writes nothing between heartbeats; otherwise its
+// heartbeat is renewed at now. A restarted agent thus renews the
+// heartbeat of the traces it resumes at once: readers see that it runs.
 func (r *Reconciler) withHeartbeat(old, st v1alpha1.TraceStatus, now time.Time) v1alpha1.TraceStatus {
 	return r.withCondition(old, st, now, metav1.ConditionTrue, v1alpha1.ReasonAgentRunning,
 		fmt.Sprintf("gadgetd runs on node %s and renews this condition every %s", r.opts.Node, r.opts.HeartbeatInterval))
@@ -43,7 +45,7 @@ func (r *Reconciler) withCondition(old, st v1alpha1.TraceStatus, now time.Time, 
 			want.LastTransitionTime = c.LastTransitionTime
 			if c.Reason == want.Reason && c.Message == want.Message &&
 				c.HeartbeatIntervalSeconds == want.HeartbeatIntervalSeconds &&
-				now.Sub(c.LastHeartbeatTime.Time) < interval*3/4 {
+				now.Sub(c.LastHeartbeatTime.Time) < interval*3/4 && !c.LastHeartbeatTime.Time.Before(r.started) {
 				want = c // fresh enough: write nothing
 			}
 		}

@@ -15,10 +15,12 @@ source "$HERE/lib.sh"
 [[ $# -eq 2 ]] || { echo "usage: $0 OUTDIR DOC" >&2; exit 2; }
 OUT=$1
 DOC=$2
-# The soak's section comes from make soak (hack/bench/soak-section.sh), not
-# from this run: keep it as it is.
+# The soaks' sections come from make soak and make soak-node
+# (hack/bench/soak-section.sh), not from this run: keep them as they are.
 SOAK_BLOCK=$(sed -n '/^<!-- soak:begin/,/^<!-- soak:end/p' "$DOC" 2>/dev/null || true)
 [[ -z $SOAK_BLOCK ]] || SOAK_BLOCK+=$'\n\n'
+SOAK_NODE_BLOCK=$(sed -n '/^<!-- soak-node:begin/,/^<!-- soak-node:end/p' "$DOC" 2>/dev/null || true)
+[[ -z $SOAK_NODE_BLOCK ]] || SOAK_BLOCK+=$SOAK_NODE_BLOCK$'\n\n'
 
 fmt() { awk -v v="$1" -v p="${2:-3}" 'BEGIN { if (v == "nan" || v == "") print "n/a"; else printf "%.*f\n", p, v }'; }
 pct() { awk -v v="$1" 'BEGIN { if (v == "nan" || v == "") print "n/a"; else printf "%+.1f %%\n", (v - 1) * 100 }'; }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/internal/testenv"
+	"github.com/gadgetkit/gadget/test/internal/bpfobj"
 )
 
 var (
@@ -148,7 +149,7 @@ type soak struct {
 	sampler    *soakSampler
 	baseline   soakIdle
 	final      soakIdle
-	heldIDs    bpfIDs // every kernel object any agent held
+	heldIDs    bpfobj.IDs // every kernel object any agent held
 	started    time.Time
 	ran        time.Duration
 	stats      soakStats
@@ -217,7 +218,7 @@ func (s *soak) setup(assets string) {
 	s.sampler = newSoakSampler(s)
 	s.waitMetrics()
 	s.baseline = s.idle("baseline: a fresh agent, no trace")
-	s.heldIDs = bpfIDs{}
+	s.heldIDs = bpfobj.New()
 }
 
 // echoServer answers TCP on every address of the server pod, port
@@ -612,11 +613,11 @@ func (s *soak) agentLog(a *gadgetdProcess, lines int) string {
 // that ran resumed with a warning saying what may be missing.
 func (s *soak) killAndRestart() {
 	pid := int(s.pid.Load())
-	held, err := heldBPF(pid)
+	held, err := bpfobj.Held(pid)
 	if err != nil {
 		s.t.Fatalf("kernel objects of gadgetd %d: %v", pid, err)
 	}
-	s.heldIDs.add(held)
+	s.heldIDs.Add(held)
 	killAt := time.Now()
 	s.stats.kills++
 	s.logf("kill %d: SIGKILL gadgetd %d, which holds %s", s.stats.kills, pid, held)
@@ -627,17 +628,17 @@ func (s *soak) killAndRestart() {
 	// file descriptor closes; none of them may outlive it.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		left, err := held.alive()
+		left, err := held.Alive()
 		if err != nil {
 			s.fail("kill %d: %v", s.stats.kills, err)
 			break
 		}
-		if left.count() == 0 {
-			s.stats.objectsFreedAfterKill += held.count()
+		if left.Count() == 0 {
+			s.stats.objectsFreedAfterKill += held.Count()
 			break
 		}
 		if time.Now().After(deadline) {
-			s.fail("kill %d: kernel objects of the killed gadgetd %d still exist 15s later: %s: %s", s.stats.kills, pid, left, left.describe())
+			s.fail("kill %d: kernel objects of the killed gadgetd %d still exist 15s later: %s: %s", s.stats.kills, pid, left, left.Describe())
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -747,8 +748,8 @@ func (s *soak) drain() {
 	s.stopReaders()
 	s.readersWG.Wait()
 	// What the last agent held at its busiest is checked too.
-	if held, err := heldBPF(int(s.pid.Load())); err == nil {
-		s.heldIDs.add(held)
+	if held, err := bpfobj.Held(int(s.pid.Load())); err == nil {
+		s.heldIDs.Add(held)
 	}
 	var names []string
 	for n := range s.traces {
@@ -771,7 +772,7 @@ type soakIdle struct {
 	heapLive       float64 // bytes live after the last GC
 	rss            int64
 	fds, threads   int
-	bpf            bpfIDs
+	bpf            bpfobj.IDs
 	netnsFDs       []string
 	foreignThreads []string // threads not in gadgetd's own network namespace
 }
@@ -798,7 +799,7 @@ func (s *soak) idle(what string) soakIdle {
 	id.goroutines, id.heapLive = slices.Min(counts[max(0, len(counts)-3):]), m.heapLive
 	id.rss = rssOf(pid)
 	var err error
-	if id.bpf, err = heldBPF(pid); err != nil {
+	if id.bpf, err = bpfobj.Held(pid); err != nil {
 		s.t.Fatalf("%s: %v", what, err)
 	}
 	id.fds, id.netnsFDs = fdsOf(pid)
@@ -819,26 +820,26 @@ func (s *soak) check() {
 	if f.heapLive > 2*b.heapLive+32<<20 {
 		s.fail("memory: live heap %s after the soak, %s in a fresh idle agent", mib(f.heapLive), mib(b.heapLive))
 	}
-	if f.bpf.count() != b.bpf.count() {
+	if f.bpf.Count() != b.bpf.Count() {
 		s.fail("kernel objects: the idle agent holds %s after the soak, %s when fresh", f.bpf, b.bpf)
 	}
 	// Everything any agent held during the soak, but what the last one
 	// holds idle, must be gone from the kernel.
-	past := s.heldIDs.minus(f.bpf)
-	var left bpfIDs
+	past := s.heldIDs.Minus(f.bpf)
+	var left bpfobj.IDs
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		var err error
-		if left, err = past.alive(); err != nil {
+		if left, err = past.Alive(); err != nil {
 			s.fail("kernel objects after the soak: %v", err)
 			break
 		}
-		if left.count() == 0 || time.Now().After(deadline) {
+		if left.Count() == 0 || time.Now().After(deadline) {
 			break
 		}
 	}
-	s.leftObjects = left.count()
-	if left.count() > 0 {
-		s.fail("kernel objects leaked: %s of the %s the agents held are still in the kernel: %s", left, past, left.describe())
+	s.leftObjects = left.Count()
+	if left.Count() > 0 {
+		s.fail("kernel objects leaked: %s of the %s the agents held are still in the kernel: %s", left, past, left.Describe())
 	}
 	if len(f.netnsFDs) > len(b.netnsFDs) {
 		s.fail("network namespaces held open by gadgetd after the soak: %v (fresh: %v)", f.netnsFDs, b.netnsFDs)
