@@ -76,28 +76,60 @@ func waitConnsClosed(t *testing.T, in *instance) {
 	}
 }
 
-// TestSocketAndTCXAgree runs attach=socket and attach=tcx side by side
-// over the same traffic: the same edges, the same UDP counters, the same
-// TCP segments, and TCP bytes within 1 %.
-func TestSocketAndTCXAgree(t *testing.T) {
-	testenv.RequirePrivileged(t)
-	a := testenv.NewNetns(t, "a")
-	b := testenv.NewNetns(t, "b")
-	l := testenv.Link(t, a, b)
+// bothModes is a trace in attach=socket and one in attach=tcx watching
+// the same two linked netns "pods", a and b.
+type bothModes struct {
+	a, b            *testenv.Netns
+	l               testenv.Pair
+	sock, tcx       *instance
+	sockRec, tcxRec *recorder
+}
+
+// socketAndTCX links a and b and starts both traces on them, with an
+// interval that never ticks.
+func socketAndTCX(t *testing.T) bothModes {
+	t.Helper()
+	var m bothModes
+	m.a = testenv.NewNetns(t, "a")
+	m.b = testenv.NewNetns(t, "b")
+	m.l = testenv.Link(t, m.a, m.b)
 	ctx := context.Background()
-	sock, sockRec := startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachSocket})
-	tcx, tcxRec := startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachTCX})
-	for _, in := range []*instance{sock, tcx} {
+	m.sock, m.sockRec = startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachSocket})
+	m.tcx, m.tcxRec = startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachTCX})
+	for _, in := range []*instance{m.sock, m.tcx} {
 		if err := in.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { in.Stop(ctx) })
-		for _, ns := range []*testenv.Netns{a, b} {
+		for _, ns := range []*testenv.Netns{m.a, m.b} {
 			if err := in.AddTarget(ctx, target(t, ns)); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
+	return m
+}
+
+// stop waits until the socket trace follows no connection (each was
+// counted at its close), then stops both traces, which report their
+// edges to the recorders.
+func (m bothModes) stop(t *testing.T) {
+	t.Helper()
+	waitConnsClosed(t, m.sock)
+	for _, in := range []*instance{m.sock, m.tcx} {
+		if err := in.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSocketAndTCXAgree runs attach=socket and attach=tcx side by side
+// over the same traffic: the same edges, the same UDP counters, the same
+// TCP segments, and TCP bytes within 1 %.
+func TestSocketAndTCXAgree(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	m := socketAndTCX(t)
+	a, b, l, sock, sockRec, tcxRec := m.a, m.b, m.l, m.sock, m.sockRec, m.tcxRec
 	if sock.mode != AttachSocket {
 		t.Fatalf("attach=socket runs as %s: %s", sock.mode, sock.modeWarning)
 	}
@@ -111,12 +143,7 @@ func TestSocketAndTCXAgree(t *testing.T) {
 		closedExchange(t, a, "127.0.0.1:7000", size)
 	}
 	a.UDPExchange(t, hostPort(l.B4, 5353), 5, 100)
-	waitConnsClosed(t, sock)
-	for _, in := range []*instance{sock, tcx} {
-		if err := in.Stop(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	m.stop(t)
 	got := map[string]types.Event{}
 	for _, e := range types.Unique(sockRec.all()) {
 		got[e.Key()] = e
@@ -157,34 +184,14 @@ const bytesTolerance = 0.01
 // packet.
 func TestSocketCountsShortConnections(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	a := testenv.NewNetns(t, "a")
-	b := testenv.NewNetns(t, "b")
-	l := testenv.Link(t, a, b)
-	ctx := context.Background()
-	sock, sockRec := startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachSocket})
-	tcx, tcxRec := startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachTCX})
-	for _, in := range []*instance{sock, tcx} {
-		if err := in.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { in.Stop(ctx) })
-		for _, ns := range []*testenv.Netns{a, b} {
-			if err := in.AddTarget(ctx, target(t, ns)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	m := socketAndTCX(t)
+	a, b, l, sockRec, tcxRec := m.a, m.b, m.l, m.sockRec, m.tcxRec
 	b.TCPEchoServer(t, hostPort(l.B4, 8080))
 	const conns = 300
 	for range conns {
 		closedExchange(t, a, hostPort(l.B4, 8080), 10)
 	}
-	waitConnsClosed(t, sock)
-	for _, in := range []*instance{sock, tcx} {
-		if err := in.Stop(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	m.stop(t)
 	packets := func(es []types.Event, pktType string) (n uint64) {
 		for _, e := range types.Unique(es) {
 			if e.Proto == "tcp" && e.PktType == pktType {
