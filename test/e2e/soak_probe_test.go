@@ -18,6 +18,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/gadgetkit/gadget/test/internal/procstat"
 )
 
 // fdsOf returns how many file descriptors pid has open and those that are
@@ -44,21 +46,6 @@ func threadsOutside(pid int, netns string) (n int, outside []string) {
 		}
 	}
 	return len(ents), outside
-}
-
-// rssOf returns the resident memory of pid in bytes, 0 when it is gone.
-func rssOf(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // queryTCX returns the IDs of the TCX programs of the interface ifindex
@@ -178,7 +165,7 @@ func (p *soakSampler) stop() {
 // sampleNow takes one sample of the current agent, if it runs.
 func (p *soakSampler) sampleNow() {
 	pid := int(p.s.pid.Load())
-	smp := soakSample{at: time.Now(), pid: pid, rss: rssOf(pid)}
+	smp := soakSample{at: time.Now(), pid: pid, rss: procstat.RSS(pid)}
 	if smp.rss == 0 {
 		return
 	}

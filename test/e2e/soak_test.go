@@ -31,6 +31,7 @@ import (
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/internal/testenv"
 	"github.com/gadgetkit/gadget/test/internal/bpfobj"
+	"github.com/gadgetkit/gadget/test/internal/procstat"
 )
 
 var (
@@ -797,7 +798,7 @@ func (s *soak) idle(what string) soakIdle {
 	}
 	var id soakIdle
 	id.goroutines, id.heapLive = slices.Min(counts[max(0, len(counts)-3):]), m.heapLive
-	id.rss = rssOf(pid)
+	id.rss = procstat.RSS(pid)
 	var err error
 	if id.bpf, err = bpfobj.Held(pid); err != nil {
 		s.t.Fatalf("%s: %v", what, err)

@@ -42,6 +42,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	ngtypes "github.com/gadgetkit/gadget/gadgets/networkgraph/types"
@@ -78,13 +79,18 @@ type env struct {
 	started time.Time
 }
 
-func TestRealNode(t *testing.T) {
+// clusterConfig checks what every test of the real node needs (root, the
+// flags hack/e2e-node.sh passes; target is the make target that passes
+// them), makes -kubectl-gadget absolute and returns $KUBECONFIG and the
+// client configuration it holds.
+func clusterConfig(t *testing.T, target string) (string, *rest.Config) {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatal("needs root and a cluster: run sudo make e2e-node")
+		t.Fatal("needs root and a cluster: run sudo make " + target)
 	}
 	for name, v := range map[string]string{"-kubectl-gadget": *kubectlGadget, "-gadgetd-image": *gadgetdImage, "-traffic-image": *trafficImage} {
 		if v == "" {
-			t.Fatalf("%s is not set: run make e2e-node", name)
+			t.Fatalf("%s is not set: run make %s", name, target)
 		}
 	}
 	kg, err := filepath.Abs(*kubectlGadget)
@@ -97,6 +103,11 @@ func TestRealNode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("KUBECONFIG %q: %v (hack/e2e-node.sh sets it)", kcfg, err)
 	}
+	return kcfg, cfg
+}
+
+func TestRealNode(t *testing.T) {
+	kcfg, cfg := clusterConfig(t, "e2e-node")
 	ctx, cancel := context.WithTimeout(t.Context(), 12*time.Minute)
 	defer cancel()
 	e := &env{t: t, ctx: ctx, cs: kubernetes.NewForConfigOrDie(cfg), node: os.Getenv("E2E_NODE"),

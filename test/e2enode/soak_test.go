@@ -36,12 +36,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
 	"github.com/gadgetkit/gadget/internal/testenv"
 	"github.com/gadgetkit/gadget/test/internal/bpfobj"
+	"github.com/gadgetkit/gadget/test/internal/procstat"
 )
 
 var (
@@ -103,24 +103,7 @@ func TestSoakNode(t *testing.T) {
 	if *soakDuration <= 0 {
 		t.Skip("the soak runs only with -soak-duration: make soak-node (SOAK_DURATION=5m)")
 	}
-	if os.Geteuid() != 0 {
-		t.Fatal("needs root and a cluster: run sudo make soak-node")
-	}
-	for name, v := range map[string]string{"-kubectl-gadget": *kubectlGadget, "-gadgetd-image": *gadgetdImage, "-traffic-image": *trafficImage} {
-		if v == "" {
-			t.Fatalf("%s is not set: run make soak-node", name)
-		}
-	}
-	kg, err := filepath.Abs(*kubectlGadget)
-	if err != nil {
-		t.Fatal(err)
-	}
-	*kubectlGadget = kg
-	kcfg := os.Getenv("KUBECONFIG")
-	cfg, err := clientcmd.BuildConfigFromFlags("", kcfg)
-	if err != nil {
-		t.Fatalf("KUBECONFIG %q: %v (hack/e2e-node.sh sets it)", kcfg, err)
-	}
+	kcfg, cfg := clusterConfig(t, "soak-node")
 	ctx, cancel := context.WithTimeout(t.Context(), *soakDuration+12*time.Minute)
 	defer cancel()
 	e := &env{t: t, ctx: ctx, cs: kubernetes.NewForConfigOrDie(cfg), node: os.Getenv("E2E_NODE"),
@@ -344,7 +327,7 @@ func (s *nodeSoak) idle(what string) idleAgent {
 	}
 	id.goroutines = slices.Min(counts[max(0, len(counts)-3):])
 	pid := gadgetdPID()
-	id.rss = rssOf(pid)
+	id.rss = procstat.RSS(pid)
 	var err error
 	if id.bpf, err = bpfobj.Held(pid); err != nil {
 		e.t.Fatalf("%s: %v", what, err)
@@ -841,7 +824,7 @@ func (s *nodeSoak) startSampler() {
 }
 
 func (s *nodeSoak) sample() {
-	rss := rssOf(gadgetdPID())
+	rss := procstat.RSS(gadgetdPID())
 	var g int
 	var heap, dropped float64
 	a := s.currentAgent()
@@ -1056,24 +1039,6 @@ func keys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// rssOf returns the resident memory of pid in bytes, 0 when it is gone.
-func rssOf(pid int) int64 {
-	if pid == 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
