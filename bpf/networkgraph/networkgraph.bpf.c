@@ -882,23 +882,10 @@ static __always_inline void conn_edge(const struct tcp_end *e, __u32 tag, __u32 
 	}
 }
 
-/* fold counts on c's edge what its connection did since the last fold:
- * segs_in, segs_out and bytes (received + acked) are its kernel counters
- * now. Exchanges, not plain stores: the close and an iterator may fold the
- * same connection at once, and each counts only its own advance. The
- * segment counters are 32 bits and wrap; their advances are taken modulo
- * 2^32. */
-static __always_inline void fold(struct conn *c, __u32 segs_in, __u32 segs_out, __u64 bytes, __u64 now)
+/* count_conn counts segs segments and payload bytes of connection c on
+ * its edge. */
+static __always_inline void count_conn(const struct conn *c, __u64 segs, __u64 payload, __u64 now)
 {
-	__u32 in0 = __sync_lock_test_and_set(&c->segs_in, segs_in);
-	__u32 out0 = __sync_lock_test_and_set(&c->segs_out, segs_out);
-	__u64 bytes0 = __sync_lock_test_and_set(&c->payload, bytes);
-	__u64 segs = (__u64)(__u32)(segs_in - in0) + (__u32)(segs_out - out0);
-	/* Advances of less than 2^31 only: a racing fold that stored a
-	 * later value reads as a huge one. */
-	if ((__u32)(segs_in - in0) >= 1u << 31 || (__u32)(segs_out - out0) >= 1u << 31)
-		return;
-	__u64 payload = bytes > bytes0 ? bytes - bytes0 : 0;
 	if (segs == 0 && payload == 0)
 		return;
 	if (c->flags & CONN_NO_EDGE) {
@@ -918,6 +905,26 @@ static __always_inline void fold(struct conn *c, __u32 segs_in, __u32 segs_out, 
 	if (!ev->first_seen)
 		ev->first_seen = now;
 	ev->last_seen = now;
+}
+
+/* fold counts on c's edge what its connection did since the last fold:
+ * segs_in, segs_out and bytes (received + acked) are its kernel counters
+ * now. Exchanges, not plain stores: the close and an iterator may fold the
+ * same connection at once, and each counts only its own advance. The
+ * segment counters are 32 bits and wrap; their advances are taken modulo
+ * 2^32. */
+static __always_inline void fold(struct conn *c, __u32 segs_in, __u32 segs_out, __u64 bytes, __u64 now)
+{
+	__u32 in0 = __sync_lock_test_and_set(&c->segs_in, segs_in);
+	__u32 out0 = __sync_lock_test_and_set(&c->segs_out, segs_out);
+	__u64 bytes0 = __sync_lock_test_and_set(&c->payload, bytes);
+	__u64 segs = (__u64)(__u32)(segs_in - in0) + (__u32)(segs_out - out0);
+	/* Advances of less than 2^31 only: a racing fold that stored a
+	 * later value reads as a huge one. */
+	if ((__u32)(segs_in - in0) >= 1u << 31 || (__u32)(segs_out - out0) >= 1u << 31)
+		return;
+	__u64 payload = bytes > bytes0 ? bytes - bytes0 : 0;
+	count_conn(c, segs, payload, now);
 }
 
 /* sockops_established records a connection whose handshake just ended,
@@ -948,18 +955,19 @@ static __always_inline void sockops_established(struct bpf_sock_ops *skops, __u3
 		if (tp)
 			tcp_header_len = tp->tcp_header_len;
 	}
+	/* Recorded with its counters as they are, and counted from zero:
+	 * no fold, nothing to read back. */
 	struct conn c = {};
 	conn_edge(&e, tag, pkt_type, tcp_header_len, &c);
+	c.segs_in = skops->segs_in + HANDSHAKE_SEGS_IN(pkt_type);
+	c.segs_out = skops->segs_out + HANDSHAKE_SEGS_OUT(pkt_type);
+	c.payload = skops->bytes_received + skops->bytes_acked;
 	__u64 cookie = bpf_get_socket_cookie(skops);
 	if (bpf_map_update_elem(&conns, &cookie, &c, BPF_ANY) < 0) {
 		count_atomic(STAT_CONNS_DROPPED, 1);
 		return;
 	}
-	struct conn *cp = bpf_map_lookup_elem(&conns, &cookie);
-	if (!cp)
-		return;
-	fold(cp, skops->segs_in + HANDSHAKE_SEGS_IN(pkt_type), skops->segs_out + HANDSHAKE_SEGS_OUT(pkt_type),
-	     skops->bytes_received + skops->bytes_acked, bpf_jiffies64());
+	count_conn(&c, (__u64)c.segs_in + c.segs_out, c.payload, bpf_jiffies64());
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 

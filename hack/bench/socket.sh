@@ -10,14 +10,19 @@
 #     (hack/bench/flood) and TCP connection churn (hack/bench/churn:
 #     connect, 1 byte each way, close; 4 in flight)
 #   - each with network-graph in attach=socket (mode network-graph, the
-#     default), attach=tcx (network-graph-tcx) and nothing switched (none:
-#     the method's noise floor)
-# for SECONDS (20) each, into OUTDIR/socket-flood.jsonl (stream and flood,
+#     default), attach=tcx (network-graph-tcx), a program that only
+#     returns at the same TCX hooks (trivial: the hooks' own price) and
+#     nothing switched (none: the method's noise floor)
+# for SECONDS (20) each (churn, whose rate strays most from slice to
+# slice: BENCH_SOCKET_CHURN_SECONDS, 3 × SECONDS), into OUTDIR/socket-flood.jsonl (stream and flood,
 # one JSON object a run, "proto" tcp or udp) and OUTDIR/socket-churn.jsonl.
 # Then the kernel time of network-graph's programs during one 2-second TCP
-# stream and one churn run, with `gadget run network-graph` in each mode
-# (hack/bench/tap -mode stats), into OUTDIR/socket-progstats-MODE-LOAD.json (and the load moved: bytes
-# received, or connections, in socket-progstats-MODE-LOAD.load).
+# stream, churn run and UDP flood, with `gadget run network-graph` in each
+# mode and trivial programs on the same hooks (hack/bench/tap -mode stats),
+# into OUTDIR/socket-progstats-MODE-LOAD.json; the load moved (bytes
+# received, connections, or datagrams received) in
+# socket-progstats-MODE-LOAD.load, and the machine's busy CPU time in ms
+# in socket-progstats-MODE-LOAD.busy.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -27,6 +32,7 @@ source "$HERE/lib.sh"
 GADGET=$(realpath "$1")
 OUT=$2
 SECS=${3:-20}
+CHURN_SECS=${BENCH_SOCKET_CHURN_SECONDS:-$((SECS * 3))}
 bench_need_root
 bench_install iperf3:iperf3 jq:jq
 mkdir -p "$OUT"
@@ -47,7 +53,7 @@ bench_wait_for "$TMP/server.log" 'msg=listening' 10
 
 : >"$OUT/socket-flood.jsonl"
 : >"$OUT/socket-churn.jsonl"
-MODES=${BENCH_SOCKET_MODES:-none network-graph network-graph-tcx}
+MODES=${BENCH_SOCKET_MODES:-none trivial network-graph network-graph-tcx}
 port=5400
 for mode in $MODES; do
 	for proto in tcp udp; do
@@ -57,35 +63,63 @@ for mode in $MODES; do
 			>>"$OUT/socket-flood.jsonl" || bench_die "flood -proto $proto -mode $mode failed"
 	done
 	bench_log "socket: churn in alternate slices, $mode switched, load $(load_avg)"
-	"$TMP/churn" alternate -a $A -b $B -addr 10.99.2.2:7000 -seconds "$SECS" -slice 500ms -workers 4 -mode "$mode" \
+	"$TMP/churn" alternate -a $A -b $B -addr 10.99.2.2:7000 -seconds "$CHURN_SECS" -slice 500ms -workers 4 -mode "$mode" \
 		>>"$OUT/socket-churn.jsonl" 2>"$TMP/churn.log" ||
 		{ cat "$TMP/churn.log" >&2; bench_die "churn alternate -mode $mode failed"; }
 done
 
 # Kernel time of the programs, with the run-time statistics on (not in
-# the alternate runs: they slow every program a little).
+# the alternate runs: they slow every program a little), during a TCP
+# stream, churn and the UDP flood. Trivial programs ride along on the same
+# hooks (hack/bench/tap: a TCX one attached after network-graph's, a
+# sock_ops one on the cgroup root), so they run on the same packets and
+# callbacks at the same moments: their ns per run is the statistics' and
+# the hook's own price, and network-graph's own work is the difference.
+# The CPU time the whole machine spent busy meanwhile (/proc/stat: user,
+# nice, system, irq, softirq, steal) puts the programs' time in proportion.
+busy_ms() { awk '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) * 1000 / 100 }' /proc/stat; }
 for attach in socket tcx; do
-	for load in tcp churn; do
+	for load in tcp churn udp; do
 		bench_log "socket: program run times, attach=$attach, $load, load $(load_avg)"
+		base=$OUT/socket-progstats-$attach-$load
 		bench_bg "$TMP/tap" -mode stats -prog network_graph_tcx -prog network_graph_sockops -prog network_graph_iter_tcp \
-			>"$OUT/socket-progstats-$attach-$load.json" 2>"$TMP/stats.log"
+			-prog gbench_trivial -prog gbench_sockops >"$base.json" 2>"$TMP/stats.log"
 		stats_pid=$BENCH_LAST_PID
 		bench_wait_for "$TMP/stats.log" 'msg=ready' 20
 		bench_bg "$GADGET" run network-graph --netns $A --netns $B --param attach=$attach -o json --interval 2s \
 			>"$TMP/gadget.json" 2>"$TMP/gadget.log"
 		pid=$BENCH_LAST_PID
 		bench_wait_for "$TMP/gadget.log" 'msg=tracing' 20
-		if [[ $load == tcp ]]; then
+		bench_bg "$TMP/tap" -mode tcx -netns $A -netns $B 2>"$TMP/tap-tcx.log"
+		tcx_pid=$BENCH_LAST_PID
+		bench_wait_for "$TMP/tap-tcx.log" 'msg=ready' 20
+		bench_bg "$TMP/tap" -mode sockops 2>"$TMP/tap-sockops.log"
+		sockops_pid=$BENCH_LAST_PID
+		bench_wait_for "$TMP/tap-sockops.log" 'msg=ready' 20
+		b0=$(busy_ms)
+		case $load in
+		tcp)
 			ip netns exec $A iperf3 -c 10.99.2.2 -p 5201 -t 2 -J >"$TMP/iperf.json" ||
 				{ cat "$TMP/iperf.json" >&2; bench_die "iperf3 TCP failed"; }
-			jq -r '.end.sum_received.bytes' "$TMP/iperf.json" >"$OUT/socket-progstats-$attach-$load.load"
-		else
+			jq -r '.end.sum_received.bytes' "$TMP/iperf.json" >"$base.load"
+			;;
+		churn)
 			"$TMP/churn" alternate -a $A -b $B -addr 10.99.2.2:7000 -seconds 2 -slice 500ms -workers 4 -mode none \
 				>"$TMP/churn.json" 2>"$TMP/churn.log" || { cat "$TMP/churn.log" >&2; bench_die "churn failed"; }
-			jq -r '.connections' "$TMP/churn.json" >"$OUT/socket-progstats-$attach-$load.load"
-		fi
+			jq -r '.connections' "$TMP/churn.json" >"$base.load"
+			;;
+		udp)
+			port=$((port + 1))
+			"$TMP/flood" -proto udp -a $A -b $B -dst 10.99.2.2:$port -seconds 2 -slice 500ms -mode none \
+				>"$TMP/flood.json" || bench_die "flood failed"
+			jq -r '.received' "$TMP/flood.json" >"$base.load"
+			;;
+		esac
+		echo "$(($(busy_ms) - b0))" >"$base.busy"
 		# The statistics first: the programs go with the gadget.
 		bench_stop "$stats_pid" INT
+		bench_stop "$sockops_pid" INT
+		bench_stop "$tcx_pid" INT
 		bench_stop "$pid" INT
 	done
 done

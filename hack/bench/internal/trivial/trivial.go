@@ -21,8 +21,18 @@ const TCXNext = -1
 // Program loads a program of type typ, named gbench_trivial, that returns
 // ret.
 func Program(typ ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
+	return named("gbench_trivial", typ, ret)
+}
+
+// SockOps loads a sock_ops program, named gbench_sockops, that returns 1
+// (nothing changed) at every callback.
+func SockOps() (*ebpf.Program, error) {
+	return named("gbench_sockops", ebpf.SockOps, 1)
+}
+
+func named(name string, typ ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "gbench_trivial",
+		Name:         name,
 		Type:         typ,
 		License:      "Dual BSD/GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, ret), asm.Return()},
@@ -63,6 +73,22 @@ func AttachTCX(prog *ebpf.Program, names []string) ([]link.Link, error) {
 		}
 	}
 	return links, nil
+}
+
+// AttachSockOps attaches prog, a sock_ops program, to the host's cgroup v2
+// root (where network-graph's attach=socket attaches its own), so it runs
+// at the callbacks of every TCP socket of the host.
+func AttachSockOps(prog *ebpf.Program) (link.Link, error) {
+	root, err := containers.HostCgroup2Root("")
+	if err != nil {
+		return nil, fmt.Errorf("trivial sock_ops program: %w", err)
+	}
+	defer root.Close()
+	l, err := link.AttachCgroup(link.CgroupOptions{Path: root.Path, Attach: ebpf.AttachCGroupSockOps, Program: prog})
+	if err != nil {
+		return nil, fmt.Errorf("attach trivial sock_ops program to %s: %w", root.Path, err)
+	}
+	return l, nil
 }
 
 // Detach closes links.
