@@ -930,20 +930,19 @@ static __always_inline void count_conn(const struct conn *c, __u64 segs, __u64 p
 
 /* fold counts on c's edge what its connection did since the last fold:
  * segs_in, segs_out and bytes (received + acked) are its kernel counters
- * now. Exchanges, not plain stores: the close and an iterator may fold the
- * same connection at once, and each counts only its own advance. The
- * segment counters are 32 bits and wrap; their advances are taken modulo
- * 2^32. */
+ * now. Folds of one connection never overlap: the sock_ops callbacks run
+ * with the socket locked, and so does the iterator's program (the TCP
+ * iterator takes lock_sock for each full socket it shows, Linux 5.15 on;
+ * attach=socket needs 6.2), so plain loads and stores do. The segment
+ * counters are 32 bits and wrap; their advances are taken modulo 2^32. */
 static __always_inline void fold(struct conn *c, __u32 segs_in, __u32 segs_out, __u64 bytes, __u64 now)
 {
-	__u32 in0 = __sync_lock_test_and_set(&c->segs_in, segs_in);
-	__u32 out0 = __sync_lock_test_and_set(&c->segs_out, segs_out);
-	__u64 bytes0 = __sync_lock_test_and_set(&c->payload, bytes);
+	__u32 in0 = c->segs_in, out0 = c->segs_out;
+	__u64 bytes0 = c->payload;
+	c->segs_in = segs_in;
+	c->segs_out = segs_out;
+	c->payload = bytes;
 	__u64 segs = (__u64)(__u32)(segs_in - in0) + (__u32)(segs_out - out0);
-	/* Advances of less than 2^31 only: a racing fold that stored a
-	 * later value reads as a huge one. */
-	if ((__u32)(segs_in - in0) >= 1u << 31 || (__u32)(segs_out - out0) >= 1u << 31)
-		return;
 	__u64 payload = bytes > bytes0 ? bytes - bytes0 : 0;
 	count_conn(c, segs, payload, now);
 }

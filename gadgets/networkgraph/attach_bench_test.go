@@ -10,14 +10,20 @@ import (
 )
 
 // BenchmarkAttachDetach measures what one watched network namespace costs
-// a running trace: AddTarget (tag program, packet socket, filter) and
-// RemoveTarget (final read of its edges, socket closed) as separate
-// sub-benchmarks on the same namespace, with fresh target IDs.
+// a running trace, in each attach mode: AddTarget and RemoveTarget (the
+// final read of its edges included) as separate sub-benchmarks on the same
+// namespace, each timing one and leaving the other out.
 func BenchmarkAttachDetach(b *testing.B) {
 	testenv.RequirePrivileged(b)
 	ns := testenv.NewNetns(b, "bench")
+	for _, mode := range []string{"socket", "tcx"} {
+		b.Run(mode, func(b *testing.B) { benchAttachDetach(b, ns, mode) })
+	}
+}
+
+func benchAttachDetach(b *testing.B, ns *testenv.Netns, mode string) {
 	ctx := context.Background()
-	in, err := newInstance(gadget.Config{Node: "benchnode", Emit: func(any) {}})
+	in, err := newInstance(gadget.Config{Node: "benchnode", Emit: func(any) {}, Parameters: map[string]string{"attach": mode}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,34 +40,36 @@ func BenchmarkAttachDetach(b *testing.B) {
 		next++
 		return gadget.Target{ID: fmt.Sprintf("bench-%d", next), Pod: ns.Name(), NetnsPath: ns.Path()}
 	}
-
-	b.Run("attach", func(b *testing.B) {
-		var ids []string
-		for b.Loop() {
-			t := tg()
-			if err := in.AddTarget(ctx, t); err != nil {
-				b.Fatal(err)
-			}
-			ids = append(ids, t.ID)
+	// A namespace is watched once at a time: each round detaches what it
+	// attached.
+	round := func(b *testing.B, timeAttach bool) {
+		t := tg()
+		if !timeAttach {
+			b.StopTimer()
 		}
-		b.StopTimer()
-		for _, id := range ids {
-			if err := in.RemoveTarget(ctx, id); err != nil {
-				b.Fatal(err)
-			}
+		if err := in.AddTarget(ctx, t); err != nil {
+			b.Fatal(err)
+		}
+		if timeAttach {
+			b.StopTimer()
+		} else {
+			b.StartTimer()
+		}
+		if err := in.RemoveTarget(ctx, t.ID); err != nil {
+			b.Fatal(err)
+		}
+		if timeAttach {
+			b.StartTimer()
+		}
+	}
+	b.Run("attach", func(b *testing.B) {
+		for b.Loop() {
+			round(b, true)
 		}
 	})
 	b.Run("detach", func(b *testing.B) {
 		for b.Loop() {
-			b.StopTimer()
-			t := tg()
-			if err := in.AddTarget(ctx, t); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			if err := in.RemoveTarget(ctx, t.ID); err != nil {
-				b.Fatal(err)
-			}
+			round(b, false)
 		}
 	})
 }
