@@ -107,3 +107,27 @@ median() {
 
 # load_avg prints the 1-minute load average.
 load_avg() { cut -d' ' -f1 /proc/loadavg; }
+
+# bench_progshare OUTDIR ATTACH LOAD [busiest]: the share of the busy CPU
+# time that network-graph's programs took during socket.sh's program-
+# statistics run of LOAD (tcp, churn or udp) in mode ATTACH, as "WHOLE OWN"
+# (percent): whole, their run time; own, less what their trivial twins on
+# the same hooks took per run (the statistics' and the hook's own price).
+# Over all CPUs' busy time, or the busiest CPU's with busiest (a flood's
+# sender, which runs both ends' programs). "n/a n/a" when the run is
+# missing.
+bench_progshare() {
+	local base=$1/socket-progstats-$2-$3 busy
+	[[ -s $base.json && -s $base.busy ]] || { echo "n/a n/a"; return; }
+	read -r -a busy <"$base.busy"
+	[[ ${4:-} == busiest ]] && busy=("${busy[1]:-0}")
+	jq -r --argjson busy "${busy[0]}" '
+		def twin(p): if p == "network_graph_tcx" then .gbench_trivial.ns_per_run // 0
+			elif p == "network_graph_sockops" then .gbench_sockops.ns_per_run // 0 else 0 end;
+		. as $s
+		| [("network_graph_tcx", "network_graph_sockops", "network_graph_iter_tcp") as $p
+			| ($s[$p] // {runs: 0, ns_per_run: 0, runtime_ms: 0})
+			| {whole: .runtime_ms, own: (.runs * ([.ns_per_run - ($s | twin($p)), 0] | max) / 1e6)}]
+		| if $busy > 0 then "\((map(.whole) | add) * 100 / $busy) \((map(.own) | add) * 100 / $busy)" else "n/a n/a" end
+	' "$base.json"
+}

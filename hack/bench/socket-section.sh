@@ -6,6 +6,9 @@
 #
 # report.sh puts it into docs/benchmarks.md; 'make bench-socket' prints it.
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 [[ $# -eq 1 ]] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
 OUT=$1
 FL=$OUT/socket-flood.jsonl
@@ -24,7 +27,14 @@ name() { case $1 in none) echo "nothing (control)" ;; trivial) echo "a program t
 # ps ATTACH LOAD PROG JQ: a field of the program statistics.
 ps() { jq -r --arg p "$3" ".[\$p] | $4" "$OUT/socket-progstats-$1-$2.json" 2>/dev/null || echo 0; }
 load() { cat "$OUT/socket-progstats-$1-$2.load" 2>/dev/null || echo 0; }
-busy() { cat "$OUT/socket-progstats-$1-$2.busy" 2>/dev/null || echo 0; }
+# busy ATTACH LOAD: the busy CPU time of the run in ms: all CPUs', or, for
+# the UDP flood, the busiest CPU's (its sender's, which runs both ends'
+# programs).
+busy() {
+	local b
+	read -r -a b <"$OUT/socket-progstats-$1-$2.busy" 2>/dev/null || b=(0)
+	if [[ $2 == udp ]]; then echo "${b[1]:-0}"; else echo "${b[0]:-0}"; fi
+}
 # modes: the modes the run switched, in the table's order.
 modes() { for m in none trivial network-graph network-graph-tcx; do [[ -n $(ch $m .slices) ]] && echo $m; done; }
 
@@ -91,7 +101,8 @@ network-graph\` on both namespaces in each mode, during a 2-second iperf3 TCP st
 at once, attached at TCX after network-graph's, and a \`sock_ops\` one that returns 1 on the cgroup root), so
 their ns per run is what the statistics and the hook's entry cost by themselves: "own" is network-graph's ns per
 run less theirs (the iterator has no such twin; its figure is whole). "Share" is the programs' run time over the
-CPU time the whole machine spent busy meanwhile (/proc/stat): whole, then own.
+CPU time the machine spent busy meanwhile (/proc/stat; for the UDP flood, the busiest core's: the sender's,
+whose softirq also runs the receiving end's program): whole, then own.
 
 | load | attach | program | runs | ns per run | own ns | per load unit (own) | share of busy CPU, whole / own |
 |---|---|---|---|---|---|---|---|
@@ -103,7 +114,6 @@ for load in tcp churn udp; do
 		units=$(load $attach $load)
 		busy_ms=$(busy $attach $load)
 		[[ -s $OUT/socket-progstats-$attach-$load.json ]] || continue
-		tot_whole=0 tot_own=0
 		for prog in network_graph_tcx network_graph_sockops network_graph_iter_tcp; do
 			runs=$(ps $attach $load $prog .runs)
 			[[ $runs == 0 || $runs == null ]] && continue
@@ -115,8 +125,6 @@ for load in tcp churn udp; do
 			own=$(awk -v a="$ns" -v b="$tns" 'BEGIN { d = a - b; if (d < 0) d = 0; print d }')
 			ms=$(ps $attach $load $prog .runtime_ms)
 			own_ms=$(awk -v r="$runs" -v o="$own" 'BEGIN { print r * o / 1e6 }')
-			tot_whole=$(awk -v a="$tot_whole" -v b="$ms" 'BEGIN { print a + b }')
-			tot_own=$(awk -v a="$tot_own" -v b="$own_ms" 'BEGIN { print a + b }')
 			case $load in
 			tcp)
 				per=$(awk -v ms="$own_ms" -v u="$units" 'BEGIN { if (u > 0) printf "%.2f µs per MB\n", ms * 1000 / (u / 1e6); else print "n/a" }')
@@ -134,7 +142,8 @@ for load in tcp churn udp; do
 			share=$(awk -v w="$ms" -v o="$own_ms" -v b="$busy_ms" 'BEGIN { if (b > 0) printf "%.2f / %.2f %%\n", w * 100 / b, o * 100 / b; else print "n/a" }')
 			echo "| $what | $attach | \`$prog\` | $runs | $(awk -v v="$ns" 'BEGIN {printf "%.0f", v}') | $(awk -v v="$own" 'BEGIN {printf "%.0f", v}') | $per | $share |"
 		done
-		echo "| | $attach | all | | | | | **$(awk -v w="$tot_whole" -v o="$tot_own" -v b="$busy_ms" 'BEGIN { if (b > 0) printf "%.2f / %.2f %%", w * 100 / b, o * 100 / b; else print "n/a" }')** of $(awk -v b="$busy_ms" 'BEGIN {printf "%.0f", b}') ms busy |"
+		read -r whole own < <(bench_progshare "$OUT" $attach $load $([[ $load == udp ]] && echo busiest))
+		echo "| | $attach | all | | | | | **$(awk -v w="$whole" -v o="$own" 'BEGIN { if (w == "n/a") print "n/a"; else printf "%.2f / %.2f %%", w, o }')** of $(awk -v b="$busy_ms" 'BEGIN {printf "%.0f", b}') ms busy |"
 	done
 done
 cat <<MD

@@ -30,8 +30,9 @@ import (
 )
 
 // gadgetProg matches the kernel symbols of network-graph's programs:
-// bpf_prog_<tag>_<name>, the name cut to 15 characters by the kernel.
-var gadgetProg = regexp.MustCompile(`^bpf_prog_[0-9a-f]+_(ng_tc_tag|ng_tag|network_graph_t|network_graph_s|network_graph_tc|network_graph)$`)
+// bpf_prog_<tag>_<name>, the name whole (kernels with the program's BTF
+// use its function name) or cut to 15 characters (the program name).
+var gadgetProg = regexp.MustCompile(`^bpf_prog_[0-9a-f]+_(ng_tc_tag|ng_tag|network_graph[a-z_]*)$`)
 
 // idleFrames mark a sample taken while the CPU had nothing to run.
 var idleFrames = []string{"do_idle", "cpu_startup_entry", "default_idle", "pv_native_safe_halt", "cpuidle_enter"}

@@ -56,3 +56,34 @@ func TestAnalyseErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAnalyseFullNames: kernels that name a program's symbol after its BTF
+// function name write it whole (bpf_prog_<tag>_network_graph_tcx); those
+// samples are network-graph's too, not 0 % of them.
+func TestAnalyseFullNames(t *testing.T) {
+	in := `[001] 
+	ffffffff1 bpf_prog_7f92_network_graph_tcx
+	ffffffff2 tcx_egress
+
+[001] 
+	ffffffff3 bpf_prog_aa01_network_graph_sockops
+	ffffffff4 __cgroup_bpf_run_filter_sock_ops
+
+[001] 
+	ffffffff5 bpf_prog_aa02_gbench_trivial
+
+[001] 
+	ffffffff6 udp_sendmsg
+`
+	r, err := analyse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := r.CPUs[0]; c.Samples != 4 || c.Gadget != 2 {
+		t.Errorf("cpu 1 = %+v, want 4 samples, 2 in network-graph's programs", c)
+	}
+	want := []function{{"network_graph_sockops", 50}, {"network_graph_tcx", 50}}
+	if len(r.Functions) != len(want) || r.Functions[0] != want[0] || r.Functions[1] != want[1] {
+		t.Errorf("functions = %+v, want %+v", r.Functions, want)
+	}
+}
