@@ -319,8 +319,8 @@ hooks_cost() {
 spec_rstack_overflow: $(cut -c1-40 </sys/devices/system/cpu/vulnerabilities/spec_rstack_overflow 2>/dev/null || echo n/a)"
 	if awk -v t="$(fval trivial .sent_ratio)" 'BEGIN {exit !(t != "" && t <= 0.99)}'; then
 		echo "A TCX program that does nothing costs that much here because every program run passes through this
-CPU's Spectre mitigations, an indirect call through a retpoline and a return through the SRSO \"safe RET\" thunk
-($mit), twice per datagram; every per-packet eBPF hook pays it (D, the packet socket, too)."
+CPU's Spectre mitigations, an indirect call through a retpoline and, where the CPU needs it, a return through a
+thunk ($mit), twice per datagram; every per-packet eBPF hook pays it (D, the packet socket, too)."
 	else
 		echo "The bare hooks cost nothing this run could tell from its noise (every program run passes through this
 CPU's Spectre mitigations, $mit, which other runs put at up to a few per cent), so

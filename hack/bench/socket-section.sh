@@ -155,3 +155,23 @@ ends: timeout and window setup, handshake, state changes), most of them a switch
 at the handshake and the close of a watched connection. The iterator visits every TCP socket of a watched
 namespace at every read, time-wait ones included (the churn server's).
 MD
+
+read -r PS_TCP_W PS_TCP_O < <(bench_progshare "$OUT" socket tcp)
+read -r PS_CHS_W PS_CHS_O < <(bench_progshare "$OUT" socket churn)
+read -r PS_CHT_W PS_CHT_O < <(bench_progshare "$OUT" tcx churn)
+read -r PS_UDP_W PS_UDP_O < <(bench_progshare "$OUT" socket udp busiest)
+p2() { awk -v v="$1" 'BEGIN { if (v == "n/a" || v == "") print "n/a"; else printf "%.2f %%\n", v }'; }
+cat <<MD
+
+**Reading the figures.** The hooks alone — a TCX program that returns at once, on the same interfaces — changed
+the UDP flood by $(pct "$UDP_T") and churn by $(pct "$(ch trivial .ratio)") in this run: every program run passes
+through this CPU's Spectre mitigations, so on this machine the hooks take much of what the targets allow before
+network-graph does anything. Beyond them, network-graph's cost on the UDP flood is $(pct "$UDP_BEYOND") (its
+on/off ratio over the trivial program's). Churn strays most from slice to slice: the control, with nothing
+switched, moved $(pct "$(ch none .ratio)") with single slices from $(range "$(ch none '.range[0]')" "$(ch none '.range[1]')"),
+so one run resolves a few percent only roughly there. The kernel's own accounting is steadier: on churn,
+network-graph's programs took $(p2 "$PS_CHS_O") of the busy CPU time in socket mode and $(p2 "$PS_CHT_O") in tcx
+mode beyond their hooks' price ($(p2 "$PS_CHS_W") and $(p2 "$PS_CHT_W") with it, as the statistics time them); on
+the TCP stream $(p2 "$PS_TCP_O") in socket mode ($(p2 "$PS_TCP_W")); on the UDP flood $(p2 "$PS_UDP_O") of the
+sender's core ($(p2 "$PS_UDP_W")).
+MD
