@@ -40,14 +40,14 @@ bench_netns_add $B
 bench_pair $A $B 10.99.1.1/24 10.99.1.2/24
 # A wide port range on the client; TIME_WAIT stays on the server side.
 ip netns exec $A sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
-bench_bg ip netns exec $B "$CHURN" server -listen 10.99.1.2:7000 2>"$TMP/server.log"
+bench_bg ip netns exec $B $(bench_pin 1) "$CHURN" server -listen 10.99.1.2:7000 2>"$TMP/server.log"
 SERVER=$BENCH_LAST_PID
 bench_wait_for "$TMP/server.log" 'msg=listening' 10
 
 : >"$OUT/churn.jsonl"
 for mode in none trivial network-graph; do
 	bench_log "churn: alternate slices, $mode switched, load $(load_avg)"
-	"$CHURN" alternate -a $A -b $B -addr 10.99.1.2:7000 -seconds "$SECS" -slice 500ms -workers 4 -mode "$mode" \
+	$(bench_pin 0) "$CHURN" alternate -a $A -b $B -addr 10.99.1.2:7000 -seconds "$SECS" -slice 500ms -workers 4 -mode "$mode" \
 		>>"$OUT/churn.jsonl" 2>"$TMP/churn.log" ||
 		{ cat "$TMP/churn.log" >&2; bench_die "churn alternate -mode $mode failed"; }
 done

@@ -69,6 +69,14 @@ bench_bg() {
 	BENCH_PIDS+=("$BENCH_LAST_PID")
 }
 
+# bench_pin CPU prints the command prefix that runs a Go load on CPU alone
+# with one scheduler thread (taskset, GOMAXPROCS=1), on a machine with two
+# CPUs or more; nothing otherwise. Use it unquoted: $(bench_pin 0) CMD...
+# The churn client and server each pinned to a CPU of their own strayed
+# ±3 % from slice to slice here, against ±45 % when the scheduler moved
+# them and their goroutines about.
+bench_pin() { if (($(nproc) >= 2)); then echo "taskset -c $1 env GOMAXPROCS=1"; fi; }
+
 # bench_stop PID [SIGNAL] stops a process started by bench_bg and waits.
 bench_stop() {
 	kill "-${2:-TERM}" "$1" 2>/dev/null || true

@@ -643,7 +643,8 @@ EOF
 ## 2. Connection churn
 
 Two namespaces over veth; \`hack/bench/churn\` (this repository) runs a server in b, and in a a client that opens
-as many TCP connections as it can, 4 in flight: connect, 1 byte each way, the server closes. Its \`alternate\`
+as many TCP connections as it can, 4 in flight: connect, 1 byte each way, the server closes (client and server
+each pinned to a CPU of their own with one Go scheduler thread: see bench_pin in hack/bench/lib.sh). Its \`alternate\`
 mode does that for $(chval network-graph .seconds) s while it attaches network-graph to both namespaces (through
 framework/trace, as the CLI does) for one 0.5 s slice and detaches it for the next, and compares the
 connections per second of each slice with it to the mean of the slices just before and after it, from 20 ms

@@ -57,7 +57,7 @@ lets TCP packets by at once; \`attach=tcx\` counts every packet at TCX (see
 one run (\`hack/bench/socket.sh\`, also \`sudo make bench-socket\`), each load in alternate 0.5 s slices of one run
 as in section 1: a TCP stream over one connection (\`hack/bench/flood -proto tcp\`, 64 KiB writes, bytes/s sent),
 the 64-byte UDP flood (\`hack/bench/flood\`, datagrams/s sent) and connection churn (\`hack/bench/churn\`: connect,
-1 byte each way, close, 4 in flight; connections/s), each with network-graph attached to and detached from both
+1 byte each way, close, 4 in flight, client and server pinned to a CPU each; connections/s), each with network-graph attached to and detached from both
 namespaces in turn, in each mode, and with nothing switched (the control). In socket mode the \`sock_ops\` program
 stays attached for the whole run (it is the trace's, not a namespace's): in the off slices it still runs at each
 handshake and close, finding the namespace unwatched, so the churn figure leaves that lookup out; the program
@@ -167,9 +167,8 @@ cat <<MD
 the UDP flood by $(pct "$UDP_T") and churn by $(pct "$(ch trivial .ratio)") in this run: every program run passes
 through this CPU's Spectre mitigations, so on this machine the hooks take much of what the targets allow before
 network-graph does anything. Beyond them, network-graph's cost on the UDP flood is $(pct "$UDP_BEYOND") (its
-on/off ratio over the trivial program's). Churn strays most from slice to slice: the control, with nothing
-switched, moved $(pct "$(ch none .ratio)") with single slices from $(range "$(ch none '.range[0]')" "$(ch none '.range[1]')"),
-so one run resolves a few percent only roughly there. The kernel's own accounting is steadier: on churn,
+on/off ratio over the trivial program's). On churn the control, with nothing switched, moved
+$(pct "$(ch none .ratio)"), single slices from $(range "$(ch none '.range[0]')" "$(ch none '.range[1]')"). The kernel's own accounting: on churn,
 network-graph's programs took $(p2 "$PS_CHS_O") of the busy CPU time in socket mode and $(p2 "$PS_CHT_O") in tcx
 mode beyond their hooks' price ($(p2 "$PS_CHS_W") and $(p2 "$PS_CHT_W") with it, as the statistics time them); on
 the TCP stream $(p2 "$PS_TCP_O") in socket mode ($(p2 "$PS_TCP_W")); on the UDP flood $(p2 "$PS_UDP_O") of the

@@ -14,7 +14,8 @@
 #     returns at the same TCX hooks (trivial: the hooks' own price) and
 #     nothing switched (none: the method's noise floor)
 # for SECONDS (20) each (churn, whose rate strays most from slice to
-# slice: BENCH_SOCKET_CHURN_SECONDS, 3 × SECONDS), into OUTDIR/socket-flood.jsonl (stream and flood,
+# slice: BENCH_SOCKET_CHURN_SECONDS, 2 × SECONDS; its client and server
+# each pinned to a CPU, see bench_pin), into OUTDIR/socket-flood.jsonl (stream and flood,
 # one JSON object a run, "proto" tcp or udp) and OUTDIR/socket-churn.jsonl.
 # Then the kernel time of network-graph's programs during one 2-second TCP
 # stream, churn run and UDP flood, with `gadget run network-graph` in each
@@ -32,7 +33,7 @@ source "$HERE/lib.sh"
 GADGET=$(realpath "$1")
 OUT=$2
 SECS=${3:-20}
-CHURN_SECS=${BENCH_SOCKET_CHURN_SECONDS:-$((SECS * 3))}
+CHURN_SECS=${BENCH_SOCKET_CHURN_SECONDS:-$((SECS * 2))}
 bench_need_root
 bench_install iperf3:iperf3 jq:jq
 mkdir -p "$OUT"
@@ -47,7 +48,7 @@ A=gbench-s-a
 B=gbench-s-b
 bench_iperf_pair $A $B 10.99.2
 ip netns exec $A sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
-bench_bg ip netns exec $B "$TMP/churn" server -listen 10.99.2.2:7000 2>"$TMP/server.log"
+bench_bg ip netns exec $B $(bench_pin 1) "$TMP/churn" server -listen 10.99.2.2:7000 2>"$TMP/server.log"
 CHURN_SERVER=$BENCH_LAST_PID
 bench_wait_for "$TMP/server.log" 'msg=listening' 10
 
@@ -63,7 +64,7 @@ for mode in $MODES; do
 			>>"$OUT/socket-flood.jsonl" || bench_die "flood -proto $proto -mode $mode failed"
 	done
 	bench_log "socket: churn in alternate slices, $mode switched, load $(load_avg)"
-	"$TMP/churn" alternate -a $A -b $B -addr 10.99.2.2:7000 -seconds "$CHURN_SECS" -slice 500ms -workers 4 -mode "$mode" \
+	$(bench_pin 0) "$TMP/churn" alternate -a $A -b $B -addr 10.99.2.2:7000 -seconds "$CHURN_SECS" -slice 500ms -workers 4 -mode "$mode" \
 		>>"$OUT/socket-churn.jsonl" 2>"$TMP/churn.log" ||
 		{ cat "$TMP/churn.log" >&2; bench_die "churn alternate -mode $mode failed"; }
 done
@@ -105,7 +106,7 @@ for attach in socket tcx; do
 			jq -r '.end.sum_received.bytes' "$TMP/iperf.json" >"$base.load"
 			;;
 		churn)
-			"$TMP/churn" alternate -a $A -b $B -addr 10.99.2.2:7000 -seconds 2 -slice 500ms -workers 4 -mode none \
+			$(bench_pin 0) "$TMP/churn" alternate -a $A -b $B -addr 10.99.2.2:7000 -seconds 2 -slice 500ms -workers 4 -mode none \
 				>"$TMP/churn.json" 2>"$TMP/churn.log" || { cat "$TMP/churn.log" >&2; bench_die "churn failed"; }
 			jq -r '.connections' "$TMP/churn.json" >"$base.load"
 			;;
