@@ -89,11 +89,20 @@ func TestMetricsPrivileged(t *testing.T) {
 	udpOut := map[string]string{"pod": client.Name(), "protocol": "udp", "port": "5353", "direction": "outgoing", "remote": server.Name()}
 	udpIn := map[string]string{"pod": server.Name(), "protocol": "udp", "port": "5353", "direction": "incoming", "remote": client.Name()}
 	tcpOut := map[string]string{"pod": client.Name(), "protocol": "tcp", "port": "8080", "direction": "outgoing", "remote": server.Name()}
-	f := waitMetric(t, metricsURL, "the TCP and UDP edges' traffic", func(f metricstest.Families) bool {
+	// The traffic counters move as a batch is read, the stage timings and
+	// map gauges once it has gone through the pipeline: wait for both, or
+	// a scrape in between (a busy machine) misses the latter.
+	f := waitMetric(t, metricsURL, "the TCP and UDP edges' traffic, through the pipeline", func(f metricstest.Families) bool {
 		u, _ := f.Value("gadget_network_graph_packets_total", udpOut)
 		v, _ := f.Value("gadget_network_graph_packets_total", udpIn)
 		w, _ := f.Value("gadget_network_graph_bytes_total", tcpOut)
-		return u >= datagrams && v >= datagrams && w >= 3*1000
+		staged := true
+		for _, stage := range []string{"emit", "web", "output"} {
+			_, ok := f.Value("gadget_pipeline_stage_duration_seconds", map[string]string{"gadget": "network-graph", "stage": stage})
+			staged = staged && ok
+		}
+		edges, _ := f.Value("gadget_network_graph_map_edges", map[string]string{"trace": "network-graph"})
+		return u >= datagrams && v >= datagrams && w >= 3*1000 && staged && edges >= 4
 	})
 	udpPackets, _ := f.Value("gadget_network_graph_packets_total", udpOut)
 	t.Logf("traffic series: %v", f.Series("gadget_network_graph_packets_total"))
