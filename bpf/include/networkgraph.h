@@ -63,7 +63,7 @@ struct conn {
 
 /* conn.flags */
 enum conn_flag {
-	CONN_FOUND = 1,   /* found by the iterator, not at its handshake: no close callback */
+	CONN_FOUND = 1,   /* found by the iterator, not at its handshake: no handshake segments to add */
 	CONN_NO_EDGE = 2, /* the edge map was full: counted as dropped */
 };
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -94,11 +95,21 @@ type Options struct {
 	// bpf_cast_to_kern_ctx and BTF (before 6.2).
 	TailCalls bool
 	// Socket loads the programs of attach=socket too: TCP counted per
-	// connection at its socket (SockOpsProgram, ReadConnections), the
+	// connection at its socket (AttachTCPState, ReadConnections), the
 	// packet programs letting TCP packets by. Where the kernel refuses
 	// them, Load loads the packet programs alone, counting TCP too, and
 	// SocketError says why. Never with TailCalls.
 	Socket bool
+	// ListenTTL, with Socket, is how long a listening port stays known
+	// without a walk (ReadConnections) meeting its listener again or a
+	// connection being accepted on it: a connection closed before any
+	// walk found it is HOST when its local port is a known listening one.
+	// Make it longer than two intervals between walks; a shorter one makes
+	// a short accepted connection OUTGOING after a quiet spell, a longer
+	// one leaves a closed listener's port known for longer (a connecting
+	// socket that gets it as its local port is then taken for HOST).
+	// 0 means DefaultListenTTL.
+	ListenTTL time.Duration
 	// KernelBTF, when set, keeps the running kernel's BTF, which the
 	// tag-free programs are relocated against, from one Load to the next:
 	// decoding it costs each Load about 40 ms and 4 MB of allocations
@@ -106,6 +117,9 @@ type Options struct {
 	// for this Load alone.
 	KernelBTF *btf.Cache
 }
+
+// DefaultListenTTL is Options.ListenTTL's default.
+const DefaultListenTTL = 30 * time.Second
 
 // Objects are the loaded program and maps. Close releases them; sockets
 // with a tag program attached keep the program alive until they close.
@@ -150,11 +164,11 @@ type (
 	// whose packet programs let TCP by (tcp_at_socket).
 	socketObjects struct {
 		tagFreeObjects
-		Conns               *ebpf.Map     `ebpf:"conns"`
-		Listening           *ebpf.Map     `ebpf:"listening"`
-		Watched             *ebpf.Map     `ebpf:"watched"`
-		NetworkGraphSockops *ebpf.Program `ebpf:"network_graph_sockops"`
-		NetworkGraphIterTcp *ebpf.Program `ebpf:"network_graph_iter_tcp"`
+		Conns                *ebpf.Map     `ebpf:"conns"`
+		Listening            *ebpf.Map     `ebpf:"listening"`
+		Watched              *ebpf.Map     `ebpf:"watched"`
+		NetworkGraphIterTcp  *ebpf.Program `ebpf:"network_graph_iter_tcp"`
+		NetworkGraphTcpState *ebpf.Program `ebpf:"network_graph_tcp_state"`
 	}
 	tailCallObjects struct {
 		commonObjects
@@ -263,6 +277,17 @@ func (o *Objects) loadSocket(spec *ebpf.CollectionSpec, opts Options) error {
 	if err := v.Set(uint32(1)); err != nil {
 		return fmt.Errorf("set tcp_at_socket: %w", err)
 	}
+	ttl := opts.ListenTTL
+	if ttl <= 0 {
+		ttl = DefaultListenTTL
+	}
+	v, ok = spec.Variables["listen_ttl"]
+	if !ok {
+		return errors.New("network-graph eBPF object has no listen_ttl variable: regenerate it (make generate-bpf)")
+	}
+	if err := v.Set(uint64(ttl.Nanoseconds()) / o.tick); err != nil {
+		return fmt.Errorf("set listen_ttl: %w", err)
+	}
 	var so socketObjects
 	if err := spec.LoadAndAssign(&so, &ebpf.CollectionOptions{Cache: opts.KernelBTF}); err != nil {
 		return loadError(err)
@@ -270,7 +295,7 @@ func (o *Objects) loadSocket(spec *ebpf.CollectionSpec, opts Options) error {
 	so.into(&o.objs)
 	o.objs.NetworkGraphSocket, o.objs.NetworkGraphTcx = so.NetworkGraphSocket, so.NetworkGraphTcx
 	o.objs.Conns, o.objs.Listening, o.objs.Watched = so.Conns, so.Listening, so.Watched
-	o.objs.NetworkGraphSockops, o.objs.NetworkGraphIterTcp = so.NetworkGraphSockops, so.NetworkGraphIterTcp
+	o.objs.NetworkGraphTcpState, o.objs.NetworkGraphIterTcp = so.NetworkGraphTcpState, so.NetworkGraphIterTcp
 	o.socket = true
 	return nil
 }
@@ -298,29 +323,61 @@ func (o *Objects) TailCalls() bool { return o.tailCalls }
 func (o *Objects) TagFreeError() error { return o.tagFreeErr }
 
 // Socket reports whether attach=socket's programs are loaded
-// (Options.Socket): attach SockOpsProgram to the cgroup v2 root, call
-// WatchNetns for each namespace and ReadConnections in each at every
-// interval. The packet programs then let TCP by.
+// (Options.Socket): call AttachTCPState once, WatchNetns for each
+// namespace and ReadConnections in each at every interval. The packet
+// programs then let TCP by.
 func (o *Objects) Socket() bool { return o.socket }
 
 // SocketError is why attach=socket's programs did not load, when
 // Options.Socket asked for them (nil otherwise).
 func (o *Objects) SocketError() error { return o.socketErr }
 
-// SockOpsProgram is the sock_ops program of attach=socket, for the cgroup
-// v2 root (it counts the connections of watched namespaces alone); nil
-// without Socket. It stays Objects', as SocketProgram.
-func (o *Objects) SockOpsProgram() *ebpf.Program { return o.objs.NetworkGraphSockops }
+// AttachTCPState attaches attach=socket's TCP state program to the
+// kernel's inet_sock_set_state tracepoint (tp_btf), where it runs at every
+// state change of every TCP socket of the node, recording the connections
+// of watched namespaces at their handshake and counting them at their
+// close. The caller closes the link before Objects.
+func (o *Objects) AttachTCPState() (link.Link, error) {
+	if !o.socket {
+		return nil, errors.New("attach the TCP state program: attach=socket's programs are not loaded (Options.Socket)")
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: o.objs.NetworkGraphTcpState, AttachType: ebpf.AttachTraceRawTp})
+	if err != nil {
+		return nil, fmt.Errorf("attach the TCP state program to tracepoint inet_sock_set_state (tp_btf): %w", err)
+	}
+	return l, nil
+}
+
+// Values of the watched map (bpf: WATCH_FIRST, WATCH_ON).
+const (
+	watchFirst uint8 = 1
+	watchOn    uint8 = 2
+)
 
 // WatchNetns has attach=socket's programs follow the TCP connections of
 // the namespace tagged tag (NetnsTag): those whose handshake ends from now
-// on, and, from its next ReadConnections, those open already.
+// on, and those open already, found by the next ReadConnections in the
+// namespace (its first walk), which the caller follows with
+// WatchNetnsWalked.
 func (o *Objects) WatchNetns(tag uint32) error {
 	if !o.socket {
 		return errors.New("network-graph: WatchNetns needs attach=socket's programs (Options.Socket)")
 	}
-	if err := o.objs.Watched.Put(tag, uint8(1)); err != nil {
+	if err := o.objs.Watched.Put(tag, watchFirst); err != nil {
 		return fmt.Errorf("watch network namespace tag %d: %w", tag, err)
+	}
+	return nil
+}
+
+// WatchNetnsWalked says that the first ReadConnections of the namespace
+// tagged tag, since WatchNetns, has run: every connection open before it
+// was watched is recorded, so the programs record a new connection no
+// more at its handshake (a map update, the costliest part of a short
+// connection's accounting), but count it whole at its close, or at the
+// walk that first finds it open.
+func (o *Objects) WatchNetnsWalked(tag uint32) error {
+	if err := o.objs.Watched.Update(tag, watchOn, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("watch network namespace tag %d after its first walk: %w", tag, err)
 	}
 	return nil
 }

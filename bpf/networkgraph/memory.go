@@ -71,11 +71,12 @@ func MemoryEstimate(opts Options, ncpu int) uint64 {
 	if opts.Socket {
 		// conns: a hash map of up to MaxFlows connections, allocated as
 		// they open; watched (4096 namespaces) and listening (an LRU
-		// map of 4096 ports), preallocated; the sock_ops program and the
+		// map of 16384 ports), preallocated; the TCP state program and the
 		// iterator.
 		conn := round8(binary.Size(networkgraphConn{}))
 		total += pow2(flows)*htabBucket + flows*(htabElemHeader+8+conn)
-		total += 2 * (4096*htabBucket + 4096*(htabElemHeader+8+8))
+		total += 4096*htabBucket + 4096*(htabElemHeader+8+8)
+		total += 16384*htabBucket + 16384*(htabElemHeader+8+8)
 		total += 3*mapOverhead + 2*progOverhead
 	}
 	return total

@@ -15,9 +15,9 @@
 //
 // With attach=socket (the default where the kernel allows it), TCP is
 // counted per connection at its socket instead, and the TCX program lets
-// TCP packets by at once (tcp_at_socket): network_graph_sockops, a
-// sock_ops program on the cgroup v2 root, follows each connection of a
-// watched namespace from its handshake to its close, and
+// TCP packets by at once (tcp_at_socket): network_graph_tcp_state, a
+// program on the kernel's inet_sock_set_state tracepoint, follows each
+// connection of a watched namespace from its handshake to its close, and
 // network_graph_iter_tcp, a TCP socket iterator run by user space in
 // each watched namespace at every interval, reads the counters of the
 // live ones. See "attach=socket" below.
@@ -106,7 +106,7 @@ struct {
 	__type(value, __u32);
 } free_ids SEC(".maps");
 
-/* attach=socket: TCP is counted at the socket (network_graph_sockops and
+/* attach=socket: TCP is counted at the socket (network_graph_tcp_state and
  * network_graph_iter_tcp), so the packet programs let it by. Set by user
  * space before loading; the verifier drops the dead branch. */
 volatile const __u32 tcp_at_socket = 0;
@@ -727,6 +727,24 @@ int network_graph_tc(struct __sk_buff *skb)
 	return tc_run(skb, skb->cb[0], skb->cb[1], skb->cb[2]);
 }
 
+/* plain_tcp reports whether the packet, its network header at l3, is
+ * IPv4 or IPv6 (without extension headers) carrying TCP: with
+ * attach=socket the first thing the tc program asks, so TCP costs it no
+ * more than these loads. */
+static __always_inline int plain_tcp(struct __sk_buff *skb, __u32 l3)
+{
+	__u8 *ip = (void *)(long)skb->data + l3;
+	if ((void *)(ip + 10) > (void *)(long)skb->data_end)
+		return 0;
+	switch (bpf_ntohs((__u16)skb->protocol)) {
+	case ETH_P_IP:
+		return ip[9] == IPPROTO_TCP;
+	case ETH_P_IPV6:
+		return ip[6] == IPPROTO_TCP;
+	}
+	return 0;
+}
+
 /* The tag-free tc program, the same at every hook of every namespace: the
  * hook is ingress or egress as the kernel says (loopback: its egress,
  * where user space attaches it alone), the network header follows the
@@ -735,6 +753,11 @@ SEC("tc")
 int network_graph_tcx(struct __sk_buff *skb)
 {
 	struct sk_buff___ng *k = bpf_cast_to_kern_ctx(skb);
+	__u32 l3 = (__u16)(k->network_header - k->mac_header);
+	if (l3 > 64) /* no link-layer header we know of */
+		return TCX_NEXT;
+	if (tcp_at_socket && plain_tcp(skb, l3))
+		return TCX_NEXT;
 	__u32 tag, hook;
 	if (device_tag(k, &tag) < 0)
 		return TCX_NEXT;
@@ -744,32 +767,47 @@ int network_graph_tcx(struct __sk_buff *skb)
 		hook = HOOK_LOOPBACK;
 	else
 		hook = HOOK_EGRESS;
-	__u32 l3 = (__u16)(k->network_header - k->mac_header);
-	if (l3 > 64) /* no link-layer header we know of */
-		return TCX_NEXT;
 	return tc_run(skb, tag, l3, hook);
 }
 
 /* ---- attach=socket: TCP per connection, at its socket ----
  *
- * network_graph_sockops runs on the cgroup v2 root, for the sockets of
- * every process: at the end of a handshake (active: this end connected,
- * the edge is OUTGOING; passive: it accepted, HOST) of a socket in a
- * watched namespace (watched, by netns cookie tag), it finds or creates
- * the edge, records the connection in conns by socket cookie, counts its
- * handshake and asks for the socket's state changes; when the socket
- * reaches TCP_CLOSE it counts what the connection did since the last read
- * and forgets it. A connection opened and closed between two intervals is
- * thus counted whole.
+ * Two programs, and a record per connection (conns, by socket cookie)
+ * only for those a walk found open: a short connection costs no map
+ * update.
  *
  * network_graph_iter_tcp walks the TCP sockets of the namespace user
- * space runs it in (bpf_iter tcp) and counts, for each connection in
- * conns, what it did since the last read. A connection of a watched
- * namespace not in conns was open before the namespace was watched: it is
- * recorded then, with what it did so far as its baseline (not counted),
- * its direction from whether a socket of the namespace listens on its
- * local port (listeners come first in the walk); its close is not seen,
- * user space forgets it once a walk no longer finds it.
+ * space runs it in (bpf_iter tcp), at the attach and at every interval,
+ * and counts, for each connection in conns, what it did since the last
+ * read. A connection of a watched namespace (watched, by netns cookie
+ * tag) not in conns is recorded: at the namespace's first walk it was
+ * open before the namespace was watched, and what it did so far is its
+ * baseline (not counted); at a later walk it opened since, and is counted
+ * from its start. Its direction is HOST when a socket of the namespace
+ * listens on its local port (listening: the listeners the walks meet,
+ * first in each walk, and the ports connections were accepted on),
+ * OUTGOING otherwise.
+ *
+ * network_graph_tcp_state runs at every state change of every TCP socket
+ * of the node (tp_btf/inet_sock_set_state, from the kernel's
+ * tcp_set_state, with the socket locked): at the end of a handshake in a
+ * watched namespace it remembers the listening port of an accepted one
+ * (from SYN_RECV; from SYN_SENT this end connected), and while the
+ * namespace's first walk is pending it records the connection. When a
+ * socket of a watched namespace reaches TCP_CLOSE, it counts what its
+ * connection did since its last fold, or, not recorded, all it did, and
+ * forgets it: a connection opened and closed between two walks is counted
+ * whole, at its close. About five state changes per end and connection,
+ * all but two of which return at the first test. (Its first form, a
+ * sock_ops program on the cgroup root recording every connection at its
+ * handshake, ran at about eight callbacks per end and cost the churn
+ * bench more: docs/architecture.md, "What it costs".)
+ *
+ * The walk and the state changes of one socket never overlap: both run
+ * with the socket locked (the TCP iterator takes lock_sock for each full
+ * socket it shows). User space forgets a recorded connection once a walk
+ * no longer finds it (its close came while its namespace was not
+ * watched).
  *
  * A connection's segments are the kernel's segs_in + segs_out (each GSO
  * segment once, as at TCX, retransmissions included) and its bytes its
@@ -793,7 +831,10 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
-/* Listening ports seen by the iterator: {tag, port}. */
+/* Listening ports: {tag, port} -> jiffies when last known listening (a
+ * walk met the listener, or a connection was accepted on it). An entry
+ * older than listen_ttl is stale: its listener may be gone, and its port
+ * reused as a connecting socket's local one. */
 struct listen_key {
 	__u32 netns;
 	__u32 port;
@@ -801,10 +842,15 @@ struct listen_key {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 16384);
 	__type(key, struct listen_key);
-	__type(value, __u8);
+	__type(value, __u64);
 } listening SEC(".maps");
+
+/* How long, in jiffies, a listening port stays known without being seen
+ * again: longer than two intervals, so that the walks keep a live
+ * listener's entry fresh. Set by user space before loading. */
+volatile const __u64 listen_ttl = 0;
 
 /* The kernel's TCP socket as far as read here (CO-RE, as above). */
 struct sock_common___ng {
@@ -930,10 +976,10 @@ static __always_inline void count_conn(const struct conn *c, __u64 segs, __u64 p
 
 /* fold counts on c's edge what its connection did since the last fold:
  * segs_in, segs_out and bytes (received + acked) are its kernel counters
- * now. Folds of one connection never overlap: the sock_ops callbacks run
- * with the socket locked, and so does the iterator's program (the TCP
- * iterator takes lock_sock for each full socket it shows, Linux 5.15 on;
- * attach=socket needs 6.2), so plain loads and stores do. The segment
+ * now. Folds of one connection never overlap: the TCP state tracepoint
+ * runs with the socket locked, and so does the iterator's program (the
+ * TCP iterator takes lock_sock for each full socket it shows, Linux 5.15
+ * on; attach=socket needs 6.2), so plain loads and stores do. The segment
  * counters are 32 bits and wrap; their advances are taken modulo 2^32. */
 static __always_inline void fold(struct conn *c, __u32 segs_in, __u32 segs_out, __u64 bytes, __u64 now)
 {
@@ -945,84 +991,6 @@ static __always_inline void fold(struct conn *c, __u32 segs_in, __u32 segs_out, 
 	__u64 segs = (__u64)(__u32)(segs_in - in0) + (__u32)(segs_out - out0);
 	__u64 payload = bytes > bytes0 ? bytes - bytes0 : 0;
 	count_conn(c, segs, payload, now);
-}
-
-/* sockops_established records a connection whose handshake just ended,
- * when its namespace is watched. */
-static __always_inline void sockops_established(struct bpf_sock_ops *skops, __u32 pkt_type)
-{
-	__u32 tag = (__u32)bpf_get_netns_cookie(skops);
-	if (!bpf_map_lookup_elem(&watched, &tag))
-		return;
-	struct tcp_end e = {};
-	e.family = skops->family;
-	e.local_port = skops->local_port;
-	e.remote_port = bpf_ntohl(skops->remote_port);
-	if (e.family == NG_AF_INET) {
-		e.daddr4 = skops->remote_ip4;
-	} else if (e.family == NG_AF_INET6) {
-		e.daddr6[0] = skops->remote_ip6[0];
-		e.daddr6[1] = skops->remote_ip6[1];
-		e.daddr6[2] = skops->remote_ip6[2];
-		e.daddr6[3] = skops->remote_ip6[3];
-	} else {
-		return;
-	}
-	__u32 tcp_header_len = 0;
-	struct bpf_sock *sk = skops->sk;
-	if (sk) {
-		struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(sk);
-		if (tp)
-			tcp_header_len = tp->tcp_header_len;
-	}
-	/* Recorded with its counters as they are, and counted from zero:
-	 * no fold, nothing to read back. */
-	struct conn c = {};
-	conn_edge(&e, tag, pkt_type, tcp_header_len, &c);
-	c.segs_in = skops->segs_in + HANDSHAKE_SEGS_IN(pkt_type);
-	c.segs_out = skops->segs_out + HANDSHAKE_SEGS_OUT(pkt_type);
-	c.payload = skops->bytes_received + skops->bytes_acked;
-	__u64 cookie = bpf_get_socket_cookie(skops);
-	if (bpf_map_update_elem(&conns, &cookie, &c, BPF_ANY) < 0) {
-		count_atomic(STAT_CONNS_DROPPED, 1);
-		return;
-	}
-	count_conn(&c, (__u64)c.segs_in + c.segs_out, c.payload, bpf_jiffies64());
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
-}
-
-/* sockops_closed counts the rest of a followed connection reaching
- * TCP_CLOSE, and forgets it. */
-static __always_inline void sockops_closed(struct bpf_sock_ops *skops)
-{
-	__u64 cookie = bpf_get_socket_cookie(skops);
-	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
-	if (!c)
-		return;
-	if (!(c->flags & CONN_FOUND) && bpf_map_lookup_elem(&watched, &c->netns)) {
-		__u32 pkt_type = c->pkt_type;
-		fold(c, skops->segs_in + HANDSHAKE_SEGS_IN(pkt_type), skops->segs_out + HANDSHAKE_SEGS_OUT(pkt_type),
-		     skops->bytes_received + skops->bytes_acked, bpf_jiffies64());
-	}
-	bpf_map_delete_elem(&conns, &cookie);
-}
-
-SEC("sockops")
-int network_graph_sockops(struct bpf_sock_ops *skops)
-{
-	switch (skops->op) {
-	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		sockops_established(skops, PACKET_OUTGOING);
-		break;
-	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		sockops_established(skops, PACKET_HOST);
-		break;
-	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] == NG_TCP_CLOSE)
-			sockops_closed(skops);
-		break;
-	}
-	return 1;
 }
 
 /* established_state reports whether a socket in state has finished its
@@ -1041,6 +1009,177 @@ static __always_inline int established_state(__u8 state)
 	return 0;
 }
 
+/* sock_end fills e with the connection end of skc, a TCP socket; it
+ * returns -1 for a family network-graph does not count. */
+static __always_inline int sock_end(struct sock_common___ng *skc, struct tcp_end *e)
+{
+	e->family = skc->skc_family;
+	e->local_port = skc->skc_num;
+	e->remote_port = bpf_ntohs(skc->skc_dport);
+	if (e->family == NG_AF_INET) {
+		e->daddr4 = skc->skc_daddr;
+		return 0;
+	}
+	if (e->family == NG_AF_INET6) {
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			e->daddr6[i] = skc->skc_v6_daddr.in6_u.u6_addr32[i];
+		return 0;
+	}
+	return -1;
+}
+
+struct sock___ng {
+	struct sock_common___ng __sk_common;
+	__u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+#define NG_TCP_SYN_SENT 2
+#define NG_TCP_SYN_RECV 3
+
+/* Values of watched: a namespace is WATCH_FIRST from WatchNetns until the
+ * end of its first walk, then WATCH_ON. */
+#define WATCH_FIRST 1
+#define WATCH_ON 2
+
+/* is_listening reports whether a socket of namespace tag listens on port,
+ * as of now (jiffies): from the listeners the walks met and the ports
+ * connections were accepted on. */
+static __always_inline int is_listening(__u32 tag, __u16 port, __u64 now)
+{
+	struct listen_key lk = {.netns = tag, .port = port};
+	__u64 *seen = bpf_map_lookup_elem(&listening, &lk);
+	return seen && now - *seen <= listen_ttl;
+}
+
+/* remember_listening records that a socket of namespace tag listens on
+ * port, now (a store into the entry when it exists: an update takes the
+ * bucket lock, a lookup does not). */
+static __always_inline void remember_listening(__u32 tag, __u16 port, __u64 now)
+{
+	struct listen_key lk = {.netns = tag, .port = port};
+	__u64 *seen = bpf_map_lookup_elem(&listening, &lk);
+	if (seen) {
+		if (*seen != now)
+			*seen = now;
+		return;
+	}
+	bpf_map_update_elem(&listening, &lk, &now, BPF_ANY);
+}
+
+/* new_conn fills c, all zero, for the connection of socket skc, tag's,
+ * with local port port and direction pkt_type. It returns -1 for a family
+ * not counted. */
+static __always_inline int new_conn(struct sock_common___ng *skc, struct tcp_sock___ng *tp, __u32 tag,
+				    __u16 port, __u32 pkt_type, struct conn *c)
+{
+	struct tcp_end e = {};
+	if (sock_end(skc, &e) < 0)
+		return -1;
+	e.local_port = port;
+	conn_edge(&e, tag, pkt_type, tp->tcp_header_len, c);
+	return 0;
+}
+
+struct inet_sock___ng {
+	__u16 inet_sport;
+} __attribute__((preserve_access_index));
+
+/* state_established notes a handshake's end in a watched namespace. An
+ * accepted connection's local port is a listening one: remembered, its
+ * close will know its direction from it. While the namespace's first walk
+ * is pending, the connection is also recorded (from zero), so the walk
+ * does not take it for one open before. Otherwise nothing is recorded: a
+ * connection closed before the next walk is counted whole at its close,
+ * and a walk records those still open. */
+static __always_inline void state_established(struct sock___ng *sk, __u32 pkt_type)
+{
+	struct sock_common___ng *skc = &sk->__sk_common;
+	__u32 tag = (__u32)skc->skc_net.net->net_cookie;
+	__u8 *w = bpf_map_lookup_elem(&watched, &tag);
+	if (!w)
+		return;
+	if (pkt_type == PACKET_HOST)
+		remember_listening(tag, skc->skc_num, bpf_jiffies64());
+	if (*w != WATCH_FIRST)
+		return;
+	struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return;
+	struct conn c = {};
+	if (new_conn(skc, tp, tag, skc->skc_num, pkt_type, &c) < 0)
+		return;
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	if (bpf_map_update_elem(&conns, &cookie, &c, BPF_ANY) < 0)
+		count_atomic(STAT_CONNS_DROPPED, 1);
+}
+
+/* state_closed counts what a connection of a watched namespace reaching
+ * TCP_CLOSE did since its last fold, or, when no walk recorded it (it
+ * opened after the namespace's first walk), all it did, and forgets it.
+ * The namespace is asked first: every TCP socket of the node closes here,
+ * and most are not watched (user space forgets the connections of a
+ * namespace it stops watching). */
+static __always_inline void state_closed(struct sock___ng *sk, int oldstate)
+{
+	struct sock_common___ng *skc = &sk->__sk_common;
+	__u32 tag = (__u32)skc->skc_net.net->net_cookie;
+	__u8 *w = bpf_map_lookup_elem(&watched, &tag);
+	if (!w)
+		return;
+	struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return;
+	__u32 in = tp->segs_in, out = tp->segs_out;
+	__u64 bytes = tp->bytes_received + tp->bytes_acked, now = bpf_jiffies64();
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
+	if (c) {
+		if (!(c->flags & CONN_FOUND)) {
+			in += HANDSHAKE_SEGS_IN(c->pkt_type);
+			out += HANDSHAKE_SEGS_OUT(c->pkt_type);
+		}
+		fold(c, in, out, bytes, now);
+		bpf_map_delete_elem(&conns, &cookie);
+		return;
+	}
+	/* Not recorded: a listener, or a connection whose handshake failed
+	 * (not counted, as before its end nothing is); or one open before
+	 * the namespace was watched and closed before its first walk (what it
+	 * did is not the trace's); or one that ended its handshake after the
+	 * first walk, counted whole. */
+	if (*w != WATCH_ON || !established_state(oldstate))
+		return;
+	/* The local port: tcp_set_state has released it by now (skc_num is
+	 * 0), the source port of its segments stays. */
+	__u16 port = bpf_ntohs(((struct inet_sock___ng *)tp)->inet_sport);
+	__u32 pkt_type = is_listening(tag, port, now) ? PACKET_HOST : PACKET_OUTGOING;
+	struct conn nc = {};
+	if (new_conn(skc, tp, tag, port, pkt_type, &nc) < 0)
+		return;
+	fold(&nc, in + HANDSHAKE_SEGS_IN(pkt_type), out + HANDSHAKE_SEGS_OUT(pkt_type), bytes, now);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int network_graph_tcp_state(__u64 *ctx)
+{
+	struct sock___ng *sk = (struct sock___ng *)ctx[0];
+	int oldstate = (int)ctx[1], newstate = (int)ctx[2];
+	if (newstate != NG_TCP_ESTABLISHED && newstate != NG_TCP_CLOSE)
+		return 0;
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	if (newstate == NG_TCP_ESTABLISHED) {
+		if (oldstate == NG_TCP_SYN_SENT)
+			state_established(sk, PACKET_OUTGOING);
+		else if (oldstate == NG_TCP_SYN_RECV)
+			state_established(sk, PACKET_HOST);
+	} else if (newstate == NG_TCP_CLOSE) {
+		state_closed(sk, oldstate);
+	}
+	return 0;
+}
+
 SEC("iter/tcp")
 int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
 {
@@ -1048,20 +1187,19 @@ int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
 	if (!skc)
 		return 0;
 	__u32 tag = (__u32)skc->skc_net.net->net_cookie;
-	if (!bpf_map_lookup_elem(&watched, &tag))
+	__u8 *w = bpf_map_lookup_elem(&watched, &tag);
+	if (!w)
 		return 0;
 	__u8 state = skc->skc_state;
+	__u64 now = bpf_jiffies64();
 	if (state == NG_TCP_LISTEN) {
-		struct listen_key lk = {.netns = tag, .port = skc->skc_num};
-		__u8 one = 1;
-		bpf_map_update_elem(&listening, &lk, &one, BPF_ANY);
+		remember_listening(tag, skc->skc_num, now);
 		return 0;
 	}
 	struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0; /* a request or time-wait socket */
 	__u64 cookie = bpf_get_socket_cookie(skc);
-	__u64 now = bpf_jiffies64();
 	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
 	if (c) {
 		c->seen = now;
@@ -1076,32 +1214,37 @@ int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
 	}
 	if (!established_state(state))
 		return 0;
-	/* Open before its namespace was watched. */
-	struct tcp_end e = {};
-	e.family = skc->skc_family;
-	e.local_port = skc->skc_num;
-	e.remote_port = bpf_ntohs(skc->skc_dport);
-	if (e.family == NG_AF_INET) {
-		e.daddr4 = skc->skc_daddr;
-	} else if (e.family == NG_AF_INET6) {
-#pragma unroll
-		for (int i = 0; i < 4; i++)
-			e.daddr6[i] = skc->skc_v6_daddr.in6_u.u6_addr32[i];
-	} else {
+	/* Not recorded: at the namespace's first walk, open before it was
+	 * watched, recorded with what it did so far as its baseline (not
+	 * counted); at a later walk, opened since the first one, counted
+	 * from its start and recorded. Its direction: whether a socket of
+	 * the namespace listens on its local port (listeners come first in
+	 * the walk, and state_established remembers the ports it accepted
+	 * on). */
+	__u32 pkt_type = is_listening(tag, skc->skc_num, now) ? PACKET_HOST : PACKET_OUTGOING;
+	struct conn nc = {};
+	if (new_conn(skc, tp, tag, skc->skc_num, pkt_type, &nc) < 0)
+		return 0;
+	nc.seen = now;
+	__u32 in = tp->segs_in, out = tp->segs_out;
+	__u64 bytes = tp->bytes_received + tp->bytes_acked;
+	if (*w == WATCH_FIRST) {
+		nc.flags |= CONN_FOUND;
+		nc.segs_in = in;
+		nc.segs_out = out;
+		nc.payload = bytes;
+	}
+	/* Recorded first, counted then: not recorded (the map is full), its
+	 * close counts it whole. */
+	if (bpf_map_update_elem(&conns, &cookie, &nc, BPF_NOEXIST) < 0) {
+		count_atomic(STAT_CONNS_DROPPED, 1);
 		return 0;
 	}
-	struct listen_key lk = {.netns = tag, .port = e.local_port};
-	__u32 pkt_type = bpf_map_lookup_elem(&listening, &lk) ? PACKET_HOST : PACKET_OUTGOING;
-	struct conn nc = {};
-	nc.flags = CONN_FOUND;
-	nc.pkt_type = pkt_type;
-	nc.seen = now;
-	nc.segs_in = tp->segs_in;
-	nc.segs_out = tp->segs_out;
-	nc.payload = tp->bytes_received + tp->bytes_acked;
-	conn_edge(&e, tag, pkt_type, tp->tcp_header_len, &nc);
-	if (bpf_map_update_elem(&conns, &cookie, &nc, BPF_NOEXIST) < 0)
-		count_atomic(STAT_CONNS_DROPPED, 1);
+	if (*w == WATCH_FIRST)
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &cookie);
+	if (c)
+		fold(c, in + HANDSHAKE_SEGS_IN(pkt_type), out + HANDSHAKE_SEGS_OUT(pkt_type), bytes, now);
 	return 0;
 }
 

@@ -94,28 +94,29 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	networkgraphMapClockSample          = "clock_sample"
-	networkgraphMapConns                = "conns"
-	networkgraphMapCounters             = "counters"
-	networkgraphMapEdges                = "edges"
-	networkgraphMapEntry                = "entry"
-	networkgraphMapEntryTc              = "entry_tc"
-	networkgraphMapFlowCache            = "flow_cache"
-	networkgraphMapFlows                = "flows"
-	networkgraphMapFreeIds              = "free_ids"
-	networkgraphMapListening            = "listening"
-	networkgraphMapStats                = "stats"
-	networkgraphMapWatched              = "watched"
-	networkgraphProgNetworkGraph        = "network_graph"
-	networkgraphProgNetworkGraphClock   = "network_graph_clock"
-	networkgraphProgNetworkGraphIterTcp = "network_graph_iter_tcp"
-	networkgraphProgNetworkGraphSocket  = "network_graph_socket"
-	networkgraphProgNetworkGraphSockops = "network_graph_sockops"
-	networkgraphProgNetworkGraphTc      = "network_graph_tc"
-	networkgraphProgNetworkGraphTcx     = "network_graph_tcx"
-	networkgraphVarMaxEdges             = "max_edges"
-	networkgraphVarNextEdgeId           = "next_edge_id"
-	networkgraphVarTcpAtSocket          = "tcp_at_socket"
+	networkgraphMapClockSample           = "clock_sample"
+	networkgraphMapConns                 = "conns"
+	networkgraphMapCounters              = "counters"
+	networkgraphMapEdges                 = "edges"
+	networkgraphMapEntry                 = "entry"
+	networkgraphMapEntryTc               = "entry_tc"
+	networkgraphMapFlowCache             = "flow_cache"
+	networkgraphMapFlows                 = "flows"
+	networkgraphMapFreeIds               = "free_ids"
+	networkgraphMapListening             = "listening"
+	networkgraphMapStats                 = "stats"
+	networkgraphMapWatched               = "watched"
+	networkgraphProgNetworkGraph         = "network_graph"
+	networkgraphProgNetworkGraphClock    = "network_graph_clock"
+	networkgraphProgNetworkGraphIterTcp  = "network_graph_iter_tcp"
+	networkgraphProgNetworkGraphSocket   = "network_graph_socket"
+	networkgraphProgNetworkGraphTc       = "network_graph_tc"
+	networkgraphProgNetworkGraphTcpState = "network_graph_tcp_state"
+	networkgraphProgNetworkGraphTcx      = "network_graph_tcx"
+	networkgraphVarListenTtl             = "listen_ttl"
+	networkgraphVarMaxEdges              = "max_edges"
+	networkgraphVarNextEdgeId            = "next_edge_id"
+	networkgraphVarTcpAtSocket           = "tcp_at_socket"
 )
 
 // loadNetworkgraph returns the embedded CollectionSpec for networkgraph.
@@ -160,13 +161,13 @@ type networkgraphSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphProgramSpecs struct {
-	NetworkGraph        *ebpf.ProgramSpec `ebpf:"network_graph"`
-	NetworkGraphClock   *ebpf.ProgramSpec `ebpf:"network_graph_clock"`
-	NetworkGraphIterTcp *ebpf.ProgramSpec `ebpf:"network_graph_iter_tcp"`
-	NetworkGraphSocket  *ebpf.ProgramSpec `ebpf:"network_graph_socket"`
-	NetworkGraphSockops *ebpf.ProgramSpec `ebpf:"network_graph_sockops"`
-	NetworkGraphTc      *ebpf.ProgramSpec `ebpf:"network_graph_tc"`
-	NetworkGraphTcx     *ebpf.ProgramSpec `ebpf:"network_graph_tcx"`
+	NetworkGraph         *ebpf.ProgramSpec `ebpf:"network_graph"`
+	NetworkGraphClock    *ebpf.ProgramSpec `ebpf:"network_graph_clock"`
+	NetworkGraphIterTcp  *ebpf.ProgramSpec `ebpf:"network_graph_iter_tcp"`
+	NetworkGraphSocket   *ebpf.ProgramSpec `ebpf:"network_graph_socket"`
+	NetworkGraphTc       *ebpf.ProgramSpec `ebpf:"network_graph_tc"`
+	NetworkGraphTcpState *ebpf.ProgramSpec `ebpf:"network_graph_tcp_state"`
+	NetworkGraphTcx      *ebpf.ProgramSpec `ebpf:"network_graph_tcx"`
 }
 
 // networkgraphMapSpecs contains maps before they are loaded into the kernel.
@@ -191,6 +192,7 @@ type networkgraphMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphVariableSpecs struct {
+	ListenTtl   *ebpf.VariableSpec `ebpf:"listen_ttl"`
 	MaxEdges    *ebpf.VariableSpec `ebpf:"max_edges"`
 	NextEdgeId  *ebpf.VariableSpec `ebpf:"next_edge_id"`
 	TcpAtSocket *ebpf.VariableSpec `ebpf:"tcp_at_socket"`
@@ -251,6 +253,7 @@ func (m *networkgraphMaps) Close() error {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphVariables struct {
+	ListenTtl   *ebpf.Variable `ebpf:"listen_ttl"`
 	MaxEdges    *ebpf.Variable `ebpf:"max_edges"`
 	NextEdgeId  *ebpf.Variable `ebpf:"next_edge_id"`
 	TcpAtSocket *ebpf.Variable `ebpf:"tcp_at_socket"`
@@ -260,13 +263,13 @@ type networkgraphVariables struct {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphPrograms struct {
-	NetworkGraph        *ebpf.Program `ebpf:"network_graph"`
-	NetworkGraphClock   *ebpf.Program `ebpf:"network_graph_clock"`
-	NetworkGraphIterTcp *ebpf.Program `ebpf:"network_graph_iter_tcp"`
-	NetworkGraphSocket  *ebpf.Program `ebpf:"network_graph_socket"`
-	NetworkGraphSockops *ebpf.Program `ebpf:"network_graph_sockops"`
-	NetworkGraphTc      *ebpf.Program `ebpf:"network_graph_tc"`
-	NetworkGraphTcx     *ebpf.Program `ebpf:"network_graph_tcx"`
+	NetworkGraph         *ebpf.Program `ebpf:"network_graph"`
+	NetworkGraphClock    *ebpf.Program `ebpf:"network_graph_clock"`
+	NetworkGraphIterTcp  *ebpf.Program `ebpf:"network_graph_iter_tcp"`
+	NetworkGraphSocket   *ebpf.Program `ebpf:"network_graph_socket"`
+	NetworkGraphTc       *ebpf.Program `ebpf:"network_graph_tc"`
+	NetworkGraphTcpState *ebpf.Program `ebpf:"network_graph_tcp_state"`
+	NetworkGraphTcx      *ebpf.Program `ebpf:"network_graph_tcx"`
 }
 
 func (p *networkgraphPrograms) Close() error {
@@ -275,8 +278,8 @@ func (p *networkgraphPrograms) Close() error {
 		p.NetworkGraphClock,
 		p.NetworkGraphIterTcp,
 		p.NetworkGraphSocket,
-		p.NetworkGraphSockops,
 		p.NetworkGraphTc,
+		p.NetworkGraphTcpState,
 		p.NetworkGraphTcx,
 	)
 }

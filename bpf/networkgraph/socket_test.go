@@ -7,8 +7,9 @@ import (
 )
 
 // TestSocketLoads checks that attach=socket's programs load on this kernel
-// (sock_ops, a TCP socket iterator) and that their packet programs let TCP
-// by while still counting UDP.
+// (a TCP state tracepoint program, a TCP socket iterator), that the first
+// attaches to its tracepoint, and that their packet programs let TCP by
+// while still counting UDP.
 func TestSocketLoads(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	objs, err := Load(Options{MaxEdges: 64, MaxFlows: 64, Socket: true})
@@ -19,6 +20,11 @@ func TestSocketLoads(t *testing.T) {
 	if !objs.Socket() {
 		t.Fatalf("attach=socket's programs did not load: %v", objs.SocketError())
 	}
+	l, err := objs.AttachTCPState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
 	a, b := [4]byte{10, 99, 0, 1}, [4]byte{10, 99, 0, 2}
 	for _, pkt := range [][]byte{tcp4(a, 40000, b, 80, 0x02), udp4(a, 40001, b, 53)} {
 		if ret, _, err := objs.TCProgram().Test(pkt); err != nil || int32(ret) != tcxNext {

@@ -81,6 +81,9 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 	}
 	if err != nil {
 		closeConcurrently(a.closers())
+		if len(in.byID) == 0 {
+			in.tcpStateOffLocked()
+		}
 		return fmt.Errorf("attach to %s (%s): %w", t.Pod, t.NetnsPath, err)
 	}
 	in.byID[t.ID] = a
@@ -94,10 +97,17 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 // once, those open already, whose counters so far are their baseline
 // (counted from now on, not from their start).
 func (in *instance) watchConnsLocked(a *attachment) error {
+	if err := in.tcpStateOnLocked(); err != nil {
+		return err
+	}
 	if err := in.objs.WatchNetns(a.tag); err != nil {
 		return err
 	}
-	if err := in.readConnsLocked(a); err != nil {
+	err := in.readConnsLocked(a)
+	if err == nil {
+		err = in.objs.WatchNetnsWalked(a.tag)
+	}
+	if err != nil {
 		in.objs.UnwatchNetns(a.tag)
 		return err
 	}
@@ -387,6 +397,9 @@ func (in *instance) detachLocked(a *attachment) {
 		// holds the namespace as watched).
 		if err := in.objs.UnwatchNetns(a.tag); err != nil {
 			in.log.Warn("stop following TCP connections", "netns", a.target.NetnsPath, "error", err)
+		}
+		if len(in.byID) == 0 {
+			in.tcpStateOffLocked()
 		}
 	}
 	in.log.Debug("detached", "netns", a.target.NetnsPath, "pod", a.target.Pod)

@@ -60,9 +60,9 @@ type instance struct {
 	// what it fell back to. With socket, opts.Attach is the packet hooks'
 	// mode (UDP): tcx, or packet on a kernel without TCX.
 	mode string
-	// sockops is the sock_ops program's link on the cgroup v2 root
-	// (attach=socket).
-	sockops io.Closer
+	// tcpState is the TCP state program's link on the
+	// inet_sock_set_state tracepoint (attach=socket).
+	tcpState io.Closer
 	// modeWarning, when set, is said with the next batch: the trace
 	// runs another mode than asked for.
 	modeWarning string
@@ -132,6 +132,9 @@ func (in *instance) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if len(in.byID) == 0 {
+		in.tcpStateOffLocked()
+	}
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	in.cancel = cancel
 	in.drainErr = make(chan error, 1)
@@ -143,7 +146,7 @@ func (in *instance) Start(ctx context.Context) error {
 // loadLocked loads the programs of the attach mode asked for, and sets
 // in.mode to the one that runs: attach=socket falls back to tcx, with a
 // log line and a warning (modeWarning), when the kernel refuses its
-// programs or there is no cgroup v2 hierarchy to attach sock_ops to.
+// programs or their tracepoint.
 func (in *instance) loadLocked() (*ngbpf.Objects, error) {
 	in.mode = in.opts.Attach
 	socket := in.opts.Attach == AttachSocket
@@ -158,9 +161,9 @@ func (in *instance) loadLocked() (*ngbpf.Objects, error) {
 	case !objs.Socket():
 		reason = objs.SocketError()
 	default:
-		l, err := attachSockOps(objs.SockOpsProgram())
+		l, err := objs.AttachTCPState()
 		if err == nil {
-			in.sockops = l
+			in.tcpState = l
 			in.opts.Attach = AttachTCX // UDP
 			return objs, nil
 		}
@@ -174,9 +177,41 @@ func (in *instance) loadLocked() (*ngbpf.Objects, error) {
 	return in.load(false)
 }
 
+// tcpStateOnLocked attaches attach=socket's TCP state program to its
+// tracepoint, if it is not: before a namespace is watched, so that its
+// handshakes are seen. The program runs at every state change of every
+// TCP socket of the node, so it stays attached only while a namespace is
+// watched (tcpStateOffLocked): a trace without targets costs the node's
+// TCP nothing.
+func (in *instance) tcpStateOnLocked() error {
+	if in.tcpState != nil {
+		return nil
+	}
+	l, err := in.objs.AttachTCPState()
+	if err != nil {
+		return err
+	}
+	in.tcpState = l
+	return nil
+}
+
+// tcpStateOffLocked detaches the TCP state program, if attached. The
+// connections of a namespace no longer watched are forgotten by user
+// space (forgetLocked), so no close goes missing.
+func (in *instance) tcpStateOffLocked() {
+	if in.tcpState == nil {
+		return
+	}
+	if err := in.tcpState.Close(); err != nil {
+		in.log.Warn("detach the TCP state program", "error", err)
+	}
+	in.tcpState = nil
+}
+
 // load loads the programs, with attach=socket's when socket is set.
 func (in *instance) load(socket bool) (*ngbpf.Objects, error) {
-	opts := ngbpf.Options{MaxEdges: in.opts.MaxEdges, TailCalls: in.tailCalls, Socket: socket && !in.tailCalls}
+	opts := ngbpf.Options{MaxEdges: in.opts.MaxEdges, TailCalls: in.tailCalls, Socket: socket && !in.tailCalls,
+		ListenTTL: max(3*in.opts.Interval, ngbpf.DefaultListenTTL)}
 	if in.kernelBTF != nil {
 		opts.KernelBTF = in.kernelBTF.acquire()
 	}
@@ -327,9 +362,9 @@ func (in *instance) closeLocked() {
 	for _, a := range in.byID {
 		closers = append(closers, a.closers()...)
 	}
-	if in.sockops != nil {
-		closers = append(closers, in.sockops)
-		in.sockops = nil
+	if in.tcpState != nil {
+		closers = append(closers, in.tcpState)
+		in.tcpState = nil
 	}
 	closeConcurrently(closers)
 	in.byID = map[string]*attachment{}

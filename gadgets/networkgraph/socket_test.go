@@ -6,17 +6,10 @@ import (
 	"io"
 	"math"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
-
-	ngbpf "github.com/gadgetkit/gadget/bpf/networkgraph"
-	"github.com/gadgetkit/gadget/framework/containers"
 
 	"github.com/gadgetkit/gadget/gadgets/networkgraph/types"
 	"github.com/gadgetkit/gadget/internal/testenv"
@@ -276,62 +269,62 @@ func (r *labelledMetrics) get(name string) string {
 	return r.gauges[name]
 }
 
-// TestAttachSockOpsMounting attaches the sock_ops program as on a host
-// without a cgroup v2 mount: through a private mount of the hierarchy,
-// gone once attached, and the program counts a connection then.
-func TestAttachSockOpsMounting(t *testing.T) {
+// TestSocketStateProgramOnlyWhileWatching: the TCP state program, which
+// runs at every TCP state change of the node, is attached only while the
+// trace watches a namespace, and a namespace watched again is counted
+// again.
+func TestSocketStateProgramOnlyWhileWatching(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	objs, err := ngbpf.Load(ngbpf.Options{MaxEdges: 64, MaxFlows: 64, Socket: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer objs.Close()
-	if !objs.Socket() {
-		t.Fatalf("attach=socket's programs did not load: %v", objs.SocketError())
-	}
-	l, err := attachSockOpsWith(objs.SockOpsProgram(), containers.MountHostCgroup2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	mounts, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(mounts), cgroup2Dir+"/gadget-cgroup2-") {
-		t.Errorf("the private cgroup2 mount is left behind:\n%s", mounts)
-	}
-	if left, _ := filepath.Glob(cgroup2Dir + "/gadget-cgroup2-*"); len(left) > 0 {
-		t.Errorf("mount folders left behind: %v", left)
-	}
 	a := testenv.NewNetns(t, "a")
-	a.TCPEchoServer(t, "127.0.0.1:7000")
-	var tag uint32
-	if err := a.Do(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
+	b := testenv.NewNetns(t, "b")
+	l := testenv.Link(t, a, b)
+	b.TCPEchoServer(t, hostPort(l.B4, 8080))
+	ctx := context.Background()
+	in, rec := startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachSocket})
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Stop(ctx) })
+	attached := func() bool {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return in.tcpState != nil
+	}
+	if in.mode != AttachSocket || attached() {
+		t.Fatalf("mode %s, TCP state program attached %v before any target; want socket, false", in.mode, attached())
+	}
+	outgoing := func() (n uint64) {
+		for _, e := range rec.all() {
+			if e.IsEdge() && e.Proto == "tcp" && e.PktType == "OUTGOING" {
+				n += e.Packets
+			}
 		}
-		defer unix.Close(fd)
-		c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
-		tag = ngbpf.NetnsTag(c)
-		return err
-	}); err != nil {
-		t.Fatal(err)
+		return n
 	}
-	if err := objs.WatchNetns(tag); err != nil {
-		t.Fatal(err)
-	}
-	closedExchange(t, a, "127.0.0.1:7000", 10)
-	edges := 0
-	if err := objs.Edges(func(k ngbpf.EdgeKey, v ngbpf.EdgeValue) {
-		if k.Netns == tag && v.Packets > 0 {
-			edges++
+	var counted []uint64
+	for round := range 2 {
+		if err := in.AddTarget(ctx, target(t, a)); err != nil {
+			t.Fatal(err)
 		}
-	}); err != nil {
-		t.Fatal(err)
+		if !attached() {
+			t.Fatalf("round %d: TCP state program not attached while a namespace is watched", round)
+		}
+		before := outgoing()
+		closedExchange(t, a, hostPort(l.B4, 8080), 10)
+		waitConnsClosed(t, in)
+		if err := in.RemoveTarget(ctx, target(t, a).ID); err != nil {
+			t.Fatal(err)
+		}
+		if attached() {
+			t.Fatalf("round %d: TCP state program still attached with no namespace watched", round)
+		}
+		counted = append(counted, outgoing()-before)
 	}
-	if edges != 2 {
-		t.Errorf("%d edges counted by sock_ops attached through the private mount, want 2 (both ends)", edges)
+	// A handshake, a request, its answer and two FINs: at least 6
+	// segments from the connecting end's view.
+	for round, n := range counted {
+		if n < 6 {
+			t.Errorf("round %d: %d segments counted for the connection, want at least 6 (all: %v)", round, n, counted)
+		}
 	}
 }

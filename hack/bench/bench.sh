@@ -14,7 +14,7 @@
 #   BENCH_SECONDS (2)         seconds per iperf3 run
 #   BENCH_FLOOD_SECONDS (20)  seconds of each alternate-slice flood (kernel.sh, hack/bench/flood)
 #   BENCH_CHURN_SECONDS (20)  seconds of each alternate-slice churn run (churn.sh, hack/bench/churn)
-#   BENCH_SOCKET_SECONDS (20) seconds of each alternate-slice run of socket.sh (9 runs)
+#   BENCH_SOCKET_SECONDS (20) seconds of each alternate-slice run of socket.sh (15 runs)
 #   BENCH_SCALE_ROUNDS (3)    rounds of scale.sh
 #   BENCH_SCALE_COUNTS ("100 250 500")
 #   BENCH_PIPELINE_ROUNDS (2) rounds of pipeline.sh

@@ -11,8 +11,9 @@
 # compares each slice with it to its neighbours without: both sides of each
 # comparison see the machine in the same state. The same with a program
 # that only returns TCX_NEXT at TCX ingress and egress of both veth ends
-# (network-graph's hooks without its work) and with nothing switched (how
-# far the ratio strays by itself). One JSON object per run, in
+# (the hooks of attach=tcx without its work), with that and one that only
+# returns on the TCP state tracepoint (attach=socket's hooks, the default)
+# and with nothing switched (how far the ratio strays by itself). One JSON object per run, in
 # OUTDIR/churn.jsonl; with network-graph it also says whether the client's
 # and the server's edges counted at least 4 packets (SYN, SYN-ACK, request,
 # reply: a floor) for each connection that ran wholly while attached.
@@ -45,7 +46,7 @@ SERVER=$BENCH_LAST_PID
 bench_wait_for "$TMP/server.log" 'msg=listening' 10
 
 : >"$OUT/churn.jsonl"
-for mode in none trivial network-graph; do
+for mode in none trivial trivial-socket network-graph; do
 	bench_log "churn: alternate slices, $mode switched, load $(load_avg)"
 	$(bench_pin 0) "$CHURN" alternate -a $A -b $B -addr 10.99.1.2:7000 -seconds "$SECS" -slice 500ms -workers 4 -mode "$mode" \
 		>>"$OUT/churn.jsonl" 2>"$TMP/churn.log" ||

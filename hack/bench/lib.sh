@@ -131,9 +131,9 @@ bench_progshare() {
 	[[ ${4:-} == busiest ]] && busy=("${busy[1]:-0}")
 	jq -r --argjson busy "${busy[0]}" '
 		def twin(p): if p == "network_graph_tcx" then .gbench_trivial.ns_per_run // 0
-			elif p == "network_graph_sockops" then .gbench_sockops.ns_per_run // 0 else 0 end;
+			elif p == "network_graph_tcp_state" then .gbench_tcpstate.ns_per_run // 0 else 0 end;
 		. as $s
-		| [("network_graph_tcx", "network_graph_sockops", "network_graph_iter_tcp") as $p
+		| [("network_graph_tcx", "network_graph_tcp_state", "network_graph_iter_tcp") as $p
 			| ($s[$p] // {runs: 0, ns_per_run: 0, runtime_ms: 0})
 			| {whole: .runtime_ms, own: (.runs * ([.ns_per_run - ($s | twin($p)), 0] | max) / 1e6)}]
 		| if $busy > 0 then "\((map(.whole) | add) * 100 / $busy) \((map(.own) | add) * 100 / $busy)" else "n/a n/a" end

@@ -23,7 +23,7 @@ fl() { jq -r --arg p "$1" --arg m "$2" "select(.proto == \$p and .mode == \$m) |
 ch() { jq -r --arg m "$1" "select(.mode == \$m) | $2" "$CH" | head -1; }
 # verdict RATIO FLOOR: PASS when RATIO >= FLOOR.
 verdict() { awk -v r="$1" -v f="$2" 'BEGIN { if (r == "" || r == "null") print "n/a"; else if (r >= f) print "PASS"; else print "**MISS**" }'; }
-name() { case $1 in none) echo "nothing (control)" ;; trivial) echo "a program that only returns, at the same TCX hooks" ;; network-graph) echo "network-graph, \`attach=socket\` (default)" ;; network-graph-tcx) echo "network-graph, \`attach=tcx\`" ;; esac; }
+name() { case $1 in none) echo "nothing (control)" ;; trivial) echo "a program that only returns, at the same TCX hooks" ;; trivial-socket) echo "that, and one that only returns on the TCP state tracepoint (socket mode's bare hooks)" ;; network-graph) echo "network-graph, \`attach=socket\` (default)" ;; network-graph-tcx) echo "network-graph, \`attach=tcx\`" ;; esac; }
 # ps ATTACH LOAD PROG JQ: a field of the program statistics.
 ps() { jq -r --arg p "$3" ".[\$p] | $4" "$OUT/socket-progstats-$1-$2.json" 2>/dev/null || echo 0; }
 load() { cat "$OUT/socket-progstats-$1-$2.load" 2>/dev/null || echo 0; }
@@ -36,7 +36,7 @@ busy() {
 	if [[ $2 == udp ]]; then echo "${b[1]:-0}"; else echo "${b[0]:-0}"; fi
 }
 # modes: the modes the run switched, in the table's order.
-modes() { for m in none trivial network-graph network-graph-tcx; do [[ -n $(ch $m .slices) ]] && echo $m; done; }
+modes() { for m in none trivial trivial-socket network-graph network-graph-tcx; do [[ -n $(ch $m .slices) ]] && echo $m; done; }
 
 TCP_S=$(fl tcp network-graph .sent_ratio)
 UDP_S=$(fl udp network-graph .sent_ratio)
@@ -45,23 +45,25 @@ UDP_T=$(fl udp trivial .sent_ratio)
 # trivial program's, both measured against the same kind of off slices.
 UDP_BEYOND=$(awk -v s="$UDP_S" -v t="$UDP_T" 'BEGIN { if (s == "" || t == "" || s == "null" || t == "null") print ""; else print s / t }')
 CH_S=$(ch network-graph .ratio)
+CH_TS=$(ch trivial-socket .ratio)
+# network-graph's churn cost beyond socket mode's bare hooks.
+CH_BEYOND=$(awk -v s="$CH_S" -v t="$CH_TS" 'BEGIN { if (s == "" || t == "" || s == "null" || t == "null") print ""; else print s / t }')
 ACC_S=$(ch network-graph .accounted)
 
 cat <<MD
 ## 1b. Counting TCP at the socket: \`attach=socket\` vs \`attach=tcx\` (issue 17)
 
-\`attach=socket\`, the default, counts TCP per connection at its sockets (a \`sock_ops\` program on the cgroup v2
-root at each handshake and close, a TCP socket iterator per namespace at each read) and UDP at TCX, whose program
+\`attach=socket\`, the default, counts TCP per connection at its sockets (a program on the kernel's
+\`inet_sock_set_state\` tracepoint at each handshake and close, a TCP socket iterator per namespace at each read) and UDP at TCX, whose program
 lets TCP packets by at once; \`attach=tcx\` counts every packet at TCX (see
 [architecture](architecture.md#where-network-graph-counts-attachsocket-tcx-packet-issue-17)). Both were measured in
 one run (\`hack/bench/socket.sh\`, also \`sudo make bench-socket\`), each load in alternate 0.5 s slices of one run
 as in section 1: a TCP stream over one connection (\`hack/bench/flood -proto tcp\`, 64 KiB writes, bytes/s sent),
 the 64-byte UDP flood (\`hack/bench/flood\`, datagrams/s sent) and connection churn (\`hack/bench/churn\`: connect,
 1 byte each way, close, 4 in flight, client and server pinned to a CPU each; connections/s), each with network-graph attached to and detached from both
-namespaces in turn, in each mode, and with nothing switched (the control). In socket mode the \`sock_ops\` program
-stays attached for the whole run (it is the trace's, not a namespace's): in the off slices it still runs at each
-handshake and close, finding the namespace unwatched, so the churn figure leaves that lookup out; the program
-statistics below count it.
+namespaces in turn, in each mode, and with nothing switched (the control). In socket mode the TCP state program
+is attached with the first watched namespace and detached with the last, so the off slices run nothing of
+network-graph's: each figure is its whole price.
 
 | load | switched on and off | slices | on / off per second | on/off [range] | target | result |
 |---|---|---|---|---|---|---|
@@ -98,7 +100,7 @@ $(fl udp network-graph-tcx .edge_packets) of $(fl udp network-graph-tcx .counted
 **Kernel time.** With the kernel's eBPF run-time statistics on (\`hack/bench/tap -mode stats\`), \`gadget run
 network-graph\` on both namespaces in each mode, during a 2-second iperf3 TCP stream, a 2-second churn run and a
 2-second UDP flood. Trivial programs ran on the same hooks at the same moments (\`hack/bench/tap\`: one that returns
-at once, attached at TCX after network-graph's, and a \`sock_ops\` one that returns 1 on the cgroup root), so
+at once, attached at TCX after network-graph's, and one that returns at once on the \`inet_sock_set_state\` tracepoint), so
 their ns per run is what the statistics and the hook's entry cost by themselves: "own" is network-graph's ns per
 run less theirs (the iterator has no such twin; its figure is whole). "Share" is the programs' run time over the
 CPU time the machine spent busy meanwhile (/proc/stat; for the UDP flood, the busiest core's: the sender's,
@@ -108,13 +110,13 @@ whose softirq also runs the receiving end's program): whole, then own.
 |---|---|---|---|---|---|---|---|
 MD
 # twin PROG: the trivial program on PROG's hook.
-twin() { case $1 in network_graph_tcx) echo gbench_trivial ;; network_graph_sockops) echo gbench_sockops ;; *) echo "" ;; esac; }
+twin() { case $1 in network_graph_tcx) echo gbench_trivial ;; network_graph_tcp_state) echo gbench_tcpstate ;; *) echo "" ;; esac; }
 for load in tcp churn udp; do
 	for attach in socket tcx; do
 		units=$(load $attach $load)
 		busy_ms=$(busy $attach $load)
 		[[ -s $OUT/socket-progstats-$attach-$load.json ]] || continue
-		for prog in network_graph_tcx network_graph_sockops network_graph_iter_tcp; do
+		for prog in network_graph_tcx network_graph_tcp_state network_graph_iter_tcp; do
 			runs=$(ps $attach $load $prog .runs)
 			[[ $runs == 0 || $runs == null ]] && continue
 			ns=$(ps $attach $load $prog .ns_per_run)
@@ -150,9 +152,11 @@ cat <<MD
 
 In socket mode the TCX program still runs on every TCP packet, but leaves at once: on the TCP stream its ns per
 run is the hook's price plus a few instructions (own: near 0), against the whole per-packet accounting in tcx mode.
-The \`sock_ops\` program runs at every callback of every TCP socket of the node (about 16 per connection, both
-ends: timeout and window setup, handshake, state changes), most of them a switch on the operation; its own work is
-at the handshake and the close of a watched connection. The iterator visits every TCP socket of a watched
+The TCP state program runs at every state change of every TCP socket of the node (about 10 per connection, both
+ends), most of them two compares; its own work is at the handshake and the close of a watched connection. (Its
+first form, a \`sock_ops\` program on the cgroup v2 root, ran at about 16 callbacks per connection, timeout and
+window setup besides the state changes, and recorded every connection at its handshake: see
+[architecture](architecture.md#where-network-graph-counts-attachsocket-tcx-packet-issue-17), "What it costs".) The iterator visits every TCP socket of a watched
 namespace at every read, time-wait ones included (the churn server's).
 MD
 
@@ -167,7 +171,8 @@ cat <<MD
 the UDP flood by $(pct "$UDP_T") and churn by $(pct "$(ch trivial .ratio)") in this run: every program run passes
 through this CPU's Spectre mitigations, so on this machine the hooks take much of what the targets allow before
 network-graph does anything. Beyond them, network-graph's cost on the UDP flood is $(pct "$UDP_BEYOND") (its
-on/off ratio over the trivial program's). On churn the control, with nothing switched, moved
+on/off ratio over the trivial program's); on churn, beyond socket mode's bare hooks (the TCX ones and the TCP state
+tracepoint: $(pct "$CH_TS")), $(pct "$CH_BEYOND"). On churn the control, with nothing switched, moved
 $(pct "$(ch none .ratio)"), single slices from $(range "$(ch none '.range[0]')" "$(ch none '.range[1]')"). The kernel's own accounting: on churn,
 network-graph's programs took $(p2 "$PS_CHS_O") of the busy CPU time in socket mode and $(p2 "$PS_CHT_O") in tcx
 mode beyond their hooks' price ($(p2 "$PS_CHS_W") and $(p2 "$PS_CHT_W") with it, as the statistics time them); on

@@ -11,7 +11,8 @@
 #     connect, 1 byte each way, close; 4 in flight)
 #   - each with network-graph in attach=socket (mode network-graph, the
 #     default), attach=tcx (network-graph-tcx), a program that only
-#     returns at the same TCX hooks (trivial: the hooks' own price) and
+#     returns at the same TCX hooks (trivial: the hooks' own price), that
+#     and one on socket mode's TCP state tracepoint (trivial-socket) and
 #     nothing switched (none: the method's noise floor)
 # for SECONDS (20) each (churn, whose rate strays most from slice to
 # slice: BENCH_SOCKET_CHURN_SECONDS, 2 × SECONDS; its client and server
@@ -54,7 +55,7 @@ bench_wait_for "$TMP/server.log" 'msg=listening' 10
 
 : >"$OUT/socket-flood.jsonl"
 : >"$OUT/socket-churn.jsonl"
-MODES=${BENCH_SOCKET_MODES:-none trivial network-graph network-graph-tcx}
+MODES=${BENCH_SOCKET_MODES:-none trivial trivial-socket network-graph network-graph-tcx}
 port=5400
 for mode in $MODES; do
 	for proto in tcp udp; do
@@ -72,9 +73,9 @@ done
 # Kernel time of the programs, with the run-time statistics on (not in
 # the alternate runs: they slow every program a little), during a TCP
 # stream, churn and the UDP flood. Trivial programs ride along on the same
-# hooks (hack/bench/tap: a TCX one attached after network-graph's, a
-# sock_ops one on the cgroup root), so they run on the same packets and
-# callbacks at the same moments: their ns per run is the statistics' and
+# hooks (hack/bench/tap: a TCX one attached after network-graph's, one on
+# the inet_sock_set_state tracepoint), so they run on the same packets and
+# state changes at the same moments: their ns per run is the statistics' and
 # the hook's own price, and network-graph's own work is the difference.
 # The CPU time the whole machine spent busy meanwhile (/proc/stat: user,
 # nice, system, irq, softirq, steal) puts the programs' time in proportion.
@@ -84,8 +85,8 @@ for attach in socket tcx; do
 	for load in tcp churn udp; do
 		bench_log "socket: program run times, attach=$attach, $load, load $(load_avg)"
 		base=$OUT/socket-progstats-$attach-$load
-		bench_bg "$TMP/tap" -mode stats -prog network_graph_tcx -prog network_graph_sockops -prog network_graph_iter_tcp \
-			-prog gbench_trivial -prog gbench_sockops >"$base.json" 2>"$TMP/stats.log"
+		bench_bg "$TMP/tap" -mode stats -prog network_graph_tcx -prog network_graph_tcp_state -prog network_graph_iter_tcp \
+			-prog gbench_trivial -prog gbench_tcpstate >"$base.json" 2>"$TMP/stats.log"
 		stats_pid=$BENCH_LAST_PID
 		bench_wait_for "$TMP/stats.log" 'msg=ready' 20
 		bench_bg "$GADGET" run network-graph --netns $A --netns $B --param attach=$attach -o json --interval 2s \
@@ -95,9 +96,9 @@ for attach in socket tcx; do
 		bench_bg "$TMP/tap" -mode tcx -netns $A -netns $B 2>"$TMP/tap-tcx.log"
 		tcx_pid=$BENCH_LAST_PID
 		bench_wait_for "$TMP/tap-tcx.log" 'msg=ready' 20
-		bench_bg "$TMP/tap" -mode sockops 2>"$TMP/tap-sockops.log"
-		sockops_pid=$BENCH_LAST_PID
-		bench_wait_for "$TMP/tap-sockops.log" 'msg=ready' 20
+		bench_bg "$TMP/tap" -mode tcpstate 2>"$TMP/tap-tcpstate.log"
+		tcpstate_pid=$BENCH_LAST_PID
+		bench_wait_for "$TMP/tap-tcpstate.log" 'msg=ready' 20
 		b0=$(busy_ms)
 		case $load in
 		tcp)
@@ -123,7 +124,7 @@ for attach in socket tcx; do
 			awk '{ d = $2 - $1 } NR == 1 { all = d; next } d > max { max = d } END { print all, max }' >"$base.busy"
 		# The statistics first: the programs go with the gadget.
 		bench_stop "$stats_pid" INT
-		bench_stop "$sockops_pid" INT
+		bench_stop "$tcpstate_pid" INT
 		bench_stop "$tcx_pid" INT
 		bench_stop "$pid" INT
 	done

@@ -97,7 +97,7 @@ func (e *env) checkMetrics(agent *corev1.Pod) {
 		e.t.Errorf("metrics of %s: gadget_traces{network-graph,Started} = %v, gadget_targets_attached = %v; want the running trace and its pods", url, started, targets)
 	}
 	// network-graph's default, attach=socket, runs in the agent's pod:
-	// its sock_ops program found the node's cgroup root from the pod.
+	// its TCP state program attached to its tracepoint from the pod.
 	socket, _ := f.Sum("gadget_network_graph_attach_mode", map[string]string{"mode": "socket"})
 	tcx, _ := f.Sum("gadget_network_graph_attach_mode", map[string]string{"mode": "tcx"})
 	if socket < 1 || tcx != 0 {

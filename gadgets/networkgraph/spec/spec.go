@@ -33,14 +33,15 @@ const (
 	ParamMaxEdges = "max-edges"
 	// ParamAttach is how the kernel programs see a namespace's traffic:
 	// "socket" (the default) counts TCP per connection at its sockets (a
-	// sock_ops program on the cgroup v2 root for handshakes and closes, a
-	// TCP socket iterator at every interval for live connections) and UDP
+	// program on the kernel's inet_sock_set_state tracepoint for
+	// handshakes and closes, a TCP socket iterator at every interval for
+	// live connections) and UDP
 	// at TCX, whose program lets TCP packets by at once; "tcx" counts both
 	// at TCX ingress and egress of each interface (loopback at egress
 	// only, counting both ends); "packet" through a packet socket
 	// (kernels 5.12 to 6.5; the packet tap costs a clone per transmitted
-	// packet). A kernel without what socket needs (a cgroup v2 hierarchy,
-	// sock_ops, BPF iterators, BTF) falls back to tcx, and one without TCX
+	// packet). A kernel without what socket needs (BTF, tp_btf tracepoint
+	// programs, BPF iterators) falls back to tcx, and one without TCX
 	// to packet, with a log line and a warning event.
 	ParamAttach = "attach"
 )

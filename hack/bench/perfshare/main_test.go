@@ -66,8 +66,8 @@ func TestAnalyseFullNames(t *testing.T) {
 	ffffffff2 tcx_egress
 
 [001] 
-	ffffffff3 bpf_prog_aa01_network_graph_sockops
-	ffffffff4 __cgroup_bpf_run_filter_sock_ops
+	ffffffff3 bpf_prog_aa01_network_graph_tcp_state
+	ffffffff4 bpf_trace_run3
 
 [001] 
 	ffffffff5 bpf_prog_aa02_gbench_trivial
@@ -82,7 +82,7 @@ func TestAnalyseFullNames(t *testing.T) {
 	if c := r.CPUs[0]; c.Samples != 4 || c.Gadget != 2 {
 		t.Errorf("cpu 1 = %+v, want 4 samples, 2 in network-graph's programs", c)
 	}
-	want := []function{{"network_graph_sockops", 50}, {"network_graph_tcx", 50}}
+	want := []function{{"network_graph_tcp_state", 50}, {"network_graph_tcx", 50}}
 	if len(r.Functions) != len(want) || r.Functions[0] != want[0] || r.Functions[1] != want[1] {
 		t.Errorf("functions = %+v, want %+v", r.Functions, want)
 	}

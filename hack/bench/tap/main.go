@@ -13,11 +13,11 @@
 // of every interface but lo in each namespace: the cost of the hook a
 // tc-based network-graph would use instead of a packet socket.
 //
-//	tap -mode sockops
+//	tap -mode tcpstate
 //
-// sockops: a sock_ops program, gbench_sockops, that returns 1 at every
-// callback, on the host's cgroup v2 root (no -netns): what attach=socket's
-// hook costs by itself, for each callback of every TCP socket.
+// tcpstate: a program, gbench_tcpstate, that returns at once, on the
+// inet_sock_set_state tracepoint (tp_btf; no -netns): what attach=socket's
+// hook costs by itself, at each state change of every TCP socket.
 //
 // It writes "ready" on stderr once everything is attached.
 //
@@ -82,7 +82,7 @@ func main() {
 	var progs netnsFlag
 	flag.Var(&progs, "prog", "program name to report with -mode stats or ids; repeatable")
 	ids := flag.String("ids", "", "with -mode stats: program ids (ID,ID,...) to report apart from the others of their name")
-	mode := flag.String("mode", "packet", "packet, tcx, sockops, stats, ids or close")
+	mode := flag.String("mode", "packet", "packet, tcx, tcpstate, stats, ids or close")
 	n := flag.Int("n", 100, "sockets to open and close with -mode close")
 	flag.Var(&names, "netns", "named network namespace to attach to; repeatable")
 	flag.Parse()
@@ -121,7 +121,7 @@ func main() {
 }
 
 func run(ctx context.Context, log *slog.Logger, mode string, names []string) error {
-	if len(names) == 0 && mode != "sockops" {
+	if len(names) == 0 && mode != "tcpstate" {
 		return errors.New("no namespace: pass -netns NAME at least once")
 	}
 	var closers []func() error
@@ -166,19 +166,19 @@ func run(ctx context.Context, log *slog.Logger, mode string, names []string) err
 			return err
 		}
 		closers = append(closers, func() error { return trivial.Detach(links) })
-	case "sockops":
-		prog, err := trivial.SockOps()
+	case "tcpstate":
+		prog, err := trivial.TCPState()
 		if err != nil {
 			return err
 		}
 		defer prog.Close()
-		l, err := trivial.AttachSockOps(prog)
+		l, err := trivial.AttachTCPState(prog)
 		if err != nil {
 			return err
 		}
 		closers = append(closers, l.Close)
 	default:
-		return fmt.Errorf("-mode %q: use packet, tcx or sockops", mode)
+		return fmt.Errorf("-mode %q: use packet, tcx or tcpstate", mode)
 	}
 	log.Info("ready", "mode", mode, "netns", len(names))
 	<-ctx.Done()

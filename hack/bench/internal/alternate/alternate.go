@@ -36,7 +36,7 @@ import (
 )
 
 // Modes are what a run can switch on and off.
-var Modes = []string{"network-graph", "network-graph-tcx", "trivial", "none"}
+var Modes = []string{"network-graph", "network-graph-tcx", "trivial", "trivial-socket", "none"}
 
 // IsGadget says whether mode switches network-graph (in any attach mode).
 func IsGadget(mode string) bool { return strings.HasPrefix(mode, "network-graph") }
@@ -57,8 +57,8 @@ func New(ctx context.Context, log *slog.Logger, mode string, names []string, emi
 		return newGadget(ctx, log, names, emit, nil)
 	case "network-graph-tcx":
 		return newGadget(ctx, log, names, emit, map[string]string{"attach": "tcx"})
-	case "trivial":
-		t := &trivialSwitch{names: names}
+	case "trivial", "trivial-socket":
+		t := &trivialSwitch{names: names, tcpState: mode == "trivial-socket"}
 		if err := t.On(ctx); err != nil {
 			t.Close(ctx)
 			return nil, err
@@ -132,7 +132,7 @@ func (f *Flags) Register(fs *flag.FlagSet, a, b, load string) {
 	fs.StringVar(&f.B, "b", "", "namespace of the "+b)
 	fs.Float64Var(&f.Seconds, "seconds", 20, "how long to "+load)
 	fs.DurationVar(&f.Slice, "slice", 500*time.Millisecond, "how long the switched program stays attached or detached (at least 100ms)")
-	fs.StringVar(&f.Mode, "mode", "network-graph", "what is switched on and off: network-graph (attach=socket, the default), network-graph-tcx (attach=tcx), trivial or none")
+	fs.StringVar(&f.Mode, "mode", "network-graph", "what is switched on and off: network-graph (attach=socket, the default), network-graph-tcx (attach=tcx), trivial (a program returning at once at TCX), trivial-socket (that and one on attach=socket's tracepoint) or none")
 }
 
 // Check validates the flags; its errors name the flag and the fix.
@@ -297,10 +297,9 @@ type gadgetSwitch struct {
 }
 
 // newGadget starts network-graph with params (besides interval) on names.
-// With attach=socket its sock_ops program stays attached to the cgroup
-// root the whole run (it is the trace's, not a namespace's): in the off
-// slices it still runs at each connection's handshake and close, finding
-// the namespace unwatched.
+// With attach=socket its TCP state program is detached with the last
+// namespace (and attached again with the first): in the off slices
+// nothing of network-graph's runs.
 func newGadget(ctx context.Context, log *slog.Logger, names []string, emit func([]types.Event), params map[string]string) (*gadgetSwitch, error) {
 	host, err := os.Hostname()
 	if err != nil {
@@ -365,11 +364,15 @@ func (g *gadgetSwitch) Off(ctx context.Context) error {
 
 func (g *gadgetSwitch) Close(ctx context.Context) { _ = g.tr.Operate(ctx, "stop") }
 
-// trivialSwitch attaches a program that only returns TCX_NEXT.
+// trivialSwitch attaches a program that only returns TCX_NEXT at TCX,
+// and with tcpState one that returns at once on attach=socket's
+// tracepoint: the bare hooks of attach=tcx, or of attach=socket.
 type trivialSwitch struct {
-	names []string
-	prog  *ebpf.Program
-	links []link.Link
+	names      []string
+	tcpState   bool
+	prog       *ebpf.Program
+	statesProg *ebpf.Program
+	links      []link.Link
 }
 
 func (t *trivialSwitch) On(context.Context) error {
@@ -380,9 +383,24 @@ func (t *trivialSwitch) On(context.Context) error {
 		}
 		t.prog = prog
 	}
+	if t.tcpState && t.statesProg == nil {
+		prog, err := trivial.TCPState()
+		if err != nil {
+			return err
+		}
+		t.statesProg = prog
+	}
 	links, err := trivial.AttachTCX(t.prog, t.names)
 	t.links = links
-	return err
+	if err != nil || !t.tcpState {
+		return err
+	}
+	l, err := trivial.AttachTCPState(t.statesProg)
+	if err != nil {
+		return err
+	}
+	t.links = append(t.links, l)
+	return nil
 }
 
 func (t *trivialSwitch) Off(context.Context) error {
@@ -393,8 +411,10 @@ func (t *trivialSwitch) Off(context.Context) error {
 
 func (t *trivialSwitch) Close(ctx context.Context) {
 	_ = t.Off(ctx)
-	if t.prog != nil {
-		t.prog.Close()
+	for _, p := range []*ebpf.Program{t.prog, t.statesProg} {
+		if p != nil {
+			p.Close()
+		}
 	}
 }
 

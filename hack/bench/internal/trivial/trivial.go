@@ -24,10 +24,33 @@ func Program(typ ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
 	return named("gbench_trivial", typ, ret)
 }
 
-// SockOps loads a sock_ops program, named gbench_sockops, that returns 1
-// (nothing changed) at every callback.
-func SockOps() (*ebpf.Program, error) {
-	return named("gbench_sockops", ebpf.SockOps, 1)
+// TCPState loads a program, named gbench_tcpstate (15 characters: the
+// kernel keeps no more of a name without BTF), that returns at once,
+// for the inet_sock_set_state tracepoint (tp_btf), where network-graph's
+// attach=socket attaches its own (AttachTCPState).
+func TCPState() (*ebpf.Program, error) {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "gbench_tcpstate",
+		Type:         ebpf.Tracing,
+		AttachType:   ebpf.AttachTraceRawTp,
+		AttachTo:     "inet_sock_set_state",
+		License:      "Dual BSD/GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load trivial tp_btf program: %w", err)
+	}
+	return prog, nil
+}
+
+// AttachTCPState attaches prog, from TCPState, to its tracepoint: it then
+// runs at every state change of every TCP socket of the host.
+func AttachTCPState(prog *ebpf.Program) (link.Link, error) {
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+	if err != nil {
+		return nil, fmt.Errorf("attach trivial program to tracepoint inet_sock_set_state: %w", err)
+	}
+	return l, nil
 }
 
 func named(name string, typ ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
@@ -73,22 +96,6 @@ func AttachTCX(prog *ebpf.Program, names []string) ([]link.Link, error) {
 		}
 	}
 	return links, nil
-}
-
-// AttachSockOps attaches prog, a sock_ops program, to the host's cgroup v2
-// root (where network-graph's attach=socket attaches its own), so it runs
-// at the callbacks of every TCP socket of the host.
-func AttachSockOps(prog *ebpf.Program) (link.Link, error) {
-	root, err := containers.HostCgroup2Root("")
-	if err != nil {
-		return nil, fmt.Errorf("trivial sock_ops program: %w", err)
-	}
-	defer root.Close()
-	l, err := link.AttachCgroup(link.CgroupOptions{Path: root.Path, Attach: ebpf.AttachCGroupSockOps, Program: prog})
-	if err != nil {
-		return nil, fmt.Errorf("attach trivial sock_ops program to %s: %w", root.Path, err)
-	}
-	return l, nil
 }
 
 // Detach closes links.
