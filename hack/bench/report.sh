@@ -666,7 +666,7 @@ EOF
 	done
 	cat <<EOF
 
-Failed connections over the three runs: $CH_ERR. Accounting: of the $CH_CONNS connections of the network-graph
+Failed connections over these runs: $CH_ERR. Accounting: of the $CH_CONNS connections of the network-graph
 run, $CH_WHOLE ran wholly while it was attached (connect to close between two switches). Each of those passes at
 least 4 packets (SYN, SYN-ACK, request, reply) through both ends' hooks before the client sees the server
 close, and the client's edge (OUTGOING tcp 10.99.1.2:7000) counted $CH_CPKT packets, the server's (HOST tcp
