@@ -1042,6 +1042,14 @@ struct sock___ng {
 #define WATCH_FIRST 1
 #define WATCH_ON 2
 
+/* watch_state is the watched entry of skc's namespace (WATCH_FIRST or
+ * WATCH_ON), NULL when it is not watched; tag is set to its tag. */
+static __always_inline __u8 *watch_state(struct sock_common___ng *skc, __u32 *tag)
+{
+	*tag = (__u32)skc->skc_net.net->net_cookie;
+	return bpf_map_lookup_elem(&watched, tag);
+}
+
 /* is_listening reports whether a socket of namespace tag listens on port,
  * as of now (jiffies): from the listeners the walks met and the ports
  * connections were accepted on. */
@@ -1095,8 +1103,8 @@ struct inet_sock___ng {
 static __always_inline void state_established(struct sock___ng *sk, __u32 pkt_type)
 {
 	struct sock_common___ng *skc = &sk->__sk_common;
-	__u32 tag = (__u32)skc->skc_net.net->net_cookie;
-	__u8 *w = bpf_map_lookup_elem(&watched, &tag);
+	__u32 tag;
+	__u8 *w = watch_state(skc, &tag);
 	if (!w)
 		return;
 	if (pkt_type == PACKET_HOST)
@@ -1123,8 +1131,8 @@ static __always_inline void state_established(struct sock___ng *sk, __u32 pkt_ty
 static __always_inline void state_closed(struct sock___ng *sk, int oldstate)
 {
 	struct sock_common___ng *skc = &sk->__sk_common;
-	__u32 tag = (__u32)skc->skc_net.net->net_cookie;
-	__u8 *w = bpf_map_lookup_elem(&watched, &tag);
+	__u32 tag;
+	__u8 *w = watch_state(skc, &tag);
 	if (!w)
 		return;
 	struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(sk);
@@ -1186,8 +1194,8 @@ int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
 	struct sock_common___ng *skc = ctx->sk_common;
 	if (!skc)
 		return 0;
-	__u32 tag = (__u32)skc->skc_net.net->net_cookie;
-	__u8 *w = bpf_map_lookup_elem(&watched, &tag);
+	__u32 tag;
+	__u8 *w = watch_state(skc, &tag);
 	if (!w)
 		return 0;
 	__u8 state = skc->skc_state;
