@@ -334,9 +334,10 @@ func (o *Objects) SocketError() error { return o.socketErr }
 
 // AttachTCPState attaches attach=socket's TCP state program to the
 // kernel's inet_sock_set_state tracepoint (tp_btf), where it runs at every
-// state change of every TCP socket of the node, recording the connections
-// of watched namespaces at their handshake and counting them at their
-// close. The caller closes the link before Objects.
+// state change of every TCP socket of the node: it counts the connections
+// of watched namespaces at their close (whole, when no walk recorded
+// them), and remembers the ports connections were accepted on. The
+// caller closes the link before Objects.
 func (o *Objects) AttachTCPState() (link.Link, error) {
 	if !o.socket {
 		return nil, errors.New("attach the TCP state program: attach=socket's programs are not loaded (Options.Socket)")

@@ -81,9 +81,7 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 	}
 	if err != nil {
 		closeConcurrently(a.closers())
-		if len(in.byID) == 0 {
-			in.tcpStateOffLocked()
-		}
+		in.tcpStateOffIfIdleLocked()
 		return fmt.Errorf("attach to %s (%s): %w", t.Pod, t.NetnsPath, err)
 	}
 	in.byID[t.ID] = a
@@ -398,9 +396,7 @@ func (in *instance) detachLocked(a *attachment) {
 		if err := in.objs.UnwatchNetns(a.tag); err != nil {
 			in.log.Warn("stop following TCP connections", "netns", a.target.NetnsPath, "error", err)
 		}
-		if len(in.byID) == 0 {
-			in.tcpStateOffLocked()
-		}
+		in.tcpStateOffIfIdleLocked()
 	}
 	in.log.Debug("detached", "netns", a.target.NetnsPath, "pod", a.target.Pod)
 }

@@ -132,9 +132,7 @@ func (in *instance) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if len(in.byID) == 0 {
-		in.tcpStateOffLocked()
-	}
+	in.tcpStateOffIfIdleLocked()
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	in.cancel = cancel
 	in.drainErr = make(chan error, 1)
@@ -181,7 +179,7 @@ func (in *instance) loadLocked() (*ngbpf.Objects, error) {
 // tracepoint, if it is not: before a namespace is watched, so that its
 // handshakes are seen. The program runs at every state change of every
 // TCP socket of the node, so it stays attached only while a namespace is
-// watched (tcpStateOffLocked): a trace without targets costs the node's
+// watched (tcpStateOffIfIdleLocked): a trace without targets costs the node's
 // TCP nothing.
 func (in *instance) tcpStateOnLocked() error {
 	if in.tcpState != nil {
@@ -195,11 +193,12 @@ func (in *instance) tcpStateOnLocked() error {
 	return nil
 }
 
-// tcpStateOffLocked detaches the TCP state program, if attached. The
-// connections of a namespace no longer watched are forgotten by user
-// space (forgetLocked), so no close goes missing.
-func (in *instance) tcpStateOffLocked() {
-	if in.tcpState == nil {
+// tcpStateOffIfIdleLocked detaches the TCP state program, if attached,
+// once no namespace is watched. The connections of a namespace no longer
+// watched are forgotten by user space (forgetLocked), so no close goes
+// missing.
+func (in *instance) tcpStateOffIfIdleLocked() {
+	if in.tcpState == nil || len(in.byID) > 0 {
 		return
 	}
 	if err := in.tcpState.Close(); err != nil {
