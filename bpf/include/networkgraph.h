@@ -43,14 +43,15 @@ struct flow_value {
 	__u8 pad[3];
 };
 
-/* attach=socket: a TCP connection followed at its socket, by socket
- * cookie (bpf/networkgraph/networkgraph.bpf.c, "attach=socket"). Its
- * counters are the connection's kernel counters as of the last time they
- * were counted on its edge: from the handshake on, or, for a connection
- * found open by the iterator, from when it was found. */
+/* attach=socket: a TCP connection followed at its socket, in the
+ * socket's own storage (bpf/networkgraph/networkgraph.bpf.c,
+ * "attach=socket"). Its counters are the connection's kernel counters as
+ * of the last time they were counted on its edge: from the handshake on,
+ * or, for a connection found open by the iterator, from when it was
+ * found. */
 struct conn {
 	__u32 edge_id;
-	__u32 netns;    /* tag of its netns */
+	__u32 epoch;    /* the watch of its namespace it was recorded in (struct watch) */
 	__u32 hdr;      /* header bytes per segment: IP + TCP with options */
 	__u8 flags;     /* enum conn_flag */
 	__u8 pkt_type;  /* PACKET_OUTGOING (it connected) or PACKET_HOST (it accepted) */
@@ -58,7 +59,16 @@ struct conn {
 	__u32 segs_in;  /* tcp_sock.segs_in */
 	__u32 segs_out; /* tcp_sock.segs_out */
 	__u64 payload;  /* tcp_sock.bytes_received + bytes_acked */
-	__u64 seen;     /* jiffies of the last iterator visit */
+};
+
+/* attach=socket: a watched namespace (the watched map's value). epoch
+ * tells this watch of the namespace from earlier ones: a connection
+ * recorded in another is stale, and ignored (its edge may be gone, its id
+ * reused). */
+struct watch {
+	__u32 epoch;
+	__u8 state;     /* WATCH_FIRST until the namespace's first walk, then WATCH_ON */
+	__u8 pad[3];
 };
 
 /* conn.flags */
@@ -79,7 +89,7 @@ enum stat {
 	STAT_EDGES_DROPPED = 0,  /* packets not counted: edge map full */
 	STAT_TCP_UNTRACKED = 1,  /* TCP packets of connections whose SYN was not seen */
 	STAT_FLOWS_DROPPED = 2,  /* flows not remembered: flow map update failed */
-	STAT_CONNS_DROPPED = 3,  /* attach=socket: TCP connections not followed: conns map full */
+	STAT_CONNS_DROPPED = 3,  /* attach=socket: TCP connections not followed: no socket storage */
 	STAT_MAX = 4,
 };
 

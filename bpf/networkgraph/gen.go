@@ -6,4 +6,4 @@
 // committed networkgraph_bpfel.{go,o}. Regenerate with `make generate-bpf`.
 package networkgraph
 
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -mcpu=v3 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -type edge_key -type edge_value -type flow_key -type stat -type conn networkgraph networkgraph.bpf.c -- -I../include
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -mcpu=v3 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -type edge_key -type edge_value -type flow_key -type stat -type conn -type watch networkgraph networkgraph.bpf.c -- -I../include

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -34,8 +35,9 @@ const (
 	StatTCPUntracked = networkgraphStatSTAT_TCP_UNTRACKED
 	// StatFlowsDropped counts flows that could not be remembered.
 	StatFlowsDropped = networkgraphStatSTAT_FLOWS_DROPPED
-	// StatConnsDropped counts TCP connections not followed at their
-	// socket (Options.Socket) because the connection map was full.
+	// StatConnsDropped counts TCP connections not recorded at their
+	// socket (Options.Socket) because the kernel refused the socket
+	// storage.
 	StatConnsDropped = networkgraphStatSTAT_CONNS_DROPPED
 	// NumStats is the number of counters Stats returns.
 	NumStats = int(networkgraphStatSTAT_MAX)
@@ -69,10 +71,6 @@ const (
 	HookEgress   Hook = 1 // TCX egress
 	HookLoopback Hook = 2 // TCX egress of a loopback device: counts both ends
 )
-
-// connFound is CONN_FOUND of enum conn_flag (networkgraph.h): a
-// connection found open by the iterator.
-const connFound = 1
 
 // tcxNext is TCX_NEXT: let the packet go on.
 const tcxNext = -1
@@ -138,6 +136,9 @@ type Objects struct {
 	// iter is the TCP socket iterator's link (ReadConnections), made on
 	// first use.
 	iter *link.Iter
+	// epoch numbers the watches of namespaces (WatchNetns): a connection
+	// record of an earlier watch is stale.
+	epoch atomic.Uint32
 	// tick is the length of a jiffy in ns: the kernel counts edge times
 	// in jiffies.
 	tick uint64
@@ -214,9 +215,6 @@ func Load(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("set the network-graph edge id count: %w", err)
 	}
 	spec.Maps[networkgraphMapFlows].MaxEntries = opts.MaxFlows
-	// attach=socket's live TCP connections: as many as flows (allocated
-	// as used).
-	spec.Maps[networkgraphMapConns].MaxEntries = opts.MaxFlows
 	// One block of flow-cache slots per CPU.
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -349,7 +347,7 @@ func (o *Objects) AttachTCPState() (link.Link, error) {
 	return l, nil
 }
 
-// Values of the watched map (bpf: WATCH_FIRST, WATCH_ON).
+// States of a watched namespace (struct watch: WATCH_FIRST, WATCH_ON).
 const (
 	watchFirst uint8 = 1
 	watchOn    uint8 = 2
@@ -364,7 +362,8 @@ func (o *Objects) WatchNetns(tag uint32) error {
 	if !o.socket {
 		return errors.New("network-graph: WatchNetns needs attach=socket's programs (Options.Socket)")
 	}
-	if err := o.objs.Watched.Put(tag, watchFirst); err != nil {
+	w := networkgraphWatch{Epoch: o.epoch.Add(1), State: watchFirst}
+	if err := o.objs.Watched.Put(tag, w); err != nil {
 		return fmt.Errorf("watch network namespace tag %d: %w", tag, err)
 	}
 	return nil
@@ -377,17 +376,20 @@ func (o *Objects) WatchNetns(tag uint32) error {
 // connection's accounting), but count it whole at its close, or at the
 // walk that first finds it open.
 func (o *Objects) WatchNetnsWalked(tag uint32) error {
-	if err := o.objs.Watched.Update(tag, watchOn, ebpf.UpdateExist); err != nil {
+	var w networkgraphWatch
+	if err := o.objs.Watched.Lookup(tag, &w); err != nil {
+		return fmt.Errorf("watch network namespace tag %d after its first walk: %w", tag, err)
+	}
+	w.State = watchOn
+	if err := o.objs.Watched.Update(tag, w, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("watch network namespace tag %d after its first walk: %w", tag, err)
 	}
 	return nil
 }
 
 // UnwatchNetns stops counting the connections of the namespace tagged
-// tag. Its connections are forgotten by ForgetConns, which the caller
-// calls once no program run can still hold the old state (after an RCU
-// grace period: closing a TCX link waits for one), before it deletes
-// the namespace's edges.
+// tag. The records of its connections stay with their sockets, stale: a
+// later WatchNetns of the namespace starts a new epoch.
 func (o *Objects) UnwatchNetns(tag uint32) error {
 	if !o.socket {
 		return nil
@@ -424,77 +426,6 @@ func (o *Objects) ReadConnections() error {
 	// The program writes nothing: reading runs it over every socket.
 	if _, err := io.Copy(io.Discard, rd); err != nil {
 		return fmt.Errorf("run the TCP socket iterator: %w", err)
-	}
-	return nil
-}
-
-// Conns is the number of TCP connections followed at their socket now
-// (attach=socket): open ones, and those found open and not yet swept.
-func (o *Objects) Conns() (int, error) {
-	if !o.socket {
-		return 0, nil
-	}
-	var (
-		n      int
-		cookie uint64
-		c      networkgraphConn
-	)
-	it := o.objs.Conns.Iterate()
-	for it.Next(&cookie, &c) {
-		n++
-	}
-	if err := it.Err(); err != nil {
-		return 0, fmt.Errorf("read network-graph connections: %w", err)
-	}
-	return n, nil
-}
-
-// ConnsMark is the kernel's current tick, for SweepConns.
-func (o *Objects) ConnsMark() (uint64, error) {
-	c, err := o.clock()
-	if err != nil {
-		return 0, err
-	}
-	return c.jiffies, nil
-}
-
-// SweepConns forgets the connections of the namespaces tags that were
-// found open by ReadConnections (their close is not seen) and that no
-// ReadConnections has seen since mark (ConnsMark): they are closed.
-func (o *Objects) SweepConns(mark uint64, tags map[uint32]bool) error {
-	return o.deleteConns(func(c *networkgraphConn) bool {
-		return c.Flags&connFound != 0 && c.Seen < mark && tags[c.Netns]
-	})
-}
-
-// ForgetConns forgets the connections of the namespace tagged tag (see
-// UnwatchNetns).
-func (o *Objects) ForgetConns(tag uint32) error {
-	return o.deleteConns(func(c *networkgraphConn) bool { return c.Netns == tag })
-}
-
-func (o *Objects) deleteConns(match func(*networkgraphConn) bool) error {
-	if !o.socket {
-		return nil
-	}
-	var (
-		cookie uint64
-		c      networkgraphConn
-		gone   []uint64
-	)
-	it := o.objs.Conns.Iterate()
-	for it.Next(&cookie, &c) {
-		if match(&c) {
-			gone = append(gone, cookie)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("read network-graph connections: %w", err)
-	}
-	for _, k := range gone {
-		if err := o.objs.Conns.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("forget network-graph connection: %w", err)
-		}
 	}
 	return nil
 }

@@ -38,8 +38,9 @@ func FlowsFor(maxEdges uint32) uint32 {
 // /proc/PID/fdinfo, TestMemoryEstimate). The default options take about
 // 10.6 MiB on 2 CPUs (the kernel accounts 9.0 MiB for
 // the maps), 7.5 MiB of it the flows map; max-edges=1024 about 0.9 MiB.
-// Options.Socket adds up to 7.7 MiB, nearly all of it its connection map,
-// allocated as connections open (10.6 MiB accounted with none open).
+// Options.Socket adds about 1.7 MiB, the namespaces and listening ports
+// (1.6 MiB accounted); its connection records live on their sockets, about
+// 100 bytes each, charged to the socket.
 func MemoryEstimate(opts Options, ncpu int) uint64 {
 	if opts.MaxEdges == 0 {
 		opts.MaxEdges = DefaultMaxEdges
@@ -69,12 +70,10 @@ func MemoryEstimate(opts Options, ncpu int) uint64 {
 	total += uint64(NumStats) * 8 * n
 	total += numMaps*mapOverhead + numProgs*progOverhead
 	if opts.Socket {
-		// conns: a hash map of up to MaxFlows connections, allocated as
-		// they open; watched (4096 namespaces) and listening (an LRU
-		// map of 16384 ports), preallocated; the TCP state program and the
-		// iterator.
-		conn := round8(binary.Size(networkgraphConn{}))
-		total += pow2(flows)*htabBucket + flows*(htabElemHeader+8+conn)
+		// conns: socket storage, a record on each socket a walk found
+		// open, charged to the socket (its optmem); watched (4096
+		// namespaces) and listening (an LRU map of 16384 ports),
+		// preallocated; the TCP state program and the iterator.
 		total += 4096*htabBucket + 4096*(htabElemHeader+8+8)
 		total += 16384*htabBucket + 16384*(htabElemHeader+8+8)
 		total += 3*mapOverhead + 2*progOverhead

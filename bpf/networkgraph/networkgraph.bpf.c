@@ -772,15 +772,17 @@ int network_graph_tcx(struct __sk_buff *skb)
 
 /* ---- attach=socket: TCP per connection, at its socket ----
  *
- * Two programs, and a record per connection (conns, by socket cookie)
- * only for those a walk found open: a short connection costs no map
- * update.
+ * Two programs, and a record per connection (conns: the socket's own
+ * BPF storage, one pointer away from the socket, freed with it) only for
+ * those a walk found open: a short connection costs no allocation, and
+ * its close finds it unrecorded with one load.
  *
  * network_graph_iter_tcp walks the TCP sockets of the namespace user
  * space runs it in (bpf_iter tcp), at the attach and at every interval,
  * and counts, for each connection in conns, what it did since the last
  * read. A connection of a watched namespace (watched, by netns cookie
- * tag) not in conns is recorded: at the namespace's first walk it was
+ * tag) not recorded in conns (or recorded in an earlier watch of the
+ * namespace: stale) is recorded: at the namespace's first walk it was
  * open before the namespace was watched, and what it did so far is its
  * baseline (not counted); at a later walk it opened since, and is counted
  * from its start. Its direction is HOST when a socket of the namespace
@@ -805,9 +807,10 @@ int network_graph_tcx(struct __sk_buff *skb)
  *
  * The walk and the state changes of one socket never overlap: both run
  * with the socket locked (the TCP iterator takes lock_sock for each full
- * socket it shows). User space forgets a recorded connection once a walk
- * no longer finds it (its close came while its namespace was not
- * watched).
+ * socket it shows). A record goes at the connection's close, or with its
+ * socket when its close came while its namespace was not watched; user
+ * space never has to sweep them. A namespace watched again gets a new
+ * epoch, which makes the records of its earlier watch stale.
  *
  * A connection's segments are the kernel's segs_in + segs_out (each GSO
  * segment once, as at TCX, retransmissions included) and its bytes its
@@ -819,15 +822,15 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
-	__type(value, __u8);
+	__type(value, struct watch);
 } watched SEC(".maps");
 
-/* The connections followed, by socket cookie. */
+/* The connections followed, in their sockets' storage (not cloned into
+ * the sockets a listener accepts: no BPF_F_CLONE). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
+	__type(key, int);
 	__type(value, struct conn);
 } conns SEC(".maps");
 
@@ -938,7 +941,6 @@ static __always_inline void conn_edge(const struct tcp_end *e, __u32 tag, __u32 
 		for (int i = 0; i < 4; i++)
 			((__u32 *)ek.addr)[i] = e->daddr6[i];
 	}
-	c->netns = tag;
 	c->pkt_type = pkt_type;
 	c->hdr = l3 + (tcp_header_len ? tcp_header_len : 20);
 	__u32 *idp = bpf_map_lookup_elem(&edges, &ek);
@@ -1042,9 +1044,9 @@ struct sock___ng {
 #define WATCH_FIRST 1
 #define WATCH_ON 2
 
-/* watch_state is the watched entry of skc's namespace (WATCH_FIRST or
- * WATCH_ON), NULL when it is not watched; tag is set to its tag. */
-static __always_inline __u8 *watch_state(struct sock_common___ng *skc, __u32 *tag)
+/* watch_state is the watched entry of skc's namespace, NULL when it is
+ * not watched; tag is set to its tag. */
+static __always_inline struct watch *watch_state(struct sock_common___ng *skc, __u32 *tag)
 {
 	*tag = (__u32)skc->skc_net.net->net_cookie;
 	return bpf_map_lookup_elem(&watched, tag);
@@ -1079,14 +1081,38 @@ static __always_inline void remember_listening(__u32 tag, __u16 port, __u64 now)
  * with local port port and direction pkt_type. It returns -1 for a family
  * not counted. */
 static __always_inline int new_conn(struct sock_common___ng *skc, struct tcp_sock___ng *tp, __u32 tag,
-				    __u16 port, __u32 pkt_type, struct conn *c)
+				    const struct watch *w, __u16 port, __u32 pkt_type, struct conn *c)
 {
 	struct tcp_end e = {};
 	if (sock_end(skc, &e) < 0)
 		return -1;
 	e.local_port = port;
 	conn_edge(&e, tag, pkt_type, tp->tcp_header_len, c);
+	c->epoch = w->epoch;
 	return 0;
+}
+
+/* recorded is the record of tp's connection made in the current watch w
+ * of its namespace, NULL when there is none (or a stale one). */
+static __always_inline struct conn *recorded(struct tcp_sock___ng *tp, const struct watch *w)
+{
+	struct conn *c = bpf_sk_storage_get(&conns, tp, 0, 0);
+	return c && c->epoch == w->epoch ? c : 0;
+}
+
+/* record stores nc as tp's connection record, over a stale one; it
+ * returns the record, or NULL (counted) when the socket's storage is
+ * refused (out of memory, or the socket's option memory, optmem_max, is
+ * used up). */
+static __always_inline struct conn *record(struct tcp_sock___ng *tp, const struct conn *nc)
+{
+	struct conn *c = bpf_sk_storage_get(&conns, tp, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!c) {
+		count_atomic(STAT_CONNS_DROPPED, 1);
+		return 0;
+	}
+	*c = *nc;
+	return c;
 }
 
 struct inet_sock___ng {
@@ -1104,22 +1130,20 @@ static __always_inline void state_established(struct sock___ng *sk, __u32 pkt_ty
 {
 	struct sock_common___ng *skc = &sk->__sk_common;
 	__u32 tag;
-	__u8 *w = watch_state(skc, &tag);
+	struct watch *w = watch_state(skc, &tag);
 	if (!w)
 		return;
 	if (pkt_type == PACKET_HOST)
 		remember_listening(tag, skc->skc_num, bpf_jiffies64());
-	if (*w != WATCH_FIRST)
+	if (w->state != WATCH_FIRST)
 		return;
 	struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return;
 	struct conn c = {};
-	if (new_conn(skc, tp, tag, skc->skc_num, pkt_type, &c) < 0)
+	if (new_conn(skc, tp, tag, w, skc->skc_num, pkt_type, &c) < 0)
 		return;
-	__u64 cookie = bpf_get_socket_cookie(sk);
-	if (bpf_map_update_elem(&conns, &cookie, &c, BPF_ANY) < 0)
-		count_atomic(STAT_CONNS_DROPPED, 1);
+	record(tp, &c);
 }
 
 /* state_closed counts what a connection of a watched namespace reaching
@@ -1132,7 +1156,7 @@ static __always_inline void state_closed(struct sock___ng *sk, int oldstate)
 {
 	struct sock_common___ng *skc = &sk->__sk_common;
 	__u32 tag;
-	__u8 *w = watch_state(skc, &tag);
+	struct watch *w = watch_state(skc, &tag);
 	if (!w)
 		return;
 	struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(sk);
@@ -1140,15 +1164,16 @@ static __always_inline void state_closed(struct sock___ng *sk, int oldstate)
 		return;
 	__u32 in = tp->segs_in, out = tp->segs_out;
 	__u64 bytes = tp->bytes_received + tp->bytes_acked, now = bpf_jiffies64();
-	__u64 cookie = bpf_get_socket_cookie(sk);
-	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
+	struct conn *c = recorded(tp, w);
 	if (c) {
 		if (!(c->flags & CONN_FOUND)) {
 			in += HANDSHAKE_SEGS_IN(c->pkt_type);
 			out += HANDSHAKE_SEGS_OUT(c->pkt_type);
 		}
 		fold(c, in, out, bytes, now);
-		bpf_map_delete_elem(&conns, &cookie);
+		/* Gone now, not with the socket: a closed socket may connect
+		 * again, its counters from zero. */
+		bpf_sk_storage_delete(&conns, tp);
 		return;
 	}
 	/* Not recorded: a listener, or a connection whose handshake failed
@@ -1156,14 +1181,14 @@ static __always_inline void state_closed(struct sock___ng *sk, int oldstate)
 	 * the namespace was watched and closed before its first walk (what it
 	 * did is not the trace's); or one that ended its handshake after the
 	 * first walk, counted whole. */
-	if (*w != WATCH_ON || !established_state(oldstate))
+	if (w->state != WATCH_ON || !established_state(oldstate))
 		return;
 	/* The local port: tcp_set_state has released it by now (skc_num is
 	 * 0), the source port of its segments stays. */
 	__u16 port = bpf_ntohs(((struct inet_sock___ng *)tp)->inet_sport);
 	__u32 pkt_type = is_listening(tag, port, now) ? PACKET_HOST : PACKET_OUTGOING;
 	struct conn nc = {};
-	if (new_conn(skc, tp, tag, port, pkt_type, &nc) < 0)
+	if (new_conn(skc, tp, tag, w, port, pkt_type, &nc) < 0)
 		return;
 	fold(&nc, in + HANDSHAKE_SEGS_IN(pkt_type), out + HANDSHAKE_SEGS_OUT(pkt_type), bytes, now);
 }
@@ -1195,7 +1220,7 @@ int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
 	if (!skc)
 		return 0;
 	__u32 tag;
-	__u8 *w = watch_state(skc, &tag);
+	struct watch *w = watch_state(skc, &tag);
 	if (!w)
 		return 0;
 	__u8 state = skc->skc_state;
@@ -1207,10 +1232,8 @@ int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
 	struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0; /* a request or time-wait socket */
-	__u64 cookie = bpf_get_socket_cookie(skc);
-	struct conn *c = bpf_map_lookup_elem(&conns, &cookie);
+	struct conn *c = recorded(tp, w);
 	if (c) {
-		c->seen = now;
 		__u32 pkt_type = c->pkt_type;
 		__u32 in = tp->segs_in, out = tp->segs_out;
 		if (!(c->flags & CONN_FOUND)) {
@@ -1231,28 +1254,22 @@ int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
 	 * on). */
 	__u32 pkt_type = is_listening(tag, skc->skc_num, now) ? PACKET_HOST : PACKET_OUTGOING;
 	struct conn nc = {};
-	if (new_conn(skc, tp, tag, skc->skc_num, pkt_type, &nc) < 0)
+	if (new_conn(skc, tp, tag, w, skc->skc_num, pkt_type, &nc) < 0)
 		return 0;
-	nc.seen = now;
 	__u32 in = tp->segs_in, out = tp->segs_out;
 	__u64 bytes = tp->bytes_received + tp->bytes_acked;
-	if (*w == WATCH_FIRST) {
+	if (w->state == WATCH_FIRST) {
 		nc.flags |= CONN_FOUND;
 		nc.segs_in = in;
 		nc.segs_out = out;
 		nc.payload = bytes;
 	}
-	/* Recorded first, counted then: not recorded (the map is full), its
-	 * close counts it whole. */
-	if (bpf_map_update_elem(&conns, &cookie, &nc, BPF_NOEXIST) < 0) {
-		count_atomic(STAT_CONNS_DROPPED, 1);
+	/* Recorded first, counted then: not recorded (no storage), its close
+	 * counts it whole. */
+	c = record(tp, &nc);
+	if (!c || w->state == WATCH_FIRST)
 		return 0;
-	}
-	if (*w == WATCH_FIRST)
-		return 0;
-	c = bpf_map_lookup_elem(&conns, &cookie);
-	if (c)
-		fold(c, in + HANDSHAKE_SEGS_IN(pkt_type), out + HANDSHAKE_SEGS_OUT(pkt_type), bytes, now);
+	fold(c, in + HANDSHAKE_SEGS_IN(pkt_type), out + HANDSHAKE_SEGS_OUT(pkt_type), bytes, now);
 	return 0;
 }
 

@@ -16,7 +16,7 @@ import (
 type networkgraphConn struct {
 	_       structs.HostLayout
 	EdgeId  uint32
-	Netns   uint32
+	Epoch   uint32
 	Hdr     uint32
 	Flags   uint8
 	PktType uint8
@@ -24,7 +24,6 @@ type networkgraphConn struct {
 	SegsIn  uint32
 	SegsOut uint32
 	Payload uint64
-	Seen    uint64
 }
 
 type networkgraphEdgeKey struct {
@@ -89,6 +88,13 @@ const (
 	networkgraphStatSTAT_CONNS_DROPPED networkgraphStat = 3
 	networkgraphStatSTAT_MAX           networkgraphStat = 4
 )
+
+type networkgraphWatch struct {
+	_     structs.HostLayout
+	Epoch uint32
+	State uint8
+	Pad   [3]uint8
+}
 
 // Names of all BPF objects in the ELF.
 //

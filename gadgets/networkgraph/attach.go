@@ -390,7 +390,8 @@ func (in *instance) detachLocked(a *attachment) {
 	delete(in.byTag, a.tag)
 	in.closing[a.tag] = true
 	if in.mode == AttachSocket {
-		// Its connections are counted no more; forgotten once its TCX
+		// Its connections are counted no more: their records are stale
+		// (a later watch has a new epoch). Its edges go once its TCX
 		// links are closed (an RCU grace period: no program run still
 		// holds the namespace as watched).
 		if err := in.objs.UnwatchNetns(a.tag); err != nil {
@@ -417,9 +418,7 @@ func (in *instance) forgetLocked(tag uint32) error {
 	if in.objs == nil {
 		return nil // stopped meanwhile: the maps are gone
 	}
-	// The connections first: they count on their edges by id.
-	if err := in.objs.ForgetConns(tag); err != nil {
-		return err
-	}
+	// The records of its TCP connections (attach=socket) are stale since
+	// UnwatchNetns: they count on no edge any more.
 	return in.objs.DeleteEdges(gone)
 }

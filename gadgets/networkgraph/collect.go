@@ -71,28 +71,16 @@ func (in *instance) collectLocked(only map[uint32]bool) error {
 }
 
 // readAllConnsLocked reads the live TCP connections of the namespaces
-// watched (those of only, when set) and forgets the connections found open
-// at attach that are gone (attach=socket). A namespace that cannot be
-// entered (gone meanwhile) is logged and skipped.
+// watched (those of only, when set; attach=socket). A namespace that
+// cannot be entered (gone meanwhile) is logged and skipped.
 func (in *instance) readAllConnsLocked(only map[uint32]bool) {
-	mark, err := in.objs.ConnsMark()
-	if err != nil {
-		in.log.Warn("read TCP connections", "error", err)
-		return
-	}
-	read := map[uint32]bool{}
 	for tag, a := range in.byTag {
 		if only != nil && !only[tag] {
 			continue
 		}
 		if err := in.readConnsLocked(a); err != nil {
 			in.log.Warn("read TCP connections", "netns", a.target.NetnsPath, "pod", a.target.Pod, "error", err)
-			continue
 		}
-		read[tag] = true
-	}
-	if err := in.objs.SweepConns(mark, read); err != nil {
-		in.log.Warn("forget closed TCP connections", "error", err)
 	}
 }
 
@@ -121,7 +109,7 @@ func (in *instance) statsWarning() *types.Event {
 	msg := fmt.Sprintf("network-graph: %d packets not recorded because the edge map is full (max-edges=%d; raise it), %d flows not remembered",
 		dropped, in.opts.MaxEdges, flows)
 	if conns > 0 {
-		msg += fmt.Sprintf(", %d TCP connections not followed (connection map full)", conns)
+		msg += fmt.Sprintf(", %d TCP connections not followed (socket storage refused: optmem_max or memory)", conns)
 	}
 	in.log.Warn("edges dropped", "packets", dropped, "flows", flows, "connections", conns, "max_edges", in.opts.MaxEdges)
 	return &types.Event{Event: eventtypes.Warn(in.cfg.Node, msg)}

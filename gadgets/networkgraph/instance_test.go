@@ -431,7 +431,7 @@ func testConnectionsOpenedBeforeAttach(t *testing.T, mode string) {
 		}
 		ping()
 		c.Close()
-		waitConnsClosed(t, in)
+		testenv.WaitTCPClosed(t, 10*time.Second, a, b)
 	}
 	if err := in.Stop(ctx); err != nil {
 		t.Fatal(err)

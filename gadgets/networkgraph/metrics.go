@@ -35,7 +35,7 @@ func metrics() []gadget.Metric {
 		{Name: metricFlowsNotRemembered, Kind: gadget.MetricCounter,
 			Help: "Flows (TCP connections, UDP streams) whose direction the kernel could not remember because its flow map was full."},
 		{Name: metricConnsNotFollowed, Kind: gadget.MetricCounter,
-			Help: "TCP connections not followed at their socket (attach=socket) because the kernel connection map was full."},
+			Help: "TCP connections attach=socket could not record at their socket (the kernel refused the socket storage: memory, or net.core.optmem_max); each is counted whole at its close."},
 		{Name: metricAttachMode, Kind: gadget.MetricGauge, Labels: []string{"mode"},
 			Help: "1 for the attach mode the trace runs (socket, tcx or packet): the one asked for, or what it fell back to."},
 		{Name: metricTrafficPackets, Kind: gadget.MetricCounter, Labels: trafficLabels, Traffic: true,

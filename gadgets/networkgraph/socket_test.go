@@ -48,27 +48,6 @@ func closedExchange(t *testing.T, n *testenv.Netns, addr string, size int) {
 	}
 }
 
-// waitConnsClosed waits until in follows no TCP connection any more.
-func waitConnsClosed(t *testing.T, in *instance) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		in.mu.Lock()
-		n, err := in.objs.Conns()
-		in.mu.Unlock()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d TCP connections still followed", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // bothModes is a trace in attach=socket and one in attach=tcx watching
 // the same two linked netns "pods", a and b.
 type bothModes struct {
@@ -103,12 +82,12 @@ func socketAndTCX(t *testing.T) bothModes {
 	return m
 }
 
-// stop waits until the socket trace follows no connection (each was
-// counted at its close), then stops both traces, which report their
-// edges to the recorders.
+// stop waits until every connection of a and b is closed (and counted at
+// its close by the socket trace), then stops both traces, which report
+// their edges to the recorders.
 func (m bothModes) stop(t *testing.T) {
 	t.Helper()
-	waitConnsClosed(t, m.sock)
+	testenv.WaitTCPClosed(t, 10*time.Second, m.a, m.b)
 	for _, in := range []*instance{m.sock, m.tcx} {
 		if err := in.Stop(context.Background()); err != nil {
 			t.Fatal(err)
@@ -311,7 +290,7 @@ func TestSocketStateProgramOnlyWhileWatching(t *testing.T) {
 		}
 		before := outgoing()
 		closedExchange(t, a, hostPort(l.B4, 8080), 10)
-		waitConnsClosed(t, in)
+		testenv.WaitTCPClosed(t, 10*time.Second, a, b)
 		if err := in.RemoveTarget(ctx, target(t, a).ID); err != nil {
 			t.Fatal(err)
 		}
@@ -325,6 +304,81 @@ func TestSocketStateProgramOnlyWhileWatching(t *testing.T) {
 	for round, n := range counted {
 		if n < 6 {
 			t.Errorf("round %d: %d segments counted for the connection, want at least 6 (all: %v)", round, n, counted)
+		}
+	}
+}
+
+// TestSocketRewatchStartsAfresh: a connection open across an unwatch and
+// a new watch of its namespace is counted in each watch from that
+// watch's first walk on. What it did while not watched is not counted,
+// and its record of the earlier watch, whose edge is gone (its id free
+// for another edge), is never used again.
+func TestSocketRewatchStartsAfresh(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	a := testenv.NewNetns(t, "a")
+	b := testenv.NewNetns(t, "b")
+	l := testenv.Link(t, a, b)
+	b.TCPEchoServer(t, hostPort(l.B4, 8080))
+	ctx := context.Background()
+	in, rec := startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachSocket})
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Stop(ctx) })
+	var c net.Conn
+	if err := a.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", hostPort(l.B4, 8080), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	ping := func(n int) {
+		t.Helper()
+		for range n {
+			if _, err := c.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	outgoing := func() (n uint64) {
+		for _, e := range rec.all() {
+			if e.IsEdge() && e.Proto == "tcp" && e.PktType == "OUTGOING" && e.Port == 8080 {
+				n += e.Packets
+			}
+		}
+		return n
+	}
+	const (
+		watchedPings   = 3
+		unwatchedPings = 50
+	)
+	var counted []uint64
+	for range 3 {
+		before := outgoing()
+		// The first walk of this watch records the connection afresh,
+		// what it did so far as its baseline.
+		if err := in.AddTarget(ctx, target(t, a)); err != nil {
+			t.Fatal(err)
+		}
+		ping(watchedPings)
+		if err := in.RemoveTarget(ctx, target(t, a).ID); err != nil {
+			t.Fatal(err)
+		}
+		counted = append(counted, outgoing()-before)
+		// Not watched: not counted, in this watch nor the next.
+		ping(unwatchedPings)
+	}
+	// Each watch: its pings, at least a request and an answer each, and
+	// their ACKs at most; never the 2 x 50 segments of the pings between.
+	for round, n := range counted {
+		if n < 2*watchedPings || n > 4*watchedPings {
+			t.Errorf("watch %d: %d segments counted for the connection, want %d to %d (all: %v)",
+				round, n, 2*watchedPings, 4*watchedPings, counted)
 		}
 	}
 }

@@ -139,3 +139,19 @@ bench_progshare() {
 		| if $busy > 0 then "\((map(.whole) | add) * 100 / $busy) \((map(.own) | add) * 100 / $busy)" else "n/a n/a" end
 	' "$base.json"
 }
+
+# bench_udp_beyond FLOOD_JSONL: network-graph's cost on the UDP flood
+# beyond the bare TCX hooks, per round: the i-th UDP run of mode
+# network-graph's sent on/off ratio over the i-th of mode trivial (each
+# measured against its own off slices). Prints the median, then each
+# round's, or nothing when no round has both.
+bench_udp_beyond() {
+	jq -rs '
+		[.[] | select(.proto == "udp" and .mode == "trivial") | .sent_ratio] as $t
+		| [.[] | select(.proto == "udp" and .mode == "network-graph") | .sent_ratio] as $s
+		| [range(0; [($t | length), ($s | length)] | min) | select($t[.] != null and $s[.] != null and $t[.] > 0) | $s[.] / $t[.]] as $r
+		| ($r | sort) as $o | ($o | length) as $n
+		| if $n == 0 then "" else
+			([(if $n % 2 == 1 then $o[($n - 1) / 2] else ($o[$n / 2 - 1] + $o[$n / 2]) / 2 end)] + $r | map(tostring) | join(" "))
+		end' "$1"
+}
