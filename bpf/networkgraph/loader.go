@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -139,6 +140,10 @@ type Objects struct {
 	// epoch numbers the watches of namespaces (WatchNetns): a connection
 	// record of an earlier watch is stale.
 	epoch atomic.Uint32
+	// firstMu guards first, the tags of the watched namespaces whose
+	// first walk is pending; the first_walks map holds their number.
+	firstMu sync.Mutex
+	first   map[uint32]bool
 	// tick is the length of a jiffy in ns: the kernel counts edge times
 	// in jiffies.
 	tick uint64
@@ -166,6 +171,7 @@ type (
 	socketObjects struct {
 		tagFreeObjects
 		Conns                *ebpf.Map     `ebpf:"conns"`
+		FirstWalks           *ebpf.Map     `ebpf:"first_walks"`
 		Listening            *ebpf.Map     `ebpf:"listening"`
 		Watched              *ebpf.Map     `ebpf:"watched"`
 		NetworkGraphIterTcp  *ebpf.Program `ebpf:"network_graph_iter_tcp"`
@@ -293,6 +299,7 @@ func (o *Objects) loadSocket(spec *ebpf.CollectionSpec, opts Options) error {
 	so.into(&o.objs)
 	o.objs.NetworkGraphSocket, o.objs.NetworkGraphTcx = so.NetworkGraphSocket, so.NetworkGraphTcx
 	o.objs.Conns, o.objs.Listening, o.objs.Watched = so.Conns, so.Listening, so.Watched
+	o.objs.FirstWalks = so.FirstWalks
 	o.objs.NetworkGraphTcpState, o.objs.NetworkGraphIterTcp = so.NetworkGraphTcpState, so.NetworkGraphIterTcp
 	o.socket = true
 	return nil
@@ -362,9 +369,37 @@ func (o *Objects) WatchNetns(tag uint32) error {
 	if !o.socket {
 		return errors.New("network-graph: WatchNetns needs attach=socket's programs (Options.Socket)")
 	}
+	// Counted as pending first, so the programs never see the namespace
+	// in WATCH_FIRST while first_walks says none is.
+	if err := o.firstWalk(tag, true); err != nil {
+		return fmt.Errorf("watch network namespace tag %d: %w", tag, err)
+	}
 	w := networkgraphWatch{Epoch: o.epoch.Add(1), State: watchFirst}
 	if err := o.objs.Watched.Put(tag, w); err != nil {
+		_ = o.firstWalk(tag, false)
 		return fmt.Errorf("watch network namespace tag %d: %w", tag, err)
+	}
+	return nil
+}
+
+// firstWalk marks the namespace tagged tag as awaiting its first walk, or
+// no longer, and stores the number of those awaiting one in first_walks.
+func (o *Objects) firstWalk(tag uint32, pending bool) error {
+	o.firstMu.Lock()
+	defer o.firstMu.Unlock()
+	if o.first[tag] == pending {
+		return nil
+	}
+	if pending {
+		if o.first == nil {
+			o.first = map[uint32]bool{}
+		}
+		o.first[tag] = true
+	} else {
+		delete(o.first, tag)
+	}
+	if err := o.objs.FirstWalks.Put(uint32(0), uint32(len(o.first))); err != nil {
+		return fmt.Errorf("count the namespaces awaiting their first walk: %w", err)
 	}
 	return nil
 }
@@ -384,7 +419,7 @@ func (o *Objects) WatchNetnsWalked(tag uint32) error {
 	if err := o.objs.Watched.Update(tag, w, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("watch network namespace tag %d after its first walk: %w", tag, err)
 	}
-	return nil
+	return o.firstWalk(tag, false)
 }
 
 // UnwatchNetns stops counting the connections of the namespace tagged
@@ -397,7 +432,7 @@ func (o *Objects) UnwatchNetns(tag uint32) error {
 	if err := o.objs.Watched.Delete(tag); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("unwatch network namespace tag %d: %w", tag, err)
 	}
-	return nil
+	return o.firstWalk(tag, false)
 }
 
 // ReadConnections counts on their edges what the live TCP connections of

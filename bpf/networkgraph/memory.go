@@ -73,10 +73,11 @@ func MemoryEstimate(opts Options, ncpu int) uint64 {
 		// conns: socket storage, a record on each socket a walk found
 		// open, charged to the socket (its optmem); watched (4096
 		// namespaces) and listening (an LRU map of 16384 ports),
-		// preallocated; the TCP state program and the iterator.
+		// preallocated; first_walks, a word; the TCP state program and
+		// the iterator.
 		total += 4096*htabBucket + 4096*(htabElemHeader+8+8)
 		total += 16384*htabBucket + 16384*(htabElemHeader+8+8)
-		total += 3*mapOverhead + 2*progOverhead
+		total += 4*mapOverhead + 2*progOverhead
 	}
 	return total
 }

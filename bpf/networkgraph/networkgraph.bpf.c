@@ -825,6 +825,25 @@ struct {
 	__type(value, struct watch);
 } watched SEC(".maps");
 
+/* first_walks[0]: how many watched namespaces await their first walk
+ * (WATCH_FIRST), kept by user space. While none does, the end of a
+ * connecting socket's handshake has nothing to do and skips the namespace
+ * lookup (an array lookup, which the verifier inlines, instead of a hash
+ * map's). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} first_walks SEC(".maps");
+
+static __always_inline int first_walks_pending(void)
+{
+	__u32 k = 0;
+	__u32 *n = bpf_map_lookup_elem(&first_walks, &k);
+	return n && *n;
+}
+
 /* The connections followed, in their sockets' storage (not cloned into
  * the sockets a listener accepts: no BPF_F_CLONE). */
 struct {
@@ -1203,8 +1222,12 @@ int network_graph_tcp_state(__u64 *ctx)
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	if (newstate == NG_TCP_ESTABLISHED) {
-		if (oldstate == NG_TCP_SYN_SENT)
-			state_established(sk, PACKET_OUTGOING);
+		/* A connecting end only matters while a first walk is
+		 * pending; an accepting one's port is remembered. */
+		if (oldstate == NG_TCP_SYN_SENT) {
+			if (first_walks_pending())
+				state_established(sk, PACKET_OUTGOING);
+		}
 		else if (oldstate == NG_TCP_SYN_RECV)
 			state_established(sk, PACKET_HOST);
 	} else if (newstate == NG_TCP_CLOSE) {

@@ -106,6 +106,7 @@ const (
 	networkgraphMapEdges                 = "edges"
 	networkgraphMapEntry                 = "entry"
 	networkgraphMapEntryTc               = "entry_tc"
+	networkgraphMapFirstWalks            = "first_walks"
 	networkgraphMapFlowCache             = "flow_cache"
 	networkgraphMapFlows                 = "flows"
 	networkgraphMapFreeIds               = "free_ids"
@@ -186,6 +187,7 @@ type networkgraphMapSpecs struct {
 	Edges       *ebpf.MapSpec `ebpf:"edges"`
 	Entry       *ebpf.MapSpec `ebpf:"entry"`
 	EntryTc     *ebpf.MapSpec `ebpf:"entry_tc"`
+	FirstWalks  *ebpf.MapSpec `ebpf:"first_walks"`
 	FlowCache   *ebpf.MapSpec `ebpf:"flow_cache"`
 	Flows       *ebpf.MapSpec `ebpf:"flows"`
 	FreeIds     *ebpf.MapSpec `ebpf:"free_ids"`
@@ -230,6 +232,7 @@ type networkgraphMaps struct {
 	Edges       *ebpf.Map `ebpf:"edges"`
 	Entry       *ebpf.Map `ebpf:"entry"`
 	EntryTc     *ebpf.Map `ebpf:"entry_tc"`
+	FirstWalks  *ebpf.Map `ebpf:"first_walks"`
 	FlowCache   *ebpf.Map `ebpf:"flow_cache"`
 	Flows       *ebpf.Map `ebpf:"flows"`
 	FreeIds     *ebpf.Map `ebpf:"free_ids"`
@@ -246,6 +249,7 @@ func (m *networkgraphMaps) Close() error {
 		m.Edges,
 		m.Entry,
 		m.EntryTc,
+		m.FirstWalks,
 		m.FlowCache,
 		m.Flows,
 		m.FreeIds,
