@@ -6,7 +6,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -99,16 +98,6 @@ type Options struct {
 	// them, Load loads the packet programs alone, counting TCP too, and
 	// SocketError says why. Never with TailCalls.
 	Socket bool
-	// ListenTTL, with Socket, is how long a listening port stays known
-	// without a walk (ReadConnections) meeting its listener again or a
-	// connection being accepted on it: a connection closed before any
-	// walk found it is HOST when its local port is a known listening one.
-	// Make it longer than two intervals between walks; a shorter one makes
-	// a short accepted connection OUTGOING after a quiet spell, a longer
-	// one leaves a closed listener's port known for longer (a connecting
-	// socket that gets it as its local port is then taken for HOST).
-	// 0 means DefaultListenTTL.
-	ListenTTL time.Duration
 	// KernelBTF, when set, keeps the running kernel's BTF, which the
 	// tag-free programs are relocated against, from one Load to the next:
 	// decoding it costs each Load about 40 ms and 4 MB of allocations
@@ -116,9 +105,6 @@ type Options struct {
 	// for this Load alone.
 	KernelBTF *btf.Cache
 }
-
-// DefaultListenTTL is Options.ListenTTL's default.
-const DefaultListenTTL = 30 * time.Second
 
 // Objects are the loaded program and maps. Close releases them; sockets
 // with a tag program attached keep the program alive until they close.
@@ -172,7 +158,6 @@ type (
 		tagFreeObjects
 		Conns                *ebpf.Map     `ebpf:"conns"`
 		FirstWalks           *ebpf.Map     `ebpf:"first_walks"`
-		Listening            *ebpf.Map     `ebpf:"listening"`
 		Watched              *ebpf.Map     `ebpf:"watched"`
 		NetworkGraphIterTcp  *ebpf.Program `ebpf:"network_graph_iter_tcp"`
 		NetworkGraphTcpState *ebpf.Program `ebpf:"network_graph_tcp_state"`
@@ -281,24 +266,13 @@ func (o *Objects) loadSocket(spec *ebpf.CollectionSpec, opts Options) error {
 	if err := v.Set(uint32(1)); err != nil {
 		return fmt.Errorf("set tcp_at_socket: %w", err)
 	}
-	ttl := opts.ListenTTL
-	if ttl <= 0 {
-		ttl = DefaultListenTTL
-	}
-	v, ok = spec.Variables["listen_ttl"]
-	if !ok {
-		return errors.New("network-graph eBPF object has no listen_ttl variable: regenerate it (make generate-bpf)")
-	}
-	if err := v.Set(uint64(ttl.Nanoseconds()) / o.tick); err != nil {
-		return fmt.Errorf("set listen_ttl: %w", err)
-	}
 	var so socketObjects
 	if err := spec.LoadAndAssign(&so, &ebpf.CollectionOptions{Cache: opts.KernelBTF}); err != nil {
 		return loadError(err)
 	}
 	so.into(&o.objs)
 	o.objs.NetworkGraphSocket, o.objs.NetworkGraphTcx = so.NetworkGraphSocket, so.NetworkGraphTcx
-	o.objs.Conns, o.objs.Listening, o.objs.Watched = so.Conns, so.Listening, so.Watched
+	o.objs.Conns, o.objs.Watched = so.Conns, so.Watched
 	o.objs.FirstWalks = so.FirstWalks
 	o.objs.NetworkGraphTcpState, o.objs.NetworkGraphIterTcp = so.NetworkGraphTcpState, so.NetworkGraphIterTcp
 	o.socket = true

@@ -38,9 +38,9 @@ func FlowsFor(maxEdges uint32) uint32 {
 // /proc/PID/fdinfo, TestMemoryEstimate). The default options take about
 // 10.6 MiB on 2 CPUs (the kernel accounts 9.0 MiB for
 // the maps), 7.5 MiB of it the flows map; max-edges=1024 about 0.9 MiB.
-// Options.Socket adds about 1.7 MiB, the namespaces and listening ports
-// (1.6 MiB accounted); its connection records live on their sockets, about
-// 100 bytes each, charged to the socket.
+// Options.Socket adds about 0.45 MiB, nearly all of it the watched
+// namespaces (0.31 MiB accounted); its connection records live on their
+// sockets, about 100 bytes each, charged to the socket.
 func MemoryEstimate(opts Options, ncpu int) uint64 {
 	if opts.MaxEdges == 0 {
 		opts.MaxEdges = DefaultMaxEdges
@@ -72,12 +72,10 @@ func MemoryEstimate(opts Options, ncpu int) uint64 {
 	if opts.Socket {
 		// conns: socket storage, a record on each socket a walk found
 		// open, charged to the socket (its optmem); watched (4096
-		// namespaces) and listening (an LRU map of 16384 ports),
-		// preallocated; first_walks, a word; the TCP state program and
-		// the iterator.
+		// namespaces), preallocated; first_walks, a word; the TCP state
+		// program and the iterator.
 		total += 4096*htabBucket + 4096*(htabElemHeader+8+8)
-		total += 16384*htabBucket + 16384*(htabElemHeader+8+8)
-		total += 4*mapOverhead + 2*progOverhead
+		total += 3*mapOverhead + 2*progOverhead
 	}
 	return total
 }

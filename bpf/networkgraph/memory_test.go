@@ -78,7 +78,7 @@ func TestMemoryEstimate(t *testing.T) {
 			t.Errorf("max-edges %d: flows map of %d entries, want %d", opts.MaxEdges, o.Flows.MaxEntries(), want)
 		}
 		var sum uint64
-		for _, m := range []*ebpf.Map{o.ClockSample, o.Counters, o.Edges, o.Entry, o.EntryTc, o.FlowCache, o.Flows, o.FreeIds, o.Stats, o.Conns, o.Listening, o.Watched, o.FirstWalks} {
+		for _, m := range []*ebpf.Map{o.ClockSample, o.Counters, o.Edges, o.Entry, o.EntryTc, o.FlowCache, o.Flows, o.FreeIds, o.Stats, o.Conns, o.Watched, o.FirstWalks} {
 			if m != nil { // the other variant's
 				sum += memlock(t, m)
 			}

@@ -785,17 +785,15 @@ int network_graph_tcx(struct __sk_buff *skb)
  * namespace: stale) is recorded: at the namespace's first walk it was
  * open before the namespace was watched, and what it did so far is its
  * baseline (not counted); at a later walk it opened since, and is counted
- * from its start. Its direction is HOST when a socket of the namespace
- * listens on its local port (listening: the listeners the walks meet,
- * first in each walk, and the ports connections were accepted on),
- * OUTGOING otherwise.
+ * from its start. Its direction is HOST when its socket was accepted,
+ * OUTGOING otherwise (accepted()).
  *
  * network_graph_tcp_state runs at every state change of every TCP socket
  * of the node (tp_btf/inet_sock_set_state, from the kernel's
- * tcp_set_state, with the socket locked): at the end of a handshake in a
- * watched namespace it remembers the listening port of an accepted one
- * (from SYN_RECV; from SYN_SENT this end connected), and while the
- * namespace's first walk is pending it records the connection. When a
+ * tcp_set_state, with the socket locked): while a namespace's first walk
+ * is pending, it records the connections of watched namespaces at the end
+ * of their handshake (from SYN_SENT this end connected, from SYN_RECV it
+ * accepted); otherwise a handshake's end costs it a load. When a
  * socket of a watched namespace reaches TCP_CLOSE, it counts what its
  * connection did since its last fold, or, not recorded, all it did, and
  * forgets it: a connection opened and closed between two walks is counted
@@ -853,27 +851,6 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
-/* Listening ports: {tag, port} -> jiffies when last known listening (a
- * walk met the listener, or a connection was accepted on it). An entry
- * older than listen_ttl is stale: its listener may be gone, and its port
- * reused as a connecting socket's local one. */
-struct listen_key {
-	__u32 netns;
-	__u32 port;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct listen_key);
-	__type(value, __u64);
-} listening SEC(".maps");
-
-/* How long, in jiffies, a listening port stays known without being seen
- * again: longer than two intervals, so that the walks keep a live
- * listener's entry fresh. Set by user space before loading. */
-volatile const __u64 listen_ttl = 0;
-
 /* The kernel's TCP socket as far as read here (CO-RE, as above). */
 struct sock_common___ng {
 	unsigned short skc_family;
@@ -913,7 +890,6 @@ struct bpf_iter__tcp___ng {
 #define NG_AF_INET6 10
 #define NG_TCP_ESTABLISHED 1
 #define NG_TCP_CLOSE 7
-#define NG_TCP_LISTEN 10
 
 static __always_inline void count_atomic(enum stat stat, __u64 n)
 {
@@ -1053,7 +1029,18 @@ static __always_inline int sock_end(struct sock_common___ng *skc, struct tcp_end
 struct sock___ng {
 	struct sock_common___ng __sk_common;
 	__u16 sk_protocol;
+	__u32 sk_max_ack_backlog;
 } __attribute__((preserve_access_index));
+
+/* accepted tells the direction of a connected socket: an accepted one is a
+ * copy of its listener (sk_clone_lock), the listen() backlog in
+ * sk_max_ack_backlog included, which a connecting socket never sets. (A
+ * listener with a backlog of 0 leaves its connections looking like
+ * connecting ones: counted OUTGOING.) */
+static __always_inline __u32 accepted(struct sock___ng *sk)
+{
+	return sk->sk_max_ack_backlog ? PACKET_HOST : PACKET_OUTGOING;
+}
 
 #define NG_TCP_SYN_SENT 2
 #define NG_TCP_SYN_RECV 3
@@ -1069,31 +1056,6 @@ static __always_inline struct watch *watch_state(struct sock_common___ng *skc, _
 {
 	*tag = (__u32)skc->skc_net.net->net_cookie;
 	return bpf_map_lookup_elem(&watched, tag);
-}
-
-/* is_listening reports whether a socket of namespace tag listens on port,
- * as of now (jiffies): from the listeners the walks met and the ports
- * connections were accepted on. */
-static __always_inline int is_listening(__u32 tag, __u16 port, __u64 now)
-{
-	struct listen_key lk = {.netns = tag, .port = port};
-	__u64 *seen = bpf_map_lookup_elem(&listening, &lk);
-	return seen && now - *seen <= listen_ttl;
-}
-
-/* remember_listening records that a socket of namespace tag listens on
- * port, now (a store into the entry when it exists: an update takes the
- * bucket lock, a lookup does not). */
-static __always_inline void remember_listening(__u32 tag, __u16 port, __u64 now)
-{
-	struct listen_key lk = {.netns = tag, .port = port};
-	__u64 *seen = bpf_map_lookup_elem(&listening, &lk);
-	if (seen) {
-		if (*seen != now)
-			*seen = now;
-		return;
-	}
-	bpf_map_update_elem(&listening, &lk, &now, BPF_ANY);
 }
 
 /* new_conn fills c, all zero, for the connection of socket skc, tag's,
@@ -1138,23 +1100,17 @@ struct inet_sock___ng {
 	__u16 inet_sport;
 } __attribute__((preserve_access_index));
 
-/* state_established notes a handshake's end in a watched namespace. An
- * accepted connection's local port is a listening one: remembered, its
- * close will know its direction from it. While the namespace's first walk
- * is pending, the connection is also recorded (from zero), so the walk
- * does not take it for one open before. Otherwise nothing is recorded: a
- * connection closed before the next walk is counted whole at its close,
- * and a walk records those still open. */
+/* state_established notes a handshake's end in a watched namespace, while
+ * some first walk is pending: if its namespace's is, the connection is
+ * recorded (from zero), so the walk does not take it for one open before.
+ * Otherwise nothing is recorded: a connection closed before the next walk
+ * is counted whole at its close, and a walk records those still open. */
 static __always_inline void state_established(struct sock___ng *sk, __u32 pkt_type)
 {
 	struct sock_common___ng *skc = &sk->__sk_common;
 	__u32 tag;
 	struct watch *w = watch_state(skc, &tag);
-	if (!w)
-		return;
-	if (pkt_type == PACKET_HOST)
-		remember_listening(tag, skc->skc_num, bpf_jiffies64());
-	if (w->state != WATCH_FIRST)
+	if (!w || w->state != WATCH_FIRST)
 		return;
 	struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(sk);
 	if (!tp)
@@ -1205,7 +1161,7 @@ static __always_inline void state_closed(struct sock___ng *sk, int oldstate)
 	/* The local port: tcp_set_state has released it by now (skc_num is
 	 * 0), the source port of its segments stays. */
 	__u16 port = bpf_ntohs(((struct inet_sock___ng *)tp)->inet_sport);
-	__u32 pkt_type = is_listening(tag, port, now) ? PACKET_HOST : PACKET_OUTGOING;
+	__u32 pkt_type = accepted(sk);
 	struct conn nc = {};
 	if (new_conn(skc, tp, tag, w, port, pkt_type, &nc) < 0)
 		return;
@@ -1222,14 +1178,9 @@ int network_graph_tcp_state(__u64 *ctx)
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	if (newstate == NG_TCP_ESTABLISHED) {
-		/* A connecting end only matters while a first walk is
-		 * pending; an accepting one's port is remembered. */
-		if (oldstate == NG_TCP_SYN_SENT) {
-			if (first_walks_pending())
-				state_established(sk, PACKET_OUTGOING);
-		}
-		else if (oldstate == NG_TCP_SYN_RECV)
-			state_established(sk, PACKET_HOST);
+		/* Only while a first walk is pending. */
+		if (first_walks_pending() && (oldstate == NG_TCP_SYN_SENT || oldstate == NG_TCP_SYN_RECV))
+			state_established(sk, oldstate == NG_TCP_SYN_SENT ? PACKET_OUTGOING : PACKET_HOST);
 	} else if (newstate == NG_TCP_CLOSE) {
 		state_closed(sk, oldstate);
 	}
@@ -1248,10 +1199,6 @@ int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
 		return 0;
 	__u8 state = skc->skc_state;
 	__u64 now = bpf_jiffies64();
-	if (state == NG_TCP_LISTEN) {
-		remember_listening(tag, skc->skc_num, now);
-		return 0;
-	}
 	struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0; /* a request or time-wait socket */
@@ -1271,11 +1218,8 @@ int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
 	/* Not recorded: at the namespace's first walk, open before it was
 	 * watched, recorded with what it did so far as its baseline (not
 	 * counted); at a later walk, opened since the first one, counted
-	 * from its start and recorded. Its direction: whether a socket of
-	 * the namespace listens on its local port (listeners come first in
-	 * the walk, and state_established remembers the ports it accepted
-	 * on). */
-	__u32 pkt_type = is_listening(tag, skc->skc_num, now) ? PACKET_HOST : PACKET_OUTGOING;
+	 * from its start and recorded. */
+	__u32 pkt_type = accepted((struct sock___ng *)tp);
 	struct conn nc = {};
 	if (new_conn(skc, tp, tag, w, skc->skc_num, pkt_type, &nc) < 0)
 		return 0;

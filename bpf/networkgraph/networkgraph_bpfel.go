@@ -73,12 +73,6 @@ type networkgraphFlowValue struct {
 	Pad     [3]uint8
 }
 
-type networkgraphListenKey struct {
-	_     structs.HostLayout
-	Netns uint32
-	Port  uint32
-}
-
 type networkgraphStat uint32
 
 const (
@@ -110,7 +104,6 @@ const (
 	networkgraphMapFlowCache             = "flow_cache"
 	networkgraphMapFlows                 = "flows"
 	networkgraphMapFreeIds               = "free_ids"
-	networkgraphMapListening             = "listening"
 	networkgraphMapStats                 = "stats"
 	networkgraphMapWatched               = "watched"
 	networkgraphProgNetworkGraph         = "network_graph"
@@ -120,7 +113,6 @@ const (
 	networkgraphProgNetworkGraphTc       = "network_graph_tc"
 	networkgraphProgNetworkGraphTcpState = "network_graph_tcp_state"
 	networkgraphProgNetworkGraphTcx      = "network_graph_tcx"
-	networkgraphVarListenTtl             = "listen_ttl"
 	networkgraphVarMaxEdges              = "max_edges"
 	networkgraphVarNextEdgeId            = "next_edge_id"
 	networkgraphVarTcpAtSocket           = "tcp_at_socket"
@@ -191,7 +183,6 @@ type networkgraphMapSpecs struct {
 	FlowCache   *ebpf.MapSpec `ebpf:"flow_cache"`
 	Flows       *ebpf.MapSpec `ebpf:"flows"`
 	FreeIds     *ebpf.MapSpec `ebpf:"free_ids"`
-	Listening   *ebpf.MapSpec `ebpf:"listening"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 	Watched     *ebpf.MapSpec `ebpf:"watched"`
 }
@@ -200,7 +191,6 @@ type networkgraphMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphVariableSpecs struct {
-	ListenTtl   *ebpf.VariableSpec `ebpf:"listen_ttl"`
 	MaxEdges    *ebpf.VariableSpec `ebpf:"max_edges"`
 	NextEdgeId  *ebpf.VariableSpec `ebpf:"next_edge_id"`
 	TcpAtSocket *ebpf.VariableSpec `ebpf:"tcp_at_socket"`
@@ -236,7 +226,6 @@ type networkgraphMaps struct {
 	FlowCache   *ebpf.Map `ebpf:"flow_cache"`
 	Flows       *ebpf.Map `ebpf:"flows"`
 	FreeIds     *ebpf.Map `ebpf:"free_ids"`
-	Listening   *ebpf.Map `ebpf:"listening"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 	Watched     *ebpf.Map `ebpf:"watched"`
 }
@@ -253,7 +242,6 @@ func (m *networkgraphMaps) Close() error {
 		m.FlowCache,
 		m.Flows,
 		m.FreeIds,
-		m.Listening,
 		m.Stats,
 		m.Watched,
 	)
@@ -263,7 +251,6 @@ func (m *networkgraphMaps) Close() error {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphVariables struct {
-	ListenTtl   *ebpf.Variable `ebpf:"listen_ttl"`
 	MaxEdges    *ebpf.Variable `ebpf:"max_edges"`
 	NextEdgeId  *ebpf.Variable `ebpf:"next_edge_id"`
 	TcpAtSocket *ebpf.Variable `ebpf:"tcp_at_socket"`

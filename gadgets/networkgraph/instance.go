@@ -209,8 +209,7 @@ func (in *instance) tcpStateOffIfIdleLocked() {
 
 // load loads the programs, with attach=socket's when socket is set.
 func (in *instance) load(socket bool) (*ngbpf.Objects, error) {
-	opts := ngbpf.Options{MaxEdges: in.opts.MaxEdges, TailCalls: in.tailCalls, Socket: socket && !in.tailCalls,
-		ListenTTL: max(3*in.opts.Interval, ngbpf.DefaultListenTTL)}
+	opts := ngbpf.Options{MaxEdges: in.opts.MaxEdges, TailCalls: in.tailCalls, Socket: socket && !in.tailCalls}
 	if in.kernelBTF != nil {
 		opts.KernelBTF = in.kernelBTF.acquire()
 	}

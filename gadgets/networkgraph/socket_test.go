@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -380,5 +381,87 @@ func TestSocketRewatchStartsAfresh(t *testing.T) {
 			t.Errorf("watch %d: %d segments counted for the connection, want %d to %d (all: %v)",
 				round, n, 2*watchedPings, 4*watchedPings, counted)
 		}
+	}
+}
+
+// TestSocketDirectionFromTheSocket: a short connection's direction comes
+// from its own socket, not from its port: a connection made from a port
+// its namespace accepted a connection on a moment before (its listener
+// closed meanwhile) is OUTGOING, as TCX, which sees its SYN, says.
+func TestSocketDirectionFromTheSocket(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	m := socketAndTCX(t)
+	a, b, l := m.a, m.b, m.l
+	b.TCPEchoServer(t, hostPort(l.B4, 8080))
+
+	// a accepts one connection on 9090, from b, then stops listening.
+	var ln net.Listener
+	if err := a.Do(func() (err error) {
+		ln, err = net.Listen("tcp", hostPort(l.A4, 9090))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer c.Close()
+		_, err = io.Copy(c, c)
+		served <- err
+	}()
+	closedExchange(t, b, hostPort(l.A4, 9090), 10)
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+
+	// Then a connects to b from that port.
+	var c net.Conn
+	if err := a.Do(func() (err error) {
+		d := net.Dialer{
+			LocalAddr: &net.TCPAddr{IP: l.A4.AsSlice(), Port: 9090},
+			Timeout:   5 * time.Second,
+			Control: func(_, _ string, rc syscall.RawConn) error {
+				var serr error
+				if err := rc.Control(func(fd uintptr) {
+					serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+				}); err != nil {
+					return err
+				}
+				return serr
+			},
+		}
+		c, err = d.Dial("tcp", hostPort(l.B4, 8080))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	m.stop(t)
+
+	edges := func(es []types.Event) map[string]uint64 {
+		out := map[string]uint64{}
+		for _, e := range types.Unique(es) {
+			if e.IsEdge() && e.Proto == "tcp" && e.Pod == a.Name() {
+				out[fmt.Sprintf("%s %s:%d", e.PktType, e.IP, e.Port)] += e.Packets
+			}
+		}
+		return out
+	}
+	sock, tcx := edges(m.sockRec.all()), edges(m.tcxRec.all())
+	out := fmt.Sprintf("OUTGOING %s:8080", l.B4)
+	if sock[out] == 0 || fmt.Sprint(sock) != fmt.Sprint(tcx) {
+		t.Errorf("edges of a, segments: socket %v, tcx %v; want the same, with %s", sock, tcx, out)
 	}
 }
