@@ -106,6 +106,15 @@ type Options struct {
 	KernelBTF *btf.Cache
 }
 
+// edgeIDs is the number of edge ids for maxEdges edges on ncpu CPUs: two
+// spare ones per CPU beyond maxEdges. A program run that creates an edge
+// holds an id from taking it to inserting the edge, and a run that loses
+// the race to create the same edge gives it back only then; with at most
+// two runs per CPU at once (process context and the softirq interrupting
+// it), the spare ones leave an id for every new edge while the edges map
+// has room.
+func edgeIDs(maxEdges uint32, ncpu int) uint32 { return maxEdges + 2*uint32(max(ncpu, 1)) }
+
 // Objects are the loaded program and maps. Close releases them; sockets
 // with a tag program attached keep the program alive until they close.
 type Objects struct {
@@ -195,22 +204,26 @@ func Load(opts Options) (*Objects, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read network-graph eBPF object: %w", err)
 	}
-	for _, m := range []string{networkgraphMapEdges, networkgraphMapCounters, networkgraphMapFreeIds} {
-		spec.Maps[m].MaxEntries = opts.MaxEdges
-	}
-	maxEdges, ok := spec.Variables["max_edges"]
-	if !ok {
-		return nil, errors.New("network-graph eBPF object has no max_edges variable: regenerate it (make generate-bpf)")
-	}
-	if err := maxEdges.Set(opts.MaxEdges); err != nil {
-		return nil, fmt.Errorf("set the network-graph edge id count: %w", err)
-	}
-	spec.Maps[networkgraphMapFlows].MaxEntries = opts.MaxFlows
-	// One block of flow-cache slots per CPU.
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return nil, fmt.Errorf("count the possible CPUs: %w", err)
 	}
+	// MaxEdges edges, and ids for as many, plus a few spare ones (see
+	// edgeIDs).
+	spec.Maps[networkgraphMapEdges].MaxEntries = opts.MaxEdges
+	ids := edgeIDs(opts.MaxEdges, ncpu)
+	for _, m := range []string{networkgraphMapCounters, networkgraphMapFreeIds} {
+		spec.Maps[m].MaxEntries = ids
+	}
+	v, ok := spec.Variables["edge_ids"]
+	if !ok {
+		return nil, errors.New("network-graph eBPF object has no edge_ids variable: regenerate it (make generate-bpf)")
+	}
+	if err := v.Set(ids); err != nil {
+		return nil, fmt.Errorf("set the network-graph edge id count: %w", err)
+	}
+	spec.Maps[networkgraphMapFlows].MaxEntries = opts.MaxFlows
+	// One block of flow-cache slots per CPU.
 	spec.Maps[networkgraphMapFlowCache].MaxEntries *= uint32(ncpu)
 
 	// The coarse clocks advance by one jiffy: their resolution is its

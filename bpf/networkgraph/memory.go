@@ -58,10 +58,11 @@ func MemoryEstimate(opts Options, ncpu int) uint64 {
 	var total uint64
 	// edges: a hash map, allocated as edges appear.
 	total += pow2(edges)*htabBucket + edges*(htabElemHeader+edgeKey+8)
-	// counters: a per-CPU array, allocated by Load.
-	total += edges*edgeValue*n + edges*8
+	// counters: a per-CPU array of edgeIDs entries, allocated by Load.
+	ids := uint64(edgeIDs(opts.MaxEdges, ncpu))
+	total += ids*edgeValue*n + ids*8
 	// free_ids: a queue of edge ids.
-	total += (edges + 1) * 4
+	total += (ids + 1) * 4
 	// flows: an LRU hash map, preallocated.
 	total += pow2(flows)*htabBucket + flows*(htabElemHeader+flowKey+flowValue)
 	// flow_cache: 256 slots per CPU; stats: per-CPU counters; the rest

@@ -80,8 +80,12 @@
  * a hash-map lookup. User space sums the CPUs' counters when it reads them.
  *
  * A new edge takes an id from free_ids, or, while that is empty, the next
- * id never handed out (next_edge_id, below max_edges): loading costs no
- * more for a million edges than for a hundred. User space deletes the
+ * id never handed out (next_edge_id, below edge_ids): loading costs no
+ * more for a million edges than for a hundred. There are a few more ids
+ * than the edges map holds edges: a run that loses the race to create an
+ * edge holds its id until its insert fails, and without spare ones
+ * another CPU could find none left for an edge the map still has room
+ * for (TestEdgeIDsRace). User space deletes the
  * edges of a namespace only once that namespace's programs are detached
  * (no packet can reach them through a cached id any more), zeroes their
  * counters and pushes their ids into free_ids. */
@@ -111,8 +115,9 @@ struct {
  * space before loading; the verifier drops the dead branch. */
 volatile const __u32 tcp_at_socket = 0;
 
-/* The number of edge ids, MaxEdges: set by user space before loading. */
-volatile const __u32 max_edges = 16384;
+/* The number of edge ids: MaxEdges and two spare ones per CPU (loader.go,
+ * edgeIDs), set by user space before loading. */
+volatile const __u32 edge_ids = 16384;
 /* The lowest id never handed out. */
 __u32 next_edge_id = 0;
 
@@ -496,11 +501,11 @@ static __always_inline int new_edge(const struct edge_key *ek, __u32 *id)
 	if (bpf_map_pop_elem(&free_ids, id) < 0) {
 		/* None freed: a fresh one, while any are left. The first check
 		 * keeps next_edge_id from climbing once all are taken; CPUs
-		 * racing past it take at most one each beyond max_edges. */
-		if (next_edge_id >= max_edges)
+		 * racing past it take at most one each beyond edge_ids. */
+		if (next_edge_id >= edge_ids)
 			return -1;
 		__u32 fresh = __sync_fetch_and_add(&next_edge_id, 1);
-		if (fresh >= max_edges)
+		if (fresh >= edge_ids)
 			return -1;
 		*id = fresh;
 	}

@@ -113,7 +113,7 @@ const (
 	networkgraphProgNetworkGraphTc       = "network_graph_tc"
 	networkgraphProgNetworkGraphTcpState = "network_graph_tcp_state"
 	networkgraphProgNetworkGraphTcx      = "network_graph_tcx"
-	networkgraphVarMaxEdges              = "max_edges"
+	networkgraphVarEdgeIds               = "edge_ids"
 	networkgraphVarNextEdgeId            = "next_edge_id"
 	networkgraphVarTcpAtSocket           = "tcp_at_socket"
 )
@@ -191,7 +191,7 @@ type networkgraphMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkgraphVariableSpecs struct {
-	MaxEdges    *ebpf.VariableSpec `ebpf:"max_edges"`
+	EdgeIds     *ebpf.VariableSpec `ebpf:"edge_ids"`
 	NextEdgeId  *ebpf.VariableSpec `ebpf:"next_edge_id"`
 	TcpAtSocket *ebpf.VariableSpec `ebpf:"tcp_at_socket"`
 }
@@ -251,7 +251,7 @@ func (m *networkgraphMaps) Close() error {
 //
 // It can be passed to loadNetworkgraphObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkgraphVariables struct {
-	MaxEdges    *ebpf.Variable `ebpf:"max_edges"`
+	EdgeIds     *ebpf.Variable `ebpf:"edge_ids"`
 	NextEdgeId  *ebpf.Variable `ebpf:"next_edge_id"`
 	TcpAtSocket *ebpf.Variable `ebpf:"tcp_at_socket"`
 }
