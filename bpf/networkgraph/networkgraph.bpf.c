@@ -830,9 +830,8 @@ struct {
 
 /* first_walks[0]: how many watched namespaces await their first walk
  * (WATCH_FIRST), kept by user space. While none does, the end of a
- * connecting socket's handshake has nothing to do and skips the namespace
- * lookup (an array lookup, which the verifier inlines, instead of a hash
- * map's). */
+ * handshake has nothing to do and skips the namespace lookup (an array
+ * lookup, which the verifier inlines, instead of a hash map's). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -140,18 +140,27 @@ bench_progshare() {
 	' "$base.json"
 }
 
-# bench_udp_beyond FLOOD_JSONL: network-graph's cost on the UDP flood
-# beyond the bare TCX hooks, per round: the i-th UDP run of mode
-# network-graph's sent on/off ratio over the i-th of mode trivial (each
-# measured against its own off slices). Prints the median, then each
-# round's, or nothing when no round has both.
-bench_udp_beyond() {
-	jq -rs '
-		[.[] | select(.proto == "udp" and .mode == "trivial") | .sent_ratio] as $t
-		| [.[] | select(.proto == "udp" and .mode == "network-graph") | .sent_ratio] as $s
-		| [range(0; [($t | length), ($s | length)] | min) | select($t[.] != null and $s[.] != null and $t[.] > 0) | $s[.] / $t[.]] as $r
-		| ($r | sort) as $o | ($o | length) as $n
-		| if $n == 0 then "" else
-			([(if $n % 2 == 1 then $o[($n - 1) / 2] else ($o[$n / 2 - 1] + $o[$n / 2]) / 2 end)] + $r | map(tostring) | join(" "))
-		end' "$1"
+# bench_median JSONL SELECT FIELD: the median of FIELD over the runs of
+# JSONL that jq's SELECT keeps, then each run's, in order; nothing when
+# there are none.
+bench_median() {
+	jq -rs "[.[] | $2 | $3 | select(. != null)] as \$r
+		| (\$r | sort) as \$o | (\$o | length) as \$n
+		| if \$n == 0 then \"\" else
+			([(if \$n % 2 == 1 then \$o[(\$n - 1) / 2] else (\$o[\$n / 2 - 1] + \$o[\$n / 2]) / 2 end)] + \$r | map(tostring) | join(\" \"))
+		end" "$1"
+}
+
+# bench_beyond JSONL SELECT_ON SELECT_BASE FIELD: a cost beyond another,
+# per round: the i-th run SELECT_ON keeps, its FIELD over the i-th run's
+# of SELECT_BASE (each measured against its own off slices), e.g.
+# network-graph's UDP flood ratio over the bare hooks'. Prints the median,
+# then each round's, or nothing when no round has both.
+bench_beyond() {
+	jq -rs "[.[] | $2 | $4] as \$s | [.[] | $3 | $4] as \$t
+		| [range(0; [(\$t | length), (\$s | length)] | min) | select(\$t[.] != null and \$s[.] != null and \$t[.] > 0) | \$s[.] / \$t[.]] as \$r
+		| (\$r | sort) as \$o | (\$o | length) as \$n
+		| if \$n == 0 then \"\" else
+			([(if \$n % 2 == 1 then \$o[(\$n - 1) / 2] else (\$o[\$n / 2 - 1] + \$o[\$n / 2]) / 2 end)] + \$r | map(tostring) | join(\" \"))
+		end" "$1"
 }

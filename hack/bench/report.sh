@@ -390,17 +390,24 @@ EOF
 	if [[ -s $OUT/socket-flood.jsonl ]]; then
 		sf() { jq -r --arg p "$1" --arg m "$2" "select(.proto == \$p and .mode == \$m) | $3" "$OUT/socket-flood.jsonl" | head -1; }
 		sc() { jq -r --arg m "$1" "select(.mode == \$m) | $2" "$OUT/socket-churn.jsonl" | head -1; }
-		read -r -a UDP_BEYOND_ALL < <(bench_udp_beyond "$OUT/socket-flood.jsonl"; echo)
+		# The targets: medians over socket.sh's rounds, then each round.
+		each() { local r; for r in "${@:2}"; do pct "$r"; done | paste -sd' ' -; }
+		nr() { echo $(($# > 0 ? $# - 1 : 0)); }
+		sel() { echo "select(.proto == \"$1\" and .mode == \"$2\")"; }
+		read -r -a S_TCP < <(bench_median "$OUT/socket-flood.jsonl" "$(sel tcp network-graph)" .sent_ratio; echo)
+		read -r -a S_UDP < <(bench_median "$OUT/socket-flood.jsonl" "$(sel udp network-graph)" .sent_ratio; echo)
+		read -r -a S_CH < <(bench_median "$OUT/socket-churn.jsonl" 'select(.mode == "network-graph")' .ratio; echo)
+		read -r -a UDP_BEYOND_ALL < <(bench_beyond "$OUT/socket-flood.jsonl" "$(sel udp network-graph)" "$(sel udp trivial)" .sent_ratio; echo)
 		UDP_BEYOND=${UDP_BEYOND_ALL[0]:-}
 		read -r -a PS_CH_SOCKET < <(bench_progshare "$OUT" socket churn)
 		read -r -a PS_CH_TCX < <(bench_progshare "$OUT" tcx churn)
 		read -r -a PS_UDP_SOCKET < <(bench_progshare "$OUT" socket udp busiest)
 		cat <<EOF
-| 1b | TCP stream, bytes/s sent, network-graph \`attach=socket\` attached vs detached in alternate slices; \`attach=tcx\` and nothing switched beside | $(pct "$(sf tcp network-graph .sent_ratio)"); tcx $(pct "$(sf tcp network-graph-tcx .sent_ratio)"); control $(pct "$(sf tcp none .sent_ratio)"); the bare hooks (trivial program) $(pct "$(sf tcp trivial .sent_ratio)") | ≥ −1 % | $(unsure "$(verdict "$(sf tcp network-graph .sent_ratio)" ">=" 0.99)" "$(sf tcp network-graph .sent_ratio)" 0.99 "$(sf tcp none .sent_ratio)") |
-| 1b | TCP connections/s (churn), the same | $(pct "$(sc network-graph .ratio)"); tcx $(pct "$(sc network-graph-tcx .ratio)"); control $(pct "$(sc none .ratio)"); the bare hooks (trivial program) $(pct "$(sc trivial .ratio)"), with socket mode's tracepoint $(pct "$(sc trivial-socket .ratio)") | ≥ −3 % | $(unsure "$(verdict "$(sc network-graph .ratio)" ">=" 0.97)" "$(sc network-graph .ratio)" 0.97 "$(sc none .ratio)") |
+| 1b | TCP stream, bytes/s sent, network-graph \`attach=socket\` attached vs detached in alternate slices, median of $(nr "${S_TCP[@]}") rounds; \`attach=tcx\` and nothing switched beside | $(pct "${S_TCP[0]:-}") [$(each "${S_TCP[@]}")]; tcx $(pct "$(sf tcp network-graph-tcx .sent_ratio)"); control $(pct "$(sf tcp none .sent_ratio)"); the bare hooks (trivial program) $(pct "$(sf tcp trivial .sent_ratio)") | ≥ −1 % | $(unsure "$(verdict "${S_TCP[0]:-}" ">=" 0.99)" "${S_TCP[0]:-}" 0.99 "$(sf tcp none .sent_ratio)") |
+| 1b | TCP connections/s (churn), the same | $(pct "${S_CH[0]:-}") [$(each "${S_CH[@]}")]; tcx $(pct "$(sc network-graph-tcx .ratio)"); control $(pct "$(sc none .ratio)"); the bare hooks (trivial program) $(pct "$(sc trivial .ratio)"), with socket mode's tracepoint $(pct "$(sc trivial-socket .ratio)") | ≥ −3 % | $(unsure "$(verdict "${S_CH[0]:-}" ">=" 0.97)" "${S_CH[0]:-}" 0.97 "$(sc none .ratio)") |
 | 1b | every churn connection counted in socket mode (those that ran wholly while attached) | $(sc network-graph .whole_on) connections; client's edge $(sc network-graph .client_packets) segments, server's $(sc network-graph .server_packets) | all | $([[ $(sc network-graph .accounted) == true ]] && echo PASS || echo "**MISS**") |
-| 1b | UDP 64-byte flood, datagrams/s sent, the same | $(pct "$(sf udp network-graph .sent_ratio)"); tcx $(pct "$(sf udp network-graph-tcx .sent_ratio)"); control $(pct "$(sf udp none .sent_ratio)") | ≥ −4 % | $(unsure "$(verdict "$(sf udp network-graph .sent_ratio)" ">=" 0.96)" "$(sf udp network-graph .sent_ratio)" 0.96 "$(sf udp none .sent_ratio)") |
-| 1b | UDP 64-byte flood beyond the bare hooks: network-graph's on/off ratio over a trivial TCX program's, the same, median of $((${#UDP_BEYOND_ALL[@]} > 0 ? ${#UDP_BEYOND_ALL[@]} - 1 : 0)) rounds | $(pct "$UDP_BEYOND") [$(for r in "${UDP_BEYOND_ALL[@]:1}"; do pct "$r"; done | paste -sd' ' -)] (trivial program, first round: $(pct "$(sf udp trivial .sent_ratio)")) | ≥ −2 % | $(verdict "$UDP_BEYOND" ">=" 0.98) |
+| 1b | UDP 64-byte flood, datagrams/s sent, the same | $(pct "${S_UDP[0]:-}") [$(each "${S_UDP[@]}")]; tcx $(pct "$(sf udp network-graph-tcx .sent_ratio)"); control $(pct "$(sf udp none .sent_ratio)") | ≥ −4 % | $(unsure "$(verdict "${S_UDP[0]:-}" ">=" 0.96)" "${S_UDP[0]:-}" 0.96 "$(sf udp none .sent_ratio)") |
+| 1b | UDP 64-byte flood beyond the bare hooks: network-graph's on/off ratio over a trivial TCX program's, the same, median of $(nr "${UDP_BEYOND_ALL[@]}") rounds | $(pct "$UDP_BEYOND") [$(each "${UDP_BEYOND_ALL[@]}")] (trivial program, first round: $(pct "$(sf udp trivial .sent_ratio)")) | ≥ −2 % | $(verdict "$UDP_BEYOND" ">=" 0.98) |
 | 1b | (estimate) network-graph's own program time over the busy CPU time, churn, \`attach=socket\` / \`attach=tcx\` (kernel run-time statistics less trivial programs' on the same hooks) | $(fmt "${PS_CH_SOCKET[1]}" 2) % / $(fmt "${PS_CH_TCX[1]}" 2) % (whole: $(fmt "${PS_CH_SOCKET[0]}" 2) % / $(fmt "${PS_CH_TCX[0]}" 2) %) | ≤ 3 % | $(verdict "${PS_CH_SOCKET[1]}" "<=" 3) |
 | 1b | (estimate) the same, UDP 64-byte flood, \`attach=socket\`, over the busiest core's busy time (the sender's, which runs both ends' programs) | $(fmt "${PS_UDP_SOCKET[1]}" 2) % (whole: $(fmt "${PS_UDP_SOCKET[0]}" 2) %) | ≤ 2 % | $(verdict "${PS_UDP_SOCKET[1]}" "<=" 2) |
 EOF

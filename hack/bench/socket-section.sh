@@ -38,20 +38,27 @@ busy() {
 # modes: the modes the run switched, in the table's order.
 modes() { for m in none trivial trivial-socket network-graph network-graph-tcx; do [[ -n $(ch $m .slices) ]] && echo $m; done; }
 
-TCP_S=$(fl tcp network-graph .sent_ratio)
-UDP_S=$(fl udp network-graph .sent_ratio)
+# The targets' figures: medians over socket.sh's rounds (bench_median,
+# bench_beyond print the median, then each round's). rounds ARRAY_NAME
+# prints "median of N rounds: a, b, c".
+rounds() {
+	local -n a=$1
+	local each
+	each=$(for r in "${a[@]:1}"; do pct "$r"; done | paste -sd, - | sed 's/,/, /g')
+	echo "median of $((${#a[@]} > 0 ? ${#a[@]} - 1 : 0)) rounds: $each"
+}
+sel() { echo "select(.proto == \"$1\" and .mode == \"$2\")"; }
+read -r -a TCP_ALL < <(bench_median "$FL" "$(sel tcp network-graph)" .sent_ratio; echo)
+read -r -a UDP_ALL < <(bench_median "$FL" "$(sel udp network-graph)" .sent_ratio; echo)
+read -r -a CH_ALL < <(bench_median "$CH" 'select(.mode == "network-graph")' .ratio; echo)
+# network-graph's cost beyond the bare hooks: its ratio over theirs, both
+# measured against the same kind of off slices, round by round.
+read -r -a UDP_BEYOND_ALL < <(bench_beyond "$FL" "$(sel udp network-graph)" "$(sel udp trivial)" .sent_ratio; echo)
+read -r -a CH_BEYOND_ALL < <(bench_beyond "$CH" 'select(.mode == "network-graph")' 'select(.mode == "trivial-socket")' .ratio; echo)
+TCP_S=${TCP_ALL[0]:-} UDP_S=${UDP_ALL[0]:-} CH_S=${CH_ALL[0]:-}
+UDP_BEYOND=${UDP_BEYOND_ALL[0]:-} CH_BEYOND=${CH_BEYOND_ALL[0]:-}
 UDP_T=$(fl udp trivial .sent_ratio)
-# network-graph's UDP cost beyond the bare hooks: its ratio over the
-# trivial program's, both measured against the same kind of off slices;
-# the median over socket.sh's UDP rounds, then each round's.
-read -r -a UDP_BEYOND_ALL < <(bench_udp_beyond "$FL"; echo)
-UDP_BEYOND=${UDP_BEYOND_ALL[0]:-}
-UDP_ROUNDS=$((${#UDP_BEYOND_ALL[@]} > 0 ? ${#UDP_BEYOND_ALL[@]} - 1 : 0))
-UDP_BEYOND_EACH=$(for r in "${UDP_BEYOND_ALL[@]:1}"; do pct "$r"; done | paste -sd, - | sed 's/,/, /g')
-CH_S=$(ch network-graph .ratio)
 CH_TS=$(ch trivial-socket .ratio)
-# network-graph's churn cost beyond socket mode's bare hooks.
-CH_BEYOND=$(awk -v s="$CH_S" -v t="$CH_TS" 'BEGIN { if (s == "" || t == "" || s == "null" || t == "null") print ""; else print s / t }')
 ACC_S=$(ch network-graph .accounted)
 
 cat <<MD
@@ -74,17 +81,17 @@ network-graph's: each figure is its whole price.
 MD
 for mode in $(modes); do
 	target="" res=""
-	[[ $mode == network-graph ]] && target="≥ −1 %" && res=$(verdict "$TCP_S" 0.99)
+	[[ $mode == network-graph ]] && target="≥ −1 %: $(pct "$TCP_S") ($(rounds TCP_ALL))" && res=$(verdict "$TCP_S" 0.99)
 	echo "| TCP stream, bytes/s sent | $(name $mode) | $(fl tcp $mode .slices) | $(fl tcp $mode '(.on_sent_pps / 1e9 * 8 * 100 | floor) / 100') / $(fl tcp $mode '(.off_sent_pps / 1e9 * 8 * 100 | floor) / 100') Gbit/s | $(pct "$(fl tcp $mode .sent_ratio)") [$(range "$(fl tcp $mode '.sent_range[0]')" "$(fl tcp $mode '.sent_range[1]')")] | $target | $res |"
 done
 for mode in $(modes); do
 	target="" res=""
-	[[ $mode == network-graph ]] && target="≥ −3 %" && res=$(verdict "$CH_S" 0.97)
+	[[ $mode == network-graph ]] && target="≥ −3 %: $(pct "$CH_S") ($(rounds CH_ALL))" && res=$(verdict "$CH_S" 0.97)
 	echo "| TCP churn, connections/s | $(name $mode) | $(ch $mode .slices) | $(ch $mode '.on | floor') / $(ch $mode '.off | floor') | $(pct "$(ch $mode .ratio)") [$(range "$(ch $mode '.range[0]')" "$(ch $mode '.range[1]')")] | $target | $res |"
 done
 for mode in $(modes); do
 	target="" res=""
-	[[ $mode == network-graph ]] && target="≥ −4 %; ≥ −2 % beyond the hooks: $(pct "$UDP_BEYOND") (median of $UDP_ROUNDS rounds)" &&
+	[[ $mode == network-graph ]] && target="≥ −4 %: $(pct "$UDP_S") ($(rounds UDP_ALL)); ≥ −2 % beyond the hooks: $(pct "$UDP_BEYOND") ($(rounds UDP_BEYOND_ALL))" &&
 		res="$(verdict "$UDP_S" 0.96); $(verdict "$UDP_BEYOND" 0.98)"
 	echo "| UDP 64 B flood, datagrams/s sent | $(name $mode) | $(fl udp $mode .slices) | $(fl udp $mode '.on_sent_pps | floor') / $(fl udp $mode '.off_sent_pps | floor') | $(pct "$(fl udp $mode .sent_ratio)") [$(range "$(fl udp $mode '.sent_range[0]')" "$(fl udp $mode '.sent_range[1]')")] | $target | $res |"
 done
@@ -175,8 +182,8 @@ cat <<MD
 the UDP flood by $(pct "$UDP_T") and churn by $(pct "$(ch trivial .ratio)") in this run: every program run passes
 through this CPU's Spectre mitigations, so on this machine the hooks take much of what the targets allow before
 network-graph does anything. Beyond them, network-graph's cost on the UDP flood is $(pct "$UDP_BEYOND") (its
-on/off ratio over the trivial program's, the median of $UDP_ROUNDS rounds, each a run of each in turn: $UDP_BEYOND_EACH); on churn, beyond socket mode's bare hooks (the TCX ones and the TCP state
-tracepoint: $(pct "$CH_TS")), $(pct "$CH_BEYOND"). On churn the control, with nothing switched, moved
+on/off ratio over the trivial program's, each round a run of each in turn, $(rounds UDP_BEYOND_ALL)); on churn, beyond socket mode's bare hooks (the TCX ones and the TCP state
+tracepoint: $(pct "$CH_TS") in the first round), $(pct "$CH_BEYOND") ($(rounds CH_BEYOND_ALL)). On churn the control, with nothing switched, moved
 $(pct "$(ch none .ratio)"), single slices from $(range "$(ch none '.range[0]')" "$(ch none '.range[1]')"). The kernel's own accounting: on churn,
 network-graph's programs took $(p2 "$PS_CHS_O") of the busy CPU time in socket mode and $(p2 "$PS_CHT_O") in tcx
 mode beyond their hooks' price ($(p2 "$PS_CHS_W") and $(p2 "$PS_CHT_W") with it, as the statistics time them); on
