@@ -164,7 +164,7 @@ cat <<MD
 In socket mode the TCX program still runs on every TCP packet, but leaves at once: on the TCP stream its ns per
 run is the hook's price plus a few instructions (own: near 0), against the whole per-packet accounting in tcx mode.
 The TCP state program runs at every state change of every TCP socket of the node (about 10 per connection, both
-ends), most of them two compares; its own work is at the handshake and the close of a watched connection. (Its
+ends), most of them two compares; its own work is at the close of a watched connection (and at the handshake while a namespace awaits its first walk). (Its
 first form, a \`sock_ops\` program on the cgroup v2 root, ran at about 16 callbacks per connection, timeout and
 window setup besides the state changes, and recorded every connection at its handshake: see
 [architecture](architecture.md#where-network-graph-counts-attachsocket-tcx-packet-issue-17), "What it costs".) The iterator visits every TCP socket of a watched
