@@ -9,17 +9,17 @@ import (
 	"github.com/gadgetkit/gadget/internal/testenv"
 )
 
-// TestSocketLoads checks that attach=socket's programs load on this kernel
-// (a TCP state tracepoint program, a TCP socket iterator), that the first
-// attaches to its tracepoint, and that their packet programs let TCP by
-// while still counting UDP.
-func TestSocketLoads(t *testing.T) {
+// loadSocketAttached loads attach=socket's programs (it fails the test
+// when they do not load) with the TCP state program attached, both
+// released when the test ends.
+func loadSocketAttached(t *testing.T) *Objects {
+	t.Helper()
 	testenv.RequirePrivileged(t)
 	objs, err := Load(Options{MaxEdges: 64, MaxFlows: 64, Socket: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer objs.Close()
+	t.Cleanup(func() { objs.Close() })
 	if !objs.Socket() {
 		t.Fatalf("attach=socket's programs did not load: %v", objs.SocketError())
 	}
@@ -27,7 +27,16 @@ func TestSocketLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
+	return objs
+}
+
+// TestSocketLoads checks that attach=socket's programs load on this kernel
+// (a TCP state tracepoint program, a TCP socket iterator), that the first
+// attaches to its tracepoint, and that their packet programs let TCP by
+// while still counting UDP.
+func TestSocketLoads(t *testing.T) {
+	objs := loadSocketAttached(t)
 	a, b := [4]byte{10, 99, 0, 1}, [4]byte{10, 99, 0, 2}
 	for _, pkt := range [][]byte{tcp4(a, 40000, b, 80, 0x02), udp4(a, 40001, b, 53)} {
 		if ret, _, err := objs.TCProgram().Test(pkt); err != nil || int32(ret) != tcxNext {
@@ -56,20 +65,7 @@ func TestSocketLoads(t *testing.T) {
 // namespaces awaiting a first walk; the connecting end's handshake is
 // only looked at while it is not 0.
 func TestSocketHandshakeBeforeFirstWalk(t *testing.T) {
-	testenv.RequirePrivileged(t)
-	objs, err := Load(Options{MaxEdges: 64, MaxFlows: 64, Socket: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer objs.Close()
-	if !objs.Socket() {
-		t.Fatalf("attach=socket's programs did not load: %v", objs.SocketError())
-	}
-	l, err := objs.AttachTCPState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	objs := loadSocketAttached(t)
 	pending := func() uint32 {
 		t.Helper()
 		var n uint32

@@ -249,22 +249,32 @@ func (r *labelledMetrics) get(name string) string {
 	return r.gauges[name]
 }
 
+// socketTrace links two netns "pods", a and b, with a TCP echo server on
+// port 8080 of b, and starts a trace in attach=socket with an interval
+// that never ticks and no target yet.
+func socketTrace(t *testing.T) (a, b *testenv.Netns, l testenv.Pair, in *instance, rec *recorder) {
+	t.Helper()
+	testenv.RequirePrivileged(t)
+	a = testenv.NewNetns(t, "a")
+	b = testenv.NewNetns(t, "b")
+	l = testenv.Link(t, a, b)
+	b.TCPEchoServer(t, hostPort(l.B4, 8080))
+	ctx := context.Background()
+	in, rec = startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachSocket})
+	if err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Stop(ctx) })
+	return a, b, l, in, rec
+}
+
 // TestSocketStateProgramOnlyWhileWatching: the TCP state program, which
 // runs at every TCP state change of the node, is attached only while the
 // trace watches a namespace, and a namespace watched again is counted
 // again.
 func TestSocketStateProgramOnlyWhileWatching(t *testing.T) {
-	testenv.RequirePrivileged(t)
-	a := testenv.NewNetns(t, "a")
-	b := testenv.NewNetns(t, "b")
-	l := testenv.Link(t, a, b)
-	b.TCPEchoServer(t, hostPort(l.B4, 8080))
+	a, b, l, in, rec := socketTrace(t)
 	ctx := context.Background()
-	in, rec := startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachSocket})
-	if err := in.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Stop(ctx) })
 	attached := func() bool {
 		in.mu.Lock()
 		defer in.mu.Unlock()
@@ -315,17 +325,8 @@ func TestSocketStateProgramOnlyWhileWatching(t *testing.T) {
 // and its record of the earlier watch, whose edge is gone (its id free
 // for another edge), is never used again.
 func TestSocketRewatchStartsAfresh(t *testing.T) {
-	testenv.RequirePrivileged(t)
-	a := testenv.NewNetns(t, "a")
-	b := testenv.NewNetns(t, "b")
-	l := testenv.Link(t, a, b)
-	b.TCPEchoServer(t, hostPort(l.B4, 8080))
+	a, _, l, in, rec := socketTrace(t)
 	ctx := context.Background()
-	in, rec := startInstance(t, map[string]string{ParamInterval: "1h", ParamAttach: AttachSocket})
-	if err := in.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Stop(ctx) })
 	var c net.Conn
 	if err := a.Do(func() (err error) {
 		c, err = net.DialTimeout("tcp", hostPort(l.B4, 8080), 5*time.Second)

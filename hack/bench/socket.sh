@@ -60,17 +60,24 @@ bench_wait_for "$TMP/server.log" 'msg=listening' 10
 : >"$OUT/socket-churn.jsonl"
 MODES=${BENCH_SOCKET_MODES:-none trivial trivial-socket network-graph network-graph-tcx}
 port=5400
-for mode in $MODES; do
-	for proto in tcp udp; do
-		bench_log "socket: $proto in alternate slices, $mode switched, load $(load_avg)"
-		port=$((port + 1))
-		"$TMP/flood" -proto $proto -a $A -b $B -dst 10.99.2.2:$port -seconds "$SECS" -slice 500ms -mode "$mode" \
-			>>"$OUT/socket-flood.jsonl" || bench_die "flood -proto $proto -mode $mode failed"
-	done
-	bench_log "socket: churn in alternate slices, $mode switched, load $(load_avg)"
-	$(bench_pin 0) "$TMP/churn" alternate -a $A -b $B -addr 10.99.2.2:7000 -seconds "$CHURN_SECS" -slice 500ms -workers 4 -mode "$mode" \
+# flood WHAT PROTO MODE: one stream or flood run in alternate slices.
+flood() {
+	bench_log "socket: ${1}$2 in alternate slices, $3 switched, load $(load_avg)"
+	port=$((port + 1))
+	"$TMP/flood" -proto "$2" -a $A -b $B -dst 10.99.2.2:$port -seconds "$SECS" -slice 500ms -mode "$3" \
+		>>"$OUT/socket-flood.jsonl" || bench_die "flood -proto $2 -mode $3 failed"
+}
+# churn WHAT MODE: one churn run in alternate slices.
+churn() {
+	bench_log "socket: ${1}churn in alternate slices, $2 switched, load $(load_avg)"
+	$(bench_pin 0) "$TMP/churn" alternate -a $A -b $B -addr 10.99.2.2:7000 -seconds "$CHURN_SECS" -slice 500ms -workers 4 -mode "$2" \
 		>>"$OUT/socket-churn.jsonl" 2>"$TMP/churn.log" ||
-		{ cat "$TMP/churn.log" >&2; bench_die "churn alternate -mode $mode failed"; }
+		{ cat "$TMP/churn.log" >&2; bench_die "churn alternate -mode $2 failed"; }
+}
+for mode in $MODES; do
+	flood "" tcp "$mode"
+	flood "" udp "$mode"
+	churn "" "$mode"
 done
 
 # More rounds of network-graph (socket mode) and of the bare hooks it is
@@ -83,19 +90,11 @@ ROUNDS=${BENCH_SOCKET_ROUNDS:-3}
 if [[ " $MODES " == *" trivial "* && " $MODES " == *" trivial-socket "* && " $MODES " == *" network-graph "* ]]; then
 	for ((r = 2; r <= ROUNDS; r++)); do
 		for mode in trivial network-graph; do
-			for proto in tcp udp; do
-				bench_log "socket: round $r/$ROUNDS, $proto in alternate slices, $mode switched, load $(load_avg)"
-				port=$((port + 1))
-				"$TMP/flood" -proto $proto -a $A -b $B -dst 10.99.2.2:$port -seconds "$SECS" -slice 500ms -mode "$mode" \
-					>>"$OUT/socket-flood.jsonl" || bench_die "flood -proto $proto -mode $mode failed"
-			done
+			flood "round $r/$ROUNDS, " tcp "$mode"
+			flood "round $r/$ROUNDS, " udp "$mode"
 		done
-		for mode in trivial-socket network-graph; do
-			bench_log "socket: round $r/$ROUNDS, churn in alternate slices, $mode switched, load $(load_avg)"
-			$(bench_pin 0) "$TMP/churn" alternate -a $A -b $B -addr 10.99.2.2:7000 -seconds "$CHURN_SECS" -slice 500ms -workers 4 -mode "$mode" \
-				>>"$OUT/socket-churn.jsonl" 2>"$TMP/churn.log" ||
-				{ cat "$TMP/churn.log" >&2; bench_die "churn alternate -mode $mode failed"; }
-		done
+		churn "round $r/$ROUNDS, " trivial-socket
+		churn "round $r/$ROUNDS, " network-graph
 	done
 fi
 
