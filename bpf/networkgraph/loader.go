@@ -328,8 +328,8 @@ func (o *Objects) SocketError() error { return o.socketErr }
 // kernel's inet_sock_set_state tracepoint (tp_btf), where it runs at every
 // state change of every TCP socket of the node: it counts the connections
 // of watched namespaces at their close (whole, when no walk recorded
-// them), and remembers the ports connections were accepted on. The
-// caller closes the link before Objects.
+// them), and records those whose handshake ends while their namespace
+// awaits its first walk. The caller closes the link before Objects.
 func (o *Objects) AttachTCPState() (link.Link, error) {
 	if !o.socket {
 		return nil, errors.New("attach the TCP state program: attach=socket's programs are not loaded (Options.Socket)")
@@ -394,9 +394,8 @@ func (o *Objects) firstWalk(tag uint32, pending bool) error {
 // WatchNetnsWalked says that the first ReadConnections of the namespace
 // tagged tag, since WatchNetns, has run: every connection open before it
 // was watched is recorded, so the programs record a new connection no
-// more at its handshake (a map update, the costliest part of a short
-// connection's accounting), but count it whole at its close, or at the
-// walk that first finds it open.
+// more at its handshake (an allocation of socket storage), but count it
+// whole at its close, or at the walk that first finds it open.
 func (o *Objects) WatchNetnsWalked(tag uint32) error {
 	var w networkgraphWatch
 	if err := o.objs.Watched.Lookup(tag, &w); err != nil {

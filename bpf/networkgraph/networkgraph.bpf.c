@@ -1100,6 +1100,20 @@ static __always_inline struct conn *record(struct tcp_sock___ng *tp, const struc
 	return c;
 }
 
+/* fold_recorded counts on c's edge what tp's connection did since c was
+ * last folded, from tp's counters now; a connection recorded at its
+ * handshake, or counted whole (never found by a walk), gets the handshake
+ * segments its socket's counters leave out. */
+static __always_inline void fold_recorded(struct conn *c, struct tcp_sock___ng *tp, __u64 now)
+{
+	__u32 in = tp->segs_in, out = tp->segs_out;
+	if (!(c->flags & CONN_FOUND)) {
+		in += HANDSHAKE_SEGS_IN(c->pkt_type);
+		out += HANDSHAKE_SEGS_OUT(c->pkt_type);
+	}
+	fold(c, in, out, tp->bytes_received + tp->bytes_acked, now);
+}
+
 struct inet_sock___ng {
 	__u16 inet_sport;
 } __attribute__((preserve_access_index));
@@ -1129,8 +1143,8 @@ static __always_inline void state_established(struct sock___ng *sk, __u32 pkt_ty
  * TCP_CLOSE did since its last fold, or, when no walk recorded it (it
  * opened after the namespace's first walk), all it did, and forgets it.
  * The namespace is asked first: every TCP socket of the node closes here,
- * and most are not watched (user space forgets the connections of a
- * namespace it stops watching). */
+ * and most are not watched (the records of a namespace no longer watched
+ * are stale: recorded() ignores them). */
 static __always_inline void state_closed(struct sock___ng *sk, int oldstate)
 {
 	struct sock_common___ng *skc = &sk->__sk_common;
@@ -1141,15 +1155,10 @@ static __always_inline void state_closed(struct sock___ng *sk, int oldstate)
 	struct tcp_sock___ng *tp = (struct tcp_sock___ng *)bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return;
-	__u32 in = tp->segs_in, out = tp->segs_out;
-	__u64 bytes = tp->bytes_received + tp->bytes_acked, now = bpf_jiffies64();
+	__u64 now = bpf_jiffies64();
 	struct conn *c = recorded(tp, w);
 	if (c) {
-		if (!(c->flags & CONN_FOUND)) {
-			in += HANDSHAKE_SEGS_IN(c->pkt_type);
-			out += HANDSHAKE_SEGS_OUT(c->pkt_type);
-		}
-		fold(c, in, out, bytes, now);
+		fold_recorded(c, tp, now);
 		/* Gone now, not with the socket: a closed socket may connect
 		 * again, its counters from zero. */
 		bpf_sk_storage_delete(&conns, tp);
@@ -1165,11 +1174,10 @@ static __always_inline void state_closed(struct sock___ng *sk, int oldstate)
 	/* The local port: tcp_set_state has released it by now (skc_num is
 	 * 0), the source port of its segments stays. */
 	__u16 port = bpf_ntohs(((struct inet_sock___ng *)tp)->inet_sport);
-	__u32 pkt_type = accepted(sk);
 	struct conn nc = {};
-	if (new_conn(skc, tp, tag, w, port, pkt_type, &nc) < 0)
+	if (new_conn(skc, tp, tag, w, port, accepted(sk), &nc) < 0)
 		return;
-	fold(&nc, in + HANDSHAKE_SEGS_IN(pkt_type), out + HANDSHAKE_SEGS_OUT(pkt_type), bytes, now);
+	fold_recorded(&nc, tp, now);
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -1208,13 +1216,7 @@ int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
 		return 0; /* a request or time-wait socket */
 	struct conn *c = recorded(tp, w);
 	if (c) {
-		__u32 pkt_type = c->pkt_type;
-		__u32 in = tp->segs_in, out = tp->segs_out;
-		if (!(c->flags & CONN_FOUND)) {
-			in += HANDSHAKE_SEGS_IN(pkt_type);
-			out += HANDSHAKE_SEGS_OUT(pkt_type);
-		}
-		fold(c, in, out, tp->bytes_received + tp->bytes_acked, now);
+		fold_recorded(c, tp, now);
 		return 0;
 	}
 	if (!established_state(state))
@@ -1223,24 +1225,21 @@ int network_graph_iter_tcp(struct bpf_iter__tcp___ng *ctx)
 	 * watched, recorded with what it did so far as its baseline (not
 	 * counted); at a later walk, opened since the first one, counted
 	 * from its start and recorded. */
-	__u32 pkt_type = accepted((struct sock___ng *)tp);
 	struct conn nc = {};
-	if (new_conn(skc, tp, tag, w, skc->skc_num, pkt_type, &nc) < 0)
+	if (new_conn(skc, tp, tag, w, skc->skc_num, accepted((struct sock___ng *)tp), &nc) < 0)
 		return 0;
-	__u32 in = tp->segs_in, out = tp->segs_out;
-	__u64 bytes = tp->bytes_received + tp->bytes_acked;
 	if (w->state == WATCH_FIRST) {
 		nc.flags |= CONN_FOUND;
-		nc.segs_in = in;
-		nc.segs_out = out;
-		nc.payload = bytes;
+		nc.segs_in = tp->segs_in;
+		nc.segs_out = tp->segs_out;
+		nc.payload = tp->bytes_received + tp->bytes_acked;
 	}
 	/* Recorded first, counted then: not recorded (no storage), its close
 	 * counts it whole. */
 	c = record(tp, &nc);
 	if (!c || w->state == WATCH_FIRST)
 		return 0;
-	fold(c, in + HANDSHAKE_SEGS_IN(pkt_type), out + HANDSHAKE_SEGS_OUT(pkt_type), bytes, now);
+	fold_recorded(c, tp, now);
 	return 0;
 }
 

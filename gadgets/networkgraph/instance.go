@@ -194,9 +194,9 @@ func (in *instance) tcpStateOnLocked() error {
 }
 
 // tcpStateOffIfIdleLocked detaches the TCP state program, if attached,
-// once no namespace is watched. The connections of a namespace no longer
-// watched are forgotten by user space (forgetLocked), so no close goes
-// missing.
+// once no namespace is watched. Nothing is lost meanwhile: the closes of
+// an unwatched namespace's connections are not counted, and their records
+// are stale for a later watch (ngbpf.Objects.UnwatchNetns).
 func (in *instance) tcpStateOffIfIdleLocked() {
 	if in.tcpState == nil || len(in.byID) > 0 {
 		return
