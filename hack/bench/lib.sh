@@ -140,15 +140,22 @@ bench_progshare() {
 	' "$base.json"
 }
 
+# BENCH_JQ_MEDIAN defines jq's median_and_each: an array of numbers as
+# "MEDIAN V1 V2 ..." (in the array's order), or "" when it is empty.
+BENCH_JQ_MEDIAN='def median_and_each: . as $r | (sort) as $o | ($o | length) as $n
+	| if $n == 0 then "" else
+		([(if $n % 2 == 1 then $o[($n - 1) / 2] else ($o[$n / 2 - 1] + $o[$n / 2]) / 2 end)] + $r | map(tostring) | join(" "))
+	end;'
+
+# bench_sel PROTO MODE: the jq filter keeping the runs of a flood file
+# (socket.sh's socket-flood.jsonl) of protocol PROTO and mode MODE.
+bench_sel() { echo "select(.proto == \"$1\" and .mode == \"$2\")"; }
+
 # bench_median JSONL SELECT FIELD: the median of FIELD over the runs of
 # JSONL that jq's SELECT keeps, then each run's, in order; nothing when
 # there are none.
 bench_median() {
-	jq -rs "[.[] | $2 | $3 | select(. != null)] as \$r
-		| (\$r | sort) as \$o | (\$o | length) as \$n
-		| if \$n == 0 then \"\" else
-			([(if \$n % 2 == 1 then \$o[(\$n - 1) / 2] else (\$o[\$n / 2 - 1] + \$o[\$n / 2]) / 2 end)] + \$r | map(tostring) | join(\" \"))
-		end" "$1"
+	jq -rs "$BENCH_JQ_MEDIAN [.[] | $2 | $3 | select(. != null)] | median_and_each" "$1"
 }
 
 # bench_beyond JSONL SELECT_ON SELECT_BASE FIELD: a cost beyond another,
@@ -157,10 +164,7 @@ bench_median() {
 # network-graph's UDP flood ratio over the bare hooks'. Prints the median,
 # then each round's, or nothing when no round has both.
 bench_beyond() {
-	jq -rs "[.[] | $2 | $4] as \$s | [.[] | $3 | $4] as \$t
-		| [range(0; [(\$t | length), (\$s | length)] | min) | select(\$t[.] != null and \$s[.] != null and \$t[.] > 0) | \$s[.] / \$t[.]] as \$r
-		| (\$r | sort) as \$o | (\$o | length) as \$n
-		| if \$n == 0 then \"\" else
-			([(if \$n % 2 == 1 then \$o[(\$n - 1) / 2] else (\$o[\$n / 2 - 1] + \$o[\$n / 2]) / 2 end)] + \$r | map(tostring) | join(\" \"))
-		end" "$1"
+	jq -rs "$BENCH_JQ_MEDIAN [.[] | $2 | $4] as \$s | [.[] | $3 | $4] as \$t
+		| [range(0; [(\$t | length), (\$s | length)] | min) | select(\$t[.] != null and \$s[.] != null and \$t[.] > 0) | \$s[.] / \$t[.]]
+		| median_and_each" "$1"
 }

@@ -393,11 +393,10 @@ EOF
 		# The targets: medians over socket.sh's rounds, then each round.
 		each() { local r; for r in "${@:2}"; do pct "$r"; done | paste -sd' ' -; }
 		nr() { echo $(($# > 0 ? $# - 1 : 0)); }
-		sel() { echo "select(.proto == \"$1\" and .mode == \"$2\")"; }
-		read -r -a S_TCP < <(bench_median "$OUT/socket-flood.jsonl" "$(sel tcp network-graph)" .sent_ratio; echo)
-		read -r -a S_UDP < <(bench_median "$OUT/socket-flood.jsonl" "$(sel udp network-graph)" .sent_ratio; echo)
+		read -r -a S_TCP < <(bench_median "$OUT/socket-flood.jsonl" "$(bench_sel tcp network-graph)" .sent_ratio; echo)
+		read -r -a S_UDP < <(bench_median "$OUT/socket-flood.jsonl" "$(bench_sel udp network-graph)" .sent_ratio; echo)
 		read -r -a S_CH < <(bench_median "$OUT/socket-churn.jsonl" 'select(.mode == "network-graph")' .ratio; echo)
-		read -r -a UDP_BEYOND_ALL < <(bench_beyond "$OUT/socket-flood.jsonl" "$(sel udp network-graph)" "$(sel udp trivial)" .sent_ratio; echo)
+		read -r -a UDP_BEYOND_ALL < <(bench_beyond "$OUT/socket-flood.jsonl" "$(bench_sel udp network-graph)" "$(bench_sel udp trivial)" .sent_ratio; echo)
 		UDP_BEYOND=${UDP_BEYOND_ALL[0]:-}
 		read -r -a PS_CH_SOCKET < <(bench_progshare "$OUT" socket churn)
 		read -r -a PS_CH_TCX < <(bench_progshare "$OUT" tcx churn)

@@ -47,13 +47,12 @@ rounds() {
 	each=$(for r in "${a[@]:1}"; do pct "$r"; done | paste -sd, - | sed 's/,/, /g')
 	echo "median of $((${#a[@]} > 0 ? ${#a[@]} - 1 : 0)) rounds: $each"
 }
-sel() { echo "select(.proto == \"$1\" and .mode == \"$2\")"; }
-read -r -a TCP_ALL < <(bench_median "$FL" "$(sel tcp network-graph)" .sent_ratio; echo)
-read -r -a UDP_ALL < <(bench_median "$FL" "$(sel udp network-graph)" .sent_ratio; echo)
+read -r -a TCP_ALL < <(bench_median "$FL" "$(bench_sel tcp network-graph)" .sent_ratio; echo)
+read -r -a UDP_ALL < <(bench_median "$FL" "$(bench_sel udp network-graph)" .sent_ratio; echo)
 read -r -a CH_ALL < <(bench_median "$CH" 'select(.mode == "network-graph")' .ratio; echo)
 # network-graph's cost beyond the bare hooks: its ratio over theirs, both
 # measured against the same kind of off slices, round by round.
-read -r -a UDP_BEYOND_ALL < <(bench_beyond "$FL" "$(sel udp network-graph)" "$(sel udp trivial)" .sent_ratio; echo)
+read -r -a UDP_BEYOND_ALL < <(bench_beyond "$FL" "$(bench_sel udp network-graph)" "$(bench_sel udp trivial)" .sent_ratio; echo)
 read -r -a CH_BEYOND_ALL < <(bench_beyond "$CH" 'select(.mode == "network-graph")' 'select(.mode == "trivial-socket")' .ratio; echo)
 TCP_S=${TCP_ALL[0]:-} UDP_S=${UDP_ALL[0]:-} CH_S=${CH_ALL[0]:-}
 UDP_BEYOND=${UDP_BEYOND_ALL[0]:-} CH_BEYOND=${CH_BEYOND_ALL[0]:-}

@@ -21,7 +21,7 @@ const TCXNext = -1
 // Program loads a program of type typ, named gbench_trivial, that returns
 // ret.
 func Program(typ ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
-	return named("gbench_trivial", typ, ret)
+	return load(ebpf.ProgramSpec{Name: "gbench_trivial", Type: typ}, ret)
 }
 
 // TCPState loads a program, named gbench_tcpstate (15 characters: the
@@ -29,18 +29,8 @@ func Program(typ ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
 // for the inet_sock_set_state tracepoint (tp_btf), where network-graph's
 // attach=socket attaches its own (AttachTCPState).
 func TCPState() (*ebpf.Program, error) {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "gbench_tcpstate",
-		Type:         ebpf.Tracing,
-		AttachType:   ebpf.AttachTraceRawTp,
-		AttachTo:     "inet_sock_set_state",
-		License:      "Dual BSD/GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load trivial tp_btf program: %w", err)
-	}
-	return prog, nil
+	return load(ebpf.ProgramSpec{Name: "gbench_tcpstate", Type: ebpf.Tracing,
+		AttachType: ebpf.AttachTraceRawTp, AttachTo: "inet_sock_set_state"}, 0)
 }
 
 // AttachTCPState attaches prog, from TCPState, to its tracepoint: it then
@@ -53,15 +43,14 @@ func AttachTCPState(prog *ebpf.Program) (link.Link, error) {
 	return l, nil
 }
 
-func named(name string, typ ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         name,
-		Type:         typ,
-		License:      "Dual BSD/GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, ret), asm.Return()},
-	})
+// load loads spec (name, type, attach point) with a body that returns
+// ret.
+func load(spec ebpf.ProgramSpec, ret int32) (*ebpf.Program, error) {
+	spec.License = "Dual BSD/GPL"
+	spec.Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, ret), asm.Return()}
+	prog, err := ebpf.NewProgram(&spec)
 	if err != nil {
-		return nil, fmt.Errorf("load trivial %v program: %w", typ, err)
+		return nil, fmt.Errorf("load trivial %v program %s: %w", spec.Type, spec.Name, err)
 	}
 	return prog, nil
 }
