@@ -22,6 +22,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/metrics/metricstest"
 	"github.com/gadgetkit/gadget/framework/streambuf"
 	"github.com/gadgetkit/gadget/framework/streamhttp"
+	"github.com/gadgetkit/gadget/internal/testenv"
 )
 
 // flowBatch is one batch of a trace that sees n distinct flows: n edges of
@@ -46,15 +47,7 @@ func flowBatch(n, round int) json.RawMessage {
 func idleReader(t *testing.T, srv *httptest.Server, path string) net.Conn {
 	t.Helper()
 	u, _ := url.Parse(srv.URL)
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
+	d := net.Dialer{Control: testenv.SockoptInt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)}
 	conn, err := d.Dial("tcp", u.Host)
 	if err != nil {
 		t.Fatal(err)

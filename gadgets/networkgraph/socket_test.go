@@ -426,15 +426,7 @@ func TestSocketDirectionFromTheSocket(t *testing.T) {
 		d := net.Dialer{
 			LocalAddr: &net.TCPAddr{IP: l.A4.AsSlice(), Port: 9090},
 			Timeout:   5 * time.Second,
-			Control: func(_, _ string, rc syscall.RawConn) error {
-				var serr error
-				if err := rc.Control(func(fd uintptr) {
-					serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-				}); err != nil {
-					return err
-				}
-				return serr
-			},
+			Control:   testenv.SockoptInt(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1),
 		}
 		c, err = d.Dial("tcp", hostPort(l.B4, 8080))
 		return err

@@ -1,9 +1,12 @@
 package testenv
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -101,5 +104,21 @@ func (n *Netns) UDPExchange(t testing.TB, addr string, count, size int) {
 		if _, err := c.Read(buf); err != nil {
 			t.Fatalf("udp reply from %s: %v", addr, err)
 		}
+	}
+}
+
+// SockoptInt is a net.Dialer (or net.ListenConfig) Control function that
+// sets the socket option level/opt to value before the socket connects or
+// binds, e.g. SockoptInt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) for
+// a reader whose peer's writes block soon. Its error says which option
+// failed.
+func SockoptInt(level, opt, value int) func(network, address string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), level, opt, value) })
+		if serr != nil {
+			serr = fmt.Errorf("setsockopt(level %d, option %d, %d): %w", level, opt, value, serr)
+		}
+		return errors.Join(err, serr)
 	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/streamhttp"
+	"github.com/gadgetkit/gadget/internal/testenv"
 )
 
 // The kinds of stream readers.
@@ -96,11 +97,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 // slowDialer sets a small receive buffer, so that the agent's writes
 // block soon: the TCP window is what tells a server its reader is slow.
-var slowDialer = &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	return errors.Join(err, serr)
-}}
+var slowDialer = &net.Dialer{Control: testenv.SockoptInt(syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)}
 
 // follow reads one run of the trace's stream until it ends.
 func (r *soakReader) follow(ctx context.Context, s *soak, token string) {
