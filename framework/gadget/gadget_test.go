@@ -110,3 +110,52 @@ func TestOperationLookup(t *testing.T) {
 		t.Error("SupportsOutputMode disagrees with OutputModes")
 	}
 }
+
+func TestPendingTargets(t *testing.T) {
+	a := gadget.Target{ID: "a", Pod: "pod-a", NetnsPath: "/var/run/netns/a"}
+	b := gadget.Target{ID: "b", Pod: "pod-b", NetnsPath: "/var/run/netns/b"}
+	a2 := gadget.Target{ID: "a", Pod: "pod-a", NetnsPath: "/proc/42/ns/net"}
+	ids := func(ts []gadget.Target) string {
+		var s []string
+		for _, t := range ts {
+			s = append(s, t.ID+"="+t.NetnsPath)
+		}
+		return strings.Join(s, ",")
+	}
+	tests := []struct {
+		name string
+		do   func(p *gadget.PendingTargets) bool
+		want string // what Take returns afterwards
+		ok   bool   // what the last call reported (Remove, Relabel)
+	}{
+		{"empty", func(*gadget.PendingTargets) bool { return false }, "", false},
+		{"added in order", func(p *gadget.PendingTargets) bool { p.Add(b); p.Add(a); return false },
+			"b=/var/run/netns/b,a=/var/run/netns/a", false},
+		{"the same ID once, as first added", func(p *gadget.PendingTargets) bool { p.Add(a); p.Add(b); p.Add(a2); return false },
+			"a=/var/run/netns/a,b=/var/run/netns/b", false},
+		{"removed", func(p *gadget.PendingTargets) bool { p.Add(a); p.Add(b); return p.Remove("a") },
+			"b=/var/run/netns/b", true},
+		{"removed, not kept", func(p *gadget.PendingTargets) bool { p.Add(b); return p.Remove("a") },
+			"b=/var/run/netns/b", false},
+		{"relabelled in place", func(p *gadget.PendingTargets) bool { p.Add(a); p.Add(b); return p.Relabel(a2) },
+			"a=/proc/42/ns/net,b=/var/run/netns/b", true},
+		{"relabelled, not kept", func(p *gadget.PendingTargets) bool { p.Add(b); return p.Relabel(a2) },
+			"b=/var/run/netns/b", false},
+		{"added again after removal", func(p *gadget.PendingTargets) bool { p.Add(a); p.Remove("a"); p.Add(a2); return false },
+			"a=/proc/42/ns/net", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p gadget.PendingTargets
+			if ok := tt.do(&p); ok != tt.ok {
+				t.Errorf("reported %v, want %v", ok, tt.ok)
+			}
+			if got := ids(p.Take()); got != tt.want {
+				t.Errorf("Take() = %q, want %q", got, tt.want)
+			}
+			if len(p.Take()) != 0 {
+				t.Errorf("targets kept after Take")
+			}
+		})
+	}
+}

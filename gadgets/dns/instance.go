@@ -47,7 +47,7 @@ type instance struct {
 	nextTag  uint32
 	byID     map[string]*attachment
 	byTag    map[uint32]*attachment
-	pending  []gadget.Target
+	pending  gadget.PendingTargets
 	tracker  *tracker
 	kstats   [dnsbpf.NumStats]uint64
 	reported trackerStats
@@ -132,9 +132,7 @@ func (in *instance) Start(ctx context.Context) error {
 	}
 	in.objs, in.reader = objs, rd
 	in.started = true
-	pending := in.pending
-	in.pending = nil
-	for _, t := range pending {
+	for _, t := range in.pending.Take() {
 		if err := in.attachLocked(ctx, t); err != nil {
 			in.closeLocked()
 			return err
@@ -289,12 +287,7 @@ func (in *instance) AddTarget(ctx context.Context, t gadget.Target) error {
 		return fmt.Errorf("dns: add target %s: instance stopped", t.ID)
 	}
 	if !in.started {
-		for _, p := range in.pending {
-			if p.ID == t.ID {
-				return nil
-			}
-		}
-		in.pending = append(in.pending, t)
+		in.pending.Add(t)
 		return nil
 	}
 	return in.attachLocked(ctx, t)
@@ -362,12 +355,7 @@ func (in *instance) RemoveTarget(_ context.Context, id string) error {
 	defer in.mu.Unlock()
 	a, ok := in.byID[id]
 	if !ok {
-		for i, p := range in.pending {
-			if p.ID == id {
-				in.pending = append(in.pending[:i], in.pending[i+1:]...)
-				break
-			}
-		}
+		in.pending.Remove(id)
 		return nil
 	}
 	err := a.sock.Close()
@@ -390,11 +378,7 @@ func (in *instance) RelabelTarget(_ context.Context, t gadget.Target) error {
 		a.target = t
 		return nil
 	}
-	for i, p := range in.pending {
-		if p.ID == t.ID {
-			in.pending[i] = t
-		}
-	}
+	in.pending.Relabel(t)
 	return nil
 }
 

@@ -38,7 +38,7 @@ type instance struct {
 	// forgotten is signalled when a closing tag is forgotten (or the
 	// instance stops): an attachment of the same namespace waits for it.
 	forgotten *sync.Cond
-	pending   []gadget.Target
+	pending   gadget.PendingTargets
 	last      map[ngbpf.EdgeKey]ngbpf.EdgeValue
 	stats     [ngbpf.NumStats]uint64
 	cancel    context.CancelFunc
@@ -124,9 +124,7 @@ func (in *instance) Start(ctx context.Context) error {
 	in.started = true
 	in.cfg.Metrics.Set(metricMapCapacity, float64(in.opts.MaxEdges))
 	in.cfg.Metrics.Set(metricAttachMode, 1, in.mode)
-	pending := in.pending
-	in.pending = nil
-	for _, t := range pending {
+	for _, t := range in.pending.Take() {
 		if err := in.attachLocked(ctx, t); err != nil {
 			in.closeLocked()
 			return err
@@ -257,12 +255,7 @@ func (in *instance) AddTarget(ctx context.Context, t gadget.Target) error {
 		return fmt.Errorf("network-graph: add target %s: instance stopped", t.ID)
 	}
 	if !in.started {
-		for _, p := range in.pending {
-			if p.ID == t.ID {
-				return nil
-			}
-		}
-		in.pending = append(in.pending, t)
+		in.pending.Add(t)
 		return nil
 	}
 	return in.attachLocked(ctx, t)
@@ -273,12 +266,7 @@ func (in *instance) RemoveTarget(ctx context.Context, id string) error {
 	in.mu.Lock()
 	a, ok := in.byID[id]
 	if !ok {
-		for i, p := range in.pending {
-			if p.ID == id {
-				in.pending = append(in.pending[:i], in.pending[i+1:]...)
-				break
-			}
-		}
+		in.pending.Remove(id)
 		in.mu.Unlock()
 		return nil
 	}
@@ -309,11 +297,7 @@ func (in *instance) RelabelTarget(_ context.Context, t gadget.Target) error {
 		a.target = t
 		return nil
 	}
-	for i, p := range in.pending {
-		if p.ID == t.ID {
-			in.pending[i] = t
-		}
-	}
+	in.pending.Relabel(t)
 	return nil
 }
 
