@@ -16,39 +16,6 @@ import (
 	"github.com/gadgetkit/gadget/internal/testenv"
 )
 
-// closedExchange dials addr from inside n, sends size bytes, reads them
-// back and closes the connection both ways before it returns (it waits
-// for the server's FIN), so that its closing segments are sent by then.
-func closedExchange(t *testing.T, n *testenv.Netns, addr string, size int) {
-	t.Helper()
-	var c net.Conn
-	if err := n.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
-		return err
-	}); err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	wrote := make(chan error, 1)
-	go func() {
-		_, err := c.Write([]byte(strings.Repeat("x", size)))
-		wrote <- err
-	}()
-	if _, err := io.ReadFull(c, make([]byte, size)); err != nil {
-		t.Fatalf("echo from %s: %v", addr, err)
-	}
-	if err := <-wrote; err != nil {
-		t.Fatal(err)
-	}
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(io.Discard, c); err != nil { // the server's FIN
-		t.Fatal(err)
-	}
-}
-
 // bothModes is a trace in attach=socket and one in attach=tcx watching
 // the same two linked netns "pods", a and b.
 type bothModes struct {
@@ -111,9 +78,9 @@ func TestSocketAndTCXAgree(t *testing.T) {
 	a.TCPEchoServer(t, "127.0.0.1:7000")
 	b.UDPEchoServer(t, hostPort(l.B4, 5353))
 	for _, size := range []int{1, 100, 1000, 20000, 200000} {
-		closedExchange(t, a, hostPort(l.B4, 8080), size)
-		closedExchange(t, a, hostPort(l.B6, 8080), size)
-		closedExchange(t, a, "127.0.0.1:7000", size)
+		a.TCPExchangeClosed(t, hostPort(l.B4, 8080), size)
+		a.TCPExchangeClosed(t, hostPort(l.B6, 8080), size)
+		a.TCPExchangeClosed(t, "127.0.0.1:7000", size)
 	}
 	a.UDPExchange(t, hostPort(l.B4, 5353), 5, 100)
 	m.stop(t)
@@ -162,7 +129,7 @@ func TestSocketCountsShortConnections(t *testing.T) {
 	b.TCPEchoServer(t, hostPort(l.B4, 8080))
 	const conns = 300
 	for range conns {
-		closedExchange(t, a, hostPort(l.B4, 8080), 10)
+		a.TCPExchangeClosed(t, hostPort(l.B4, 8080), 10)
 	}
 	m.stop(t)
 	packets := func(es []types.Event, pktType string) (n uint64) {
@@ -300,7 +267,7 @@ func TestSocketStateProgramOnlyWhileWatching(t *testing.T) {
 			t.Fatalf("round %d: TCP state program not attached while a namespace is watched", round)
 		}
 		before := outgoing()
-		closedExchange(t, a, hostPort(l.B4, 8080), 10)
+		a.TCPExchangeClosed(t, hostPort(l.B4, 8080), 10)
 		testenv.WaitTCPClosed(t, 10*time.Second, a, b)
 		if err := in.RemoveTarget(ctx, target(t, a).ID); err != nil {
 			t.Fatal(err)
@@ -414,7 +381,7 @@ func TestSocketDirectionFromTheSocket(t *testing.T) {
 		_, err = io.Copy(c, c)
 		served <- err
 	}()
-	closedExchange(t, b, hostPort(l.A4, 9090), 10)
+	b.TCPExchangeClosed(t, hostPort(l.A4, 9090), 10)
 	if err := <-served; err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,29 @@ func (n *Netns) TCPEchoServer(t testing.TB, addr string) {
 // back.
 func (n *Netns) TCPExchange(t testing.TB, addr string, size int) {
 	t.Helper()
+	n.tcpEcho(t, addr, size).Close()
+}
+
+// TCPExchangeClosed is TCPExchange, with the connection closed both ways
+// before it returns: it half-closes and waits for the server's FIN, so
+// that the connection's closing segments are sent by then.
+func (n *Netns) TCPExchangeClosed(t testing.TB, addr string, size int) {
+	t.Helper()
+	c := n.tcpEcho(t, addr, size)
+	defer c.Close()
+	if err := c.CloseWrite(); err != nil {
+		t.Fatalf("half-close the connection to %s: %v", addr, err)
+	}
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("wait for the FIN of %s: %v", addr, err)
+	}
+}
+
+// tcpEcho dials addr from inside n, sends size bytes and reads them back
+// (sending and reading at once: size may exceed the sockets' buffers),
+// within 10 s.
+func (n *Netns) tcpEcho(t testing.TB, addr string, size int) *net.TCPConn {
+	t.Helper()
 	var c net.Conn
 	if err := n.Do(func() (err error) {
 		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
@@ -48,15 +71,21 @@ func (n *Netns) TCPExchange(t testing.TB, addr string, size int) {
 	}); err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	msg := []byte(strings.Repeat("x", size))
-	if _, err := c.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(c, msg); err != nil {
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := c.Write([]byte(strings.Repeat("x", size)))
+		wrote <- err
+	}()
+	if _, err := io.ReadFull(c, make([]byte, size)); err != nil {
+		c.Close()
 		t.Fatalf("echo from %s: %v", addr, err)
 	}
+	if err := <-wrote; err != nil {
+		c.Close()
+		t.Fatalf("send to %s: %v", addr, err)
+	}
+	return c.(*net.TCPConn)
 }
 
 // UDPEchoServer answers every datagram to addr inside n with the same
