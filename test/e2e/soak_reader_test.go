@@ -12,9 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +24,7 @@ import (
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/framework/streamhttp"
 	"github.com/gadgetkit/gadget/internal/testenv"
+	"github.com/gadgetkit/gadget/test/internal/soaks"
 )
 
 // The kinds of stream readers.
@@ -71,7 +70,7 @@ func (s *soak) addReader(trace, kind string) {
 func (r *soakReader) run(ctx context.Context, s *soak) {
 	used := map[string]bool{}
 	for ctx.Err() == nil {
-		tr, err := getTrace(ctx, s.dyn, r.trace)
+		tr, err := soaks.GetTrace(ctx, s.dyn, r.trace)
 		if apierrors.IsNotFound(err) {
 			return
 		}
@@ -326,39 +325,25 @@ func (s *soak) report() {
 	if s.t.Failed() {
 		result = fmt.Sprintf("**FAIL**: %s", strings.Join(s.failures, "; "))
 	}
-	var ups []time.Duration
-	ups = append(ups, s.restartsUp...)
-	slices.Sort(ups)
-	upFig := "no restart"
-	if len(ups) > 0 {
-		upFig = fmt.Sprintf("median %v, max %v", ups[len(ups)/2].Round(10*time.Millisecond), ups[len(ups)-1].Round(10*time.Millisecond))
-	}
-	commit := "unknown"
-	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
-		commit = strings.TrimSpace(string(out))
-		if out, _ := exec.Command("git", "status", "--porcelain").Output(); len(out) > 0 {
-			commit += " (with uncommitted changes)"
-		}
-	}
 	var ends []string
 	for _, k := range []string{"end", "broken", "closed"} {
 		ends = append(ends, fmt.Sprintf("%d %s", f.ends[k], k))
 	}
 	rows := [][2]string{
 		{"duration", fmt.Sprintf("%v of churn, then drained (seed %d)", s.ran.Round(time.Second), s.seed)},
-		{"traces", fmt.Sprintf("%d created (%d Status, %d Stream), %d stopped, %d deleted", st.tracesCreated, st.statusTraces, st.streamTraces, st.tracesStopped, st.tracesDeleted)},
+		{"traces", s.traces.Summary()},
 		{"pods (network namespaces)", fmt.Sprintf("%d created, %d deleted", st.podsCreated, st.podsDeleted)},
 		{"gadgetd killed (SIGKILL) / restarted / exited on its own", fmt.Sprintf("%d / %d / %d", st.kills, st.restarts, st.unexpectedExits)},
-		{"restart until every trace resumed", upFig},
+		{"restart until every trace resumed", soaks.Spread(s.restartsUp, 10*time.Millisecond, "no restart")},
 		{"resume warnings checked (restarted at, what may be missing)", strconv.Itoa(st.warningsChecked)},
 		{"kernel objects freed with the killed agents", strconv.Itoa(st.objectsFreedAfterKill)},
 		{"flood from pod soak/flood", fmt.Sprintf("%d UDP datagrams to %d ports, %d TCP connection attempts to %d ports", s.floodSent.Load(), soakFloodPorts, s.floodTCP.Load(), soakTCPPorts)},
 		{"stream readers", fmt.Sprintf("%d readers (fast, slow, stalling), %d connections (%s), %d refused, %d events, %.1f MiB", f.readers, f.conns, strings.Join(ends, ", "), f.refused, f.events, float64(f.bytes)/(1<<20))},
 		{"events missed by slow readers: agent counted / readers told", fmt.Sprintf("%d / %d (%d connections missed events, %d warn events)", f.agentDropped, f.readerDropped, f.lossyConns, f.warns)},
-		{"gadgetd RSS: fresh / peak / end", fmt.Sprintf("%s / %s / %s", mib(float64(s.baseline.rss)), mib(float64(rssPeak)), mib(float64(s.final.rss)))},
+		{"gadgetd RSS: fresh / peak / end", fmt.Sprintf("%s / %s / %s", soaks.MiB(float64(s.baseline.rss)), soaks.MiB(float64(rssPeak)), soaks.MiB(float64(s.final.rss)))},
 		{"gadgetd RSS over the run, MiB (peak of each tenth)", strings.Join(s.sampler.rssOverTime(10), " ")},
 		{"goroutines: fresh / peak / end", fmt.Sprintf("%d / %d / %d", s.baseline.goroutines, grPeak, s.final.goroutines)},
-		{"live heap: fresh / peak / end", fmt.Sprintf("%s / %s / %s", mib(s.baseline.heapLive), mib(heapPeak), mib(s.final.heapLive))},
+		{"live heap: fresh / peak / end", fmt.Sprintf("%s / %s / %s", soaks.MiB(s.baseline.heapLive), soaks.MiB(heapPeak), soaks.MiB(s.final.heapLive))},
 		{"BPF objects gadgetd holds idle: fresh / end", fmt.Sprintf("%s / %s", s.baseline.bpf, s.final.bpf)},
 		{"kernel objects the agents held / left in the kernel", fmt.Sprintf("%s / %d", s.heldIDs, s.leftObjects)},
 		{"open fds, threads, network namespaces held: fresh / end", fmt.Sprintf("%d, %d, %d / %d, %d, %d", s.baseline.fds, s.baseline.threads, len(s.baseline.netnsFDs), s.final.fds, s.final.threads, len(s.final.netnsFDs))},
@@ -376,11 +361,8 @@ func (s *soak) report() {
 		"left after it died or after its traces were deleted, TCX programs left on the pods' interfaces, network\n" +
 		"namespaces held, or goroutines or live heap above a fresh idle agent's once everything is deleted.\n" +
 		"CI runs it for 75 s (`.ci/run`, `make soak SOAK_DURATION=75s`).\n\n")
-	fmt.Fprintf(&b, "Run: %s, commit %s, on the machine above (shared, 2 cores).\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), commit)
-	b.WriteString("| figure | value |\n|---|---|\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s |\n", r[0], r[1])
-	}
+	fmt.Fprintf(&b, "Run: %s, commit %s, on the machine above (shared, 2 cores).\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), soaks.Commit())
+	b.WriteString(soaks.Table(rows))
 	b.WriteString("\n" + soakKernelNote)
 	fmt.Fprintf(&b, "%s\n", soakEnd)
 	s.t.Logf("soak figures:\n%s", b.String())

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,13 +24,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/gadgetkit/gadget/api/v1alpha1"
 	"github.com/gadgetkit/gadget/internal/testenv"
 	"github.com/gadgetkit/gadget/test/internal/bpfobj"
 	"github.com/gadgetkit/gadget/test/internal/procstat"
+	"github.com/gadgetkit/gadget/test/internal/soaks"
 )
 
 var (
@@ -105,7 +104,8 @@ func TestSoak(t *testing.T) {
 		seed = rand.Uint64()
 	}
 	s := &soak{t: t, ctx: ctx, bin: bin, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), seed: seed,
-		traces: map[string]*soakTrace{}, pods: map[string]*soakPod{}}
+		pods: map[string]*soakPod{}}
+	s.traces = soaks.NewTraces(s, s.rng)
 	s.logf("seed %d (rerun with -soak-seed %d), duration %v", seed, seed, *soakDuration)
 	s.setup(assets)
 	s.run(*soakDuration)
@@ -136,7 +136,7 @@ type soak struct {
 	floodIP       string   // the flood's target
 	subnetBase    int
 	subnets       int
-	traces        map[string]*soakTrace // running or stopped, not deleted
+	traces        *soaks.Traces
 	pods          map[string]*soakPod
 	readers       []*soakReader
 	readersWG     sync.WaitGroup
@@ -162,16 +162,8 @@ type soak struct {
 }
 
 type soakStats struct {
-	tracesCreated, tracesDeleted, tracesStopped, statusTraces, streamTraces     int
 	podsCreated, podsDeleted, kills, restarts, unexpectedExits, warningsChecked int
 	objectsFreedAfterKill                                                       int
-}
-
-type soakTrace struct {
-	name    string
-	mode    v1alpha1.OutputMode
-	long    bool
-	running bool
 }
 
 type soakPod struct {
@@ -343,12 +335,7 @@ func (s *soak) jitter(d time.Duration) time.Duration { return time.Duration(s.rn
 
 // churnOnce does one action on the traces or the pods.
 func (s *soak) churnOnce(i int) {
-	churned := 0
-	for _, tr := range s.traces {
-		if !tr.long {
-			churned++
-		}
-	}
+	churned := s.traces.Churned()
 	switch a := s.rng.IntN(6); {
 	case a == 0 && churned < soakMaxTraces, churned == 0:
 		mode := v1alpha1.OutputModeStatus
@@ -362,7 +349,7 @@ func (s *soak) churnOnce(i int) {
 			s.addReader(name, readerSlow)
 		}
 	case a == 1:
-		s.deleteTrace(s.pickTrace())
+		s.traces.Delete(s.traces.Pick())
 	case a == 2 && len(s.pods) < soakMaxPods, len(s.pods) == 0:
 		s.createChurnPod(fmt.Sprintf("churn-%d", i))
 	case a == 3:
@@ -374,24 +361,10 @@ func (s *soak) churnOnce(i int) {
 		}
 	default:
 		// A churned trace stopped and started again: a new run.
-		if name := s.pickTrace(); name != "" {
-			s.restartTrace(name)
+		if name := s.traces.Pick(); name != "" {
+			s.traces.Restart(name)
 		}
 	}
-}
-
-func (s *soak) pickTrace() string {
-	var names []string
-	for n, tr := range s.traces {
-		if !tr.long {
-			names = append(names, n)
-		}
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	slices.Sort(names)
-	return names[s.rng.IntN(len(names))]
 }
 
 func (s *soak) pickPod() *soakPod {
@@ -428,52 +401,23 @@ func (s *soak) createTrace(name string, mode v1alpha1.OutputMode, long bool) {
 	if _, err := s.dyn.Create(s.ctx, u, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create Trace %s: %v", name, err)
 	}
-	s.traces[name] = &soakTrace{name: name, mode: mode, long: long}
-	s.stats.tracesCreated++
-	if mode == v1alpha1.OutputModeStream {
-		s.stats.streamTraces++
-	} else {
-		s.stats.statusTraces++
-	}
-	s.startTrace(name)
+	s.traces.Add(&soaks.Trace{Name: name, Gadget: "network-graph", Mode: mode, Long: long})
 }
 
-func (s *soak) startTrace(name string) {
+// Operate sets the operation annotation of the Trace name to op and
+// waits for its state (soaks.Driver).
+func (s *soak) Operate(name, op, state string) {
 	ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
 	defer cancel()
-	annotate(ctx, s.t, s.dyn, name, "start")
-	waitState(ctx, s.t, s.dyn, name, "Started")
-	s.traces[name].running = true
+	annotate(ctx, s.t, s.dyn, name, op)
+	waitState(ctx, s.t, s.dyn, name, state)
 }
 
-func (s *soak) restartTrace(name string) {
-	tr := s.traces[name]
+// Delete deletes the Trace name and waits until it is gone
+// (soaks.Driver).
+func (s *soak) Delete(name string) {
 	ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
 	defer cancel()
-	if tr.running {
-		annotate(ctx, s.t, s.dyn, name, "stop")
-		waitState(ctx, s.t, s.dyn, name, "Stopped")
-		tr.running = false
-		s.stats.tracesStopped++
-		return
-	}
-	s.startTrace(name)
-}
-
-// deleteTrace deletes a trace, stopped first or while it runs (the
-// finalizer stops it), and waits until it is gone.
-func (s *soak) deleteTrace(name string) {
-	if name == "" {
-		return
-	}
-	tr := s.traces[name]
-	ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
-	defer cancel()
-	if tr.running && s.rng.IntN(2) == 0 {
-		annotate(ctx, s.t, s.dyn, name, "stop")
-		waitState(ctx, s.t, s.dyn, name, "Stopped")
-		s.stats.tracesStopped++
-	}
 	if err := s.dyn.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
 		s.t.Fatalf("delete Trace %s: %v", name, err)
 	}
@@ -481,8 +425,6 @@ func (s *soak) deleteTrace(name string) {
 		_, err := s.dyn.Get(ctx, name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
-	delete(s.traces, name)
-	s.stats.tracesDeleted++
 }
 
 // createChurnPod creates a network namespace joined to the server pod by
@@ -656,88 +598,17 @@ func (s *soak) restart(lost time.Time) {
 	s.stats.restarts++
 	s.startAgent()
 	at := time.Now()
-	ctx, cancel := context.WithTimeout(s.ctx, soakRestartTimeout)
-	defer cancel()
-	var names []string
-	for n, tr := range s.traces {
-		if tr.running {
-			names = append(names, n)
-		}
+	resumed, failed := s.traces.WaitResumed(s.ctx, s.dyn, at.Truncate(time.Second), lost.Truncate(time.Second), soakRestartTimeout, 200*time.Millisecond)
+	s.stats.warningsChecked += resumed
+	for _, f := range failed {
+		s.fail("restart %d: trace %s not resumed with a warning within %v (a crash loop?): %s; agent log:\n%s",
+			s.stats.restarts, f[0], soakRestartTimeout, f[1], s.agentLog(s.agent, 40))
 	}
-	slices.Sort(names)
-	lostSec := lost.Truncate(time.Second)
-	for _, name := range names {
-		mode := s.traces[name].mode
-		var last string
-		for {
-			tr, err := getTrace(ctx, s.dyn, name)
-			if err == nil {
-				ok, detail := resumedWithWarning(tr, mode, at.Truncate(time.Second), lostSec)
-				if ok {
-					s.stats.warningsChecked++
-					break
-				}
-				last = detail
-			} else {
-				last = err.Error()
-			}
-			if ctx.Err() != nil {
-				s.fail("restart %d: trace %s not resumed with a warning within %v (a crash loop?): %s; agent log:\n%s",
-					s.stats.restarts, name, soakRestartTimeout, last, s.agentLog(s.agent, 40))
-				return
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+	if len(failed) > 0 {
+		return
 	}
 	s.restartsUp = append(s.restartsUp, time.Since(at))
-	s.logf("restart %d: gadgetd %d resumed %d traces in %v", s.stats.restarts, s.pid.Load(), len(names), time.Since(at).Round(time.Millisecond))
-}
-
-// resumeStamp is where a resumed trace's warning says when it resumed.
-var resumeStamp = regexp.MustCompile(`the node agent restarted and resumed this trace at (\S+):`)
-
-// resumedWithWarning tells whether tr runs under an agent whose heartbeat
-// is from since on, with a warning that the agent resumed it after lost
-// and what may be missing.
-func resumedWithWarning(tr *v1alpha1.Trace, mode v1alpha1.OutputMode, since, lost time.Time) (bool, string) {
-	c := tr.Status.Condition(v1alpha1.ConditionAgentReady)
-	if c == nil || c.Status != metav1.ConditionTrue || c.LastHeartbeatTime.Time.Before(since) {
-		return false, fmt.Sprintf("AgentReady %+v", c)
-	}
-	if tr.Status.State != v1alpha1.TraceStateStarted {
-		return false, fmt.Sprintf("state %q", tr.Status.State)
-	}
-	w := tr.Status.OperationWarning
-	m := resumeStamp.FindStringSubmatch(w)
-	if m == nil {
-		return false, fmt.Sprintf("operationWarning %q says nothing of the restart", w)
-	}
-	at, err := time.Parse(time.RFC3339, m[1])
-	if err != nil || at.Before(lost) {
-		return false, fmt.Sprintf("operationWarning %q: resumed at %s, before the kill at %s (an older warning?)", w, m[1], lost.Format(time.RFC3339))
-	}
-	want := "may be missing"
-	if mode == v1alpha1.OutputModeStream {
-		want = "were not streamed"
-	} else if !strings.Contains(w, want) {
-		want = "are not in the output" // no checkpoint was taken yet
-	}
-	if !strings.Contains(w, want) {
-		return false, fmt.Sprintf("operationWarning %q does not say what was lost (%q)", w, want)
-	}
-	return true, ""
-}
-
-func getTrace(ctx context.Context, dyn dynamic.ResourceInterface, name string) (*v1alpha1.Trace, error) {
-	u, err := dyn.Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	var tr v1alpha1.Trace
-	if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &tr); err != nil {
-		return nil, fmt.Errorf("trace %s: %w", name, err)
-	}
-	return &tr, nil
+	s.logf("restart %d: gadgetd %d resumed %d traces in %v", s.stats.restarts, s.pid.Load(), resumed, time.Since(at).Round(time.Millisecond))
 }
 
 // drain ends everything the soak started but the agent: the flood, the
@@ -752,13 +623,8 @@ func (s *soak) drain() {
 	if held, err := bpfobj.Held(int(s.pid.Load())); err == nil {
 		s.heldIDs.Add(held)
 	}
-	var names []string
-	for n := range s.traces {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		s.deleteTrace(n)
+	for _, n := range s.traces.Names(false) {
+		s.traces.Delete(n)
 	}
 	for _, p := range s.pods {
 		s.deletePod(p)
@@ -806,7 +672,7 @@ func (s *soak) idle(what string) soakIdle {
 	id.fds, id.netnsFDs = fdsOf(pid)
 	id.threads, id.foreignThreads = threadsOutside(pid, s.hostNetns)
 	s.logf("%s: %d goroutines, live heap %s, RSS %s, %d fds, %d threads, kernel objects %s",
-		what, id.goroutines, mib(id.heapLive), mib(float64(id.rss)), id.fds, id.threads, id.bpf)
+		what, id.goroutines, soaks.MiB(id.heapLive), soaks.MiB(float64(id.rss)), id.fds, id.threads, id.bpf)
 	return id
 }
 
@@ -819,7 +685,7 @@ func (s *soak) check() {
 		s.fail("goroutine leak: %d goroutines after the soak, %d in a fresh idle agent", f.goroutines, b.goroutines)
 	}
 	if f.heapLive > 2*b.heapLive+32<<20 {
-		s.fail("memory: live heap %s after the soak, %s in a fresh idle agent", mib(f.heapLive), mib(b.heapLive))
+		s.fail("memory: live heap %s after the soak, %s in a fresh idle agent", soaks.MiB(f.heapLive), soaks.MiB(b.heapLive))
 	}
 	if f.bpf.Count() != b.bpf.Count() {
 		s.fail("kernel objects: the idle agent holds %s after the soak, %s when fresh", f.bpf, b.bpf)
@@ -882,7 +748,6 @@ func (s *soak) scrapeAfterGC() (soakMetrics, error) {
 }
 
 // mib formats bytes as MiB.
-func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
 
 func must(t *testing.T, err error) {
 	t.Helper()

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -32,7 +31,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -42,6 +40,7 @@ import (
 	"github.com/gadgetkit/gadget/internal/testenv"
 	"github.com/gadgetkit/gadget/test/internal/bpfobj"
 	"github.com/gadgetkit/gadget/test/internal/procstat"
+	"github.com/gadgetkit/gadget/test/internal/soaks"
 )
 
 var (
@@ -116,8 +115,9 @@ func TestSoakNode(t *testing.T) {
 		seed = rand.Uint64()
 	}
 	s := &nodeSoak{e: e, dyn: dynamic.NewForConfigOrDie(cfg).Resource(traceGVR).Namespace(agentNS),
-		rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), seed: seed, traces: map[string]*nodeTrace{},
+		rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), seed: seed, longReaders: map[string]*nodeReader{},
 		pods: map[string]int{}, dropped: map[string]float64{}, held: bpfobj.New(), progNames: map[string]bool{}}
+	s.traces = soaks.NewTraces(s, s.rng)
 	e.step("soak: seed %d (rerun with -soak-seed %d), duration %v", seed, seed, *soakDuration)
 	s.setup()
 	s.run(*soakDuration)
@@ -135,12 +135,14 @@ type nodeSoak struct {
 	token      string // of a service account bound to gadget-metrics-reader
 	baseIDs    bpfobj.IDs
 	baseOrphan bpfobj.IDs // objects held by no process before deploy
-	traces     map[string]*nodeTrace
-	readers    []*nodeReader
-	readersWG  sync.WaitGroup
-	stopRead   context.CancelFunc
-	readCtx    context.Context
-	agent      *corev1.Pod
+	traces     *soaks.Traces
+	// longReaders are the long Stream traces' fast readers, by trace.
+	longReaders map[string]*nodeReader
+	readers     []*nodeReader
+	readersWG   sync.WaitGroup
+	stopRead    context.CancelFunc
+	readCtx     context.Context
+	agent       *corev1.Pod
 	// pods counts the SIGKILLs of each agent pod: its container's restarts.
 	pods map[string]int
 
@@ -172,17 +174,8 @@ type nodeSoak struct {
 }
 
 type nodeStats struct {
-	tracesCreated, tracesDeleted, tracesStopped, statusTraces, streamTraces, ngTraces, dnsTraces int
-	scales, podDeletes, sigkills, podKills, restarts, newPods, warningsChecked, objectsFreed     int
-	containerRestarts                                                                            int
-}
-
-type nodeTrace struct {
-	name, gadget string
-	mode         v1alpha1.OutputMode
-	long         bool
-	running      bool
-	reader       *nodeReader // the long streams' fast reader
+	scales, podDeletes, sigkills, podKills, restarts, newPods, warningsChecked, objectsFreed int
+	containerRestarts                                                                        int
 }
 
 type idleAgent struct {
@@ -332,7 +325,7 @@ func (s *nodeSoak) idle(what string) idleAgent {
 	if id.bpf, err = bpfobj.Held(pid); err != nil {
 		e.t.Fatalf("%s: %v", what, err)
 	}
-	e.step("soak: %s: %d goroutines, live heap %s, RSS %s, kernel objects held %s", what, id.goroutines, mib(id.heapLive), mib(float64(id.rss)), id.bpf)
+	e.step("soak: %s: %d goroutines, live heap %s, RSS %s, kernel objects held %s", what, id.goroutines, soaks.MiB(id.heapLive), soaks.MiB(float64(id.rss)), id.bpf)
 	return id
 }
 
@@ -377,12 +370,7 @@ func shortGadget(g string) string {
 }
 
 func (s *nodeSoak) churnOnce(i int) {
-	churned := 0
-	for _, tr := range s.traces {
-		if !tr.long {
-			churned++
-		}
-	}
+	churned := s.traces.Churned()
 	switch a := s.rng.IntN(6); {
 	case a == 0 && churned < soakMaxTraces, churned == 0:
 		g := "network-graph"
@@ -395,7 +383,7 @@ func (s *nodeSoak) churnOnce(i int) {
 		}
 		s.createTrace(fmt.Sprintf("soak-churn-%d", i), g, mode, false)
 	case a == 1:
-		s.deleteTrace(s.pickTrace())
+		s.traces.Delete(s.traces.Pick())
 	case a == 2:
 		n := 1 + s.rng.IntN(soakMaxScale)
 		s.e.kubectl("-n", soakNS, "scale", "deployment/client", "--replicas", strconv.Itoa(n))
@@ -408,24 +396,10 @@ func (s *nodeSoak) churnOnce(i int) {
 		s.e.kubectl("-n", soakNS, "delete", "pod", "-l", "app="+app, "--wait=false")
 		s.stats.podDeletes++
 	default:
-		if name := s.pickTrace(); name != "" {
-			s.restartTrace(name)
+		if name := s.traces.Pick(); name != "" {
+			s.traces.Restart(name)
 		}
 	}
-}
-
-func (s *nodeSoak) pickTrace() string {
-	var names []string
-	for n, tr := range s.traces {
-		if !tr.long {
-			names = append(names, n)
-		}
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	slices.Sort(names)
-	return names[s.rng.IntN(len(names))]
 }
 
 // createTrace applies a Manual Trace of the soak's namespace and starts
@@ -447,70 +421,31 @@ spec:
   outputMode: %s
   parameters: %s
 `, name, agentNS, name, e.node, gadget, soakNS, mode, params))
-	tr := &nodeTrace{name: name, gadget: gadget, mode: mode, long: long}
-	s.traces[name] = tr
-	s.stats.tracesCreated++
-	if mode == v1alpha1.OutputModeStream {
-		s.stats.streamTraces++
-	} else {
-		s.stats.statusTraces++
-	}
-	if gadget == "dns" {
-		s.stats.dnsTraces++
-	} else {
-		s.stats.ngTraces++
-	}
-	s.startTrace(name)
+	s.traces.Add(&soaks.Trace{Name: name, Gadget: gadget, Mode: mode, Long: long})
 	if mode == v1alpha1.OutputModeStream {
 		fast := s.addReader(name, gadget, false)
 		if long {
-			tr.reader = fast
+			s.longReaders[name] = fast
 			s.addReader(name, gadget, true)
 		}
 	}
 }
 
-func (s *nodeSoak) annotate(name, op string) {
+// Operate sets the operation annotation of the Trace name to op and
+// waits for its state (soaks.Driver).
+func (s *nodeSoak) Operate(name, op, state string) {
 	s.e.kubectl("annotate", "-n", agentNS, "trace/"+name, operation+"="+op, "--overwrite")
+	s.e.waitTraceState(name, state)
 }
 
-func (s *nodeSoak) startTrace(name string) {
-	s.annotate(name, "start")
-	s.e.waitTraceState(name, "Started")
-	s.traces[name].running = true
-}
-
-func (s *nodeSoak) restartTrace(name string) {
-	tr := s.traces[name]
-	if !tr.running {
-		s.startTrace(name)
-		return
-	}
-	s.annotate(name, "stop")
-	s.e.waitTraceState(name, "Stopped")
-	tr.running = false
-	s.stats.tracesStopped++
-}
-
-// deleteTrace deletes a trace, stopped first or while it runs, and waits
-// until it is gone: the agent removes its finalizer.
-func (s *nodeSoak) deleteTrace(name string) {
-	if name == "" {
-		return
-	}
-	tr := s.traces[name]
-	if tr.running && s.rng.IntN(2) == 0 {
-		s.annotate(name, "stop")
-		s.e.waitTraceState(name, "Stopped")
-		s.stats.tracesStopped++
-	}
+// Delete deletes the Trace name and waits until it is gone: the agent
+// removes its finalizer (soaks.Driver).
+func (s *nodeSoak) Delete(name string) {
 	start := time.Now()
 	if out, err := s.e.try("kubectl", "delete", "-n", agentNS, "trace/"+name, "--wait=true", "--timeout=60s"); err != nil {
 		s.fail("delete Trace %s: not gone within 60s (a finalizer hang?): %v\n%s", name, err, out)
 	}
 	s.e.logf("Trace %s deleted in %v", name, time.Since(start).Round(time.Millisecond))
-	delete(s.traces, name)
-	s.stats.tracesDeleted++
 }
 
 // kill kills the agent: SIGKILL of its process from the host (the kubelet
@@ -594,33 +529,11 @@ func (s *nodeSoak) kill() {
 	at := time.Now()
 
 	// Every running trace resumed, with a warning after the kill.
-	var names []string
-	for n, tr := range s.traces {
-		if tr.running {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		mode := s.traces[name].mode
-		var last string
-		for wait := time.Now().Add(soakRestartTimeout); ; time.Sleep(250 * time.Millisecond) {
-			tr, err := s.getTrace(name)
-			if err == nil {
-				ok, detail := resumedWithWarning(tr, mode, killAt.Truncate(time.Second))
-				if ok {
-					s.stats.warningsChecked++
-					break
-				}
-				last = detail
-			} else {
-				last = err.Error()
-			}
-			if time.Now().After(wait) {
-				s.fail("restart %d: trace %s not resumed with a warning within %v (a crash loop?): %s", s.stats.restarts, name, soakRestartTimeout, last)
-				break
-			}
-		}
+	killSec := killAt.Truncate(time.Second)
+	resumed, failed := s.traces.WaitResumed(e.ctx, s.dyn, killSec, killSec, soakRestartTimeout, 250*time.Millisecond)
+	s.stats.warningsChecked += resumed
+	for _, f := range failed {
+		s.fail("restart %d: trace %s not resumed with a warning within %v (a crash loop?): %s", s.stats.restarts, f[0], soakRestartTimeout, f[1])
 	}
 	// The long streams' readers are told of the gap.
 	for wait := time.Now().Add(90 * time.Second); ; time.Sleep(250 * time.Millisecond) {
@@ -630,7 +543,7 @@ func (s *nodeSoak) kill() {
 		for n, c := range got {
 			if c <= runs[n] {
 				behind = append(behind, n)
-				tails = append(tails, n+": "+tail(s.traces[n].reader.errPath))
+				tails = append(tails, n+": "+tail(s.longReaders[n].errPath))
 			}
 		}
 		if len(behind) == 0 {
@@ -643,7 +556,7 @@ func (s *nodeSoak) kill() {
 	}
 	s.upTimes = append(s.upTimes, time.Since(killAt))
 	e.logf("soak: restart %d: pod %s, gadgetd %d; %d traces resumed with warnings %v after the kill (%v after the agent was back)",
-		s.stats.restarts, back.Name, gadgetdPID(), len(names), time.Since(killAt).Round(time.Millisecond), time.Since(at).Round(time.Millisecond))
+		s.stats.restarts, back.Name, gadgetdPID(), resumed, time.Since(killAt).Round(time.Millisecond), time.Since(at).Round(time.Millisecond))
 }
 
 // checkRestarts checks that the agent's container in pod p restarted once
@@ -674,60 +587,11 @@ func (s *nodeSoak) nameProgs(ids bpfobj.IDs) {
 // saying it follows the trace's new run.
 func (s *nodeSoak) newRunLines() map[string]int {
 	out := map[string]int{}
-	for n, tr := range s.traces {
-		if tr.reader != nil {
-			b, _ := os.ReadFile(tr.reader.errPath)
-			out[n] = strings.Count(string(b), "following its new run")
-		}
+	for n, r := range s.longReaders {
+		b, _ := os.ReadFile(r.errPath)
+		out[n] = strings.Count(string(b), "following its new run")
 	}
 	return out
-}
-
-func (s *nodeSoak) getTrace(name string) (*v1alpha1.Trace, error) {
-	u, err := s.dyn.Get(s.e.ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	var tr v1alpha1.Trace
-	if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &tr); err != nil {
-		return nil, fmt.Errorf("trace %s: %w", name, err)
-	}
-	return &tr, nil
-}
-
-// resumeStamp is where a resumed trace's warning says when it resumed.
-var resumeStamp = regexp.MustCompile(`the node agent restarted and resumed this trace at (\S+):`)
-
-// resumedWithWarning tells whether tr runs under an agent whose heartbeat
-// is from after lost, with a warning that the agent resumed it after lost
-// and what may be missing.
-func resumedWithWarning(tr *v1alpha1.Trace, mode v1alpha1.OutputMode, lost time.Time) (bool, string) {
-	c := tr.Status.Condition(v1alpha1.ConditionAgentReady)
-	if c == nil || c.Status != metav1.ConditionTrue || c.LastHeartbeatTime.Time.Before(lost) {
-		return false, fmt.Sprintf("AgentReady %+v", c)
-	}
-	if tr.Status.State != v1alpha1.TraceStateStarted {
-		return false, fmt.Sprintf("state %q", tr.Status.State)
-	}
-	w := tr.Status.OperationWarning
-	m := resumeStamp.FindStringSubmatch(w)
-	if m == nil {
-		return false, fmt.Sprintf("operationWarning %q says nothing of the restart", w)
-	}
-	at, err := time.Parse(time.RFC3339, m[1])
-	if err != nil || at.Before(lost) {
-		return false, fmt.Sprintf("operationWarning %q: resumed at %s, before the kill at %s (an older warning?)", w, m[1], lost.Format(time.RFC3339))
-	}
-	want := []string{"may be missing", "are not in the output"}
-	if mode == v1alpha1.OutputModeStream {
-		want = []string{"were not streamed"}
-	}
-	for _, x := range want {
-		if strings.Contains(w, x) {
-			return true, ""
-		}
-	}
-	return false, fmt.Sprintf("operationWarning %q does not say what was lost (%q)", w, want)
 }
 
 // nodeReader runs kubectl gadget GADGET stream of one trace until the
@@ -877,13 +741,8 @@ func (s *nodeSoak) drain() {
 			s.warnMiss += strings.Count(string(b), "missed")
 		}
 	}
-	var names []string
-	for n := range s.traces {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		s.deleteTrace(n)
+	for _, n := range s.traces.Names(false) {
+		s.traces.Delete(n)
 	}
 	s.stopSmp()
 	<-s.smpDone
@@ -908,13 +767,13 @@ func (s *nodeSoak) drain() {
 		s.fail("goroutine leak: %d goroutines after the soak, %d in a fresh idle agent", f.goroutines, b.goroutines)
 	}
 	if f.heapLive > 2*b.heapLive+32<<20 {
-		s.fail("memory: live heap %s after the soak, %s in a fresh idle agent", mib(f.heapLive), mib(b.heapLive))
+		s.fail("memory: live heap %s after the soak, %s in a fresh idle agent", soaks.MiB(f.heapLive), soaks.MiB(b.heapLive))
 	}
 	if f.bpf.Count() != b.bpf.Count() {
 		s.fail("kernel objects: the idle agent holds %s after the soak, %s when fresh", f.bpf, b.bpf)
 	}
 	if s.rssPeak > soakRSSBound {
-		s.fail("memory: the agent's RSS peaked at %s, over %s", mib(float64(s.rssPeak)), mib(soakRSSBound))
+		s.fail("memory: the agent's RSS peaked at %s, over %s", soaks.MiB(float64(s.rssPeak)), soaks.MiB(soakRSSBound))
 	}
 
 	// No crash loop: the agent's container restarted once per SIGKILL.
@@ -1041,27 +900,12 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
-func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
-
 // report writes the soak's figures as a markdown section.
 func (s *nodeSoak) report() {
 	st := s.stats
 	result := "PASS"
 	if s.e.t.Failed() {
 		result = fmt.Sprintf("**FAIL**: %s", strings.Join(s.failures, "; "))
-	}
-	ups := slices.Clone(s.upTimes)
-	slices.Sort(ups)
-	upFig := "no kill"
-	if len(ups) > 0 {
-		upFig = fmt.Sprintf("median %v, max %v", ups[len(ups)/2].Round(100*time.Millisecond), ups[len(ups)-1].Round(100*time.Millisecond))
-	}
-	commit := "unknown"
-	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
-		commit = strings.TrimSpace(string(out))
-		if out, _ := exec.Command("git", "status", "--porcelain").Output(); len(out) > 0 {
-			commit += " (with uncommitted changes)"
-		}
 	}
 	var dropped float64
 	for _, v := range s.dropped {
@@ -1081,21 +925,20 @@ func (s *nodeSoak) report() {
 	}
 	rows := [][2]string{
 		{"duration", fmt.Sprintf("%v of churn, then drained (seed %d)", s.ran.Round(time.Second), s.seed)},
-		{"traces", fmt.Sprintf("%d created (%d network-graph, %d dns; %d Status, %d Stream), %d stopped, %d deleted (none hung on its finalizer)",
-			st.tracesCreated, st.ngTraces, st.dnsTraces, st.statusTraces, st.streamTraces, st.tracesStopped, st.tracesDeleted)},
+		{"traces", s.traces.Summary() + " (none hung on its finalizer)"},
 		{"workload churn", fmt.Sprintf("%d scalings of Deployment client (1..%d), %d pod deletions; a flood to %d UDP ports", st.scales, soakMaxScale, st.podDeletes, soakFloodUDP)},
 		{"agent killed: SIGKILL from the host / pod deleted (force)", fmt.Sprintf("%d / %d", st.sigkills, st.podKills)},
 		{"agent restarts: container restarts / new pods", fmt.Sprintf("%d / %d", st.containerRestarts, st.newPods)},
-		{"kill until every trace resumed with its warning", upFig},
+		{"kill until every trace resumed with its warning", soaks.Spread(s.upTimes, 100*time.Millisecond, "no kill")},
 		{"resume warnings checked (restarted at, what may be missing)", strconv.Itoa(st.warningsChecked)},
 		{"stream readers told of the gap (new run lines)", strconv.Itoa(s.newRuns)},
 		{"stream readers", fmt.Sprintf("%d (fast and slow), %d connections, %d events", len(s.readers), runs, events)},
 		{"batches dropped for slow readers: agents counted / warnings to readers", fmt.Sprintf("%.0f / %d", dropped, s.warnMiss)},
 		{"kernel objects freed with the killed agents", strconv.Itoa(st.objectsFreed)},
-		{"agent RSS: fresh / peak / end", fmt.Sprintf("%s / %s / %s (bound %s, limit 512 MiB)", mib(float64(s.baseline.rss)), mib(float64(s.rssPeak)), mib(float64(s.final.rss)), mib(soakRSSBound))},
+		{"agent RSS: fresh / peak / end", fmt.Sprintf("%s / %s / %s (bound %s, limit 512 MiB)", soaks.MiB(float64(s.baseline.rss)), soaks.MiB(float64(s.rssPeak)), soaks.MiB(float64(s.final.rss)), soaks.MiB(soakRSSBound))},
 		{"agent RSS over the run, MiB (peak of each tenth)", strings.Join(tenths, " ")},
 		{"goroutines: fresh / peak / end", fmt.Sprintf("%d / %d / %d", s.baseline.goroutines, s.grPeak, s.final.goroutines)},
-		{"live heap: fresh / peak / end", fmt.Sprintf("%s / %s / %s", mib(s.baseline.heapLive), mib(s.heapPeak), mib(s.final.heapLive))},
+		{"live heap: fresh / peak / end", fmt.Sprintf("%s / %s / %s", soaks.MiB(s.baseline.heapLive), soaks.MiB(s.heapPeak), soaks.MiB(s.final.heapLive))},
 		{"BPF objects the agent holds idle: fresh / end", fmt.Sprintf("%s / %s", s.baseline.bpf, s.final.bpf)},
 		{"BPF objects in the kernel: before deploy / after undeploy", fmt.Sprintf("%s / %s", s.baseIDs, s.afterAll)},
 		{"kernel objects the agents held / left after undeploy", fmt.Sprintf("%s / %d", s.held, s.leftHeld)},
@@ -1115,11 +958,8 @@ func (s *nodeSoak) report() {
 		"of a killed agent left, TCX programs left in pods' network namespaces, goroutines or live heap above a fresh idle\n" +
 		"agent's once every Trace is deleted, or objects of the agents left after undeploy (walking the kernel's ID lists;\n" +
 		"objects other processes hold are left out). CI runs it for 60 s (`.ci/run`, `make soak-node SOAK_DURATION=60s`).\n\n")
-	fmt.Fprintf(&b, "Run: %s, commit %s, on the machine above (shared, 2 cores).\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), commit)
-	b.WriteString("| figure | value |\n|---|---|\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s |\n", r[0], r[1])
-	}
+	fmt.Fprintf(&b, "Run: %s, commit %s, on the machine above (shared, 2 cores).\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), soaks.Commit())
+	b.WriteString(soaks.Table(rows))
 	fmt.Fprintf(&b, "%s\n", soakEnd)
 	s.e.t.Logf("soak figures:\n%s", b.String())
 	if *soakReport != "" {
