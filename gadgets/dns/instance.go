@@ -17,6 +17,7 @@ import (
 	"github.com/gadgetkit/gadget/framework/containers"
 	"github.com/gadgetkit/gadget/framework/eventtypes"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/packetsock"
 	"github.com/gadgetkit/gadget/gadgets/dns/spec"
 	"github.com/gadgetkit/gadget/gadgets/dns/types"
 )
@@ -307,17 +308,12 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 		return err
 	}
 	defer prog.Close()
-	err = containers.InNetns(t.NetnsPath, func() error {
-		// Protocol 0: the socket receives nothing until the filter is on.
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
-		if err != nil {
-			return fmt.Errorf("open packet socket: %w", err)
-		}
-		a.sock = os.NewFile(uintptr(fd), "dns:"+t.ID)
-		return nil
+	err = containers.InNetns(t.NetnsPath, func() (err error) {
+		a.sock, err = packetsock.New("dns:" + t.ID)
+		return err
 	})
 	if err == nil {
-		err = attachFilter(int(a.sock.Fd()), prog.FD())
+		err = packetsock.Attach(a.sock, prog.FD())
 	}
 	if err != nil {
 		if a.sock != nil {
@@ -330,23 +326,6 @@ func (in *instance) attachLocked(ctx context.Context, t gadget.Target) error {
 	in.log.Debug("attached", "netns", t.NetnsPath, "pod", t.Pod, "tag", a.tag)
 	return nil
 }
-
-// attachFilter attaches the program, keeps the receive queue minimal (the
-// filter never accepts a packet) and only then binds to every protocol.
-func attachFilter(fd, progFD int) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, progFD); err != nil {
-		return fmt.Errorf("attach socket filter: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0); err != nil {
-		return fmt.Errorf("shrink socket buffer: %w", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL)}); err != nil {
-		return fmt.Errorf("bind packet socket: %w", err)
-	}
-	return nil
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // RemoveTarget stops capturing in the target's namespace; its queries
 // still waiting are reported as unanswered in the next batch.

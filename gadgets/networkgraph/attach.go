@@ -18,6 +18,7 @@ import (
 	ngbpf "github.com/gadgetkit/gadget/bpf/networkgraph"
 	"github.com/gadgetkit/gadget/framework/containers"
 	"github.com/gadgetkit/gadget/framework/gadget"
+	"github.com/gadgetkit/gadget/framework/packetsock"
 )
 
 // attachment is one watched network namespace: the TCX links (or the
@@ -293,15 +294,10 @@ func tcHooks(ifi net.Interface) []tcHook {
 // socket filter (or, with the tail-call variant, a tag program) as its
 // filter.
 func (in *instance) attachPacket(a *attachment) error {
-	err := containers.InNetns(a.target.NetnsPath, func() error {
-		// Protocol 0: the socket receives nothing until the filter is on.
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
-		if err != nil {
-			return fmt.Errorf("open packet socket: %w", err)
-		}
-		a.sock = os.NewFile(uintptr(fd), "network-graph:"+a.target.ID)
+	err := containers.InNetns(a.target.NetnsPath, func() (err error) {
+		a.sock, err = packetsock.New("network-graph:" + a.target.ID)
 		a.addrs = localAddrs()
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
@@ -310,14 +306,14 @@ func (in *instance) attachPacket(a *attachment) error {
 		if err := in.netnsTagLocked(a, int(a.sock.Fd())); err != nil {
 			return err
 		}
-		return attachFilter(int(a.sock.Fd()), in.objs.SocketProgram().FD())
+		return packetsock.Attach(a.sock, in.objs.SocketProgram().FD())
 	}
 	prog, err := in.objs.TagProgram(a.tag)
 	if err != nil {
 		return err
 	}
 	defer prog.Close()
-	return attachFilter(int(a.sock.Fd()), prog.FD())
+	return packetsock.Attach(a.sock, prog.FD())
 }
 
 // netnsTagLocked sets a's tag to the one the tag-free programs give its
@@ -349,24 +345,6 @@ func (in *instance) netnsTagLocked(a *attachment, fd int) error {
 	a.tag = tag
 	return nil
 }
-
-// attachFilter attaches the program, keeps the receive queue minimal (the
-// filter never accepts a packet) and only then binds to every protocol.
-func attachFilter(fd, progFD int) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, progFD); err != nil {
-		return fmt.Errorf("attach socket filter: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0); err != nil {
-		return fmt.Errorf("shrink socket buffer: %w", err)
-	}
-	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL)}
-	if err := unix.Bind(fd, sa); err != nil {
-		return fmt.Errorf("bind packet socket: %w", err)
-	}
-	return nil
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // localAddrs lists the addresses of the current network namespace.
 func localAddrs() []netip.Addr {
