@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,21 +29,8 @@ import (
 // when edges may be missing, and at stop status.output holds the edges
 // recorded before the crash and after it.
 func TestCrashKeepsEdges(t *testing.T) {
-	testenv.RequirePrivileged(t)
-	if *gadgetdPath == "" {
-		t.Fatal("-gadgetd is not set: run make e2e, or go test -tags e2e ./test/e2e -gadgetd bin/gadgetd")
-	}
-	bin, err := filepath.Abs(*gadgetdPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assets := os.Getenv(testenv.AssetsEnv)
-	if assets == "" {
-		t.Fatalf("%s is not set: run make e2e", testenv.AssetsEnv)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	bin, assets := e2eSetup(t, "make e2e")
+	ctx, cancel := e2eContext(3 * time.Minute)
 	defer cancel()
 	step := func(format string, args ...any) { t.Logf("== "+format, args...) }
 

@@ -58,6 +58,44 @@ import (
 
 var gadgetdPath = flag.String("gadgetd", "", "gadgetd binary to run (required; hack/e2e.sh builds it)")
 
+// e2eSetup checks what every test of this package needs (root and eBPF,
+// the gadgetd binary -gadgetd names, the API server assets) and returns
+// gadgetd's absolute path and the assets' folder; run is how to run the
+// test (the make target), for the failures.
+func e2eSetup(t *testing.T, run string) (gadgetd, assets string) {
+	t.Helper()
+	testenv.RequirePrivileged(t)
+	gadgetd = binaryFlag(t, "gadgetd", *gadgetdPath, run)
+	assets = os.Getenv(testenv.AssetsEnv)
+	if assets == "" {
+		t.Fatalf("%s is not set: run %s, which builds the API server assets with hack/envtest-assets.sh", testenv.AssetsEnv, run)
+	}
+	return gadgetd, assets
+}
+
+// binaryFlag is the absolute path of the binary that the flag -name gives
+// as path; the test fails when it is not set.
+func binaryFlag(t *testing.T, name, path, run string) string {
+	t.Helper()
+	if path == "" {
+		t.Fatalf("-%s is not set: run %s, or go test -tags e2e ./test/e2e -%s bin/%s", name, run, name, name)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatalf("-%s %s: %v", name, path, err)
+	}
+	return abs
+}
+
+// e2eContext ends after timeout, or at Ctrl-C or SIGTERM: the steps of a
+// test end through it, and its cleanups (gadgetd, namespaces, API server)
+// still run.
+func e2eContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return ctx, func() { cancel(); stop() }
+}
+
 const (
 	node       = "e2e-node"
 	operation  = "gadget.kinvolk.io/operation"
@@ -71,23 +109,8 @@ var traceGVR = schema.GroupVersionResource{Group: "gadget.kinvolk.io", Version: 
 const repo = "../.."
 
 func TestNetworkGraphStatusOutput(t *testing.T) {
-	testenv.RequirePrivileged(t)
-	if *gadgetdPath == "" {
-		t.Fatal("-gadgetd is not set: run make e2e, or go test -tags e2e ./test/e2e -gadgetd bin/gadgetd")
-	}
-	bin, err := filepath.Abs(*gadgetdPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assets := os.Getenv(testenv.AssetsEnv)
-	if assets == "" {
-		t.Fatalf("%s is not set: run make e2e, which builds the API server assets with hack/envtest-assets.sh", testenv.AssetsEnv)
-	}
-	// Ctrl-C and SIGTERM end the steps below through ctx, so the cleanups
-	// (gadgetd, namespaces, API server) still run.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	bin, assets := e2eSetup(t, "make e2e")
+	ctx, cancel := e2eContext(4 * time.Minute)
 	defer cancel()
 
 	step := func(format string, args ...any) { t.Logf("== "+format, args...) }

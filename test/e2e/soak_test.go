@@ -10,8 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,21 +80,8 @@ func TestSoak(t *testing.T) {
 	if *soakDuration <= 0 {
 		t.Skip("the soak runs only with -soak-duration: make soak (SOAK_DURATION=5m)")
 	}
-	testenv.RequirePrivileged(t)
-	if *gadgetdPath == "" {
-		t.Fatal("-gadgetd is not set: run make soak")
-	}
-	bin, err := filepath.Abs(*gadgetdPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assets := os.Getenv(testenv.AssetsEnv)
-	if assets == "" {
-		t.Fatalf("%s is not set: run make soak", testenv.AssetsEnv)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, *soakDuration+6*time.Minute)
+	bin, assets := e2eSetup(t, "make soak")
+	ctx, cancel := e2eContext(*soakDuration + 6*time.Minute)
 	defer cancel()
 
 	seed := *soakSeed

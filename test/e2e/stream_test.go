@@ -44,17 +44,8 @@ var kubectlGadgetPath = flag.String("kubectl-gadget", "", "kubectl-gadget binary
 // classified: pod, svc, other with the node's name, other with the address.
 func TestKubectlGadgetStream(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	if *gadgetdPath == "" || *kubectlGadgetPath == "" {
-		t.Fatal("-gadgetd or -kubectl-gadget is not set: run make e2e")
-	}
-	gadgetd, err := filepath.Abs(*gadgetdPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kg, err := filepath.Abs(*kubectlGadgetPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gadgetd := binaryFlag(t, "gadgetd", *gadgetdPath, "make e2e")
+	kg := binaryFlag(t, "kubectl-gadget", *kubectlGadgetPath, "make e2e")
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Fatal("nft not found: install Debian's nftables (the router netns translates the ClusterIP with it)")
 	}
