@@ -49,9 +49,9 @@ type Traces struct {
 	rng    *rand.Rand
 	byName map[string]*Trace
 
-	Created, Stopped, Deleted int
-	ByMode                    map[v1alpha1.OutputMode]int // created
-	ByGadget                  map[string]int              // created
+	Stopped, Deleted int
+	ByMode           map[v1alpha1.OutputMode]int // created
+	ByGadget         map[string]int              // created
 }
 
 // NewTraces returns no Traces, acted on through d, picked at random by rng.
@@ -64,7 +64,6 @@ func NewTraces(d Driver, rng *rand.Rand) *Traces {
 func (ts *Traces) Add(tr *Trace) {
 	tr.Running = false
 	ts.byName[tr.Name] = tr
-	ts.Created++
 	ts.ByMode[tr.Mode]++
 	ts.ByGadget[tr.Gadget]++
 	ts.Start(tr.Name)
@@ -161,7 +160,11 @@ func (ts *Traces) Summary() string {
 		}
 		of = strings.Join(gadgets, ", ") + "; " + of
 	}
-	return fmt.Sprintf("%d created (%s), %d stopped, %d deleted", ts.Created, of, ts.Stopped, ts.Deleted)
+	created := 0
+	for _, n := range ts.ByMode {
+		created += n
+	}
+	return fmt.Sprintf("%d created (%s), %d stopped, %d deleted", created, of, ts.Stopped, ts.Deleted)
 }
 
 // WaitResumed waits, for at most timeout each, until every running Trace
